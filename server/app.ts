@@ -1,0 +1,151 @@
+import { fileURLToPath } from 'node:url';
+import ejs from 'ejs';
+import express, { type Express, type RequestHandler, type Router } from 'express';
+import session from 'express-session';
+import helmet from 'helmet';
+import './http/express-types.ts';
+import './session/session-data.ts';
+import { authRouter, cookieNames } from './auth/auth-router.ts';
+import { loadCaller, sessionExpiresAt } from './auth/load-caller.ts';
+import type { Clock } from './clock.ts';
+import type { Config } from './config.ts';
+import { AppError, storeUnavailable } from './errors.ts';
+import { errorHandler, type FaultRenderer } from './error-handler.ts';
+import type { GrantStore } from './grants/grant-store.ts';
+import { requestLogging } from './http/request-context.ts';
+import type { IdpAdapter } from './idp/idp-adapter.ts';
+import type { Logger } from './log.ts';
+import { SessionStoreAdapter } from './session/session-store.ts';
+import type { Store } from './store/store.ts';
+
+/** Everything the routes need, built once by `start()` (or by a test). */
+export interface AppDeps {
+  config: Config;
+  store: Store;
+  grants: GrantStore;
+  idp: IdpAdapter;
+  logger: Logger;
+  clock: Clock;
+}
+
+/** Routers mounted by feature modules, kept out of createApp's signature churn. */
+export interface AppExtensions {
+  /** Mounted after the session is loaded, before the 404 handler: `[path, router]`. */
+  routers?: Array<[string, Router | RequestHandler]>;
+  /** Mounted before the session middleware (protocols that do not use the browser session). */
+  sessionless?: Array<[string, Router | RequestHandler]>;
+  /** Extra origins forms may post or redirect to (e.g. an external SOAP server's IdP). */
+  formActionOrigins?: string[];
+  /** Links on the signed-in home page. */
+  homeLinks?: Array<{ href: string; label: string }>;
+  externalLogin?: boolean;
+  bypassLoginPage?: boolean;
+  renderFault?: FaultRenderer;
+}
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+/** Builds the Express app: middleware order and routers, nothing else. */
+export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Express {
+  const { config, store, grants, idp, logger, clock } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('views', `${root}views`);
+  app.engine('ejs', ejs.renderFile);
+  app.set('view engine', 'ejs');
+  // With an https public URL Gatehouse sits behind a TLS-terminating proxy.
+  if (config.secureCookies) app.set('trust proxy', 'loopback, linklocal, uniquelocal');
+
+  app.use(requestLogging(logger, clock));
+  app.use(helmet({
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'none'"],
+        frameAncestors: ["'none'"],
+        // Sign-out posts to Gatehouse, which redirects to the IdP's end-session endpoint:
+        // Chromium checks that redirect against form-action too.
+        formAction: ["'self'", new URL(idp.issuer).origin, ...(extensions.formActionOrigins ?? [])],
+        ...(config.secureCookies ? { upgradeInsecureRequests: [] } : {}),
+      },
+    },
+    strictTransportSecurity: config.secureCookies,
+  }));
+  app.use('/public', express.static(`${root}public`, { index: false, maxAge: '1h' }));
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const problems: string[] = [];
+    try {
+      await withTimeout(store.ping(), 2000);
+    } catch {
+      problems.push('store unreachable');
+    }
+    if (!idp.ready) problems.push('identity provider not discovered yet');
+    res.setHeader('Cache-Control', 'no-store');
+    if (problems.length) res.status(503).json({ status: 'unavailable', error: 'not_ready', reasons: problems });
+    else res.json({ status: 'ready' });
+  });
+  for (const [path, handler] of extensions.sessionless ?? []) app.use(path, handler);
+
+  const limits = { idleMs: config.session.idleSeconds * 1000, maxMs: config.session.maxSeconds * 1000 };
+  const sessionStore = new SessionStoreAdapter(store, () => limits.idleMs);
+  const sessionMiddleware = session({
+    name: cookieNames(config.secureCookies).session,
+    secret: config.session.secret,
+    store: sessionStore,
+    resave: false,
+    saveUninitialized: false,
+    proxy: config.secureCookies,
+    cookie: { httpOnly: true, sameSite: 'lax', secure: config.secureCookies, path: '/' },
+  });
+  // express-session reports store failures through next(err): make them 503s, not 500s.
+  app.use((req, res, next) => sessionMiddleware(req, res, (err?: unknown) => next(err ? storeUnavailable(err) : undefined)));
+  app.use(loadCaller(grants, clock, limits));
+
+  app.get('/', (req, res) => {
+    res.setHeader('Cache-Control', 'no-store');
+    const grant = req.grant;
+    if (!grant) {
+      if (extensions.bypassLoginPage) return res.redirect(302, '/external/login');
+      return res.render('login', { idpName: idpDisplayName(idp.issuer), externalLogin: extensions.externalLogin ?? false });
+    }
+    const claims = grant.claims;
+    res.render('home', {
+      user: {
+        name: claims.name ?? claims.preferred_username ?? grant.sub,
+        email: claims.email ?? '',
+        viaLabel: grant.via === 'external' ? 'via external login' : 'via OpenID Connect',
+        workspaceId: req.session?.external?.workspaceId,
+        expiresAt: new Date(sessionExpiresAt(req, grant, limits)).toISOString(),
+      },
+      csrfToken: req.session?.csrfToken ?? '',
+      links: extensions.homeLinks ?? [],
+    });
+  });
+  app.use('/auth', authRouter(deps));
+  for (const [path, handler] of extensions.routers ?? []) app.use(path, handler);
+
+  app.use((req, _res, next) => next(new AppError(404, 'not_found', `Nothing is at ${req.method} ${req.path}.`)));
+  app.use(errorHandler(logger, extensions.renderFault));
+  return app;
+}
+
+function idpDisplayName(issuer: string): string {
+  return new URL(issuer).host;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return Promise.race([
+    promise,
+    new Promise<T>((_resolve, reject) => setTimeout(() => reject(new Error('timeout')), ms).unref()),
+  ]);
+}

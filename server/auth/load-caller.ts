@@ -1,0 +1,56 @@
+import type { Request, RequestHandler } from 'express';
+import type { Clock } from '../clock.ts';
+import { unauthenticated } from '../errors.ts';
+import type { Grant, GrantStore } from '../grants/grant-store.ts';
+
+/** Session lifetimes, in milliseconds. */
+export interface SessionLimits {
+  idleMs: number;
+  maxMs: number;
+}
+
+// Rewriting the session on every request would cost a store write per API call; the idle
+// timeout only needs `lastSeenAt` to within this much.
+const lastSeenResolutionMs = 15_000;
+
+/**
+ * Finds the grant this request reaches through its session cookie. An idle or too-old
+ * session is ended here (grant deleted, session destroyed) and the request goes on as
+ * anonymous; so is a session whose grant has ended elsewhere (logout, back-channel logout).
+ */
+export function loadCaller(grants: GrantStore, clock: Clock, limits: SessionLimits): RequestHandler {
+  return async (req, _res, next) => {
+    const session = req.session;
+    if (!session?.grantId) return next();
+    const now = clock();
+    const idle = now - (session.lastSeenAt ?? 0) > limits.idleMs;
+    const tooOld = now - (session.createdAt ?? 0) > limits.maxMs;
+    const grant = idle || tooOld ? undefined : await grants.get(session.grantId);
+    if (!grant) {
+      if (idle || tooOld) await grants.end(session.grantId);
+      await destroySession(req);
+      return next();
+    }
+    if (now - (session.lastSeenAt ?? 0) > lastSeenResolutionMs) session.lastSeenAt = now;
+    req.grant = grant;
+    req.credential = 'cookie';
+    next();
+  };
+}
+
+/** When this browser session ends if nothing else ends it first. */
+export function sessionExpiresAt(req: Request, grant: Grant, limits: SessionLimits): number {
+  const session = req.session;
+  if (req.credential !== 'cookie' || !session?.lastSeenAt) return grant.expiresAt;
+  return Math.min(grant.expiresAt, (session.createdAt ?? 0) + limits.maxMs, session.lastSeenAt + limits.idleMs);
+}
+
+/** Rejects anonymous requests with 401 JSON (API-style routes never redirect). */
+export const requireGrant: RequestHandler = (req, _res, next) => {
+  next(req.grant ? undefined : unauthenticated());
+};
+
+/** Destroys the session record; the cookie is cleared by the caller where it matters. */
+export function destroySession(req: Request): Promise<void> {
+  return new Promise((resolve, reject) => req.session.destroy((err) => (err ? reject(err) : resolve())));
+}

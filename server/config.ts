@@ -1,0 +1,223 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { parseEnv } from 'node:util';
+
+/** Where Gatehouse keeps its state: one process (`memory`) or several instances (`redis`). */
+export type StoreKind = 'memory' | 'redis';
+
+/** How Gatehouse authenticates to the IdP's token endpoint. */
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+
+/** The validated configuration. Only {@link loadConfig} builds it. */
+export interface Config {
+  production: boolean;
+  port: number;
+  /** Origin and base path browsers use to reach Gatehouse, without a trailing slash. */
+  publicUrl: string;
+  /** True when the public URL is https: cookies get `Secure` and the `__Host-` prefix. */
+  secureCookies: boolean;
+  oidc: {
+    /** Undefined in development means "start the embedded IdP". */
+    issuer: string | undefined;
+    clientId: string;
+    clientSecret: string | undefined;
+    clientAuth: ClientAuthMethod;
+    privateKey: string | undefined;
+    privateKeyId: string | undefined;
+    scopes: string;
+    /** Seconds openid-client waits for the IdP before giving up. */
+    timeoutSeconds: number;
+  };
+  session: {
+    secret: string;
+    /** True when no secret was configured and a random one was made for this process. */
+    secretGenerated: boolean;
+    idleSeconds: number;
+    maxSeconds: number;
+  };
+  store: StoreKind;
+  redisUrl: string | undefined;
+  devIdpPort: number;
+  logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+}
+
+/** Thrown by {@link loadConfig} with every problem found, one per line. */
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+interface Variable {
+  name: string;
+  /** One line for `.env.example` and the README. */
+  doc: string;
+  default?: string;
+}
+
+/**
+ * The schema: every variable Gatehouse reads, with its documentation line and default.
+ * `.env.example` is written from this list; keep the two in step.
+ */
+export const variables: readonly Variable[] = [
+  { name: 'NODE_ENV', doc: '`production` refuses http URLs and never starts the embedded IdP', default: 'development' },
+  { name: 'GATEHOUSE_PORT', doc: 'TCP port Gatehouse listens on', default: '3000' },
+  { name: 'GATEHOUSE_PUBLIC_URL', doc: 'URL browsers use to reach Gatehouse; the redirect URI is built from it', default: 'http://localhost:3000' },
+  { name: 'GATEHOUSE_OIDC_ISSUER', doc: 'issuer URL of the IdP (e.g. https://keycloak.example/realms/renku); empty in development starts the embedded IdP' },
+  { name: 'GATEHOUSE_OIDC_CLIENT_ID', doc: 'client id registered for Gatehouse at the IdP (confidential client)', default: 'gatehouse' },
+  { name: 'GATEHOUSE_OIDC_CLIENT_SECRET', doc: 'client secret, for client_secret_basic and client_secret_post' },
+  { name: 'GATEHOUSE_OIDC_CLIENT_AUTH', doc: 'client_secret_basic, client_secret_post or private_key_jwt', default: 'client_secret_basic' },
+  { name: 'GATEHOUSE_OIDC_PRIVATE_KEY', doc: 'PKCS#8 PEM private key, for private_key_jwt (RSA, EC P-256/384/521 or Ed25519)' },
+  { name: 'GATEHOUSE_OIDC_PRIVATE_KEY_ID', doc: '`kid` of that key as registered at the IdP (optional)' },
+  { name: 'GATEHOUSE_OIDC_SCOPES', doc: 'scopes requested at sign-in', default: 'openid profile email offline_access' },
+  { name: 'GATEHOUSE_OIDC_TIMEOUT', doc: 'seconds to wait for the IdP before answering 503', default: '10' },
+  { name: 'GATEHOUSE_SESSION_SECRET', doc: 'at least 32 characters; signs cookies and encrypts tokens at rest; required in production' },
+  { name: 'GATEHOUSE_SESSION_IDLE', doc: 'seconds without a request after which a session ends', default: '1800' },
+  { name: 'GATEHOUSE_SESSION_MAX', doc: 'seconds after sign-in after which a session ends, however active', default: '28800' },
+  { name: 'GATEHOUSE_STORE', doc: 'memory (one process) or redis (several instances)', default: 'memory' },
+  { name: 'GATEHOUSE_REDIS_URL', doc: 'redis://host:port, required when GATEHOUSE_STORE=redis' },
+  { name: 'GATEHOUSE_DEV_IDP_PORT', doc: 'port of the embedded development IdP', default: '3001' },
+  { name: 'GATEHOUSE_LOG_LEVEL', doc: 'debug, info, warn, error or silent', default: 'info' },
+];
+
+/**
+ * Reads the environment (and a `.env` file in the working directory, which the environment
+ * overrides), validates it against {@link variables} and reports every problem at once.
+ */
+export function loadConfig(env: Env = readEnvironment()): Config {
+  const problems: string[] = [];
+  const get = (name: string): string | undefined => {
+    const value = env[name]?.trim();
+    if (value) return value;
+    return variables.find((v) => v.name === name)?.default;
+  };
+
+  const production = get('NODE_ENV') === 'production';
+  const port = integer('GATEHOUSE_PORT', get, problems, 0, 65535);
+  const devIdpPort = integer('GATEHOUSE_DEV_IDP_PORT', get, problems, 0, 65535);
+  const timeoutSeconds = integer('GATEHOUSE_OIDC_TIMEOUT', get, problems, 1, 120);
+  const idleSeconds = integer('GATEHOUSE_SESSION_IDLE', get, problems, 10, 30 * 86400);
+  const maxSeconds = integer('GATEHOUSE_SESSION_MAX', get, problems, 10, 365 * 86400);
+
+  const publicUrl = url('GATEHOUSE_PUBLIC_URL', get, problems, production);
+  const issuer = get('GATEHOUSE_OIDC_ISSUER') === undefined
+    ? undefined
+    : url('GATEHOUSE_OIDC_ISSUER', get, problems, production);
+  if (production && issuer === undefined) {
+    problems.push('GATEHOUSE_OIDC_ISSUER is required in production (the embedded IdP is for development only)');
+  }
+
+  const clientAuth = oneOf('GATEHOUSE_OIDC_CLIENT_AUTH', get, problems,
+    ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const);
+  const clientSecret = get('GATEHOUSE_OIDC_CLIENT_SECRET');
+  const privateKey = get('GATEHOUSE_OIDC_PRIVATE_KEY')?.replace(/\\n/g, '\n');
+  if (issuer !== undefined) {
+    if (clientAuth === 'private_key_jwt' && !privateKey) {
+      problems.push('GATEHOUSE_OIDC_PRIVATE_KEY is required when GATEHOUSE_OIDC_CLIENT_AUTH=private_key_jwt (a PKCS#8 PEM key)');
+    }
+    if (clientAuth !== 'private_key_jwt' && !clientSecret) {
+      problems.push(`GATEHOUSE_OIDC_CLIENT_SECRET is required when GATEHOUSE_OIDC_CLIENT_AUTH=${clientAuth} (copy it from the client's credentials at the IdP)`);
+    }
+  }
+  if (privateKey && !privateKey.includes('-----BEGIN PRIVATE KEY-----')) {
+    problems.push('GATEHOUSE_OIDC_PRIVATE_KEY must be a PKCS#8 PEM key ("-----BEGIN PRIVATE KEY-----"); convert with `openssl pkcs8 -topk8 -nocrypt`');
+  }
+
+  const scopes = get('GATEHOUSE_OIDC_SCOPES')!;
+  if (!scopes.split(/\s+/).includes('openid')) {
+    problems.push(`GATEHOUSE_OIDC_SCOPES must include "openid" (got "${scopes}")`);
+  }
+
+  let secret = get('GATEHOUSE_SESSION_SECRET');
+  let secretGenerated = false;
+  if (secret === undefined) {
+    if (production) problems.push('GATEHOUSE_SESSION_SECRET is required in production (at least 32 random characters, e.g. `openssl rand -base64 48`)');
+    secret = randomBytes(32).toString('base64url');
+    secretGenerated = true;
+  } else if (secret.length < 32) {
+    problems.push(`GATEHOUSE_SESSION_SECRET must be at least 32 characters (got ${secret.length})`);
+  }
+
+  const store = oneOf('GATEHOUSE_STORE', get, problems, ['memory', 'redis'] as const);
+  const redisUrl = get('GATEHOUSE_REDIS_URL');
+  if (store === 'redis') {
+    if (!redisUrl) problems.push('GATEHOUSE_REDIS_URL is required when GATEHOUSE_STORE=redis (e.g. redis://127.0.0.1:6379)');
+    else if (!/^rediss?:\/\//.test(redisUrl)) problems.push(`GATEHOUSE_REDIS_URL must start with redis:// or rediss:// (got "${redisUrl}")`);
+  }
+  const logLevel = oneOf('GATEHOUSE_LOG_LEVEL', get, problems, ['debug', 'info', 'warn', 'error', 'silent'] as const);
+
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return {
+    production,
+    port,
+    publicUrl: publicUrl.replace(/\/+$/, ''),
+    secureCookies: publicUrl.startsWith('https:'),
+    oidc: {
+      issuer,
+      clientId: get('GATEHOUSE_OIDC_CLIENT_ID')!,
+      clientSecret,
+      clientAuth,
+      privateKey,
+      privateKeyId: get('GATEHOUSE_OIDC_PRIVATE_KEY_ID'),
+      scopes,
+      timeoutSeconds,
+    },
+    session: { secret, secretGenerated, idleSeconds, maxSeconds },
+    store,
+    redisUrl,
+    devIdpPort,
+    logLevel,
+  };
+}
+
+/** The process environment over the `.env` file, if there is one. */
+function readEnvironment(): Env {
+  const file = '.env';
+  const fromFile = existsSync(file) ? parseEnv(readFileSync(file, 'utf8')) : {};
+  return { ...fromFile, ...process.env };
+}
+
+type Getter = (name: string) => string | undefined;
+
+function integer(name: string, get: Getter, problems: string[], min: number, max: number): number {
+  const raw = get(name) ?? '';
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || value < min || value > max) {
+    problems.push(`${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
+    return min;
+  }
+  return value;
+}
+
+function url(name: string, get: Getter, problems: string[], production: boolean): string {
+  const raw = get(name) ?? '';
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    problems.push(`${name} must be an absolute http(s) URL (got "${raw}")`);
+    return raw;
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
+    problems.push(`${name} must be an http(s) URL (got "${raw}")`);
+  } else if (production && parsed.protocol === 'http:') {
+    problems.push(`${name} must use https in production (got "${raw}")`);
+  }
+  if (parsed.search || parsed.hash) problems.push(`${name} must not have a query or fragment (got "${raw}")`);
+  return raw;
+}
+
+function oneOf<const T extends readonly string[]>(name: string, get: Getter, problems: string[], allowed: T): T[number] {
+  const raw = get(name) ?? '';
+  if (!(allowed as readonly string[]).includes(raw)) {
+    problems.push(`${name} must be one of ${allowed.join(', ')} (got "${raw}")`);
+    return allowed[0] as T[number];
+  }
+  return raw as T[number];
+}

@@ -1,0 +1,309 @@
+import { generateKeyPairSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Provider, { errors, type ClientMetadata, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+
+/** A demo user of the embedded IdP. */
+export interface DevUser {
+  username: string;
+  password: string;
+  claims: { name: string; given_name: string; family_name: string; email: string; preferred_username: string };
+}
+
+/**
+ * The development users. Their passwords are public on purpose: this IdP never starts in
+ * production (the config loader refuses it).
+ */
+export const devUsers: readonly DevUser[] = [
+  {
+    username: 'alice',
+    password: 'alice-dev-password',
+    claims: { name: 'Alice Liddell', given_name: 'Alice', family_name: 'Liddell', email: 'alice@example.org', preferred_username: 'alice' },
+  },
+  {
+    username: 'bob',
+    password: 'bob-dev-password',
+    claims: { name: 'Bob Builder', given_name: 'Bob', family_name: 'Builder', email: 'bob@example.org', preferred_username: 'bob' },
+  },
+];
+
+/**
+ * Resource indicators the IdP issues JWT access tokens for, and the audiences each token
+ * carries. The default one imitates a Keycloak client with audience mappers for the demo APIs.
+ */
+export const devResources: Readonly<Record<string, readonly string[]>> = {
+  'urn:gatehouse:demo-apis': ['renku', 'dataverse', 'account'],
+  'urn:gatehouse:stats': ['stats'],
+};
+
+const defaultResource = 'urn:gatehouse:demo-apis';
+
+/** Options for {@link startDevIdp}. */
+export interface DevIdpOptions {
+  /** Port on 127.0.0.1; 0 picks a free one. */
+  port: number;
+  /** The client registered for Gatehouse. */
+  client: {
+    clientId: string;
+    clientSecret: string;
+    tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post';
+    redirectUris: string[];
+    postLogoutRedirectUris: string[];
+    backchannelLogoutUri?: string;
+  };
+  /** More clients, e.g. a second application for cross-application logout tests. */
+  extraClients?: ClientMetadata[];
+  accessTokenTtlSeconds?: number;
+  refreshTokenTtlSeconds?: number;
+}
+
+/** Counts what the IdP did, for tests and the benchmark. */
+export interface DevIdpStats {
+  /** Successful and failed token-endpoint calls, by grant_type. */
+  tokenRequests: Record<string, number>;
+  backchannelLogouts: number;
+}
+
+/** A running embedded IdP. */
+export interface DevIdp {
+  issuer: string;
+  provider: Provider;
+  stats: DevIdpStats;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts oidc-provider as a development IdP on 127.0.0.1: confidential client for Gatehouse,
+ * users alice and bob, its own login page (no external resources), no consent for the
+ * first-party client, rotating refresh tokens, RP-initiated and back-channel logout, device
+ * flow, client credentials, and JWT access tokens with audiences for the demo APIs.
+ */
+export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, '127.0.0.1', () => resolve());
+  });
+  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const stats: DevIdpStats = { tokenRequests: {}, backchannelLogouts: 0 };
+  const firstPartyClientId = options.client.clientId;
+
+  const signingKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
+  const configuration: Configuration = {
+    clients: [
+      {
+        client_id: options.client.clientId,
+        client_secret: options.client.clientSecret,
+        token_endpoint_auth_method: options.client.tokenEndpointAuthMethod ?? 'client_secret_basic',
+        redirect_uris: options.client.redirectUris,
+        post_logout_redirect_uris: options.client.postLogoutRedirectUris,
+        grant_types: ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code'],
+        response_types: ['code'],
+        ...(options.client.backchannelLogoutUri
+          ? { backchannel_logout_uri: options.client.backchannelLogoutUri, backchannel_logout_session_required: true }
+          : {}),
+      },
+      ...(options.extraClients ?? []),
+    ],
+    jwks: { keys: [{ ...signingKey, kid: 'dev-idp-rs256', alg: 'RS256', use: 'sig' } as never] },
+    cookies: {
+      keys: [randomBytes(32).toString('base64url')],
+      // Distinct names: cookies are shared across ports of one host, Gatehouse's included.
+      names: { session: 'devidp_session', interaction: 'devidp_interaction', resume: 'devidp_resume' },
+    },
+    claims: {
+      openid: ['sub'],
+      profile: ['name', 'given_name', 'family_name', 'preferred_username'],
+      email: ['email', 'email_verified'],
+    },
+    // Like Keycloak: profile and email claims go in the id_token, since the audience-bound
+    // access token is not accepted at userinfo.
+    conformIdTokenClaims: false,
+    pkce: { required: () => true },
+    findAccount: async (_ctx, sub) => {
+      const user = devUsers.find((u) => u.username === sub);
+      if (!user) return undefined;
+      return { accountId: sub, claims: async () => ({ sub, ...user.claims, email_verified: true }) };
+    },
+    interactions: { url: async (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      revocation: { enabled: true },
+      deviceFlow: { enabled: true },
+      backchannelLogout: { enabled: true },
+      rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: async (_ctx, _client, oneOf) => oneOf ?? defaultResource,
+        useGrantedResource: async () => true,
+        getResourceServerInfo: async (_ctx, resource) => {
+          const audience = devResources[resource];
+          if (!audience) throw new errors.InvalidTarget();
+          return {
+            scope: 'api',
+            audience: audience[0]!,
+            accessTokenFormat: 'jwt',
+            accessTokenTTL: options.accessTokenTtlSeconds ?? 300,
+            jwt: { sign: { alg: 'RS256' } },
+          };
+        },
+      },
+    },
+    formats: {
+      customizers: {
+        // Keycloak's audience mappers give an array; oidc-provider gives one audience.
+        jwt: async (_ctx, token, jwt) => {
+          const resource = (token as { resourceServer?: { identifier?: () => string } }).resourceServer?.identifier?.();
+          const audience = resource ? devResources[resource] : undefined;
+          if (audience) jwt.payload.aud = [...audience];
+        },
+      },
+    },
+    // Refresh tokens without the offline_access consent dance, rotated on every use.
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    rotateRefreshToken: true,
+    loadExistingGrant: async (ctx) => {
+      const grantId = ctx.oidc.result?.consent?.grantId ?? ctx.oidc.session!.grantIdFor(ctx.oidc.client!.clientId);
+      if (grantId) return ctx.oidc.provider.Grant.find(grantId);
+      if (ctx.oidc.client!.clientId !== firstPartyClientId) return undefined;
+      // No consent screen for the first-party client: grant what it asks for.
+      const grant = new ctx.oidc.provider.Grant({ clientId: firstPartyClientId, accountId: ctx.oidc.session!.accountId! });
+      grant.addOIDCScope('openid profile email offline_access');
+      for (const resource of Object.keys(devResources)) grant.addResourceScope(resource, 'api');
+      await grant.save();
+      return grant;
+    },
+    ttl: {
+      AccessToken: options.accessTokenTtlSeconds ?? 300,
+      ClientCredentials: options.accessTokenTtlSeconds ?? 300,
+      IdToken: 3600,
+      RefreshToken: options.refreshTokenTtlSeconds ?? 86400,
+      Interaction: 600,
+      Session: 86400,
+      Grant: 86400,
+      AuthorizationCode: 60,
+      DeviceCode: 600,
+    },
+    // oidc-provider's SSRF guard refuses loopback; the back-channel logout target is local here.
+    fetch: (url, init) => {
+      const { dispatcher: _ignored, ...rest } = init as RequestInit & { dispatcher?: unknown };
+      return fetch(url, rest);
+    },
+    renderError: async (ctx, out) => {
+      ctx.type = 'html';
+      ctx.body = page('Error', `<h1>Error</h1><p>${escape(String(out.error))}: ${escape(String(out.error_description ?? ''))}</p>`);
+    },
+  };
+
+  const provider = new Provider(issuer, configuration);
+  provider.on('grant.success', (ctx: KoaContextWithOIDC) => count(stats, ctx));
+  provider.on('grant.error', (ctx: KoaContextWithOIDC) => count(stats, ctx));
+  provider.on('backchannel.success', () => stats.backchannelLogouts++);
+  provider.on('server_error', () => {}); // shown to the client; keep test output quiet
+
+  const oidc = provider.callback();
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', issuer);
+    if (url.pathname.startsWith('/interaction/')) {
+      handleInteraction(provider, req, res, url).catch(() => {
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end('interaction failed');
+      });
+      return;
+    }
+    oidc(req, res);
+  });
+
+  return {
+    issuer,
+    provider,
+    stats,
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+function count(stats: DevIdpStats, ctx: KoaContextWithOIDC): void {
+  const grantType = String((ctx.oidc?.params as { grant_type?: unknown } | undefined)?.grant_type ?? 'unknown');
+  stats.tokenRequests[grantType] = (stats.tokenRequests[grantType] ?? 0) + 1;
+}
+
+async function handleInteraction(provider: Provider, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  const details = await provider.interactionDetails(req, res);
+  if (req.method === 'GET') {
+    sendHtml(res, 200, loginPage(details.uid, String(details.params.login_hint ?? ''), undefined));
+    return;
+  }
+  if (req.method !== 'POST' || !url.pathname.endsWith('/login')) {
+    sendHtml(res, 405, page('Not allowed', '<p>Method not allowed.</p>'));
+    return;
+  }
+  const form = new URLSearchParams(await readBody(req));
+  const user = devUsers.find((u) => u.username === form.get('username'));
+  if (!user || !sameText(user.password, form.get('password') ?? '')) {
+    sendHtml(res, 200, loginPage(details.uid, form.get('username') ?? '', 'Wrong username or password.'));
+    return;
+  }
+  await provider.interactionFinished(req, res, { login: { accountId: user.username } }, { mergeWithLastSubmission: false });
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  let body = '';
+  for await (const chunk of req) {
+    body += chunk;
+    if (body.length > 10_000) throw new Error('form too large');
+  }
+  return body;
+}
+
+function sameText(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  return left.length === right.length && timingSafeEqual(left, right);
+}
+
+function sendHtml(res: ServerResponse, status: number, html: string): void {
+  res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(html);
+}
+
+function loginPage(uid: string, username: string, error: string | undefined): string {
+  return page('Sign in — development IdP', `
+    <h1>Development IdP</h1>
+    <p class="note">Embedded identity provider for development. Users: <code>alice</code> / <code>alice-dev-password</code>, <code>bob</code> / <code>bob-dev-password</code>.</p>
+    ${error ? `<p class="error" role="alert">${escape(error)}</p>` : ''}
+    <form method="post" action="/interaction/${escape(uid)}/login" autocomplete="off">
+      <label>Username <input name="username" value="${escape(username)}" required autofocus></label>
+      <label>Password <input name="password" type="password" required></label>
+      <button type="submit">Sign in</button>
+    </form>`);
+}
+
+async function logoutSource(ctx: KoaContextWithOIDC, form: string): Promise<void> {
+  ctx.type = 'html';
+  // The form submits itself: Gatehouse already asked the user, like Keycloak with an id_token_hint.
+  ctx.body = page('Signing out', `
+    <h1>Signing out of the development IdP…</h1>
+    ${form}
+    <button type="submit" form="op.logoutForm" value="yes" name="logout">Sign out</button>
+    <script>document.getElementById('op.logoutForm').insertAdjacentHTML('beforeend','<input type="hidden" name="logout" value="yes">');document.getElementById('op.logoutForm').submit();</script>`);
+}
+
+async function postLogoutSuccessSource(ctx: KoaContextWithOIDC): Promise<void> {
+  ctx.type = 'html';
+  ctx.body = page('Signed out', '<h1>You are signed out of the development IdP.</h1>');
+}
+
+function page(title: string, body: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escape(title)}</title>
+<style>body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem}label{display:block;margin:.75rem 0}input{display:block;width:100%;padding:.4rem;font-size:1rem}button{margin-top:1rem;padding:.5rem 1rem;font-size:1rem}.error{color:#a00}.note{color:#555;font-size:.9rem}</style>
+</head><body>${body}</body></html>`;
+}
+
+function escape(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}

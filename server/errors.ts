@@ -1,0 +1,53 @@
+/** Options for {@link AppError}. */
+export interface AppErrorOptions {
+  /** The underlying failure; logged, never shown to the caller. */
+  cause?: unknown;
+  /** Extra JSON members for API callers (e.g. `loginUrl`, `hint`). Must hold no secrets. */
+  details?: Record<string, unknown>;
+}
+
+/**
+ * The one error type routes throw. `code` is a stable string callers can switch on,
+ * `status` the HTTP status, `message` a safe sentence for people. The error handler renders
+ * it as HTML, JSON or a SOAP Fault; only errors below 500 show their message.
+ */
+export class AppError extends Error {
+  readonly code: string;
+  readonly status: number;
+  readonly details: Record<string, unknown>;
+
+  constructor(status: number, code: string, message: string, options: AppErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'AppError';
+    this.status = status;
+    this.code = code;
+    this.details = options.details ?? {};
+  }
+
+  /** True when the message may be shown to the caller. */
+  get expose(): boolean {
+    return this.status < 500;
+  }
+}
+
+/** 401 for API callers that are not signed in. */
+export function unauthenticated(loginUrl = '/auth/login'): AppError {
+  return new AppError(401, 'unauthenticated', 'Sign in first.', { details: { loginUrl } });
+}
+
+/** 401 when the IdP says the refresh token is gone: the grant has ended. */
+export function sessionExpired(loginUrl = '/auth/login'): AppError {
+  return new AppError(401, 'session_expired', 'Your session has ended at the identity provider; sign in again.', {
+    details: { loginUrl },
+  });
+}
+
+/** 503 when the IdP cannot be reached or answers with a server error. */
+export function idpUnavailable(cause?: unknown): AppError {
+  return new AppError(503, 'idp_unavailable', 'The identity provider is unreachable; try again shortly.', { cause });
+}
+
+/** 503 when the store cannot be reached. */
+export function storeUnavailable(cause?: unknown): AppError {
+  return new AppError(503, 'store_unavailable', 'Session storage is unreachable; try again shortly.', { cause });
+}

@@ -1,0 +1,16 @@
+import type { Grant } from '../grants/grant-store.ts';
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      requestId: string;
+      /** The grant this request reaches, when signed in (set by loadCaller). */
+      grant?: Grant;
+      /** How the request proved who it is: the browser session cookie or a bearer handle. */
+      credential?: 'cookie' | 'bearer';
+    }
+  }
+}
+
+export {};

@@ -1,0 +1,296 @@
+import { createPrivateKey } from 'node:crypto';
+import { importPKCS8 } from 'jose';
+import * as client from 'openid-client';
+import { AppError, idpUnavailable } from '../errors.ts';
+import type { TokenSet } from '../grants/grant-store.ts';
+import type { Logger } from '../log.ts';
+
+/** What the adapter needs to know about the IdP and our client registration there. */
+export interface IdpSettings {
+  issuer: string;
+  clientId: string;
+  clientSecret?: string;
+  clientAuth: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+  privateKey?: string;
+  privateKeyId?: string;
+  timeoutSeconds: number;
+  /** Only for http issuers in development. */
+  allowHttp: boolean;
+  /** First retry delay of discovery; doubles up to 30 s. */
+  retryBaseMs?: number;
+}
+
+/** An authorization request ready to send the browser to, with the secrets to keep server-side. */
+export interface AuthorizationRequest {
+  url: string;
+  state: string;
+  nonce: string;
+  codeVerifier: string;
+}
+
+/** What a successful code exchange yields. */
+export interface SignIn {
+  tokens: TokenSet;
+  claims: Record<string, unknown>;
+  sub: string;
+  sid?: string;
+  /** Seconds the refresh token lives, when the IdP says so (Keycloak's `refresh_expires_in`). */
+  refreshExpiresIn?: number;
+}
+
+/**
+ * The only module that talks OAuth to the IdP (and the only importer of openid-client).
+ * Discovery runs in the background with backoff, so Gatehouse starts while the IdP is down;
+ * every openid-client failure leaves here as an {@link AppError} from {@link translateIdpError}.
+ */
+export class IdpAdapter {
+  private configuration: client.Configuration | undefined;
+  private lastError: string | undefined = 'discovery has not run yet';
+  private retryTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(private readonly settings: IdpSettings, private readonly logger: Logger) {}
+
+  /** Starts discovery; resolves after the first attempt, whether or not it succeeded. */
+  async start(): Promise<void> {
+    await this.discover(this.settings.retryBaseMs ?? 1000);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+  }
+
+  /** True once discovery succeeded. */
+  get ready(): boolean {
+    return this.configuration !== undefined;
+  }
+
+  /** Why the adapter is not ready, for /readyz. */
+  get notReadyReason(): string | undefined {
+    return this.ready ? undefined : this.lastError;
+  }
+
+  get issuer(): string {
+    return this.settings.issuer;
+  }
+
+  get clientId(): string {
+    return this.settings.clientId;
+  }
+
+  /** Builds an authorization-code request with PKCE S256, state and nonce. */
+  async authorizationRequest(redirectUri: string, scope: string): Promise<AuthorizationRequest> {
+    const config = this.config();
+    const codeVerifier = client.randomPKCECodeVerifier();
+    const state = client.randomState();
+    const nonce = client.randomNonce();
+    const url = client.buildAuthorizationUrl(config, {
+      redirect_uri: redirectUri,
+      response_type: 'code',
+      scope,
+      state,
+      nonce,
+      code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+      code_challenge_method: 'S256',
+    });
+    return { url: url.href, state, nonce, codeVerifier };
+  }
+
+  /**
+   * Exchanges the code from `callbackUrl` (whose origin and path are the redirect URI) and
+   * validates the id_token: signature, issuer, audience, expiry and nonce.
+   */
+  async authorizationCodeGrant(callbackUrl: URL, checks: { codeVerifier: string; state: string; nonce: string }): Promise<SignIn> {
+    const config = this.config();
+    try {
+      const response = await client.authorizationCodeGrant(config, callbackUrl, {
+        pkceCodeVerifier: checks.codeVerifier,
+        expectedState: checks.state,
+        expectedNonce: checks.nonce,
+        idTokenExpected: true,
+      });
+      const claims = response.claims();
+      if (!claims) throw new AppError(400, 'id_token_missing', 'The identity provider sent no id_token.');
+      const refreshExpiresIn = Number((response as Record<string, unknown>).refresh_expires_in);
+      return {
+        tokens: toTokenSet(response),
+        claims: { ...claims },
+        sub: claims.sub,
+        ...(typeof claims.sid === 'string' ? { sid: claims.sid } : {}),
+        ...(refreshExpiresIn > 0 ? { refreshExpiresIn } : {}),
+      };
+    } catch (error) {
+      throw translateIdpError(error, 'token_exchange_failed');
+    }
+  }
+
+  /**
+   * Uses a refresh token. With `resource`, asks for a token for that resource (RFC 8707).
+   * The answer keeps the old refresh token when the IdP does not rotate it.
+   */
+  async refreshTokenGrant(current: TokenSet, options: { resource?: string; scope?: string } = {}): Promise<TokenSet> {
+    if (!current.refreshToken) throw new AppError(401, 'invalid_grant', 'There is no refresh token.');
+    const config = this.config();
+    const parameters: Record<string, string> = {};
+    if (options.resource) parameters.resource = options.resource;
+    if (options.scope) parameters.scope = options.scope;
+    try {
+      const response = await client.refreshTokenGrant(config, current.refreshToken, parameters);
+      const next = toTokenSet(response);
+      return {
+        ...next,
+        refreshToken: next.refreshToken ?? current.refreshToken,
+        idToken: next.idToken ?? current.idToken,
+      };
+    } catch (error) {
+      throw translateIdpError(error, 'refresh_failed');
+    }
+  }
+
+  /** A token for Gatehouse itself (client-credentials grant). */
+  async clientCredentialsGrant(options: { resource?: string; scope?: string } = {}): Promise<TokenSet> {
+    const config = this.config();
+    const parameters: Record<string, string> = {};
+    if (options.resource) parameters.resource = options.resource;
+    if (options.scope) parameters.scope = options.scope;
+    try {
+      return toTokenSet(await client.clientCredentialsGrant(config, parameters));
+    } catch (error) {
+      throw translateIdpError(error, 'client_credentials_failed');
+    }
+  }
+
+  /** Revokes a token where the IdP supports it; failures are logged, never thrown. */
+  async revoke(token: string, hint: 'refresh_token' | 'access_token'): Promise<void> {
+    const config = this.configuration;
+    if (!config?.serverMetadata().revocation_endpoint) return;
+    try {
+      await client.tokenRevocation(config, token, { token_type_hint: hint });
+    } catch (error) {
+      this.logger.warn('token revocation failed', { error: translateIdpError(error, 'revocation_failed') });
+    }
+  }
+
+  /** The RP-initiated logout URL, or undefined when the IdP has no end_session_endpoint. */
+  endSessionUrl(parameters: { idTokenHint?: string; postLogoutRedirectUri: string; state?: string }): string | undefined {
+    const config = this.configuration;
+    if (!config?.serverMetadata().end_session_endpoint) return undefined;
+    return client.buildEndSessionUrl(config, {
+      post_logout_redirect_uri: parameters.postLogoutRedirectUri,
+      client_id: this.settings.clientId,
+      ...(parameters.idTokenHint ? { id_token_hint: parameters.idTokenHint } : {}),
+      ...(parameters.state ? { state: parameters.state } : {}),
+    }).href;
+  }
+
+  /** Whether the IdP names itself in authorization responses (RFC 9207 `iss` parameter). */
+  get sendsIssInAuthorizationResponse(): boolean {
+    return this.config().serverMetadata().authorization_response_iss_parameter_supported === true;
+  }
+
+  /** The discovered metadata value, for the modules that verify IdP-signed JWTs with jose. */
+  get jwksUri(): string | undefined {
+    return this.configuration?.serverMetadata().jwks_uri;
+  }
+
+  private config(): client.Configuration {
+    if (!this.configuration) throw idpUnavailable(new Error(this.lastError));
+    return this.configuration;
+  }
+
+  private async discover(delayMs: number): Promise<void> {
+    if (this.stopped) return;
+    try {
+      const config = await client.discovery(
+        new URL(this.settings.issuer),
+        this.settings.clientId,
+        undefined,
+        await this.clientAuthentication(),
+        {
+          timeout: this.settings.timeoutSeconds,
+          ...(this.settings.allowHttp ? { execute: [client.allowInsecureRequests] } : {}),
+        },
+      );
+      config.timeout = this.settings.timeoutSeconds;
+      // openid-client skips id_token signature checks for token-endpoint responses by default.
+      client.enableNonRepudiationChecks(config);
+      this.configuration = config;
+      this.lastError = undefined;
+      this.logger.info('identity provider discovered', { issuer: this.settings.issuer });
+    } catch (error) {
+      this.lastError = `discovery of ${this.settings.issuer} failed: ${error instanceof Error ? error.message : String(error)}`;
+      this.logger.warn('identity provider discovery failed; retrying', { issuer: this.settings.issuer, retryInMs: delayMs, error });
+      if (this.stopped) return;
+      this.retryTimer = setTimeout(() => void this.discover(Math.min(delayMs * 2, 30_000)), delayMs);
+      this.retryTimer.unref();
+    }
+  }
+
+  private async clientAuthentication(): Promise<client.ClientAuth> {
+    const { clientAuth, clientSecret, privateKey, privateKeyId } = this.settings;
+    if (clientAuth === 'client_secret_post') return client.ClientSecretPost(clientSecret);
+    if (clientAuth === 'client_secret_basic') return client.ClientSecretBasic(clientSecret);
+    const key = await importPKCS8(privateKey!, signingAlgorithm(privateKey!));
+    return client.PrivateKeyJwt(privateKeyId ? { key, kid: privateKeyId } : key);
+  }
+}
+
+function signingAlgorithm(pem: string): string {
+  const key = createPrivateKey(pem);
+  switch (key.asymmetricKeyType) {
+    case 'rsa':
+      return 'RS256';
+    case 'ed25519':
+      return 'EdDSA';
+    case 'ec': {
+      const curve = key.asymmetricKeyDetails?.namedCurve;
+      return curve === 'secp384r1' ? 'ES384' : curve === 'secp521r1' ? 'ES512' : 'ES256';
+    }
+    default:
+      throw new Error(`unsupported private key type ${key.asymmetricKeyType}`);
+  }
+}
+
+function toTokenSet(response: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers): TokenSet {
+  const expiresIn = response.expiresIn();
+  return {
+    accessToken: response.access_token,
+    ...(response.refresh_token ? { refreshToken: response.refresh_token } : {}),
+    ...(response.id_token ? { idToken: response.id_token } : {}),
+    ...(expiresIn !== undefined ? { expiresAt: Date.now() + expiresIn * 1000 } : {}),
+    ...(response.scope ? { scope: response.scope } : {}),
+  };
+}
+
+/**
+ * Maps an openid-client failure to our errors: the IdP being away (network, timeout, 5xx) is
+ * a 503 `idp_unavailable`; `invalid_grant` keeps its name so callers can end the grant;
+ * anything else the IdP refused becomes `fallback` (400). The cause is kept for the log only.
+ */
+export function translateIdpError(error: unknown, fallback: string): AppError {
+  if (error instanceof AppError) return error;
+  if (error instanceof client.ResponseBodyError) {
+    if (error.status >= 500) return idpUnavailable(error);
+    if (error.error === 'invalid_grant') {
+      return new AppError(400, 'invalid_grant', 'The identity provider no longer accepts this grant.', { cause: error });
+    }
+    return new AppError(400, fallback, `The identity provider refused the request (${error.error}).`, { cause: error });
+  }
+  if (error instanceof client.AuthorizationResponseError) {
+    return new AppError(400, 'idp_error', `The identity provider answered with an error (${error.error}).`, { cause: error });
+  }
+  if (error instanceof client.ClientError) {
+    if (error.code === 'OAUTH_TIMEOUT' || error.code === 'OAUTH_ABORT') return idpUnavailable(error);
+    const response = error.cause;
+    if (response instanceof Response && response.status >= 500) return idpUnavailable(error);
+    return new AppError(400, fallback, 'The identity provider response failed validation.', { cause: error });
+  }
+  if (error instanceof TypeError && !(error as { code?: string }).code?.startsWith('ERR_INVALID_ARG')) {
+    return idpUnavailable(error); // fetch's network failures are TypeErrors
+  }
+  if (error instanceof DOMException && (error.name === 'TimeoutError' || error.name === 'AbortError')) {
+    return idpUnavailable(error);
+  }
+  return new AppError(400, fallback, 'The identity provider request failed.', { cause: error });
+}

@@ -1,0 +1,152 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pathToFileURL } from 'node:url';
+import { createApp, type AppDeps, type AppExtensions } from './app.ts';
+import { type Clock, systemClock } from './clock.ts';
+import { type Config, ConfigError, loadConfig } from './config.ts';
+import { type DevIdp, type DevIdpOptions, devUsers, startDevIdp } from './dev/dev-idp.ts';
+import { GrantStore } from './grants/grant-store.ts';
+import { IdpAdapter } from './idp/idp-adapter.ts';
+import { createLogger, type Logger } from './log.ts';
+import { randomHandle } from './random.ts';
+import { createStore } from './store/create-store.ts';
+
+/** Options for {@link start}; tests use them to inject a clock, an environment and IdP tweaks. */
+export interface StartOptions {
+  /** Environment variables; by default the process environment over `.env`. */
+  env?: Record<string, string | undefined>;
+  clock?: Clock;
+  logger?: Logger;
+  /** Overrides for the embedded IdP (e.g. short token lifetimes in tests). */
+  devIdp?: Partial<Pick<DevIdpOptions, 'accessTokenTtlSeconds' | 'refreshTokenTtlSeconds' | 'extraClients'>>;
+  /** First retry delay of IdP discovery. */
+  discoveryRetryMs?: number;
+}
+
+/** A running Gatehouse. */
+export interface Gatehouse {
+  /** Where it listens (the configured public URL). */
+  url: string;
+  config: Config;
+  deps: AppDeps;
+  server: Server;
+  /** The embedded IdP, when it was started. */
+  devIdp?: DevIdp;
+  stop(): Promise<void>;
+}
+
+/**
+ * Loads the configuration, starts the embedded IdP in development when no issuer is set,
+ * connects the store, starts IdP discovery and listens. Throws {@link ConfigError} listing
+ * every configuration problem.
+ */
+export async function start(options: StartOptions = {}): Promise<Gatehouse> {
+  const config = loadConfig(options.env);
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger(config.logLevel);
+  if (config.session.secretGenerated) {
+    logger.warn('GATEHOUSE_SESSION_SECRET is not set: using a random one, so sessions end when Gatehouse restarts');
+  }
+
+  let devIdp: DevIdp | undefined;
+  if (config.oidc.issuer === undefined) {
+    // Development: register Gatehouse at a fresh embedded IdP with a per-process secret.
+    const clientSecret = config.oidc.clientSecret ?? randomHandle();
+    devIdp = await startDevIdp({
+      port: config.devIdpPort,
+      client: {
+        clientId: config.oidc.clientId,
+        clientSecret,
+        tokenEndpointAuthMethod: config.oidc.clientAuth === 'client_secret_post' ? 'client_secret_post' : 'client_secret_basic',
+        redirectUris: [`${config.publicUrl}/auth/callback`, `${config.publicUrl}/external/callback`],
+        postLogoutRedirectUris: [`${config.publicUrl}/`],
+        backchannelLogoutUri: `${config.publicUrl}/auth/backchannel-logout`,
+      },
+      ...options.devIdp,
+    });
+    config.oidc.issuer = devIdp.issuer;
+    config.oidc.clientSecret = clientSecret;
+    if (config.oidc.clientAuth === 'private_key_jwt') config.oidc.clientAuth = 'client_secret_basic';
+  }
+
+  const store = await createStore(config, clock);
+  const grants = new GrantStore(store, config.session.secret, clock);
+  const idp = new IdpAdapter({
+    issuer: config.oidc.issuer,
+    clientId: config.oidc.clientId,
+    ...(config.oidc.clientSecret ? { clientSecret: config.oidc.clientSecret } : {}),
+    clientAuth: config.oidc.clientAuth,
+    ...(config.oidc.privateKey ? { privateKey: config.oidc.privateKey } : {}),
+    ...(config.oidc.privateKeyId ? { privateKeyId: config.oidc.privateKeyId } : {}),
+    timeoutSeconds: config.oidc.timeoutSeconds,
+    allowHttp: !config.production,
+    ...(options.discoveryRetryMs ? { retryBaseMs: options.discoveryRetryMs } : {}),
+  }, logger);
+  await idp.start();
+
+  const deps: AppDeps = { config, store, grants, idp, logger, clock };
+  const extensions: AppExtensions = {};
+  const app = createApp(deps, extensions);
+  const server = createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      idp.stop();
+      await store.close();
+      await devIdp?.close();
+    })();
+    return stopping;
+  };
+
+  return { url: config.port === 0 ? `http://localhost:${port}` : config.publicUrl, config, deps, server, ...(devIdp ? { devIdp } : {}), stop };
+}
+
+function banner(gatehouse: Gatehouse): string {
+  const lines = [
+    '',
+    `  Gatehouse is listening on ${gatehouse.config.publicUrl}`,
+    `  identity provider: ${gatehouse.config.oidc.issuer}${gatehouse.devIdp ? ' (embedded, development only)' : ''}`,
+  ];
+  if (gatehouse.devIdp) {
+    lines.push('  demo users:');
+    for (const user of devUsers) lines.push(`    ${user.username} / ${user.password}`);
+  }
+  return `${lines.join('\n')}\n\n`;
+}
+
+async function main(): Promise<void> {
+  let gatehouse: Gatehouse;
+  try {
+    gatehouse = await start();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(1);
+    }
+    process.stderr.write(`Gatehouse could not start: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  }
+  process.stdout.write(banner(gatehouse));
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      gatehouse.deps.logger.info('shutting down', { signal });
+      // Requests in flight get a few seconds to finish.
+      setTimeout(() => process.exit(0), 10_000).unref();
+      void gatehouse.stop().then(() => process.exit(0));
+    });
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  void main();
+}

@@ -1,0 +1,14 @@
+import 'express-session';
+
+declare module 'express-session' {
+  interface SessionData {
+    /** The grant this browser session reaches. */
+    grantId?: string;
+    /** Per-session token for Gatehouse's own HTML forms (logout). */
+    csrfToken?: string;
+    createdAt?: number;
+    lastSeenAt?: number;
+    /** When signed in through the SOAP flow: the SOAP server's handle and workspace. */
+    external?: { identityToken: string; workspaceId: string; signOutUrl: string };
+  }
+}

@@ -1,0 +1,38 @@
+import session from 'express-session';
+import { hashHandle } from '../random.ts';
+import type { Store } from '../store/store.ts';
+
+/**
+ * express-session's store, backed by our {@link Store}. The session id is a handle like any
+ * other: only its SHA-256 is used as a key, so a store dump opens no session.
+ */
+export class SessionStoreAdapter extends session.Store {
+  constructor(private readonly store: Store, private readonly ttlMs: () => number) {
+    super();
+  }
+
+  override get(sid: string, callback: (err: unknown, session?: session.SessionData | null) => void): void {
+    this.store.get(key(sid)).then(
+      (raw) => callback(null, raw === undefined ? null : (JSON.parse(raw) as session.SessionData)),
+      (error) => callback(error),
+    );
+  }
+
+  override set(sid: string, data: session.SessionData, callback?: (err?: unknown) => void): void {
+    this.store.set(key(sid), JSON.stringify(data), this.ttlMs()).then(() => callback?.(), (error) => callback?.(error));
+  }
+
+  override destroy(sid: string, callback?: (err?: unknown) => void): void {
+    this.store.delete(key(sid)).then(() => callback?.(), (error) => callback?.(error));
+  }
+
+  // The idle timeout is enforced from `lastSeenAt` (see session-lifetime.ts), not by rewriting
+  // the record on every request.
+  override touch(_sid: string, _data: session.SessionData, callback?: () => void): void {
+    callback?.();
+  }
+}
+
+function key(sid: string): string {
+  return `session:${hashHandle(sid)}`;
+}

@@ -1,0 +1,25 @@
+/**
+ * The one place Gatehouse keeps state: grants, handles, browser sessions, login
+ * transactions, SOAP contexts, indexes and locks. Values are strings (JSON); keys are
+ * namespaced by the caller (`grant:…`, `tx:…`). TTLs are in milliseconds.
+ *
+ * Two implementations: {@link MemoryStore} for one process and `RedisStore` for several.
+ * Every method may reject when the backing service is down; callers turn that into a 503.
+ */
+export interface Store {
+  get(key: string): Promise<string | undefined>;
+  /** Sets a value, replacing any; without a TTL the key lives until deleted. */
+  set(key: string, value: string, ttlMs?: number): Promise<void>;
+  /** Sets only when the key is absent; true when this call set it. Used for locks and replay guards. */
+  setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;
+  /** Reads and deletes in one step: of concurrent callers, exactly one gets the value. */
+  take(key: string): Promise<string | undefined>;
+  delete(...keys: string[]): Promise<void>;
+  /** Adds a member to a set and (re)sets the set's TTL when given. */
+  addToSet(key: string, member: string, ttlMs?: number): Promise<void>;
+  removeFromSet(key: string, member: string): Promise<void>;
+  members(key: string): Promise<string[]>;
+  /** Resolves when the store answers; used by /readyz. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,94 @@
+/**
+ * A browser without a browser: fetch with manual redirects and a cookie jar that honours
+ * host, path, Max-Age and deletion. Enough to drive the real sign-in against the embedded
+ * IdP in ~50 ms.
+ */
+export class CookieBrowser {
+  private readonly jar = new Map<string, { host: string; path: string; name: string; value: string }>();
+  /** Every response seen, for assertions that no token reached the browser. */
+  readonly seen: Array<{ url: string; status: number; headers: Headers; body: string }> = [];
+
+  async request(url: string, init: RequestInit = {}): Promise<Response> {
+    const target = new URL(url);
+    const headers = new Headers(init.headers);
+    const cookie = this.cookieHeader(target);
+    if (cookie) headers.set('cookie', cookie);
+    const response = await fetch(target, { ...init, headers, redirect: 'manual' });
+    for (const line of response.headers.getSetCookie()) this.store(target, line);
+    return response;
+  }
+
+  /** Follows redirects like a browser (POST → GET on 302/303), returning the last response and its body. */
+  async navigate(url: string, init: RequestInit = {}, maxHops = 15): Promise<{ response: Response; url: string; body: string }> {
+    let current = url;
+    let currentInit = init;
+    for (let hop = 0; hop < maxHops; hop++) {
+      const response = await this.request(current, currentInit);
+      const body = await response.text();
+      this.seen.push({ url: current, status: response.status, headers: response.headers, body });
+      const location = response.headers.get('location');
+      if (response.status >= 300 && response.status < 400 && location) {
+        current = new URL(location, current).href;
+        currentInit = {};
+        continue;
+      }
+      return { response, url: current, body };
+    }
+    throw new Error(`too many redirects from ${url}`);
+  }
+
+  /** Submits the first form on a page, with `fields` filled in. */
+  async submitForm(pageUrl: string, html: string, fields: Record<string, string>): Promise<{ response: Response; url: string; body: string }> {
+    const form = /<form[^>]*action="([^"]*)"[^>]*>([\s\S]*?)<\/form>/i.exec(html);
+    if (!form) throw new Error(`no form on ${pageUrl}`);
+    const data = new URLSearchParams();
+    for (const input of form[2]!.matchAll(/<input[^>]*name="([^"]+)"[^>]*?(?:value="([^"]*)")?[^>]*>/gi)) {
+      data.set(input[1]!, decodeEntities(input[2] ?? ''));
+    }
+    for (const [k, v] of Object.entries(fields)) data.set(k, v);
+    return this.navigate(new URL(decodeEntities(form[1]!), pageUrl).href, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: data.toString(),
+    });
+  }
+
+  cookie(host: string, name: string): string | undefined {
+    for (const c of this.jar.values()) if (c.host === host && c.name === name) return c.value;
+    return undefined;
+  }
+
+  cookieHeader(url: URL): string {
+    return [...this.jar.values()]
+      .filter((c) => c.host === url.hostname && (url.pathname === c.path || url.pathname.startsWith(c.path.endsWith('/') ? c.path : `${c.path}/`)))
+      .map((c) => `${c.name}=${c.value}`)
+      .join('; ');
+  }
+
+  forget(host: string, name: string): void {
+    for (const [key, c] of this.jar) if (c.host === host && c.name === name) this.jar.delete(key);
+  }
+
+  private store(url: URL, line: string): void {
+    const [pair, ...attributes] = line.split(';');
+    const eq = pair!.indexOf('=');
+    const name = pair!.slice(0, eq).trim();
+    const value = pair!.slice(eq + 1).trim();
+    let path = '/';
+    let expired = false;
+    for (const attribute of attributes) {
+      const [k, v = ''] = attribute.split('=');
+      const key = k!.trim().toLowerCase();
+      if (key === 'path') path = v.trim();
+      if (key === 'max-age' && Number(v) <= 0) expired = true;
+      if (key === 'expires' && Date.parse(v) <= Date.now()) expired = true;
+    }
+    const id = `${url.hostname} ${path} ${name}`;
+    if (expired) this.jar.delete(id);
+    else this.jar.set(id, { host: url.hostname, path, name, value });
+  }
+}
+
+function decodeEntities(text: string): string {
+  return text.replace(/&#(\d+);/g, (_m, code: string) => String.fromCharCode(Number(code))).replace(/&amp;/g, '&').replace(/&quot;/g, '"');
+}
