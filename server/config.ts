@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
+import { loadUpstreamRegistry, type Upstream } from './proxy/upstream-registry.ts';
 
 /** Where Gatehouse keeps its state: one process (`memory`) or several instances (`redis`). */
 export type StoreKind = 'memory' | 'redis';
@@ -39,6 +40,14 @@ export interface Config {
   redisUrl: string | undefined;
   devIdpPort: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  proxy: {
+    /** The upstreams from `GATEHOUSE_APIS`; undefined when it is not set (development: the demo APIs). */
+    upstreams: Upstream[] | undefined;
+    /** Largest request body forwarded to an upstream; larger ones get 413. */
+    maxBodyBytes: number;
+    /** An access token expiring within this many seconds is refreshed before it is sent. */
+    refreshSkewSeconds: number;
+  };
 }
 
 /** Thrown by {@link loadConfig} with every problem found, one per line. */
@@ -83,6 +92,9 @@ export const variables: readonly Variable[] = [
   { name: 'GATEHOUSE_REDIS_URL', doc: 'redis://host:port, required when GATEHOUSE_STORE=redis' },
   { name: 'GATEHOUSE_DEV_IDP_PORT', doc: 'port of the embedded development IdP', default: '3001' },
   { name: 'GATEHOUSE_LOG_LEVEL', doc: 'debug, info, warn, error or silent', default: 'info' },
+  { name: 'GATEHOUSE_APIS', doc: 'path to the JSON file declaring the upstream APIs reachable at /api/<name>/ (see docs/apis.md); empty in development registers the demo APIs' },
+  { name: 'GATEHOUSE_PROXY_MAX_BODY', doc: 'largest request body, in bytes, forwarded to an upstream API (larger: 413)', default: '10485760' },
+  { name: 'GATEHOUSE_TOKEN_REFRESH_SKEW', doc: 'seconds before expiry at which an access token is refreshed before being sent upstream', default: '60' },
 ];
 
 /**
@@ -150,6 +162,11 @@ export function loadConfig(env: Env = readEnvironment()): Config {
     else if (!/^rediss?:\/\//.test(redisUrl)) problems.push(`GATEHOUSE_REDIS_URL must start with redis:// or rediss:// (got "${redisUrl}")`);
   }
   const logLevel = oneOf('GATEHOUSE_LOG_LEVEL', get, problems, ['debug', 'info', 'warn', 'error', 'silent'] as const);
+  const apisFile = get('GATEHOUSE_APIS');
+  // The registry resolves `{"env": …}` header values from this same environment map.
+  const upstreams = apisFile === undefined ? undefined : loadUpstreamRegistry(apisFile, env, problems);
+  const maxBodyBytes = integer('GATEHOUSE_PROXY_MAX_BODY', get, problems, 0, 2 ** 31);
+  const refreshSkewSeconds = integer('GATEHOUSE_TOKEN_REFRESH_SKEW', get, problems, 0, 3600);
 
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -173,6 +190,7 @@ export function loadConfig(env: Env = readEnvironment()): Config {
     redisUrl,
     devIdpPort,
     logLevel,
+    proxy: { upstreams, maxBodyBytes, refreshSkewSeconds },
   };
 }
 
