@@ -41,7 +41,9 @@ export function apiRouter(deps: AppDeps, options: ApiRouterOptions): Router {
   ]));
   const router = Router();
 
-  router.all('/:name{/*rest}', async (req, res) => {
+  // Not `/:name/*rest`: Express would decode the params first (and refuse some bad encodings
+  // with its own error); the raw target is parsed and checked by resolveTarget instead.
+  router.use(async (req, res) => {
     const grant = requireCaller(req);
     requireCsrfHeader(req);
     const { upstream, path } = resolveTarget(req, res, registry);
