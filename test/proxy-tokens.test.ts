@@ -117,6 +117,21 @@ test('an IdP that cannot be reached during refresh answers 503 and keeps the gra
   assert.equal((await f.call('/auth/user')).response.status, 200);
 });
 
+test('a store that fails during a refresh answers 503 store_unavailable and ends nothing', async () => {
+  f = await startProxyFixture();
+  const { store } = f.gatehouse.gh.deps;
+  const grant = (await aliceGrant(f))!;
+  const refreshes = tokenRequests(f, 'refresh_token');
+  store.setIfAbsent = () => Promise.reject(new Error('connection lost'));
+
+  f.clock.advance(10 * minute);
+  const { response, json } = await f.call('/api/echo/items');
+  assert.equal(response.status, 503);
+  assert.equal(json.error, 'store_unavailable');
+  assert.equal(tokenRequests(f, 'refresh_token'), refreshes);
+  assert.ok(await f.gatehouse.gh.deps.grants.get(grant.id));
+});
+
 test('an upstream 401 invalid_token to a request without a body gets one refresh and one retry with the new token', async () => {
   f = await startProxyFixture();
   const refreshes = tokenRequests(f, 'refresh_token');

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../clock.ts';
-import { AppError, sessionExpired } from '../errors.ts';
+import { AppError, sessionExpired, storeUnavailable } from '../errors.ts';
 import type { IdpAdapter } from '../idp/idp-adapter.ts';
 import type { Logger } from '../log.ts';
 import { randomHandle } from '../random.ts';
@@ -135,7 +135,7 @@ export class TokenRefresher {
     const lockKey = `lock:refresh:${grantId}`;
     const owner = randomHandle(12);
     let waitedMs = 0;
-    for (let delayMs = 20; !(await this.options.store.setIfAbsent(lockKey, owner, this.options.lockTtlMs)); delayMs = Math.min(delayMs * 2, 250)) {
+    for (let delayMs = 20; !(await fromStore(this.options.store.setIfAbsent(lockKey, owner, this.options.lockTtlMs))); delayMs = Math.min(delayMs * 2, 250)) {
       // Another instance is refreshing this grant: its result is as good as ours.
       const fresh = this.freshToken(await this.readTokens(grantId), grantId, need, rejected);
       if (fresh) return fresh;
@@ -153,7 +153,7 @@ export class TokenRefresher {
   }
 
   private async readTokens(grantId: string): Promise<{ grant: Grant; tokens: TokenSet }> {
-    const grant = await this.options.grants.get(grantId);
+    const grant = await fromStore(this.options.grants.get(grantId));
     if (!grant) throw sessionExpired();
     return { grant, tokens: this.options.grants.tokens(grant) };
   }
@@ -176,7 +176,7 @@ export class TokenRefresher {
       next = await idp.refreshTokenGrant(current, need);
     } catch (error) {
       if (error instanceof AppError && error.code === 'invalid_grant') {
-        await grants.end(grantId);
+        await fromStore(grants.end(grantId));
         logger.info('grant ended: the identity provider refused its refresh token', { sub: grant.sub, cause: error });
         throw sessionExpired();
       }
@@ -186,11 +186,20 @@ export class TokenRefresher {
     // A resource token leaves the grant's own access token alone, but the refresh token may
     // have rotated: the new one must be stored before anyone refreshes again.
     const stored: TokenSet = isDefault(need) ? next : { ...current, refreshToken: next.refreshToken, ...(next.idToken ? { idToken: next.idToken } : {}) };
-    const updated = await grants.replaceTokens(grant, stored);
+    const updated = await fromStore(grants.replaceTokens(grant, stored));
     if (!updated) throw sessionExpired();
     if (!isDefault(need)) remember(this.resourceTokens, cacheKey(grantId, need), next, this.maxCached);
     logger.debug('access token refreshed', { sub: grant.sub, ...need, rotated: next.refreshToken !== current.refreshToken });
     return next.accessToken;
+  }
+}
+
+/** A store that is down is a 503, never a 500 and never a silent logout. */
+async function fromStore<T>(operation: Promise<T>): Promise<T> {
+  try {
+    return await operation;
+  } catch (error) {
+    throw storeUnavailable(error);
   }
 }
 
