@@ -69,7 +69,13 @@ export async function start(options: StartOptions = {}): Promise<Gatehouse> {
     if (config.oidc.clientAuth === 'private_key_jwt') config.oidc.clientAuth = 'client_secret_basic';
   }
 
-  const store = await createStore(config, clock);
+  let store;
+  try {
+    store = await createStore(config, clock, logger);
+  } catch (error) {
+    await devIdp?.close();
+    throw error;
+  }
   const grants = new GrantStore(store, config.session.secret, clock);
   const idp = new IdpAdapter({
     issuer: config.oidc.issuer,
