@@ -6,6 +6,7 @@ import helmet from 'helmet';
 import './http/express-types.ts';
 import './session/session-data.ts';
 import { authRouter, cookieNames } from './auth/auth-router.ts';
+import { backchannelLogout } from './auth/backchannel-logout.ts';
 import { loadCaller, sessionExpiresAt } from './auth/load-caller.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
@@ -95,6 +96,8 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
     else res.json({ status: 'ready' });
   });
   for (const [path, handler] of extensions.sessionless ?? []) app.use(path, handler);
+  // Server-to-server from the IdP: no browser session, no CSRF check (the token is signed).
+  app.use('/auth/backchannel-logout', backchannelLogout(deps));
 
   const limits = { idleMs: config.session.idleSeconds * 1000, maxMs: config.session.maxSeconds * 1000 };
   const sessionStore = new SessionStoreAdapter(store, () => limits.idleMs);

@@ -69,6 +69,11 @@ export interface DevIdp {
   issuer: string;
   provider: Provider;
   stats: DevIdpStats;
+  /**
+   * The private JWK the IdP signs with (`kid` and `alg` included). Development only: tests
+   * sign logout tokens with it to prove Gatehouse checks what the IdP would send.
+   */
+  signingJwk: JsonWebKey & { kid: string; alg: string };
   close(): Promise<void>;
 }
 
@@ -87,8 +92,10 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const stats: DevIdpStats = { tokenRequests: {}, backchannelLogouts: 0 };
   const firstPartyClientId = options.client.clientId;
+  // Every client registered here is the developer's own: none gets a consent screen.
+  const consentFreeClientIds = new Set([firstPartyClientId, ...(options.extraClients ?? []).map((c) => c.client_id)]);
 
-  const signingKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
+  const signingJwk = { ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }), kid: 'dev-idp-rs256', alg: 'RS256' };
   const configuration: Configuration = {
     clients: [
       {
@@ -105,7 +112,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       },
       ...(options.extraClients ?? []),
     ],
-    jwks: { keys: [{ ...signingKey, kid: 'dev-idp-rs256', alg: 'RS256', use: 'sig' } as never] },
+    jwks: { keys: [{ ...signingJwk, use: 'sig' } as never] },
     cookies: {
       keys: [randomBytes(32).toString('base64url')],
       // Distinct names: cookies are shared across ports of one host, Gatehouse's included.
@@ -166,9 +173,10 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     loadExistingGrant: async (ctx) => {
       const grantId = ctx.oidc.result?.consent?.grantId ?? ctx.oidc.session!.grantIdFor(ctx.oidc.client!.clientId);
       if (grantId) return ctx.oidc.provider.Grant.find(grantId);
-      if (ctx.oidc.client!.clientId !== firstPartyClientId) return undefined;
-      // No consent screen for the first-party client: grant what it asks for.
-      const grant = new ctx.oidc.provider.Grant({ clientId: firstPartyClientId, accountId: ctx.oidc.session!.accountId! });
+      const clientId = ctx.oidc.client!.clientId;
+      if (!consentFreeClientIds.has(clientId)) return undefined;
+      // No consent screen for the clients registered at start: grant what they ask for.
+      const grant = new ctx.oidc.provider.Grant({ clientId, accountId: ctx.oidc.session!.accountId! });
       grant.addOIDCScope('openid profile email offline_access');
       for (const resource of Object.keys(devResources)) grant.addResourceScope(resource, 'api');
       await grant.save();
@@ -219,6 +227,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     issuer,
     provider,
     stats,
+    signingJwk,
     close: () => new Promise<void>((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());
