@@ -100,7 +100,10 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
   app.use('/auth/backchannel-logout', backchannelLogout(deps));
 
   const limits = { idleMs: config.session.idleSeconds * 1000, maxMs: config.session.maxSeconds * 1000 };
-  const sessionStore = new SessionStoreAdapter(store, () => limits.idleMs);
+  // The record lives until the session's absolute end, not just its idle limit: loadCaller
+  // must still find an idle session to delete its grant.
+  const sessionStore = new SessionStoreAdapter(store, (data) =>
+    data.createdAt === undefined ? limits.idleMs : Math.max(1000, data.createdAt + limits.maxMs - clock()));
   const sessionMiddleware = session({
     name: cookieNames(config.secureCookies).session,
     secret: config.session.secret,

@@ -55,6 +55,8 @@ export interface DevIdpOptions {
   extraClients?: ClientMetadata[];
   accessTokenTtlSeconds?: number;
   refreshTokenTtlSeconds?: number;
+  /** Like Keycloak, state the refresh token's life as `refresh_expires_in` in token responses. */
+  statesRefreshExpiresIn?: boolean;
 }
 
 /** Counts what the IdP did, for tests and the benchmark. */
@@ -209,6 +211,15 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   provider.on('grant.error', (ctx: KoaContextWithOIDC) => count(stats, ctx));
   provider.on('backchannel.success', () => stats.backchannelLogouts++);
   provider.on('server_error', () => {}); // shown to the client; keep test output quiet
+  if (options.statesRefreshExpiresIn) {
+    provider.use(async (ctx, next) => {
+      await next();
+      const body = ctx.body as Record<string, unknown> | undefined;
+      if (ctx.path === '/token' && ctx.status === 200 && typeof body?.refresh_token === 'string') {
+        body.refresh_expires_in = options.refreshTokenTtlSeconds ?? 86400;
+      }
+    });
+  }
 
   const oidc = provider.callback();
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
