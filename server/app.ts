@@ -7,7 +7,9 @@ import './http/express-types.ts';
 import './session/session-data.ts';
 import { authRouter, cookieNames } from './auth/auth-router.ts';
 import { backchannelLogout } from './auth/backchannel-logout.ts';
+import { listSessions } from './auth/list-sessions.ts';
 import { loadCaller, sessionExpiresAt } from './auth/load-caller.ts';
+import { sessionsRouter } from './auth/sessions-router.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import { AppError, storeUnavailable } from './errors.ts';
@@ -117,7 +119,7 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
   app.use((req, res, next) => sessionMiddleware(req, res, (err?: unknown) => next(err ? storeUnavailable(err) : undefined)));
   app.use(loadCaller(grants, clock, limits));
 
-  app.get('/', (req, res) => {
+  app.get('/', async (req, res) => {
     res.setHeader('Cache-Control', 'no-store');
     const grant = req.grant;
     if (!grant) {
@@ -133,11 +135,13 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
         workspaceId: req.session?.external?.workspaceId,
         expiresAt: new Date(sessionExpiresAt(req, grant, limits)).toISOString(),
       },
+      sessions: await listSessions(grants, grant),
       csrfToken: req.session?.csrfToken ?? '',
       links: extensions.homeLinks ?? [],
     });
   });
   app.use('/auth', authRouter(deps));
+  app.use('/auth/sessions', sessionsRouter(deps));
   for (const [path, handler] of extensions.routers ?? []) app.use(path, handler);
 
   app.use((req, _res, next) => next(new AppError(404, 'not_found', `Nothing is at ${req.method} ${req.path}.`)));
