@@ -93,9 +93,6 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   });
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const stats: DevIdpStats = { tokenRequests: {}, backchannelLogouts: 0 };
-  const firstPartyClientId = options.client.clientId;
-  // Every client registered here is the developer's own: none gets a consent screen.
-  const consentFreeClientIds = new Set([firstPartyClientId, ...(options.extraClients ?? []).map((c) => c.client_id)]);
 
   const signingJwk = { ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }), kid: 'dev-idp-rs256', alg: 'RS256' };
   const configuration: Configuration = {
@@ -175,10 +172,8 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     loadExistingGrant: async (ctx) => {
       const grantId = ctx.oidc.result?.consent?.grantId ?? ctx.oidc.session!.grantIdFor(ctx.oidc.client!.clientId);
       if (grantId) return ctx.oidc.provider.Grant.find(grantId);
-      const clientId = ctx.oidc.client!.clientId;
-      if (!consentFreeClientIds.has(clientId)) return undefined;
-      // No consent screen for the clients registered at start: grant what they ask for.
-      const grant = new ctx.oidc.provider.Grant({ clientId, accountId: ctx.oidc.session!.accountId! });
+      // No consent screen: every client registered here is a first-party development client.
+      const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client!.clientId, accountId: ctx.oidc.session!.accountId! });
       grant.addOIDCScope('openid profile email offline_access');
       for (const resource of Object.keys(devResources)) grant.addResourceScope(resource, 'api');
       await grant.save();
