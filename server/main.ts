@@ -69,13 +69,10 @@ export async function start(options: StartOptions = {}): Promise<Gatehouse> {
     if (config.oidc.clientAuth === 'private_key_jwt') config.oidc.clientAuth = 'client_secret_basic';
   }
 
-  let store;
-  try {
-    store = await createStore(config, clock, logger);
-  } catch (error) {
-    await devIdp?.close();
+  const store = await createStore(config, clock, logger).catch(async (error: unknown) => {
+    await devIdp?.close(); // a start that fails leaves nothing listening
     throw error;
-  }
+  });
   const grants = new GrantStore(store, config.session.secret, clock);
   const idp = new IdpAdapter({
     issuer: config.oidc.issuer,

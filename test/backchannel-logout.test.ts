@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { generateKeyPair, importJWK, SignJWT } from 'jose';
-import { CookieBrowser, signIn, startGatehouse, type TestGatehouse } from './helpers/harness.ts';
+import { CookieBrowser, signIn, signOutAtIdp, startGatehouse, type TestGatehouse } from './helpers/harness.ts';
 
 const event = 'http://schemas.openid.net/event/backchannel-logout';
 
@@ -149,16 +149,7 @@ describe('back-channel logout with a valid logout_token', () => {
     // RP-initiated logout from the other application; the user chooses to leave the IdP entirely.
     const backchannelBefore = gatehouse.gh.devIdp!.stats.backchannelLogouts;
     const endSession = `${issuer}/session/end?${new URLSearchParams({ client_id: otherApp.client_id, post_logout_redirect_uri: otherApp.post_logout_redirect_uris[0] })}`;
-    const page = await browser.navigate(endSession);
-    const form = /<form[^>]*action="([^"]+)"[^>]*>([\s\S]*?)<\/form>/.exec(page.body);
-    assert.ok(form, 'the IdP asks to confirm the sign-out');
-    const fields = new URLSearchParams({ logout: 'yes' });
-    for (const input of form[2]!.matchAll(/<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g)) fields.set(input[1]!, input[2]!);
-    const confirmed = await browser.request(new URL(form[1]!, page.url).href, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: fields.toString(),
-    });
+    const confirmed = await signOutAtIdp(browser, endSession);
     assert.ok(confirmed.headers.get('location')?.startsWith(otherApp.post_logout_redirect_uris[0]), 'the IdP signed the user out');
 
     assert.equal(gatehouse.gh.devIdp!.stats.backchannelLogouts, backchannelBefore + 1, 'the IdP delivered a logout_token to Gatehouse');

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { importJWK, SignJWT } from 'jose';
-import { callbackUrlFor, CookieBrowser, signIn, startCluster, type TestCluster, type TestGatehouse } from './helpers/harness.ts';
+import { callbackUrlFor, CookieBrowser, signIn, signOutAtIdp, startCluster, type TestCluster, type TestGatehouse } from './helpers/harness.ts';
 import { redisSkipReason, startTestRedis, type TestRedis } from './helpers/redis-server.ts';
 
 describe('two Gatehouse instances on one Redis behave as one', { skip: redisSkipReason() }, () => {
@@ -83,16 +83,7 @@ describe('two Gatehouse instances on one Redis behave as one', { skip: redisSkip
 
     // The user signs out at the IdP itself; the IdP tells the public URL (instance A).
     const deliveredBefore = cluster.idp.stats.backchannelLogouts;
-    const page = await browser.navigate(`${cluster.idp.issuer}/session/end?client_id=gatehouse`);
-    const form = /<form[^>]*action="([^"]+)"[^>]*>([\s\S]*?)<\/form>/.exec(page.body);
-    assert.ok(form, 'the IdP asks to confirm the sign-out');
-    const fields = new URLSearchParams({ logout: 'yes' });
-    for (const input of form[2]!.matchAll(/<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g)) fields.set(input[1]!, input[2]!);
-    await browser.request(new URL(form[1]!, page.url).href, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: fields.toString(),
-    });
+    await signOutAtIdp(browser, `${cluster.idp.issuer}/session/end?client_id=gatehouse`);
     assert.equal(cluster.idp.stats.backchannelLogouts, deliveredBefore + 1, 'the IdP delivered a logout_token');
     assert.ok(a.logs.some((line) => line.includes('"msg":"back-channel logout"') && line.includes('"ended":1')), 'A received it and ended the grant');
 

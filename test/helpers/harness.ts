@@ -74,6 +74,24 @@ export async function callbackUrlFor(gatehouse: TestGatehouse, browser: CookieBr
 
 export { CookieBrowser };
 
+/**
+ * Signs out at the IdP: opens its end-session page and confirms, choosing to end the whole IdP
+ * session (`logout=yes`, as the page's script does in a real browser). Returns the IdP's answer
+ * to the confirmation, unfollowed.
+ */
+export async function signOutAtIdp(browser: CookieBrowser, endSessionUrl: string): Promise<Response> {
+  const page = await browser.navigate(endSessionUrl);
+  const form = /<form[^>]*action="([^"]+)"[^>]*>([\s\S]*?)<\/form>/.exec(page.body);
+  if (!form) throw new Error(`no sign-out confirmation at ${page.url} (${page.response.status})`);
+  const fields = new URLSearchParams({ logout: 'yes' });
+  for (const input of form[2]!.matchAll(/<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g)) fields.set(input[1]!, input[2]!);
+  return browser.request(new URL(form[1]!, page.url).href, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: fields.toString(),
+  });
+}
+
 /** Several Gatehouse instances behind a (pretend) load balancer, with one embedded IdP. */
 export interface TestCluster {
   idp: DevIdp;
