@@ -14,11 +14,7 @@ describe('two Gatehouse instances on one Redis behave as one', { skip: redisSkip
 
   before(async () => {
     redis = await startTestRedis();
-    cluster = await startCluster(2, {
-      GATEHOUSE_STORE: 'redis',
-      GATEHOUSE_REDIS_URL: redis.url,
-      GATEHOUSE_LOG_LEVEL: 'info',
-    });
+    cluster = await startCluster(2, { GATEHOUSE_STORE: 'redis', GATEHOUSE_REDIS_URL: redis.url });
     [a, b] = cluster.instances as [TestGatehouse, TestGatehouse];
   });
   after(async () => {
