@@ -6,7 +6,10 @@ import helmet from 'helmet';
 import './http/express-types.ts';
 import './session/session-data.ts';
 import { authRouter, cookieNames } from './auth/auth-router.ts';
+import { backchannelLogout } from './auth/backchannel-logout.ts';
+import { listSessions } from './auth/list-sessions.ts';
 import { loadCaller, sessionExpiresAt } from './auth/load-caller.ts';
+import { sessionsRouter } from './auth/sessions-router.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import { AppError, storeUnavailable } from './errors.ts';
@@ -95,9 +98,14 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
     else res.json({ status: 'ready' });
   });
   for (const [path, handler] of extensions.sessionless ?? []) app.use(path, handler);
+  // Server-to-server from the IdP: no browser session, no CSRF check (the token is signed).
+  app.use('/auth/backchannel-logout', backchannelLogout(deps));
 
   const limits = { idleMs: config.session.idleSeconds * 1000, maxMs: config.session.maxSeconds * 1000 };
-  const sessionStore = new SessionStoreAdapter(store, () => limits.idleMs);
+  // The record lives until the session's absolute end, not just its idle limit: loadCaller
+  // must still find an idle session to delete its grant.
+  const sessionStore = new SessionStoreAdapter(store, (data) =>
+    data.createdAt === undefined ? limits.idleMs : Math.max(1000, data.createdAt + limits.maxMs - clock()));
   const sessionMiddleware = session({
     name: cookieNames(config.secureCookies).session,
     secret: config.session.secret,
@@ -111,7 +119,7 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
   app.use((req, res, next) => sessionMiddleware(req, res, (err?: unknown) => next(err ? storeUnavailable(err) : undefined)));
   app.use(loadCaller(grants, clock, limits));
 
-  app.get('/', (req, res) => {
+  app.get('/', async (req, res) => {
     res.setHeader('Cache-Control', 'no-store');
     const grant = req.grant;
     if (!grant) {
@@ -127,11 +135,13 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
         workspaceId: req.session?.external?.workspaceId,
         expiresAt: new Date(sessionExpiresAt(req, grant, limits)).toISOString(),
       },
+      sessions: await listSessions(grants, grant),
       csrfToken: req.session?.csrfToken ?? '',
       links: extensions.homeLinks ?? [],
     });
   });
   app.use('/auth', authRouter(deps));
+  app.use('/auth/sessions', sessionsRouter(deps));
   for (const [path, handler] of extensions.routers ?? []) app.use(path, handler);
 
   app.use((req, _res, next) => next(new AppError(404, 'not_found', `Nothing is at ${req.method} ${req.path}.`)));

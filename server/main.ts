@@ -18,7 +18,7 @@ export interface StartOptions {
   clock?: Clock;
   logger?: Logger;
   /** Overrides for the embedded IdP (e.g. short token lifetimes in tests). */
-  devIdp?: Partial<Pick<DevIdpOptions, 'accessTokenTtlSeconds' | 'refreshTokenTtlSeconds' | 'extraClients'>>;
+  devIdp?: Partial<Pick<DevIdpOptions, 'accessTokenTtlSeconds' | 'refreshTokenTtlSeconds' | 'extraClients' | 'statesRefreshExpiresIn'>>;
   /** First retry delay of IdP discovery. */
   discoveryRetryMs?: number;
 }
@@ -69,7 +69,10 @@ export async function start(options: StartOptions = {}): Promise<Gatehouse> {
     if (config.oidc.clientAuth === 'private_key_jwt') config.oidc.clientAuth = 'client_secret_basic';
   }
 
-  const store = await createStore(config, clock);
+  const store = await createStore(config, clock, logger).catch(async (error: unknown) => {
+    await devIdp?.close(); // a start that fails leaves nothing listening
+    throw error;
+  });
   const grants = new GrantStore(store, config.session.secret, clock);
   const idp = new IdpAdapter({
     issuer: config.oidc.issuer,

@@ -32,6 +32,7 @@ export function loadCaller(grants: GrantStore, clock: Clock, limits: SessionLimi
       return next();
     }
     if (now - (session.lastSeenAt ?? 0) > lastSeenResolutionMs) session.lastSeenAt = now;
+    await grants.markUsed(grant);
     req.grant = grant;
     req.credential = 'cookie';
     next();

@@ -8,9 +8,13 @@ export class CookieBrowser {
   /** Every response seen, for assertions that no token reached the browser. */
   readonly seen: Array<{ url: string; status: number; headers: Headers; body: string }> = [];
 
+  /** `userAgent` is sent on every request that does not set its own. */
+  constructor(private readonly options: { userAgent?: string } = {}) {}
+
   async request(url: string, init: RequestInit = {}): Promise<Response> {
     const target = new URL(url);
     const headers = new Headers(init.headers);
+    if (this.options.userAgent && !headers.has('user-agent')) headers.set('user-agent', this.options.userAgent);
     const cookie = this.cookieHeader(target);
     if (cookie) headers.set('cookie', cookie);
     const response = await fetch(target, { ...init, headers, redirect: 'manual' });

@@ -1,6 +1,7 @@
-import { devUsers } from '../../server/dev/dev-idp.ts';
+import { type DevIdp, type DevIdpOptions, devUsers, startDevIdp } from '../../server/dev/dev-idp.ts';
 import { createLogger } from '../../server/log.ts';
 import { type Gatehouse, type StartOptions, start } from '../../server/main.ts';
+import { randomHandle } from '../../server/random.ts';
 import { CookieBrowser } from './cookie-browser.ts';
 import { freePort } from './ports.ts';
 
@@ -91,3 +92,85 @@ export async function callbackUrlFor(
 }
 
 export { CookieBrowser };
+
+/**
+ * Signs out at the IdP: opens its end-session page and confirms, choosing to end the whole IdP
+ * session (`logout=yes`, as the page's script does in a real browser). Returns the IdP's answer
+ * to the confirmation, unfollowed.
+ */
+export async function signOutAtIdp(browser: CookieBrowser, endSessionUrl: string): Promise<Response> {
+  const page = await browser.navigate(endSessionUrl);
+  const form = /<form[^>]*action="([^"]+)"[^>]*>([\s\S]*?)<\/form>/.exec(page.body);
+  if (!form) throw new Error(`no sign-out confirmation at ${page.url} (${page.response.status})`);
+  const fields = new URLSearchParams({ logout: 'yes' });
+  for (const input of form[2]!.matchAll(/<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g)) fields.set(input[1]!, input[2]!);
+  return browser.request(new URL(form[1]!, page.url).href, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: fields.toString(),
+  });
+}
+
+/** Several Gatehouse instances behind a (pretend) load balancer, with one embedded IdP. */
+export interface TestCluster {
+  idp: DevIdp;
+  /**
+   * The instances, each reachable at its own `url`. All share one public URL, instance 0's,
+   * which plays the load balancer: the IdP redirects and delivers back-channel logouts there.
+   */
+  instances: TestGatehouse[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts one embedded IdP and `count` Gatehouse instances registered there as one client, with
+ * the same session secret and `env` on top (e.g. `GATEHOUSE_STORE=redis`). Cookies are per host,
+ * not per port, so a CookieBrowser signed in on one instance sends its cookie to all.
+ */
+export async function startCluster(
+  count: number,
+  env: Record<string, string> = {},
+  options: { devIdp?: Partial<Pick<DevIdpOptions, 'accessTokenTtlSeconds' | 'refreshTokenTtlSeconds'>> } = {},
+): Promise<TestCluster> {
+  const ports: number[] = [];
+  for (let i = 0; i < count; i++) ports.push(await freePort());
+  const publicUrl = `http://localhost:${ports[0]}`;
+  const clientSecret = randomHandle();
+  const idp = await startDevIdp({
+    port: 0,
+    client: {
+      clientId: 'gatehouse',
+      clientSecret,
+      redirectUris: [`${publicUrl}/auth/callback`, `${publicUrl}/external/callback`],
+      postLogoutRedirectUris: [`${publicUrl}/`],
+      backchannelLogoutUri: `${publicUrl}/auth/backchannel-logout`,
+    },
+    ...options.devIdp,
+  });
+  const instances: TestGatehouse[] = [];
+  try {
+    for (const port of ports) {
+      const gatehouse = await startGatehouse({
+        GATEHOUSE_PORT: String(port),
+        GATEHOUSE_PUBLIC_URL: publicUrl,
+        GATEHOUSE_OIDC_ISSUER: idp.issuer,
+        GATEHOUSE_OIDC_CLIENT_ID: 'gatehouse',
+        GATEHOUSE_OIDC_CLIENT_SECRET: clientSecret,
+        ...env,
+      });
+      instances.push({ ...gatehouse, url: `http://localhost:${port}` });
+    }
+  } catch (error) {
+    for (const instance of instances) await instance.stop();
+    await idp.close();
+    throw error;
+  }
+  return {
+    idp,
+    instances,
+    stop: async () => {
+      for (const instance of instances) await instance.stop();
+      await idp.close();
+    },
+  };
+}
