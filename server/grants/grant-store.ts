@@ -29,6 +29,8 @@ export interface Grant {
   /** Absolute end of this grant, milliseconds since the epoch. */
   expiresAt: number;
   userAgent?: string;
+  /** SWS_WSID of an external (SOAP) login: the `{GUID}` naming its workspace. */
+  workspaceId?: string;
   sealedTokens: string;
 }
 
@@ -41,6 +43,7 @@ export interface NewGrant {
   tokens: TokenSet;
   lifetimeMs: number;
   userAgent?: string;
+  workspaceId?: string;
 }
 
 const protocolClaims = new Set(['nonce', 'at_hash', 'c_hash', 's_hash', 'auth_time', 'azp', 'aud', 'iss', 'exp', 'iat', 'nbf', 'jti', 'sid', 'acr', 'amr']);
@@ -70,6 +73,7 @@ export class GrantStore {
       createdAt: now,
       expiresAt: now + input.lifetimeMs,
       ...(input.userAgent ? { userAgent: input.userAgent.slice(0, 200) } : {}),
+      ...(input.workspaceId ? { workspaceId: input.workspaceId } : {}),
       sealedTokens: this.cipher.seal(JSON.stringify(input.tokens), id),
     };
     await this.store.set(`grant:${id}`, JSON.stringify(grant), input.lifetimeMs);
