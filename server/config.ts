@@ -245,16 +245,21 @@ function soapSettings(get: Getter, problems: string[], publicUrl: string, produc
   if (bypassLoginPage && !externalAuth) {
     problems.push('GATEHOUSE_BYPASS_LOGIN_PAGE=enabled needs GATEHOUSE_EXTERNAL_AUTH=enabled (there would be no way to sign in)');
   }
-  const redirectUris = (get('GATEHOUSE_SOAP_REDIRECT_URIS') ?? `${publicUrl}/external/callback`)
-    .split(',').map((uri) => uri.trim()).filter((uri) => uri !== '');
-  for (const uri of redirectUris) {
+  // The defaults derive from GATEHOUSE_PUBLIC_URL, which is checked on its own: only configured values are checked here.
+  const configuredUris = get('GATEHOUSE_SOAP_REDIRECT_URIS')?.split(',').map((uri) => uri.trim()).filter((uri) => uri !== '');
+  for (const uri of configuredUris ?? []) {
     // The code exchange sends redirect_uri without a query, so a RequestURL must have none.
     checkUrl('GATEHOUSE_SOAP_REDIRECT_URIS', uri, problems, production, { query: false, loopbackHttp: false });
   }
-  const url = get('GATEHOUSE_SOAP_URL') ?? `${publicUrl}/Session`;
+  const configuredUrl = get('GATEHOUSE_SOAP_URL');
   // Behind a TLS-terminating proxy Gatehouse may call its own /Session over loopback http.
-  checkUrl('GATEHOUSE_SOAP_URL', url, problems, production, { query: true, loopbackHttp: true });
-  return { externalAuth, bypassLoginPage, redirectUris, url };
+  if (configuredUrl) checkUrl('GATEHOUSE_SOAP_URL', configuredUrl, problems, production, { query: true, loopbackHttp: true });
+  return {
+    externalAuth,
+    bypassLoginPage,
+    redirectUris: configuredUris?.length ? configuredUris : [`${publicUrl}/external/callback`],
+    url: configuredUrl ?? `${publicUrl}/Session`,
+  };
 }
 
 /** An absolute http(s) URL without fragment; https in production unless `loopbackHttp` and a loopback host. */

@@ -6,8 +6,8 @@ import { after, before, describe, test } from 'node:test';
 import { Router } from 'express';
 import { createApp } from '../server/app.ts';
 import { requireGrant } from '../server/auth/load-caller.ts';
-import { CookieBrowser, signIn, startGatehouse, TestClock, type TestGatehouse } from './helpers/harness.ts';
-import { authorizeAtIdp, callSoap, decodeBase64, fault, shape, text, texts } from './helpers/soap.ts';
+import { callbackUrlFor, CookieBrowser, signIn, startGatehouse, TestClock, type TestGatehouse } from './helpers/harness.ts';
+import { callSoap, decodeBase64, fault, shape, text, texts } from './helpers/soap.ts';
 
 /** Seed step 2: a login context for this Gatehouse's own callback. */
 async function startLogin(gh: TestGatehouse): Promise<{ contextId: string; redirectUrl: string }> {
@@ -18,7 +18,7 @@ async function startLogin(gh: TestGatehouse): Promise<{ contextId: string; redir
 
 /** Seed steps 4–5: the user signs in at the IdP, which sends code and state to the RequestURL. */
 async function codeAndState(gh: TestGatehouse, redirectUrl: string, username = 'alice'): Promise<{ code: string; state: string }> {
-  const back = await authorizeAtIdp(new CookieBrowser(), redirectUrl, `${gh.url}/external/callback`, username);
+  const back = new URL(await callbackUrlFor(gh, new CookieBrowser(), username, redirectUrl, '/external/callback'));
   return { code: back.searchParams.get('code')!, state: back.searchParams.get('state')! };
 }
 

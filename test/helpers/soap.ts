@@ -1,6 +1,4 @@
 import { XMLParser } from 'fast-xml-parser';
-import { devUsers } from '../../server/dev/dev-idp.ts';
-import type { CookieBrowser } from './cookie-browser.ts';
 
 /** What a SOAP POST answered. */
 export interface SoapAnswer {
@@ -11,7 +9,11 @@ export interface SoapAnswer {
 
 /** Posts `body` to `${url}/Session` as a LiveScore client does. */
 export async function postSoap(url: string, body: string | Uint8Array, headers: Record<string, string> = {}): Promise<SoapAnswer> {
-  const response = await fetch(`${url}/Session`, { method: 'POST', headers: { 'content-type': 'text/xml; charset=utf-8', ...headers }, body });
+  const response = await fetch(`${url}/Session`, {
+    method: 'POST',
+    headers: { 'content-type': 'text/xml; charset=utf-8', ...headers },
+    body: typeof body === 'string' ? body : new Uint8Array(body),
+  });
   return { status: response.status, contentType: response.headers.get('content-type') ?? '', body: await response.text() };
 }
 
@@ -93,31 +95,4 @@ export function fault(answer: SoapAnswer): { faultcode: string; faultstring: str
 /** Base64 → text, as LiveScore clients decode RedirectURL and SignOutURL. */
 export function decodeBase64(value: string): string {
   return Buffer.from(value, 'base64').toString('utf8');
-}
-
-/**
- * Signs in at the IdP behind `authorizationUrl` and stops at its redirect back, returning that
- * URL unvisited (the code and state a LiveScore web client would receive).
- */
-export async function authorizeAtIdp(browser: CookieBrowser, authorizationUrl: string, redirectUri: string, username = 'alice'): Promise<URL> {
-  const user = devUsers.find((u) => u.username === username)!;
-  let response = await browser.request(authorizationUrl);
-  let location = new URL(response.headers.get('location')!, authorizationUrl).href;
-  while (!location.startsWith(redirectUri)) {
-    response = await browser.request(location);
-    if (response.status === 200) {
-      // The IdP's login form.
-      const page = await response.text();
-      const action = new URL(/action="([^"]+)"/.exec(page)![1]!, location).href;
-      response = await browser.request(action, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ username, password: user.password }).toString(),
-      });
-      location = new URL(response.headers.get('location')!, action).href;
-      continue;
-    }
-    location = new URL(response.headers.get('location')!, location).href;
-  }
-  return new URL(location);
 }
