@@ -66,7 +66,7 @@ export class SoapClient {
       });
       text = await readLimited(response, maxEnvelopeBytes);
     } catch (error) {
-      throw new AppError(503, 'soap_server_unavailable', 'The external login server is unreachable; try again shortly.', { cause: error });
+      throw new AppError(503, 'soap_server_unavailable', 'The external login server is unreachable; try again shortly.', { cause: error, expose: true });
     }
 
     let entry: XmlElement;
@@ -122,5 +122,6 @@ function decodeUrl(field: string | undefined): string | undefined {
 function unusableAnswer(what: string, cause?: unknown): AppError {
   return new AppError(502, 'soap_server_failed', 'The external login server failed; try again shortly.', {
     cause: cause ?? new Error(`unusable answer to ${what}`),
+    expose: true,
   });
 }
