@@ -120,16 +120,16 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
     if (!grant && external) {
       // Signed in at another LiveScore-compatible server: Gatehouse holds only its IdentityToken,
       // no grant and no claims, so the page names the way in and the workspace.
-      const session = req.session;
+      const { createdAt = 0, lastSeenAt = 0, csrfToken = '' } = req.session;
       return res.render('home', {
         user: {
           name: 'Not shared by the external login server',
           email: '',
           viaLabel: 'via external login',
           workspaceId: external.workspaceId,
-          expiresAt: new Date(Math.min((session.createdAt ?? 0) + limits.maxMs, (session.lastSeenAt ?? 0) + limits.idleMs)).toISOString(),
+          expiresAt: new Date(Math.min(createdAt + limits.maxMs, lastSeenAt + limits.idleMs)).toISOString(),
         },
-        csrfToken: session.csrfToken ?? '',
+        csrfToken,
         links: [],
       });
     }

@@ -70,6 +70,11 @@ describe('the SOAP external login without a browser', () => {
     assert.equal(signOut.searchParams.get('post_logout_redirect_uri'), `${gh.url}/`);
     assert.match(signOut.searchParams.get('id_token_hint') ?? '', /^eyJ/);
 
+    const logs = gh.logs.join('\n');
+    for (const secret of [text(answer.body, 'IdentityToken'), code, signOut.searchParams.get('id_token_hint')!]) {
+      assert.ok(!logs.includes(secret), 'no token, code or id_token in the log');
+    }
+
     const grants = gh.gh.deps.grants;
     const [grantId] = await grants.idsBySub('alice');
     const grant = await grants.get(grantId!);

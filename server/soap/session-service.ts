@@ -1,7 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { AppDeps } from '../app.ts';
 import { AppError } from '../errors.ts';
-import type { Grant } from '../grants/grant-store.ts';
 import { hashHandle } from '../random.ts';
 import type { SoapField } from './build-envelope.ts';
 import { guidPattern, randomGuid } from './guid.ts';
@@ -131,7 +130,7 @@ export class SessionService {
   async logout(call: SoapCall): Promise<SoapField[]> {
     const { grants, idp, logger } = this.deps;
     const identityToken = requiredParam(call, 'IdentityToken');
-    const grant: Grant | undefined = await grants.resolveHandle(identityToken);
+    const grant = await grants.resolveHandle(identityToken);
     if (!grant) throw soapClientError('soap_invalid_identity_token', 'Invalid or ended IdentityToken.');
     const tokens = grants.tokens(grant);
     await grants.dropHandle(identityToken);
