@@ -84,6 +84,12 @@ const cases: HostileCase[] = [
     expected: { faultcode: 'Client', faultstring: 'The XML is nested too deeply.' },
   },
   {
+    // Envelope, Body, call, parameter and five more: one past the limit of eight, self-closing.
+    name: 'a self-closing element one level too deep',
+    body: (u) => redirectCall(`<RequestURL>${u}</RequestURL><SoapTransform><a><b><c><d><e/></d></c></b></a></SoapTransform>`),
+    expected: { faultcode: 'Client', faultstring: 'The XML is nested too deeply.' },
+  },
+  {
     name: 'a duplicated parameter',
     body: (u) => redirectCall(`<RequestURL>${u}</RequestURL><RequestURL>https://attacker.example/</RequestURL>`),
     expected: { faultcode: 'Client', faultstring: 'Parameter RequestURL appears more than once.' },

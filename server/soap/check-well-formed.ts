@@ -60,8 +60,8 @@ export function checkWellFormed(xml: string, maxDepth: number): void {
       rootSeen = true;
       checkName(name);
       checkAttributes(attributeList);
+      if (open.length + 1 > maxDepth) throw soapClientError('soap_too_deep', 'The XML is nested too deeply.');
       if (!selfClosing) open.push(name);
-      if (open.length > maxDepth) throw soapClientError('soap_too_deep', 'The XML is nested too deeply.');
       at += whole.length;
     } else {
       const match = take(text, xml, at)!;
