@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import ejs from 'ejs';
 import express, { type Express, type RequestHandler, type Router } from 'express';
-import session from 'express-session';
+import session, { type SessionData } from 'express-session';
 import helmet from 'helmet';
 import './http/express-types.ts';
 import './session/session-data.ts';
@@ -44,6 +44,8 @@ export interface AppExtensions {
   externalLogin?: boolean;
   bypassLoginPage?: boolean;
   renderFault?: FaultRenderer;
+  /** Ends an external (SOAP) sign-in at its server (POST /auth/logout); answers where the browser goes next. */
+  signOutExternal?: (external: NonNullable<SessionData['external']>) => Promise<string | undefined>;
 }
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -122,6 +124,24 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
   app.get('/', async (req, res) => {
     res.setHeader('Cache-Control', 'no-store');
     const grant = req.grant;
+    const external = req.session?.external;
+    if (!grant && external) {
+      // Signed in at another LiveScore-compatible server: Gatehouse holds only its IdentityToken,
+      // no grant and no claims, so the page names the way in and the workspace.
+      const { createdAt = 0, lastSeenAt = 0, csrfToken = '' } = req.session;
+      return res.render('home', {
+        user: {
+          name: 'Not shared by the external login server',
+          email: '',
+          viaLabel: 'via external login',
+          workspaceId: external.workspaceId,
+          expiresAt: new Date(Math.min(createdAt + limits.maxMs, lastSeenAt + limits.idleMs)).toISOString(),
+        },
+        sessions: [],
+        csrfToken,
+        links: [],
+      });
+    }
     if (!grant) {
       if (extensions.bypassLoginPage) return res.redirect(302, '/external/login');
       return res.render('login', { idpName: idpDisplayName(idp.issuer), externalLogin: extensions.externalLogin ?? false });
@@ -140,7 +160,7 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
       links: extensions.homeLinks ?? [],
     });
   });
-  app.use('/auth', authRouter(deps));
+  app.use('/auth', authRouter(deps, extensions));
   app.use('/auth/sessions', sessionsRouter(deps));
   for (const [path, handler] of extensions.routers ?? []) app.use(path, handler);
 

@@ -5,6 +5,7 @@ import { createApp, type AppDeps, type AppExtensions } from './app.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { type DevIdp, type DevIdpOptions, devUsers, startDevIdp } from './dev/dev-idp.ts';
+import { mountExternalLogin } from './external/mount-external-login.ts';
 import { GrantStore } from './grants/grant-store.ts';
 import { IdpAdapter } from './idp/idp-adapter.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -58,7 +59,7 @@ export async function start(options: StartOptions = {}): Promise<Gatehouse> {
         clientId: config.oidc.clientId,
         clientSecret,
         tokenEndpointAuthMethod: config.oidc.clientAuth === 'client_secret_post' ? 'client_secret_post' : 'client_secret_basic',
-        redirectUris: [`${config.publicUrl}/auth/callback`, `${config.publicUrl}/external/callback`],
+        redirectUris: [...new Set([`${config.publicUrl}/auth/callback`, `${config.publicUrl}/external/callback`, ...config.soap.redirectUris])],
         postLogoutRedirectUris: [`${config.publicUrl}/`],
         backchannelLogoutUri: `${config.publicUrl}/auth/backchannel-logout`,
       },
@@ -89,6 +90,7 @@ export async function start(options: StartOptions = {}): Promise<Gatehouse> {
 
   const deps: AppDeps = { config, store, grants, idp, logger, clock };
   const extensions: AppExtensions = {};
+  mountExternalLogin(extensions, deps);
   const app = createApp(deps, extensions);
   const server = createServer(app);
   await new Promise<void>((resolve, reject) => {

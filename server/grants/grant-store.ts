@@ -29,6 +29,8 @@ export interface Grant {
   /** Absolute end of this grant, milliseconds since the epoch. */
   expiresAt: number;
   userAgent?: string;
+  /** SWS_WSID of an external (SOAP) login: the `{GUID}` naming its workspace. */
+  workspaceId?: string;
   sealedTokens: string;
 }
 
@@ -41,6 +43,7 @@ export interface NewGrant {
   tokens: TokenSet;
   lifetimeMs: number;
   userAgent?: string;
+  workspaceId?: string;
 }
 
 // "Last used" is shown to the minute; writing it more often would cost a store write per request.
@@ -78,6 +81,7 @@ export class GrantStore {
       createdAt: now,
       expiresAt: now + input.lifetimeMs,
       ...(input.userAgent ? { userAgent: input.userAgent.slice(0, 200) } : {}),
+      ...(input.workspaceId ? { workspaceId: input.workspaceId } : {}),
       sealedTokens: this.cipher.seal(JSON.stringify(input.tokens), id),
     };
     await this.store.set(`grant:${id}`, JSON.stringify(grant), input.lifetimeMs);
