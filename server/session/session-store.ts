@@ -13,7 +13,7 @@ export class SessionStoreAdapter extends session.Store {
 
   override get(sid: string, callback: (err: unknown, session?: session.SessionData | null) => void): void {
     this.store.get(key(sid)).then(
-      (raw) => callback(null, raw === undefined ? null : (JSON.parse(raw) as session.SessionData)),
+      (raw) => callback(null, parseSession(raw)),
       (error) => callback(error),
     );
   }
@@ -30,6 +30,16 @@ export class SessionStoreAdapter extends session.Store {
   // the record on every request.
   override touch(_sid: string, _data: session.SessionData, callback?: () => void): void {
     callback?.();
+  }
+}
+
+/** An unreadable record is no session: the browser is treated as signed out, never crashed on. */
+function parseSession(raw: string | undefined): session.SessionData | null {
+  if (raw === undefined) return null;
+  try {
+    return JSON.parse(raw) as session.SessionData;
+  } catch {
+    return null;
   }
 }
 
