@@ -1,12 +1,15 @@
 import { fileURLToPath } from 'node:url';
 import ejs from 'ejs';
 import express, { type Express, type RequestHandler, type Router } from 'express';
-import session from 'express-session';
+import session, { type SessionData } from 'express-session';
 import helmet from 'helmet';
 import './http/express-types.ts';
 import './session/session-data.ts';
 import { authRouter, cookieNames } from './auth/auth-router.ts';
+import { backchannelLogout } from './auth/backchannel-logout.ts';
+import { listSessions } from './auth/list-sessions.ts';
 import { loadCaller, sessionExpiresAt } from './auth/load-caller.ts';
+import { sessionsRouter } from './auth/sessions-router.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import { AppError, storeUnavailable } from './errors.ts';
@@ -41,6 +44,8 @@ export interface AppExtensions {
   externalLogin?: boolean;
   bypassLoginPage?: boolean;
   renderFault?: FaultRenderer;
+  /** Ends an external (SOAP) sign-in at its server (POST /auth/logout); answers where the browser goes next. */
+  signOutExternal?: (external: NonNullable<SessionData['external']>) => Promise<string | undefined>;
 }
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -95,9 +100,14 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
     else res.json({ status: 'ready' });
   });
   for (const [path, handler] of extensions.sessionless ?? []) app.use(path, handler);
+  // Server-to-server from the IdP: no browser session, no CSRF check (the token is signed).
+  app.use('/auth/backchannel-logout', backchannelLogout(deps));
 
   const limits = { idleMs: config.session.idleSeconds * 1000, maxMs: config.session.maxSeconds * 1000 };
-  const sessionStore = new SessionStoreAdapter(store, () => limits.idleMs);
+  // The record lives until the session's absolute end, not just its idle limit: loadCaller
+  // must still find an idle session to delete its grant.
+  const sessionStore = new SessionStoreAdapter(store, (data) =>
+    data.createdAt === undefined ? limits.idleMs : Math.max(1000, data.createdAt + limits.maxMs - clock()));
   const sessionMiddleware = session({
     name: cookieNames(config.secureCookies).session,
     secret: config.session.secret,
@@ -111,9 +121,27 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
   app.use((req, res, next) => sessionMiddleware(req, res, (err?: unknown) => next(err ? storeUnavailable(err) : undefined)));
   app.use(loadCaller(grants, clock, limits));
 
-  app.get('/', (req, res) => {
+  app.get('/', async (req, res) => {
     res.setHeader('Cache-Control', 'no-store');
     const grant = req.grant;
+    const external = req.session?.external;
+    if (!grant && external) {
+      // Signed in at another LiveScore-compatible server: Gatehouse holds only its IdentityToken,
+      // no grant and no claims, so the page names the way in and the workspace.
+      const { createdAt = 0, lastSeenAt = 0, csrfToken = '' } = req.session;
+      return res.render('home', {
+        user: {
+          name: 'Not shared by the external login server',
+          email: '',
+          viaLabel: 'via external login',
+          workspaceId: external.workspaceId,
+          expiresAt: new Date(Math.min(createdAt + limits.maxMs, lastSeenAt + limits.idleMs)).toISOString(),
+        },
+        sessions: [],
+        csrfToken,
+        links: [],
+      });
+    }
     if (!grant) {
       if (extensions.bypassLoginPage) return res.redirect(302, '/external/login');
       return res.render('login', { idpName: idpDisplayName(idp.issuer), externalLogin: extensions.externalLogin ?? false });
@@ -127,11 +155,13 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
         workspaceId: req.session?.external?.workspaceId,
         expiresAt: new Date(sessionExpiresAt(req, grant, limits)).toISOString(),
       },
+      sessions: await listSessions(grants, grant),
       csrfToken: req.session?.csrfToken ?? '',
       links: extensions.homeLinks ?? [],
     });
   });
-  app.use('/auth', authRouter(deps));
+  app.use('/auth', authRouter(deps, extensions));
+  app.use('/auth/sessions', sessionsRouter(deps));
   for (const [path, handler] of extensions.routers ?? []) app.use(path, handler);
 
   app.use((req, _res, next) => next(new AppError(404, 'not_found', `Nothing is at ${req.method} ${req.path}.`)));

@@ -40,6 +40,17 @@ export interface Config {
   redisUrl: string | undefined;
   devIdpPort: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /** The LiveScore-style SOAP service (`/Session`) and its browser side (`/external`). */
+  soap: {
+    /** `ExternalAuth` in SessionServerInfo; when false, no external login starts here. */
+    externalAuth: boolean;
+    /** `BypassLoginPage`: anonymous visitors of `/` go straight to `/external/login`. */
+    bypassLoginPage: boolean;
+    /** RequestURLs GetExternalLoginRedirectURL accepts (each registered at the IdP). */
+    redirectUris: string[];
+    /** The SOAP server `/external/*` talks to: this Gatehouse or another LiveScore-compatible one. */
+    url: string;
+  };
   proxy: {
     /** The upstreams from `GATEHOUSE_APIS`; undefined when it is not set (development: the demo APIs). */
     upstreams: Upstream[] | undefined;
@@ -92,6 +103,10 @@ export const variables: readonly Variable[] = [
   { name: 'GATEHOUSE_REDIS_URL', doc: 'redis://host:port, required when GATEHOUSE_STORE=redis' },
   { name: 'GATEHOUSE_DEV_IDP_PORT', doc: 'port of the embedded development IdP', default: '3001' },
   { name: 'GATEHOUSE_LOG_LEVEL', doc: 'debug, info, warn, error or silent', default: 'info' },
+  { name: 'GATEHOUSE_EXTERNAL_AUTH', doc: 'enabled or disabled: the SOAP external login (`/Session`, `/external/login`)', default: 'enabled' },
+  { name: 'GATEHOUSE_BYPASS_LOGIN_PAGE', doc: 'enabled sends anonymous visitors of `/` straight to the external login (needs GATEHOUSE_EXTERNAL_AUTH=enabled)', default: 'disabled' },
+  { name: 'GATEHOUSE_SOAP_REDIRECT_URIS', doc: 'comma-separated RequestURLs the SOAP GetExternalLoginRedirectURL accepts, each registered at the IdP; default `${GATEHOUSE_PUBLIC_URL}/external/callback`' },
+  { name: 'GATEHOUSE_SOAP_URL', doc: 'SOAP endpoint the browser side of the external login calls; default this Gatehouse\'s own `${GATEHOUSE_PUBLIC_URL}/Session`' },
   { name: 'GATEHOUSE_APIS', doc: 'path to the JSON file declaring the upstream APIs reachable at /api/<name>/ (see docs/apis.md); empty in development registers the demo APIs' },
   { name: 'GATEHOUSE_PROXY_MAX_BODY', doc: 'largest request body, in bytes, forwarded to an upstream API (larger: 413)', default: '10485760' },
   { name: 'GATEHOUSE_TOKEN_REFRESH_SKEW', doc: 'seconds before expiry at which an access token is refreshed before being sent upstream', default: '60' },
@@ -162,6 +177,7 @@ export function loadConfig(env: Env = readEnvironment()): Config {
     else if (!/^rediss?:\/\//.test(redisUrl)) problems.push(`GATEHOUSE_REDIS_URL must start with redis:// or rediss:// (got "${redisUrl}")`);
   }
   const logLevel = oneOf('GATEHOUSE_LOG_LEVEL', get, problems, ['debug', 'info', 'warn', 'error', 'silent'] as const);
+  const soap = soapSettings(get, problems, publicUrl.replace(/\/+$/, ''), production);
   const apisFile = get('GATEHOUSE_APIS');
   // The registry resolves `{"env": …}` header values from this same environment map.
   const upstreams = apisFile === undefined ? undefined : loadUpstreamRegistry(apisFile, env, problems);
@@ -190,6 +206,7 @@ export function loadConfig(env: Env = readEnvironment()): Config {
     redisUrl,
     devIdpPort,
     logLevel,
+    soap,
     proxy: { upstreams, maxBodyBytes, refreshSkewSeconds },
   };
 }
@@ -238,4 +255,46 @@ function oneOf<const T extends readonly string[]>(name: string, get: Getter, pro
     return allowed[0] as T[number];
   }
   return raw as T[number];
+}
+
+function soapSettings(get: Getter, problems: string[], publicUrl: string, production: boolean): Config['soap'] {
+  const externalAuth = oneOf('GATEHOUSE_EXTERNAL_AUTH', get, problems, ['enabled', 'disabled'] as const) === 'enabled';
+  const bypassLoginPage = oneOf('GATEHOUSE_BYPASS_LOGIN_PAGE', get, problems, ['enabled', 'disabled'] as const) === 'enabled';
+  if (bypassLoginPage && !externalAuth) {
+    problems.push('GATEHOUSE_BYPASS_LOGIN_PAGE=enabled needs GATEHOUSE_EXTERNAL_AUTH=enabled (there would be no way to sign in)');
+  }
+  // The defaults derive from GATEHOUSE_PUBLIC_URL, which is checked on its own: only configured values are checked here.
+  const configuredUris = get('GATEHOUSE_SOAP_REDIRECT_URIS')?.split(',').map((uri) => uri.trim()).filter((uri) => uri !== '');
+  for (const uri of configuredUris ?? []) {
+    // The code exchange sends redirect_uri without a query, so a RequestURL must have none.
+    checkUrl('GATEHOUSE_SOAP_REDIRECT_URIS', uri, problems, production, { query: false, loopbackHttp: false });
+  }
+  const configuredUrl = get('GATEHOUSE_SOAP_URL');
+  // Behind a TLS-terminating proxy Gatehouse may call its own /Session over loopback http.
+  if (configuredUrl) checkUrl('GATEHOUSE_SOAP_URL', configuredUrl, problems, production, { query: true, loopbackHttp: true });
+  return {
+    externalAuth,
+    bypassLoginPage,
+    redirectUris: configuredUris?.length ? configuredUris : [`${publicUrl}/external/callback`],
+    url: configuredUrl ?? `${publicUrl}/Session`,
+  };
+}
+
+/** An absolute http(s) URL without fragment; https in production unless `loopbackHttp` and a loopback host. */
+function checkUrl(name: string, raw: string, problems: string[], production: boolean, allow: { query: boolean; loopbackHttp: boolean }): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    problems.push(`${name} must hold absolute http(s) URLs (got "${raw}")`);
+    return;
+  }
+  const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(parsed.hostname);
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
+    problems.push(`${name} must hold http(s) URLs (got "${raw}")`);
+  } else if (production && parsed.protocol === 'http:' && !(allow.loopbackHttp && loopback)) {
+    problems.push(`${name} must use https in production (got "${raw}")`);
+  }
+  if (raw.includes('#')) problems.push(`${name} must not have a fragment (got "${raw}")`);
+  if (!allow.query && parsed.search) problems.push(`${name} must not have a query (got "${raw}")`);
 }

@@ -6,6 +6,7 @@ import { type Clock, systemClock } from './clock.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { type DemoApis, demoUpstreams, startDemoApis } from './dev/demo-apis.ts';
 import { type DevIdp, type DevIdpOptions, devUsers, startDevIdp } from './dev/dev-idp.ts';
+import { mountExternalLogin } from './external/mount-external-login.ts';
 import { GrantStore } from './grants/grant-store.ts';
 import { TokenRefresher } from './grants/token-refresher.ts';
 import { IdpAdapter } from './idp/idp-adapter.ts';
@@ -22,7 +23,7 @@ export interface StartOptions {
   clock?: Clock;
   logger?: Logger;
   /** Overrides for the embedded IdP (e.g. short token lifetimes in tests). */
-  devIdp?: Partial<Pick<DevIdpOptions, 'accessTokenTtlSeconds' | 'refreshTokenTtlSeconds' | 'extraClients'>>;
+  devIdp?: Partial<Pick<DevIdpOptions, 'accessTokenTtlSeconds' | 'refreshTokenTtlSeconds' | 'extraClients' | 'statesRefreshExpiresIn'>>;
   /** First retry delay of IdP discovery. */
   discoveryRetryMs?: number;
 }
@@ -66,7 +67,7 @@ export async function start(options: StartOptions = {}): Promise<Gatehouse> {
         clientId: config.oidc.clientId,
         clientSecret,
         tokenEndpointAuthMethod: config.oidc.clientAuth === 'client_secret_post' ? 'client_secret_post' : 'client_secret_basic',
-        redirectUris: [`${config.publicUrl}/auth/callback`, `${config.publicUrl}/external/callback`],
+        redirectUris: [...new Set([`${config.publicUrl}/auth/callback`, `${config.publicUrl}/external/callback`, ...config.soap.redirectUris])],
         postLogoutRedirectUris: [`${config.publicUrl}/`],
         backchannelLogoutUri: `${config.publicUrl}/auth/backchannel-logout`,
       },
@@ -77,7 +78,10 @@ export async function start(options: StartOptions = {}): Promise<Gatehouse> {
     if (config.oidc.clientAuth === 'private_key_jwt') config.oidc.clientAuth = 'client_secret_basic';
   }
 
-  const store = await createStore(config, clock);
+  const store = await createStore(config, clock, logger).catch(async (error: unknown) => {
+    await devIdp?.close(); // a start that fails leaves nothing listening
+    throw error;
+  });
   const grants = new GrantStore(store, config.session.secret, clock);
   const idp = new IdpAdapter({
     issuer: config.oidc.issuer,
@@ -94,6 +98,7 @@ export async function start(options: StartOptions = {}): Promise<Gatehouse> {
 
   const deps: AppDeps = { config, store, grants, idp, logger, clock };
   const extensions: AppExtensions = {};
+  mountExternalLogin(extensions, deps);
 
   const demoApis = devIdp ? await startDemoApis({ issuer: devIdp.issuer, clock }) : undefined;
   const upstreams = config.proxy.upstreams ?? (demoApis ? demoUpstreams(demoApis) : []);

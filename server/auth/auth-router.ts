@@ -1,5 +1,5 @@
 import express, { type Request, type Response, Router } from 'express';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps, AppExtensions } from '../app.ts';
 import { AppError } from '../errors.ts';
 import { readCookie } from '../http/cookies.ts';
 import { hashHandle, randomHandle } from '../random.ts';
@@ -29,7 +29,7 @@ export function cookieNames(secure: boolean): { session: string; login: string }
  * `/auth`: login, callback, user, logout. Each handler reads top-down as the protocol's
  * steps; every failure leaves no session, no cookie and no transaction behind.
  */
-export function authRouter(deps: AppDeps): Router {
+export function authRouter(deps: AppDeps, extensions: Pick<AppExtensions, 'signOutExternal'> = {}): Router {
   const { config, store, grants, idp, logger, clock } = deps;
   const names = cookieNames(config.secureCookies);
   const redirectUri = `${config.publicUrl}/auth/callback`;
@@ -140,16 +140,21 @@ export function authRouter(deps: AppDeps): Router {
   /** Ends the grant and the session, and returns the IdP's end-session URL for the browser. */
   async function endBrowserSession(req: Request, res: Response): Promise<string | undefined> {
     const grant = req.grant;
+    // An external sign-in ends at its SOAP server (Logout), which names the IdP sign-out URL and,
+    // when that server is this Gatehouse, has already ended the grant below.
+    const external = req.session?.external;
+    const externalSignOutUrl = external ? await extensions.signOutExternal?.(external) : undefined;
     let idTokenHint: string | undefined;
     if (grant) {
       const tokens = grants.tokens(grant);
       idTokenHint = tokens.idToken;
-      await grants.end(grant.id);
-      if (tokens.refreshToken) await idp.revoke(tokens.refreshToken, 'refresh_token');
+      const ended = await grants.end(grant.id);
+      if (ended && tokens.refreshToken) await idp.revoke(tokens.refreshToken, 'refresh_token');
       logger.info('signed out', { sub: grant.sub });
     }
     if (req.session) await destroySession(req);
     res.clearCookie(names.session, { path: '/', httpOnly: true, sameSite: 'lax', secure: config.secureCookies });
+    if (external) return externalSignOutUrl;
     if (!grant) return undefined;
     return idp.endSessionUrl({ idTokenHint, postLogoutRedirectUri: `${config.publicUrl}/`, state: randomHandle(16) });
   }
@@ -161,10 +166,12 @@ function callbackError(code: string, message: string, cause?: unknown): AppError
   return new AppError(400, code, message, { cause });
 }
 
-function regenerateSession(req: Request): Promise<void> {
+/** Gives the session a new id (against fixation), dropping its data. */
+export function regenerateSession(req: Request): Promise<void> {
   return new Promise((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));
 }
 
-function saveSession(req: Request): Promise<void> {
+/** Writes the session now, before the response redirects. */
+export function saveSession(req: Request): Promise<void> {
   return new Promise((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
 }

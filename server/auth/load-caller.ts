@@ -14,13 +14,26 @@ export interface SessionLimits {
 const lastSeenResolutionMs = 15_000;
 
 /**
- * Finds the grant this request reaches through its session cookie. An idle or too-old
+ * Finds the grant this request reaches through its session cookie, or through an
+ * `Authorization: Bearer` handle (a SOAP IdentityToken). An idle or too-old
  * session is ended here (grant deleted, session destroyed) and the request goes on as
  * anonymous; so is a session whose grant has ended elsewhere (logout, back-channel logout).
  */
 export function loadCaller(grants: GrantStore, clock: Clock, limits: SessionLimits): RequestHandler {
   return async (req, _res, next) => {
+    const handle = bearerHandle(req);
+    if (handle !== undefined) {
+      // A bearer handle is the request's explicit credential: one that reaches no grant leaves
+      // the request anonymous instead of falling back to the cookie.
+      const grant = handle === '' ? undefined : await grants.resolveHandle(handle);
+      if (grant) {
+        req.grant = grant;
+        req.credential = 'bearer';
+      }
+      return next();
+    }
     const session = req.session;
+    if (session?.external && !session.grantId) return keepExternalSession(req, clock(), limits, next);
     if (!session?.grantId) return next();
     const now = clock();
     const idle = now - (session.lastSeenAt ?? 0) > limits.idleMs;
@@ -32,10 +45,37 @@ export function loadCaller(grants: GrantStore, clock: Clock, limits: SessionLimi
       return next();
     }
     if (now - (session.lastSeenAt ?? 0) > lastSeenResolutionMs) session.lastSeenAt = now;
+    await grants.markUsed(grant);
     req.grant = grant;
     req.credential = 'cookie';
     next();
   };
+}
+
+/**
+ * The handle in `Authorization: Bearer <handle>`: undefined without a Bearer header, `''` when
+ * the header is malformed (the request is then anonymous, not cookie-authenticated).
+ */
+function bearerHandle(req: Request): string | undefined {
+  const header = req.get('authorization');
+  const match = header === undefined ? null : /^Bearer(?:\s+(.*))?$/i.exec(header.trim());
+  if (!match) return undefined;
+  const handle = match[1]?.trim() ?? '';
+  return /^[A-Za-z0-9\-._~+/]{1,512}=*$/.test(handle) ? handle : '';
+}
+
+/**
+ * A session signed in at another LiveScore-compatible server has no local grant; it still
+ * ends after the idle and maximum lifetimes.
+ */
+async function keepExternalSession(req: Request, now: number, limits: SessionLimits, next: () => void): Promise<void> {
+  const session = req.session;
+  if (now - (session.lastSeenAt ?? 0) > limits.idleMs || now - (session.createdAt ?? 0) > limits.maxMs) {
+    await destroySession(req);
+  } else if (now - (session.lastSeenAt ?? 0) > lastSeenResolutionMs) {
+    session.lastSeenAt = now;
+  }
+  next();
 }
 
 /** When this browser session ends if nothing else ends it first. */

@@ -55,6 +55,8 @@ export interface DevIdpOptions {
   extraClients?: ClientMetadata[];
   accessTokenTtlSeconds?: number;
   refreshTokenTtlSeconds?: number;
+  /** Like Keycloak, state the refresh token's life as `refresh_expires_in` in token responses. */
+  statesRefreshExpiresIn?: boolean;
 }
 
 /** Counts what the IdP did, for tests and the benchmark. */
@@ -69,6 +71,11 @@ export interface DevIdp {
   issuer: string;
   provider: Provider;
   stats: DevIdpStats;
+  /**
+   * The private JWK the IdP signs with (`kid` and `alg` included). Development only: tests
+   * sign logout tokens with it to prove Gatehouse checks what the IdP would send.
+   */
+  signingJwk: JsonWebKey & { kid: string; alg: string };
   close(): Promise<void>;
 }
 
@@ -86,9 +93,8 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   });
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const stats: DevIdpStats = { tokenRequests: {}, backchannelLogouts: 0 };
-  const firstPartyClientId = options.client.clientId;
 
-  const signingKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
+  const signingJwk = { ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }), kid: 'dev-idp-rs256', alg: 'RS256' };
   const configuration: Configuration = {
     clients: [
       {
@@ -105,7 +111,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       },
       ...(options.extraClients ?? []),
     ],
-    jwks: { keys: [{ ...signingKey, kid: 'dev-idp-rs256', alg: 'RS256', use: 'sig' } as never] },
+    jwks: { keys: [{ ...signingJwk, use: 'sig' } as never] },
     cookies: {
       keys: [randomBytes(32).toString('base64url')],
       // Distinct names: cookies are shared across ports of one host, Gatehouse's included.
@@ -173,9 +179,8 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     loadExistingGrant: async (ctx) => {
       const grantId = ctx.oidc.result?.consent?.grantId ?? ctx.oidc.session!.grantIdFor(ctx.oidc.client!.clientId);
       if (grantId) return ctx.oidc.provider.Grant.find(grantId);
-      if (ctx.oidc.client!.clientId !== firstPartyClientId) return undefined;
-      // No consent screen for the first-party client: grant what it asks for.
-      const grant = new ctx.oidc.provider.Grant({ clientId: firstPartyClientId, accountId: ctx.oidc.session!.accountId! });
+      // No consent screen: every client registered here is a first-party development client.
+      const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client!.clientId, accountId: ctx.oidc.session!.accountId! });
       grant.addOIDCScope('openid profile email offline_access');
       for (const resource of Object.keys(devResources)) grant.addResourceScope(resource, 'api');
       await grant.save();
@@ -208,6 +213,15 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   provider.on('grant.error', (ctx: KoaContextWithOIDC) => count(stats, ctx));
   provider.on('backchannel.success', () => stats.backchannelLogouts++);
   provider.on('server_error', () => {}); // shown to the client; keep test output quiet
+  if (options.statesRefreshExpiresIn) {
+    provider.use(async (ctx, next) => {
+      await next();
+      const body = ctx.body as Record<string, unknown> | undefined;
+      if (ctx.path === '/token' && ctx.status === 200 && typeof body?.refresh_token === 'string') {
+        body.refresh_expires_in = options.refreshTokenTtlSeconds ?? 86400;
+      }
+    });
+  }
 
   const oidc = provider.callback();
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -226,6 +240,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     issuer,
     provider,
     stats,
+    signingJwk,
     close: () => new Promise<void>((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());

@@ -29,6 +29,8 @@ export interface Grant {
   /** Absolute end of this grant, milliseconds since the epoch. */
   expiresAt: number;
   userAgent?: string;
+  /** SWS_WSID of an external (SOAP) login: the `{GUID}` naming its workspace. */
+  workspaceId?: string;
   sealedTokens: string;
 }
 
@@ -41,16 +43,25 @@ export interface NewGrant {
   tokens: TokenSet;
   lifetimeMs: number;
   userAgent?: string;
+  workspaceId?: string;
 }
+
+// "Last used" is shown to the minute; writing it more often would cost a store write per request.
+const lastUsedResolutionMs = 60_000;
+// Bounds the in-process note of recent last-used writes (a cache: losing it costs one write).
+const maxRememberedWrites = 10_000;
 
 const protocolClaims = new Set(['nonce', 'at_hash', 'c_hash', 's_hash', 'auth_time', 'azp', 'aud', 'iss', 'exp', 'iat', 'nbf', 'jti', 'sid', 'acr', 'amr']);
 
 /**
  * Grants and the handles that reach them. Keys: `grant:<id>`, `handle:<sha256>` → grant id,
- * and the indexes `sid:<sid>` and `sub:<sub>` (sets of grant ids) for logout.
+ * `used:<id>` → when the grant was last used, and the indexes `sid:<sid>` and `sub:<sub>`
+ * (sets of grant ids) for logout and the user's list of sessions.
  */
 export class GrantStore {
   private readonly cipher: TokenCipher;
+  /** When this instance last wrote each grant's `used:` key. */
+  private readonly usedWrittenAt = new Map<string, number>();
 
   constructor(private readonly store: Store, secret: string, private readonly clock: Clock) {
     this.cipher = new TokenCipher(secret);
@@ -70,11 +81,14 @@ export class GrantStore {
       createdAt: now,
       expiresAt: now + input.lifetimeMs,
       ...(input.userAgent ? { userAgent: input.userAgent.slice(0, 200) } : {}),
+      ...(input.workspaceId ? { workspaceId: input.workspaceId } : {}),
       sealedTokens: this.cipher.seal(JSON.stringify(input.tokens), id),
     };
     await this.store.set(`grant:${id}`, JSON.stringify(grant), input.lifetimeMs);
     if (grant.sid) await this.store.addToSet(`sid:${grant.sid}`, id, input.lifetimeMs);
     await this.store.addToSet(`sub:${grant.sub}`, id, input.lifetimeMs);
+    // Until first written, "last used" is the creation time: no write needed right after sign-in.
+    this.usedWrittenAt.set(id, now);
     return grant;
   }
 
@@ -107,7 +121,40 @@ export class GrantStore {
     const grant = JSON.parse(raw) as Grant;
     if (grant.sid) await this.store.removeFromSet(`sid:${grant.sid}`, id);
     await this.store.removeFromSet(`sub:${grant.sub}`, id);
+    await this.store.delete(`used:${id}`);
+    this.usedWrittenAt.delete(id);
     return grant;
+  }
+
+  /**
+   * Notes that the grant was used now. Writes at most once a minute per grant (and instance),
+   * so "last used" costs no store write on most requests.
+   */
+  async markUsed(grant: Grant): Promise<void> {
+    const now = this.clock();
+    const written = this.usedWrittenAt.get(grant.id);
+    if (written !== undefined && now - written < lastUsedResolutionMs) return;
+    await this.store.set(`used:${grant.id}`, String(now), Math.max(1, grant.expiresAt - now));
+    if (this.usedWrittenAt.size >= maxRememberedWrites) {
+      for (const [id, at] of this.usedWrittenAt) if (now - at >= lastUsedResolutionMs) this.usedWrittenAt.delete(id);
+    }
+    this.usedWrittenAt.set(grant.id, now);
+  }
+
+  /** When the grant was last used, to within a minute (its creation time until then). */
+  async lastUsedAt(grant: Grant): Promise<number> {
+    const raw = await this.store.get(`used:${grant.id}`);
+    const at = Number(raw);
+    return raw !== undefined && Number.isFinite(at) ? at : grant.createdAt;
+  }
+
+  /** The live grants of one user; ids of grants that expired meanwhile are dropped from the index. */
+  async listBySub(sub: string): Promise<Grant[]> {
+    const ids = await this.idsBySub(sub);
+    const found = await Promise.all(ids.map((id) => this.get(id)));
+    const stale = ids.filter((_id, i) => !found[i]);
+    await Promise.all(stale.map((id) => this.store.removeFromSet(`sub:${sub}`, id)));
+    return found.filter((grant): grant is Grant => grant !== undefined);
   }
 
   /** Ids of the live grants made in one IdP session. */

@@ -7,29 +7,39 @@ import type { Store } from '../store/store.ts';
  * other: only its SHA-256 is used as a key, so a store dump opens no session.
  */
 export class SessionStoreAdapter extends session.Store {
-  constructor(private readonly store: Store, private readonly ttlMs: () => number) {
+  constructor(private readonly store: Store, private readonly ttlMs: (session: session.SessionData) => number) {
     super();
   }
 
   override get(sid: string, callback: (err: unknown, session?: session.SessionData | null) => void): void {
     this.store.get(key(sid)).then(
-      (raw) => callback(null, raw === undefined ? null : (JSON.parse(raw) as session.SessionData)),
+      (raw) => callback(null, parseSession(raw)),
       (error) => callback(error),
     );
   }
 
   override set(sid: string, data: session.SessionData, callback?: (err?: unknown) => void): void {
-    this.store.set(key(sid), JSON.stringify(data), this.ttlMs()).then(() => callback?.(), (error) => callback?.(error));
+    this.store.set(key(sid), JSON.stringify(data), this.ttlMs(data)).then(() => callback?.(), (error) => callback?.(error));
   }
 
   override destroy(sid: string, callback?: (err?: unknown) => void): void {
     this.store.delete(key(sid)).then(() => callback?.(), (error) => callback?.(error));
   }
 
-  // The idle timeout is enforced from `lastSeenAt` (see session-lifetime.ts), not by rewriting
+  // The idle timeout is enforced from `lastSeenAt` (see load-caller.ts), not by rewriting
   // the record on every request.
   override touch(_sid: string, _data: session.SessionData, callback?: () => void): void {
     callback?.();
+  }
+}
+
+/** An unreadable record is no session: the browser is treated as signed out, never crashed on. */
+function parseSession(raw: string | undefined): session.SessionData | null {
+  if (raw === undefined) return null;
+  try {
+    return JSON.parse(raw) as session.SessionData;
+  } catch {
+    return null;
   }
 }
 

@@ -50,7 +50,11 @@ export class MemoryStore implements Store {
   async addToSet(key: string, member: string, ttlMs?: number): Promise<void> {
     const entry = this.live(this.sets, key) ?? { value: new Set<string>(), expiresAt: Infinity };
     entry.value.add(member);
-    if (ttlMs !== undefined) entry.expiresAt = this.expiry(ttlMs);
+    if (ttlMs !== undefined) {
+      // Lengthen, never shorten: an index must outlive the longest-lived member it lists.
+      const expiresAt = this.expiry(ttlMs);
+      entry.expiresAt = entry.expiresAt === Infinity ? expiresAt : Math.max(entry.expiresAt, expiresAt);
+    }
     this.sets.set(key, entry);
   }
 

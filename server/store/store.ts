@@ -15,7 +15,10 @@ export interface Store {
   /** Reads and deletes in one step: of concurrent callers, exactly one gets the value. */
   take(key: string): Promise<string | undefined>;
   delete(...keys: string[]): Promise<void>;
-  /** Adds a member to a set and (re)sets the set's TTL when given. */
+  /**
+   * Adds a member to a set. With a TTL, a set without one gets it and a set with a shorter one
+   * is lengthened to it; a TTL never shortens a set (indexes outlive their longest member).
+   */
   addToSet(key: string, member: string, ttlMs?: number): Promise<void>;
   removeFromSet(key: string, member: string): Promise<void>;
   members(key: string): Promise<string[]>;

@@ -8,9 +8,13 @@ export class CookieBrowser {
   /** Every response seen, for assertions that no token reached the browser. */
   readonly seen: Array<{ url: string; status: number; headers: Headers; body: string }> = [];
 
+  /** `userAgent` is sent on every request that does not set its own. */
+  constructor(private readonly options: { userAgent?: string } = {}) {}
+
   async request(url: string, init: RequestInit = {}): Promise<Response> {
     const target = new URL(url);
     const headers = new Headers(init.headers);
+    if (this.options.userAgent && !headers.has('user-agent')) headers.set('user-agent', this.options.userAgent);
     const cookie = this.cookieHeader(target);
     if (cookie) headers.set('cookie', cookie);
     const response = await fetch(target, { ...init, headers, redirect: 'manual' });
@@ -42,8 +46,9 @@ export class CookieBrowser {
     const form = /<form[^>]*action="([^"]*)"[^>]*>([\s\S]*?)<\/form>/i.exec(html);
     if (!form) throw new Error(`no form on ${pageUrl}`);
     const data = new URLSearchParams();
-    for (const input of form[2]!.matchAll(/<input[^>]*name="([^"]+)"[^>]*?(?:value="([^"]*)")?[^>]*>/gi)) {
-      data.set(input[1]!, decodeEntities(input[2] ?? ''));
+    for (const [tag] of form[2]!.matchAll(/<input\b[^>]*>/gi)) {
+      const name = /\bname="([^"]*)"/.exec(tag)?.[1];
+      if (name) data.set(name, decodeEntities(/\bvalue="([^"]*)"/.exec(tag)?.[1] ?? ''));
     }
     for (const [k, v] of Object.entries(fields)) data.set(k, v);
     return this.navigate(new URL(decodeEntities(form[1]!), pageUrl).href, {

@@ -1,6 +1,7 @@
-import { devUsers } from '../../server/dev/dev-idp.ts';
+import { type DevIdp, type DevIdpOptions, devUsers, startDevIdp } from '../../server/dev/dev-idp.ts';
 import { createLogger } from '../../server/log.ts';
 import { type Gatehouse, type StartOptions, start } from '../../server/main.ts';
+import { randomHandle } from '../../server/random.ts';
 import { CookieBrowser } from './cookie-browser.ts';
 import { freePort } from './ports.ts';
 
@@ -54,21 +55,122 @@ export async function signIn(gatehouse: TestGatehouse, browser: CookieBrowser, u
   return browser.submitForm(loginPage.url, loginPage.body, { username, password: user.password });
 }
 
-/** Starts a sign-in and stops at the IdP's redirect back, returning the callback URL unvisited. */
-export async function callbackUrlFor(gatehouse: TestGatehouse, browser: CookieBrowser, username = 'alice'): Promise<string> {
+/**
+ * Follows a sign-in from `startUrl` (Gatehouse's /auth/login by default) through the IdP,
+ * filling its login form when it shows one, and stops at the redirect back to
+ * `callbackPath`: returns that callback URL unvisited.
+ */
+export async function callbackUrlFor(
+  gatehouse: TestGatehouse,
+  browser: CookieBrowser,
+  username = 'alice',
+  startUrl = `${gatehouse.url}/auth/login`,
+  callbackPath = '/auth/callback',
+): Promise<string> {
   const user = devUsers.find((u) => u.username === username)!;
-  const page = await browser.navigate(`${gatehouse.url}/auth/login`);
-  let response = await browser.request(new URL(/action="([^"]+)"/.exec(page.body)![1]!, page.url).href, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ username, password: user.password }).toString(),
-  });
-  let location = new URL(response.headers.get('location')!, page.url).href;
-  while (!location.startsWith(`${gatehouse.url}/auth/callback`)) {
-    response = await browser.request(location);
-    location = new URL(response.headers.get('location')!, location).href;
+  let url = startUrl;
+  let init: RequestInit = {};
+  for (let hop = 0; hop < 15; hop++) {
+    if (url.startsWith(`${gatehouse.url}${callbackPath}`)) return url;
+    const response = await browser.request(url, init);
+    init = {};
+    const location = response.headers.get('location');
+    if (location) {
+      url = new URL(location, url).href;
+      continue;
+    }
+    const action = /<form[^>]*action="([^"]+)"/.exec(await response.text());
+    if (!action) throw new Error(`sign-in stuck at ${url} (${response.status})`);
+    url = new URL(action[1]!, url).href;
+    init = {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ username, password: user.password }).toString(),
+    };
   }
-  return location;
+  throw new Error(`too many redirects from ${startUrl}`);
 }
 
 export { CookieBrowser };
+
+/**
+ * Signs out at the IdP: opens its end-session page and confirms, choosing to end the whole IdP
+ * session (`logout=yes`, as the page's script does in a real browser). Returns the IdP's answer
+ * to the confirmation, unfollowed.
+ */
+export async function signOutAtIdp(browser: CookieBrowser, endSessionUrl: string): Promise<Response> {
+  const page = await browser.navigate(endSessionUrl);
+  const form = /<form[^>]*action="([^"]+)"[^>]*>([\s\S]*?)<\/form>/.exec(page.body);
+  if (!form) throw new Error(`no sign-out confirmation at ${page.url} (${page.response.status})`);
+  const fields = new URLSearchParams({ logout: 'yes' });
+  for (const input of form[2]!.matchAll(/<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g)) fields.set(input[1]!, input[2]!);
+  return browser.request(new URL(form[1]!, page.url).href, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: fields.toString(),
+  });
+}
+
+/** Several Gatehouse instances behind a (pretend) load balancer, with one embedded IdP. */
+export interface TestCluster {
+  idp: DevIdp;
+  /**
+   * The instances, each reachable at its own `url`. All share one public URL, instance 0's,
+   * which plays the load balancer: the IdP redirects and delivers back-channel logouts there.
+   */
+  instances: TestGatehouse[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts one embedded IdP and `count` Gatehouse instances registered there as one client, with
+ * the same session secret and `env` on top (e.g. `GATEHOUSE_STORE=redis`). Cookies are per host,
+ * not per port, so a CookieBrowser signed in on one instance sends its cookie to all.
+ */
+export async function startCluster(
+  count: number,
+  env: Record<string, string> = {},
+  options: { devIdp?: Partial<Pick<DevIdpOptions, 'accessTokenTtlSeconds' | 'refreshTokenTtlSeconds'>> } = {},
+): Promise<TestCluster> {
+  const ports: number[] = [];
+  for (let i = 0; i < count; i++) ports.push(await freePort());
+  const publicUrl = `http://localhost:${ports[0]}`;
+  const clientSecret = randomHandle();
+  const idp = await startDevIdp({
+    port: 0,
+    client: {
+      clientId: 'gatehouse',
+      clientSecret,
+      redirectUris: [`${publicUrl}/auth/callback`, `${publicUrl}/external/callback`],
+      postLogoutRedirectUris: [`${publicUrl}/`],
+      backchannelLogoutUri: `${publicUrl}/auth/backchannel-logout`,
+    },
+    ...options.devIdp,
+  });
+  const instances: TestGatehouse[] = [];
+  try {
+    for (const port of ports) {
+      const gatehouse = await startGatehouse({
+        GATEHOUSE_PORT: String(port),
+        GATEHOUSE_PUBLIC_URL: publicUrl,
+        GATEHOUSE_OIDC_ISSUER: idp.issuer,
+        GATEHOUSE_OIDC_CLIENT_ID: 'gatehouse',
+        GATEHOUSE_OIDC_CLIENT_SECRET: clientSecret,
+        ...env,
+      });
+      instances.push({ ...gatehouse, url: `http://localhost:${port}` });
+    }
+  } catch (error) {
+    for (const instance of instances) await instance.stop();
+    await idp.close();
+    throw error;
+  }
+  return {
+    idp,
+    instances,
+    stop: async () => {
+      for (const instance of instances) await instance.stop();
+      await idp.close();
+    },
+  };
+}

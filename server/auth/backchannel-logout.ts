@@ -1,0 +1,46 @@
+import express, { Router } from 'express';
+import type { AppDeps } from '../app.ts';
+import { AppError } from '../errors.ts';
+import { LogoutTokenVerifier } from '../idp/logout-token.ts';
+
+/**
+ * `POST /auth/backchannel-logout`: the IdP tells us a session ended there (OpenID Connect
+ * Back-Channel Logout 1.0). A server-to-server call: no browser session, no CSRF check; the
+ * signed logout_token is the proof. Ends every grant of that `sid` (or of that `sub` when
+ * only `sub` is given) in the shared store, so every instance stops honouring them.
+ */
+export function backchannelLogout(deps: AppDeps): Router {
+  const { store, grants, idp, logger, clock } = deps;
+  const verifier = new LogoutTokenVerifier({
+    issuer: idp.issuer,
+    clientId: idp.clientId,
+    jwksUri: () => idp.jwksUri,
+    store,
+    clock,
+  });
+  const router = Router();
+
+  router.post('/', express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 10 }), async (req, res) => {
+    const logoutToken = (req.body as Record<string, unknown> | undefined)?.logout_token;
+    if (typeof logoutToken !== 'string' || logoutToken.length === 0) {
+      throw new AppError(400, 'invalid_request', 'Send one logout_token as an application/x-www-form-urlencoded field.', {
+        details: { reason: 'logout_token_missing' },
+      });
+    }
+    const { sid, sub } = await verifier.verify(logoutToken);
+
+    const ids = sid ? await grants.idsBySid(sid) : await grants.idsBySub(sub!);
+    let ended = 0;
+    for (const id of ids) {
+      const grant = await grants.get(id);
+      // A token naming both must match both: a sid of one user never ends another's grant.
+      if (!grant || (sub && grant.sub !== sub)) continue;
+      if (await grants.end(id)) ended++;
+    }
+    logger.info('back-channel logout', { by: sid ? 'sid' : 'sub', ended });
+    res.setHeader('Cache-Control', 'no-store');
+    res.status(200).end();
+  });
+
+  return router;
+}

@@ -1,0 +1,64 @@
+import express, { type Request, type Response, Router } from 'express';
+import type { AppDeps } from '../app.ts';
+import { AppError } from '../errors.ts';
+import { cookieNames } from './auth-router.ts';
+import { hasCsrfProof } from './csrf.ts';
+import { listSessions } from './list-sessions.ts';
+import { destroySession, requireGrant } from './load-caller.ts';
+
+const grantIdPattern = /^[\w-]{16,64}$/;
+
+/**
+ * `/auth/sessions`: the signed-in user's sessions. `GET /` lists them (JSON), `DELETE /:id`
+ * (with `X-CSRF: 1`) ends one, and `POST /:id/end` does the same for the home page's form
+ * (per-session CSRF token), answering with a redirect back to it.
+ */
+export function sessionsRouter(deps: AppDeps): Router {
+  const { config, grants, idp, logger } = deps;
+  const router = Router();
+
+  router.get('/', requireGrant, async (req, res) => {
+    res.setHeader('Cache-Control', 'no-store');
+    res.json({ sessions: await listSessions(grants, req.grant!) });
+  });
+
+  router.delete('/:id', requireGrant, async (req, res) => {
+    await endOwnSession(req, res);
+    res.setHeader('Cache-Control', 'no-store');
+    res.status(204).end();
+  });
+
+  router.post('/:id/end', (_req, res, next) => {
+    res.locals.errorFormat = 'html';
+    next();
+  }, express.urlencoded({ extended: false, limit: '2kb' }), requireGrant, async (req, res) => {
+    await endOwnSession(req, res);
+    res.setHeader('Cache-Control', 'no-store');
+    res.redirect(303, '/');
+  });
+
+  /** Ends one of the caller's own grants; anyone else's is "not found", like one that never was. */
+  async function endOwnSession(req: Request, res: Response): Promise<void> {
+    if (!hasCsrfProof(req)) {
+      throw new AppError(403, 'csrf_proof_missing', 'End sessions from Gatehouse\'s own page, or send the header X-CSRF: 1.');
+    }
+    const id = String(req.params.id);
+    if (!grantIdPattern.test(id)) throw new AppError(400, 'invalid_session_id', 'That is not a session id.');
+    const caller = req.grant!;
+    const target = await grants.get(id);
+    if (!target || target.sub !== caller.sub) {
+      throw new AppError(404, 'session_not_found', 'You have no such session; it may have ended already.');
+    }
+    const ended = await grants.end(id);
+    const refreshToken = ended ? grants.tokens(ended).refreshToken : undefined;
+    if (refreshToken) await idp.revoke(refreshToken, 'refresh_token');
+    const current = id === caller.id;
+    if (current) {
+      if (req.session) await destroySession(req);
+      res.clearCookie(cookieNames(config.secureCookies).session, { path: '/', httpOnly: true, sameSite: 'lax', secure: config.secureCookies });
+    }
+    logger.info('session ended by its user', { sub: caller.sub, current });
+  }
+
+  return router;
+}

@@ -1,0 +1,91 @@
+import { type CookieOptions, type Request, Router } from 'express';
+import type { AppDeps } from '../app.ts';
+import { regenerateSession, saveSession } from '../auth/auth-router.ts';
+import { AppError } from '../errors.ts';
+import { readCookie } from '../http/cookies.ts';
+import { randomHandle } from '../random.ts';
+import { contextTtlMs } from '../soap/session-service.ts';
+import type { SoapClient } from '../soap/soap-client.ts';
+import { signOutStashKey } from './external-sign-out.ts';
+
+/** The cookie that carries the ContextID from GetExternalLoginRedirectURL to the callback (seed step 3). */
+export const contextCookie = 'ContextID';
+
+/**
+ * `/external`: the browser side of seed 002's flow, as a SOAP client of the configured Session
+ * service. `/login` asks for the IdP URL and keeps the ContextID in a cookie; `/callback`
+ * trades code, state and ContextID for an IdentityToken that stays in the server-side session.
+ */
+export function externalRouter(deps: AppDeps, soap: SoapClient): Router {
+  const { config, grants, store, logger, clock } = deps;
+  const requestUrl = `${config.publicUrl}/external/callback`;
+  const cookieOptions: CookieOptions = {
+    httpOnly: true,
+    // Lax, not Strict: the IdP's redirect back is a cross-site navigation.
+    sameSite: 'lax',
+    secure: config.secureCookies,
+    path: '/external',
+  };
+  const router = Router();
+
+  router.get('/login', async (_req, res) => {
+    const info = await soap.sessionServerInfo();
+    if (!info.externalAuth) throw new AppError(403, 'external_auth_disabled', 'External login is turned off on the login server.');
+    const { redirectUrl, contextId } = await soap.getExternalLoginRedirectURL(requestUrl);
+    res.cookie(contextCookie, contextId, { ...cookieOptions, maxAge: contextTtlMs });
+    res.setHeader('Cache-Control', 'no-store');
+    res.redirect(302, redirectUrl);
+  });
+
+  router.get('/callback', async (req, res) => {
+    res.setHeader('Cache-Control', 'no-store');
+    // The context works once, whatever happens next: the browser forgets it now.
+    const contextId = readCookie(req, contextCookie);
+    res.clearCookie(contextCookie, cookieOptions);
+    if (!contextId) throw callbackError('external_context_missing', 'This sign-in expired or was started in another browser; start again.');
+    if (typeof req.query.error === 'string') {
+      const code = req.query.error.replace(/[^a-z_]/g, '').slice(0, 40);
+      throw callbackError('idp_error', `The identity provider refused the sign-in (${code}).`);
+    }
+    const code = queryString(req, 'code');
+    const state = queryString(req, 'state');
+    if (!code || !state) throw callbackError('missing_code', 'The sign-in response has no code or state.');
+
+    const login = await soap.externalLogin({ code, state, contextId });
+    await regenerateSession(req);
+    const now = clock();
+    req.session.external = { identityToken: login.identityToken, workspaceId: login.workspaceId, signOutUrl: login.signOutUrl ?? '' };
+    // When the Session service is this Gatehouse the IdentityToken reaches a grant here, and the
+    // cookie session uses it too (home page, /auth/user, /api).
+    const grant = await grants.resolveHandle(login.identityToken);
+    if (grant) req.session.grantId = grant.id;
+    req.session.csrfToken = randomHandle(24);
+    req.session.createdAt = now;
+    req.session.lastSeenAt = now;
+    await saveSession(req);
+    logger.info('signed in', { via: 'external', workspaceId: login.workspaceId, localGrant: grant !== undefined });
+    res.redirect(302, '/');
+  });
+
+  // Sign-out continues here when the IdP is on an origin the sign-out form may not redirect to.
+  router.get('/signed-out', async (req, res) => {
+    res.setHeader('Cache-Control', 'no-store');
+    const id = queryString(req, 'id');
+    const signOutUrl = id ? await store.take(signOutStashKey(id)) : undefined;
+    if (!signOutUrl) return res.redirect(302, '/');
+    // A refresh is a new navigation, not part of the form submission that CSP form-action guards.
+    res.setHeader('Refresh', `0; url=${signOutUrl}`);
+    res.render('external-signed-out', { signOutUrl, host: new URL(signOutUrl).host });
+  });
+
+  return router;
+}
+
+function queryString(req: Request, name: string): string | undefined {
+  const value = req.query[name];
+  return typeof value === 'string' && value.length > 0 && value.length <= 2048 ? value : undefined;
+}
+
+function callbackError(code: string, message: string): AppError {
+  return new AppError(400, code, message);
+}

@@ -1,0 +1,103 @@
+import { soapClientError } from './soap-errors.ts';
+
+/**
+ * Element and attribute names: ASCII XML names with an optional prefix. SOAP messages of the
+ * Session service use nothing else, and refusing the rest keeps the scan simple.
+ */
+const ncName = '[A-Za-z_][A-Za-z0-9_.-]*';
+const qName = `${ncName}(?::${ncName})?`;
+const attribute = `\\s+${qName}\\s*=\\s*(?:"[^"<]*"|'[^'<]*')`;
+
+const xmlDeclaration = /^\uFEFF?<\?xml(?:\s[^?]*)?\?>/;
+const comment = /<!--([\s\S]*?)-->/y;
+const cdata = /<!\[CDATA\[[\s\S]*?\]\]>/y;
+const endTag = new RegExp(`</(${qName})\\s*>`, 'y');
+const startTag = new RegExp(`<(${qName})((?:${attribute})*)\\s*(/?)>`, 'y');
+const text = /[^<]+/y;
+const attributes = new RegExp(`\\s+(${qName})\\s*=\\s*(?:"([^"<]*)"|'([^'<]*)')`, 'g');
+
+/** Characters XML 1.0 forbids, and UTF-16 halves without their other half. */
+const forbiddenChars = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/** An `&` that does not start one of XML's five entities or a character reference. */
+const strayAmpersand = /&(?!(?:amp|lt|gt|quot|apos|#[0-9]{1,7}|#x[0-9A-Fa-f]{1,6});)/;
+
+/**
+ * Checks that `xml` is one well-formed XML element with no DTD and no processing instruction
+ * (the XML declaration aside), nested at most `maxDepth` deep, whose names cannot reach
+ * `Object.prototype`. Throws a Client-fault AppError otherwise, naming no position.
+ *
+ * fast-xml-parser is lenient by design (it accepts mismatched and unclosed tags, a second
+ * root, text after the root) and expands DTD entities, so this scan runs before it.
+ */
+export function checkWellFormed(xml: string, maxDepth: number): void {
+  if (forbiddenChars.test(xml)) throw notWellFormed();
+  const open: string[] = [];
+  let rootSeen = false;
+  let at = xml.match(xmlDeclaration)?.[0].length ?? 0;
+
+  while (at < xml.length) {
+    if (xml.startsWith('<!--', at)) {
+      const match = take(comment, xml, at);
+      if (!match || match[1]!.includes('--')) throw notWellFormed();
+      at += match[0].length;
+    } else if (xml.startsWith('<![CDATA[', at)) {
+      const match = take(cdata, xml, at);
+      if (!match || open.length === 0) throw notWellFormed();
+      at += match[0].length;
+    } else if (/^<!doctype/i.test(xml.slice(at, at + 9))) {
+      throw soapClientError('soap_doctype_refused', 'A DOCTYPE is not allowed in a SOAP message.');
+    } else if (xml.startsWith('<?', at)) {
+      throw soapClientError('soap_pi_refused', 'Processing instructions are not allowed in a SOAP message.');
+    } else if (xml.startsWith('</', at)) {
+      const match = take(endTag, xml, at);
+      if (!match || open.pop() !== match[1]) throw notWellFormed();
+      at += match[0].length;
+    } else if (xml.startsWith('<', at)) {
+      const match = take(startTag, xml, at);
+      if (!match) throw notWellFormed();
+      const [whole, name, attributeList, selfClosing] = match as unknown as [string, string, string, string];
+      if (open.length === 0 && rootSeen) throw notWellFormed();
+      rootSeen = true;
+      checkName(name);
+      checkAttributes(attributeList);
+      if (open.length + 1 > maxDepth) throw soapClientError('soap_too_deep', 'The XML is nested too deeply.');
+      if (!selfClosing) open.push(name);
+      at += whole.length;
+    } else {
+      const match = take(text, xml, at)!;
+      const chunk = match[0];
+      if (open.length === 0 && chunk.trim() !== '') throw notWellFormed();
+      if (strayAmpersand.test(chunk) || chunk.includes(']]>')) throw notWellFormed();
+      at += chunk.length;
+    }
+  }
+  if (!rootSeen || open.length > 0) throw notWellFormed();
+}
+
+function take(pattern: RegExp, xml: string, at: number): RegExpExecArray | null {
+  pattern.lastIndex = at;
+  return pattern.exec(xml);
+}
+
+function checkAttributes(list: string): void {
+  const seen = new Set<string>();
+  for (const [, name, doubleQuoted, singleQuoted] of list.matchAll(attributes)) {
+    if (seen.has(name!)) throw notWellFormed();
+    seen.add(name!);
+    checkName(name!);
+    if (strayAmpersand.test(doubleQuoted ?? singleQuoted ?? '')) throw notWellFormed();
+  }
+}
+
+/** Names such as `__proto__` or `constructor` would reach Object.prototype in parsed objects. */
+function checkName(qualifiedName: string): void {
+  for (const part of qualifiedName.split(':')) {
+    if (part in Object.prototype || part === 'prototype') {
+      throw soapClientError('soap_name_refused', `The name "${qualifiedName}" is not allowed.`);
+    }
+  }
+}
+
+function notWellFormed() {
+  return soapClientError('soap_malformed', 'The request is not well-formed XML.');
+}

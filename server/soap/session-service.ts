@@ -1,0 +1,182 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { AppDeps } from '../app.ts';
+import { AppError } from '../errors.ts';
+import { hashHandle } from '../random.ts';
+import type { SoapField } from './build-envelope.ts';
+import { guidPattern, randomGuid } from './guid.ts';
+import { requiredParam, type SoapCall } from './read-call.ts';
+import { soapClientError } from './soap-errors.ts';
+
+/** What GetExternalLoginRedirectURL keeps for ExternalLogin, under the hash of the ContextID. */
+interface LoginContext {
+  state: string;
+  nonce: string;
+  codeVerifier: string;
+  requestUrl: string;
+}
+
+/** Seed 002: "It's lifetime is about 15 minutes." */
+export const contextTtlMs = 15 * 60 * 1000;
+
+/**
+ * The LiveScore Session service (seed 002): server info, the external login in two calls
+ * (redirect URL, then code for IdentityToken) and Logout. Each method takes a parsed call and
+ * returns the response's fields in the seed's order; refusals are AppErrors (Client faults).
+ */
+export class SessionService {
+  constructor(private readonly deps: AppDeps) {}
+
+  /** Runs one call. */
+  async call(call: SoapCall): Promise<SoapField[]> {
+    switch (call.method) {
+      case 'SessionServerInfo':
+        return this.sessionServerInfo(call);
+      case 'GetExternalLoginRedirectURL':
+        return this.getExternalLoginRedirectURL(call);
+      case 'ExternalLogin':
+        return this.externalLogin(call);
+      case 'Logout':
+        return this.logout(call);
+    }
+  }
+
+  /** Whether external login is on and whether clients should skip their own login page. */
+  sessionServerInfo(call: SoapCall): SoapField[] {
+    const { soap } = this.deps.config;
+    return [
+      ['ExternalAuth', soap.externalAuth ? 'enabled' : 'disabled'],
+      ['BypassLoginPage', soap.bypassLoginPage ? 'enabled' : 'disabled'],
+      variables(call),
+    ];
+  }
+
+  /**
+   * Starts an external login: an authorization request (PKCE S256, state, nonce) whose
+   * redirect_uri is the caller's RequestURL, remembered for 15 minutes under a new ContextID.
+   */
+  async getExternalLoginRedirectURL(call: SoapCall): Promise<SoapField[]> {
+    const { config, idp, store } = this.deps;
+    this.requireExternalAuth();
+    const requestUrl = requiredParam(call, 'RequestURL');
+    if (!config.soap.redirectUris.includes(requestUrl)) {
+      throw soapClientError('soap_request_url_refused', 'RequestURL is not a registered redirect URI.');
+    }
+    const request = await idp.authorizationRequest(requestUrl, config.oidc.scopes);
+    const contextId = randomGuid();
+    const context: LoginContext = { state: request.state, nonce: request.nonce, codeVerifier: request.codeVerifier, requestUrl };
+    await store.set(contextKey(contextId), JSON.stringify(context), contextTtlMs);
+    return [
+      ['RedirectURL', base64(request.url)],
+      ['ContextID', contextId],
+      variables(call),
+    ];
+  }
+
+  /**
+   * Finishes an external login: takes the context (so it works once, also when this call
+   * fails), checks State, exchanges Code with the context's PKCE verifier and RequestURL,
+   * and answers an IdentityToken that reaches the new grant until Logout.
+   */
+  async externalLogin(call: SoapCall): Promise<SoapField[]> {
+    const { config, idp, store, grants, logger } = this.deps;
+    this.requireExternalAuth();
+    const contextId = requiredParam(call, 'ContextID');
+    if (!guidPattern.test(contextId)) {
+      throw soapClientError('soap_invalid_context', 'ContextID must look like {XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}.');
+    }
+    const raw = await store.take(contextKey(contextId));
+    if (raw === undefined) throw soapClientError('soap_invalid_context', `Invalid context ID: ${contextId}`);
+    const context = JSON.parse(raw) as LoginContext;
+    const code = requiredParam(call, 'Code');
+    const state = requiredParam(call, 'State');
+    if (!sameText(state, context.state)) throw soapClientError('soap_state_mismatch', 'State does not belong to this context.');
+
+    const callbackUrl = new URL(context.requestUrl);
+    callbackUrl.searchParams.set('code', code);
+    callbackUrl.searchParams.set('state', state);
+    // openid-client demands RFC 9207's `iss` when the IdP advertises it, and ExternalLogin does
+    // not carry it. `iss` defends against mix-up between several IdPs; Gatehouse has exactly one
+    // configured issuer and the context was made for it, so there is nothing to mix up.
+    if (idp.sendsIssInAuthorizationResponse) callbackUrl.searchParams.set('iss', idp.issuer);
+    let signIn;
+    try {
+      signIn = await idp.authorizationCodeGrant(callbackUrl, { codeVerifier: context.codeVerifier, state: context.state, nonce: context.nonce });
+    } catch (error) {
+      if (error instanceof AppError && error.status >= 500) throw error;
+      throw soapClientError(error instanceof AppError ? error.code : 'token_exchange_failed', 'The identity provider did not accept the code.', error);
+    }
+
+    const maxMs = config.session.maxSeconds * 1000;
+    const grant = await grants.create({
+      sub: signIn.sub,
+      ...(signIn.sid ? { sid: signIn.sid } : {}),
+      via: 'external',
+      claims: signIn.claims,
+      tokens: signIn.tokens,
+      lifetimeMs: Math.min(maxMs, signIn.refreshExpiresIn ? signIn.refreshExpiresIn * 1000 : Infinity),
+      workspaceId: randomGuid(),
+    });
+    const identityToken = await grants.issueHandle(grant);
+    logger.info('signed in', { sub: grant.sub, via: 'external', workspaceId: grant.workspaceId });
+    return [
+      ['IdentityToken', identityToken],
+      ['SWS_WSID', grant.workspaceId!],
+      ['SignOutURL', this.signOutUrl(signIn.tokens.idToken)],
+      variables(call),
+    ];
+  }
+
+  /** Ends the grant an IdentityToken reaches (every handle on it stops working) and answers SignOutURL. */
+  async logout(call: SoapCall): Promise<SoapField[]> {
+    const { grants, idp, logger } = this.deps;
+    const identityToken = requiredParam(call, 'IdentityToken');
+    const grant = await grants.resolveHandle(identityToken);
+    if (!grant) throw soapClientError('soap_invalid_identity_token', 'Invalid or ended IdentityToken.');
+    const tokens = grants.tokens(grant);
+    await grants.dropHandle(identityToken);
+    const ended = await grants.end(grant.id);
+    if (ended && tokens.refreshToken) await idp.revoke(tokens.refreshToken, 'refresh_token');
+    logger.info('signed out', { sub: grant.sub, via: 'external' });
+    return [
+      ['SignOutURL', this.signOutUrl(tokens.idToken)],
+      // The IdentityToken is a credential: it is not echoed.
+      variables(call, ['IdentityToken']),
+    ];
+  }
+
+  private requireExternalAuth(): void {
+    if (!this.deps.config.soap.externalAuth) {
+      throw soapClientError('external_auth_disabled', 'External authentication is disabled on this server.');
+    }
+  }
+
+  /** Base64 of the IdP's end-session URL (RP-initiated logout), or empty when the IdP has none. */
+  private signOutUrl(idTokenHint: string | undefined): string {
+    const url = this.deps.idp.endSessionUrl({
+      ...(idTokenHint ? { idTokenHint } : {}),
+      postLogoutRedirectUri: `${this.deps.config.publicUrl}/`,
+    });
+    return url ? base64(url) : '';
+  }
+}
+
+/** Where a context lives: the ContextID itself is a bearer secret until used, so only its hash is a key. */
+function contextKey(contextId: string): string {
+  return `soapctx:${hashHandle(contextId.toUpperCase())}`;
+}
+
+/** Seed 002's `XMLDATA/Variables`: the call's parameters, echoed in order. */
+function variables(call: SoapCall, omit: readonly string[] = []): SoapField {
+  const echoed = [...call.params].filter(([name]) => !omit.includes(name));
+  return ['XMLDATA', [['Variables', echoed]]];
+}
+
+function base64(text: string): string {
+  return Buffer.from(text, 'utf8').toString('base64');
+}
+
+function sameText(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  return left.length === right.length && timingSafeEqual(left, right);
+}

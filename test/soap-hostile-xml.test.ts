@@ -1,0 +1,195 @@
+import assert from 'node:assert/strict';
+import { gzipSync } from 'node:zlib';
+import { after, before, describe, test } from 'node:test';
+import type { MemoryStore } from '../server/store/memory-store.ts';
+import { startGatehouse, type TestGatehouse } from './helpers/harness.ts';
+import { callEnvelope, callSoap, fault, postSoap, text } from './helpers/soap.ts';
+
+const soap11 = 'http://schemas.xmlsoap.org/soap/envelope/';
+
+/**
+ * A GetExternalLoginRedirectURL call with `inner` in place of its parameters. Were it executed,
+ * it would store a login context, which is how these tests see that nothing ran.
+ */
+function redirectCall(inner: string, envelopeNs = soap11): string {
+  return `<SOAP-ENV:Envelope xmlns:SOAP-ENV="${envelopeNs}"><SOAP-ENV:Body>`
+    + `<m:GetExternalLoginRedirectURL xmlns:m="urn:Statistica Server">${inner}</m:GetExternalLoginRedirectURL>`
+    + '</SOAP-ENV:Body></SOAP-ENV:Envelope>';
+}
+
+const malformed = { faultcode: 'Client', faultstring: 'The request is not well-formed XML.' };
+
+interface HostileCase {
+  name: string;
+  body: (requestUrl: string) => string | Uint8Array;
+  headers?: Record<string, string>;
+  expected: { faultcode: string; faultstring: string };
+}
+
+const cases: HostileCase[] = [
+  { name: 'mismatched tags', body: (u) => redirectCall(`<RequestURL>${u}</Request>`), expected: malformed },
+  { name: 'an unclosed element', body: (u) => redirectCall(`<RequestURL>${u}`), expected: malformed },
+  { name: 'a second root element', body: (u) => `${redirectCall(`<RequestURL>${u}</RequestURL>`)}<again/>`, expected: malformed },
+  { name: 'text after the root element', body: (u) => `${redirectCall(`<RequestURL>${u}</RequestURL>`)}trailing`, expected: malformed },
+  { name: 'a bare ampersand', body: (u) => redirectCall(`<RequestURL>${u}?a&b</RequestURL>`), expected: malformed },
+  { name: 'an undeclared entity', body: () => redirectCall('<RequestURL>&xxe;</RequestURL>'), expected: malformed },
+  { name: 'a character reference to U+0000', body: () => redirectCall('<RequestURL>&#0;</RequestURL>'), expected: malformed },
+  { name: 'an empty body', body: () => '', expected: malformed },
+  { name: 'a non-ASCII element name', body: (u) => redirectCall(`<RequestURL>${u}</RequestURL><Paramètre>x</Paramètre>`), expected: malformed },
+  {
+    name: 'a DOCTYPE with an internal entity bomb',
+    body: (u) => `<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>${redirectCall(`<RequestURL>${u}</RequestURL><SoapTransform>&lol2;</SoapTransform>`)}`,
+    expected: { faultcode: 'Client', faultstring: 'A DOCTYPE is not allowed in a SOAP message.' },
+  },
+  {
+    name: 'a DOCTYPE with an external entity',
+    body: (u) => `<!DOCTYPE e [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>${redirectCall(`<RequestURL>${u}</RequestURL><SoapTransform>&xxe;</SoapTransform>`)}`,
+    expected: { faultcode: 'Client', faultstring: 'A DOCTYPE is not allowed in a SOAP message.' },
+  },
+  {
+    name: 'a processing instruction before the envelope',
+    body: (u) => `<?xml-stylesheet href="http://attacker.example/x.xsl"?>${redirectCall(`<RequestURL>${u}</RequestURL>`)}`,
+    expected: { faultcode: 'Client', faultstring: 'Processing instructions are not allowed in a SOAP message.' },
+  },
+  {
+    name: 'a processing instruction inside a parameter',
+    body: (u) => redirectCall(`<RequestURL>${u}<?php system('id'); ?></RequestURL>`),
+    expected: { faultcode: 'Client', faultstring: 'Processing instructions are not allowed in a SOAP message.' },
+  },
+  {
+    name: 'a SOAP 1.2 envelope',
+    body: (u) => redirectCall(`<RequestURL>${u}</RequestURL>`, 'http://www.w3.org/2003/05/soap-envelope'),
+    headers: { 'content-type': 'application/soap+xml; charset=utf-8' },
+    expected: { faultcode: 'VersionMismatch', faultstring: 'Only SOAP 1.1 envelopes are supported.' },
+  },
+  {
+    name: 'an unknown envelope namespace',
+    body: (u) => redirectCall(`<RequestURL>${u}</RequestURL>`, 'urn:not-soap'),
+    expected: { faultcode: 'VersionMismatch', faultstring: 'Only SOAP 1.1 envelopes are supported.' },
+  },
+  {
+    name: 'a body over 64 KiB',
+    body: (u) => redirectCall(`<RequestURL>${u}</RequestURL><SoapTransform>${'x'.repeat(64 * 1024)}</SoapTransform>`),
+    expected: { faultcode: 'Client', faultstring: 'The request body is too large.' },
+  },
+  {
+    name: 'a gzip-compressed body (which could expand past the limit)',
+    body: (u) => gzipSync(redirectCall(`<RequestURL>${u}</RequestURL>`)),
+    headers: { 'content-encoding': 'gzip' },
+    expected: { faultcode: 'Client', faultstring: 'The request could not be read.' },
+  },
+  {
+    name: 'deep nesting',
+    body: (u) => redirectCall(`<RequestURL>${u}</RequestURL><SoapTransform>${'<a>'.repeat(5000)}${'</a>'.repeat(5000)}</SoapTransform>`),
+    expected: { faultcode: 'Client', faultstring: 'The XML is nested too deeply.' },
+  },
+  {
+    // Envelope, Body, call, parameter and five more: one past the limit of eight, self-closing.
+    name: 'a self-closing element one level too deep',
+    body: (u) => redirectCall(`<RequestURL>${u}</RequestURL><SoapTransform><a><b><c><d><e/></d></c></b></a></SoapTransform>`),
+    expected: { faultcode: 'Client', faultstring: 'The XML is nested too deeply.' },
+  },
+  {
+    name: 'a duplicated parameter',
+    body: (u) => redirectCall(`<RequestURL>${u}</RequestURL><RequestURL>https://attacker.example/</RequestURL>`),
+    expected: { faultcode: 'Client', faultstring: 'Parameter RequestURL appears more than once.' },
+  },
+  {
+    name: 'a parameter with elements inside',
+    body: (u) => redirectCall(`<RequestURL><a>${u}</a></RequestURL>`),
+    expected: { faultcode: 'Client', faultstring: 'Parameter RequestURL must be text.' },
+  },
+  {
+    name: 'an element named __proto__',
+    body: (u) => redirectCall(`<RequestURL>${u}</RequestURL><__proto__><polluted>yes</polluted></__proto__>`),
+    expected: { faultcode: 'Client', faultstring: 'The name "__proto__" is not allowed.' },
+  },
+  {
+    name: 'an element named constructor',
+    body: (u) => redirectCall(`<RequestURL>${u}</RequestURL><constructor><prototype><polluted>yes</polluted></prototype></constructor>`),
+    expected: { faultcode: 'Client', faultstring: 'The name "constructor" is not allowed.' },
+  },
+  {
+    name: 'an attribute named __proto__',
+    body: (u) => redirectCall(`<RequestURL __proto__="yes">${u}</RequestURL>`),
+    expected: { faultcode: 'Client', faultstring: 'The name "__proto__" is not allowed.' },
+  },
+  {
+    name: 'a namespace prefix named __proto__',
+    body: (u) => redirectCall(`<RequestURL xmlns:__proto__="urn:x">${u}</RequestURL>`),
+    expected: { faultcode: 'Client', faultstring: 'The name "xmlns:__proto__" is not allowed.' },
+  },
+  {
+    name: 'an undeclared namespace prefix',
+    body: (u) => redirectCall(`<x:RequestURL>${u}</x:RequestURL>`),
+    expected: { faultcode: 'Client', faultstring: 'The namespace prefix "x" is not declared.' },
+  },
+  {
+    name: 'a header entry that must be understood',
+    body: (u) => redirectCall(`<RequestURL>${u}</RequestURL>`).replace('<SOAP-ENV:Body>',
+      '<SOAP-ENV:Header><t:Transaction xmlns:t="urn:x" SOAP-ENV:mustUnderstand="1">5</t:Transaction></SOAP-ENV:Header><SOAP-ENV:Body>'),
+    expected: { faultcode: 'MustUnderstand', faultstring: 'Header entry Transaction is not understood.' },
+  },
+  {
+    name: 'two calls in one Body',
+    body: (u) => redirectCall(`<RequestURL>${u}</RequestURL>`).replace('</SOAP-ENV:Body>', '<m:Logout xmlns:m="urn:Statistica Server"/></SOAP-ENV:Body>'),
+    expected: { faultcode: 'Client', faultstring: 'The Body must hold exactly one element.' },
+  },
+  {
+    name: 'an element that is no envelope',
+    body: (u) => `<RequestURL>${u}</RequestURL>`,
+    expected: { faultcode: 'Client', faultstring: 'The request is not a SOAP envelope.' },
+  },
+];
+
+describe('hostile XML at POST /Session', () => {
+  let gh: TestGatehouse;
+  let requestUrl: string;
+  let prototypeBefore: string[];
+  before(async () => {
+    gh = await startGatehouse();
+    requestUrl = `${gh.url}/external/callback`;
+    prototypeBefore = Object.getOwnPropertyNames(Object.prototype).sort();
+  });
+  after(() => gh.stop());
+
+  test('the well-formed call these cases spoil is served and stores a context', async () => {
+    const store = gh.gh.deps.store as MemoryStore;
+    const keysBefore = store.size;
+    const answer = await postSoap(gh.url, redirectCall(`<RequestURL>${requestUrl}</RequestURL>`));
+    assert.equal(answer.status, 200, answer.body);
+    assert.equal(store.size, keysBefore + 1);
+  });
+
+  test('an envelope just under 64 KiB is served', async () => {
+    const answer = await callSoap(gh.url, 'SessionServerInfo', [['Padding', 'x'.repeat(63 * 1024)]]);
+    assert.equal(answer.status, 200);
+  });
+
+  for (const hostile of cases) {
+    test(`${hostile.name} gets a ${hostile.expected.faultcode} fault, runs nothing and leaves the process unharmed`, async () => {
+      const store = gh.gh.deps.store as MemoryStore;
+      const keysBefore = store.size;
+
+      const answer = await postSoap(gh.url, hostile.body(requestUrl), hostile.headers);
+      assert.equal(answer.status, 500);
+      assert.match(answer.contentType, /^text\/xml/);
+      assert.deepEqual(fault(answer), hostile.expected);
+      assert.doesNotMatch(answer.body, /\bline\b|\bcol\b|at \S+ \(|\.ts:\d+|Error/, 'no parser position, no stack');
+
+      assert.equal(store.size, keysBefore, 'no login context was stored');
+      assert.deepEqual(Object.getOwnPropertyNames(Object.prototype).sort(), prototypeBefore);
+      assert.equal(({} as Record<string, unknown>).polluted, undefined);
+      const info = await callSoap(gh.url, 'SessionServerInfo');
+      assert.equal(text(info.body, 'ExternalAuth'), 'enabled', 'the service still answers');
+    });
+  }
+
+  test('the text of parameters keeps entities and CDATA as data, never as markup', async () => {
+    const answer = await postSoap(gh.url, callEnvelope('SessionServerInfo', []).replace('<SoapTransform>no</SoapTransform>',
+      '<SoapTransform>&lt;b&gt; &amp; &#x41;<![CDATA[<i>&amp;</i>]]></SoapTransform>'));
+    assert.equal(answer.status, 200);
+    assert.equal(text(answer.body, 'SoapTransform'), '<b> & A<i>&amp;</i>');
+    assert.match(answer.body, /<SoapTransform>&lt;b&gt; &amp; A&lt;i&gt;&amp;amp;&lt;\/i&gt;<\/SoapTransform>/);
+  });
+});

@@ -1,0 +1,210 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createLogger } from '../server/log.ts';
+import { MemoryStore } from '../server/store/memory-store.ts';
+import { RedisStore } from '../server/store/redis-store.ts';
+import type { Store } from '../server/store/store.ts';
+import { TestClock } from './helpers/harness.ts';
+import { redisSkipReason, startTestRedis, type TestRedis } from './helpers/redis-server.ts';
+
+/** A store under test and how time passes for it. */
+interface Subject {
+  store: Store;
+  /** A TTL short enough to wait out. */
+  shortTtlMs: number;
+  /** Lets `ms` pass: the test clock moves for the memory store; real time passes for Redis. */
+  elapse(ms: number): Promise<void>;
+}
+
+/**
+ * The contract every Store keeps, run against each implementation. Keys are unique per test,
+ * so a shared Redis (GATEHOUSE_TEST_REDIS_URL) is safe to use.
+ */
+function storeContract(subject: () => Subject): void {
+  const key = (name: string): string => `contract:${randomUUID()}:${name}`;
+
+  /** Polls a bounded number of times: Redis expires keys on its own clock. */
+  async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      if (await check()) return;
+      await sleep(20);
+    }
+    assert.fail(`never happened: ${what}`);
+  }
+
+  test('a value set without a TTL is read back exactly', async () => {
+    const { store } = subject();
+    const k = key('plain');
+    const value = JSON.stringify({ name: 'Ünïcødé ✓', nested: { n: 7 } });
+    await store.set(k, value);
+    assert.equal(await store.get(k), value);
+  });
+
+  test('reading a key that was never set gives undefined', async () => {
+    const { store } = subject();
+    assert.equal(await store.get(key('missing')), undefined);
+  });
+
+  test('a value is still there before its TTL has passed', async () => {
+    const { store, shortTtlMs, elapse } = subject();
+    const k = key('long');
+    await store.set(k, 'v', 60_000);
+    await elapse(shortTtlMs);
+    assert.equal(await store.get(k), 'v');
+  });
+
+  test('a value is gone once its TTL has passed', async () => {
+    const { store, shortTtlMs, elapse } = subject();
+    const k = key('short');
+    await store.set(k, 'v', shortTtlMs);
+    await elapse(shortTtlMs);
+    await eventually(async () => (await store.get(k)) === undefined, 'the value expired');
+  });
+
+  test('setting a value again without a TTL makes it permanent', async () => {
+    const { store, shortTtlMs, elapse } = subject();
+    const k = key('made-permanent');
+    await store.set(k, 'first', shortTtlMs);
+    await store.set(k, 'second');
+    await elapse(shortTtlMs);
+    assert.equal(await store.get(k), 'second');
+  });
+
+  test('setIfAbsent sets a missing key once and leaves an existing value alone', async () => {
+    const { store } = subject();
+    const k = key('once');
+    assert.equal(await store.setIfAbsent(k, 'first', 60_000), true);
+    assert.equal(await store.setIfAbsent(k, 'second', 60_000), false);
+    assert.equal(await store.get(k), 'first');
+  });
+
+  test('setIfAbsent succeeds again after the earlier value expired', async () => {
+    const { store, shortTtlMs, elapse } = subject();
+    const k = key('lock');
+    assert.equal(await store.setIfAbsent(k, 'first', shortTtlMs), true);
+    await elapse(shortTtlMs);
+    await eventually(async () => store.setIfAbsent(k, 'second', 60_000), 'the lock expired');
+    assert.equal(await store.get(k), 'second');
+  });
+
+  test('of 20 concurrent setIfAbsent calls exactly one wins', async () => {
+    const { store } = subject();
+    const k = key('race');
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => store.setIfAbsent(k, `caller-${i}`, 60_000)));
+    assert.equal(results.filter(Boolean).length, 1);
+    assert.equal(await store.get(k), `caller-${results.indexOf(true)}`);
+  });
+
+  test('take returns the value and removes it', async () => {
+    const { store } = subject();
+    const k = key('take');
+    await store.set(k, 'v', 60_000);
+    assert.equal(await store.take(k), 'v');
+    assert.equal(await store.get(k), undefined);
+    assert.equal(await store.take(k), undefined);
+  });
+
+  test('of 20 concurrent takes exactly one gets the value', async () => {
+    const { store } = subject();
+    const k = key('take-race');
+    await store.set(k, 'the-one', 60_000);
+    const results = await Promise.all(Array.from({ length: 20 }, () => store.take(k)));
+    assert.deepEqual(results.filter((r) => r !== undefined), ['the-one']);
+  });
+
+  test('take of an expired value gives undefined', async () => {
+    const { store, shortTtlMs, elapse } = subject();
+    const k = key('take-expired');
+    await store.set(k, 'v', shortTtlMs);
+    await elapse(shortTtlMs);
+    await eventually(async () => (await store.take(k)) === undefined, 'the value expired');
+  });
+
+  test('delete removes values and sets, and ignores missing keys', async () => {
+    const { store } = subject();
+    const [value, set, missing] = [key('value'), key('set'), key('missing')];
+    await store.set(value, 'v');
+    await store.addToSet(set, 'member');
+    await store.delete(value, set, missing);
+    assert.equal(await store.get(value), undefined);
+    assert.deepEqual(await store.members(set), []);
+    await store.delete();
+  });
+
+  test('a set holds each member once and forgets removed members', async () => {
+    const { store } = subject();
+    const k = key('set');
+    await store.addToSet(k, 'a');
+    await store.addToSet(k, 'b');
+    await store.addToSet(k, 'a');
+    assert.deepEqual((await store.members(k)).sort(), ['a', 'b']);
+    await store.removeFromSet(k, 'a');
+    await store.removeFromSet(k, 'not-a-member');
+    assert.deepEqual(await store.members(k), ['b']);
+    await store.removeFromSet(k, 'b');
+    assert.deepEqual(await store.members(k), []);
+    await store.removeFromSet(key('no-such-set'), 'x');
+  });
+
+  test('a set given a TTL is gone once it has passed', async () => {
+    const { store, shortTtlMs, elapse } = subject();
+    const k = key('set-ttl');
+    await store.addToSet(k, 'a', shortTtlMs);
+    await elapse(shortTtlMs);
+    await eventually(async () => (await store.members(k)).length === 0, 'the set expired');
+  });
+
+  test('a shorter TTL on a later member does not shorten the set', async () => {
+    const { store, shortTtlMs, elapse } = subject();
+    const k = key('set-extend');
+    await store.addToSet(k, 'long-lived', 60_000);
+    await store.addToSet(k, 'short-lived', shortTtlMs);
+    await elapse(shortTtlMs);
+    assert.deepEqual((await store.members(k)).sort(), ['long-lived', 'short-lived']);
+  });
+
+  test('a longer TTL on a later member lengthens the set', async () => {
+    const { store, shortTtlMs, elapse } = subject();
+    const k = key('set-lengthen');
+    await store.addToSet(k, 'first', shortTtlMs);
+    await store.addToSet(k, 'second', 60_000);
+    await elapse(shortTtlMs);
+    assert.deepEqual((await store.members(k)).sort(), ['first', 'second']);
+  });
+
+  test('ping resolves while the store is reachable', async () => {
+    await subject().store.ping();
+  });
+}
+
+describe('MemoryStore keeps the store contract', () => {
+  const clock = new TestClock();
+  const store = new MemoryStore(clock.read);
+  after(() => store.close());
+  storeContract(() => ({
+    store,
+    shortTtlMs: 1000,
+    elapse: async (ms) => clock.advance(ms),
+  }));
+});
+
+describe('RedisStore keeps the store contract', { skip: redisSkipReason() }, () => {
+  let redis: TestRedis;
+  let store: RedisStore;
+  before(async () => {
+    redis = await startTestRedis();
+    store = await RedisStore.connect({ url: redis.url, logger: createLogger('silent') });
+  });
+  after(async () => {
+    await store?.close();
+    await redis?.close();
+  });
+  storeContract(() => ({
+    store,
+    shortTtlMs: 50,
+    // Redis expires on its own clock: wait the TTL out (plus its millisecond rounding).
+    elapse: (ms) => sleep(ms + 5),
+  }));
+});
