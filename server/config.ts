@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
+import { loadUpstreamRegistry, type Upstream } from './proxy/upstream-registry.ts';
 
 /** Where Gatehouse keeps its state: one process (`memory`) or several instances (`redis`). */
 export type StoreKind = 'memory' | 'redis';
@@ -50,6 +51,14 @@ export interface Config {
     /** The SOAP server `/external/*` talks to: this Gatehouse or another LiveScore-compatible one. */
     url: string;
   };
+  proxy: {
+    /** The upstreams from `GATEHOUSE_APIS`; undefined when it is not set (development: the demo APIs). */
+    upstreams: Upstream[] | undefined;
+    /** Largest request body forwarded to an upstream; larger ones get 413. */
+    maxBodyBytes: number;
+    /** An access token expiring within this many seconds is refreshed before it is sent. */
+    refreshSkewSeconds: number;
+  };
 }
 
 /** Thrown by {@link loadConfig} with every problem found, one per line. */
@@ -98,6 +107,9 @@ export const variables: readonly Variable[] = [
   { name: 'GATEHOUSE_BYPASS_LOGIN_PAGE', doc: 'enabled sends anonymous visitors of `/` straight to the external login (needs GATEHOUSE_EXTERNAL_AUTH=enabled)', default: 'disabled' },
   { name: 'GATEHOUSE_SOAP_REDIRECT_URIS', doc: 'comma-separated RequestURLs the SOAP GetExternalLoginRedirectURL accepts, each registered at the IdP; default `${GATEHOUSE_PUBLIC_URL}/external/callback`' },
   { name: 'GATEHOUSE_SOAP_URL', doc: 'SOAP endpoint the browser side of the external login calls; default this Gatehouse\'s own `${GATEHOUSE_PUBLIC_URL}/Session`' },
+  { name: 'GATEHOUSE_APIS', doc: 'path to the JSON file declaring the upstream APIs reachable at /api/<name>/ (see docs/apis.md); empty in development registers the demo APIs' },
+  { name: 'GATEHOUSE_PROXY_MAX_BODY', doc: 'largest request body, in bytes, forwarded to an upstream API (larger: 413)', default: '10485760' },
+  { name: 'GATEHOUSE_TOKEN_REFRESH_SKEW', doc: 'seconds before expiry at which an access token is refreshed before being sent upstream', default: '60' },
 ];
 
 /**
@@ -166,6 +178,11 @@ export function loadConfig(env: Env = readEnvironment()): Config {
   }
   const logLevel = oneOf('GATEHOUSE_LOG_LEVEL', get, problems, ['debug', 'info', 'warn', 'error', 'silent'] as const);
   const soap = soapSettings(get, problems, publicUrl.replace(/\/+$/, ''), production);
+  const apisFile = get('GATEHOUSE_APIS');
+  // The registry resolves `{"env": …}` header values from this same environment map.
+  const upstreams = apisFile === undefined ? undefined : loadUpstreamRegistry(apisFile, env, problems);
+  const maxBodyBytes = integer('GATEHOUSE_PROXY_MAX_BODY', get, problems, 0, 2 ** 31);
+  const refreshSkewSeconds = integer('GATEHOUSE_TOKEN_REFRESH_SKEW', get, problems, 0, 3600);
 
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -190,6 +207,7 @@ export function loadConfig(env: Env = readEnvironment()): Config {
     devIdpPort,
     logLevel,
     soap,
+    proxy: { upstreams, maxBodyBytes, refreshSkewSeconds },
   };
 }
 

@@ -4,11 +4,15 @@ import { pathToFileURL } from 'node:url';
 import { createApp, type AppDeps, type AppExtensions } from './app.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
+import { type DemoApis, demoUpstreams, startDemoApis } from './dev/demo-apis.ts';
 import { type DevIdp, type DevIdpOptions, devUsers, startDevIdp } from './dev/dev-idp.ts';
 import { mountExternalLogin } from './external/mount-external-login.ts';
 import { GrantStore } from './grants/grant-store.ts';
+import { TokenRefresher } from './grants/token-refresher.ts';
 import { IdpAdapter } from './idp/idp-adapter.ts';
 import { createLogger, type Logger } from './log.ts';
+import { apiRouter } from './proxy/api-router.ts';
+import type { Upstream } from './proxy/upstream-registry.ts';
 import { randomHandle } from './random.ts';
 import { createStore } from './store/create-store.ts';
 
@@ -33,6 +37,10 @@ export interface Gatehouse {
   server: Server;
   /** The embedded IdP, when it was started. */
   devIdp?: DevIdp;
+  /** The demo upstream APIs, started with the embedded IdP. */
+  demoApis?: DemoApis;
+  /** The upstreams reachable at `/api/<name>/`. */
+  upstreams: Upstream[];
   stop(): Promise<void>;
 }
 
@@ -85,12 +93,28 @@ export async function start(options: StartOptions = {}): Promise<Gatehouse> {
     timeoutSeconds: config.oidc.timeoutSeconds,
     allowHttp: !config.production,
     ...(options.discoveryRetryMs ? { retryBaseMs: options.discoveryRetryMs } : {}),
-  }, logger);
+  }, logger, clock);
   await idp.start();
 
   const deps: AppDeps = { config, store, grants, idp, logger, clock };
   const extensions: AppExtensions = {};
   mountExternalLogin(extensions, deps);
+
+  const demoApis = devIdp ? await startDemoApis({ issuer: devIdp.issuer, clock }) : undefined;
+  const upstreams = config.proxy.upstreams ?? (demoApis ? demoUpstreams(demoApis) : []);
+  const tokens = new TokenRefresher({
+    grants,
+    idp,
+    store,
+    clock,
+    logger,
+    skewMs: config.proxy.refreshSkewSeconds * 1000,
+    // The lock outlives the longest refresh openid-client allows; waiters give up just after it.
+    lockTtlMs: (config.oidc.timeoutSeconds + 5) * 1000,
+    lockWaitMs: (config.oidc.timeoutSeconds + 1) * 1000,
+  });
+  (extensions.routers ??= []).push(['/api', apiRouter(deps, { upstreams, tokens })]);
+
   const app = createApp(deps, extensions);
   const server = createServer(app);
   await new Promise<void>((resolve, reject) => {
@@ -108,12 +132,13 @@ export async function start(options: StartOptions = {}): Promise<Gatehouse> {
       });
       idp.stop();
       await store.close();
+      await demoApis?.close();
       await devIdp?.close();
     })();
     return stopping;
   };
 
-  return { url: config.port === 0 ? `http://localhost:${port}` : config.publicUrl, config, deps, server, ...(devIdp ? { devIdp } : {}), stop };
+  return { url: config.port === 0 ? `http://localhost:${port}` : config.publicUrl, config, deps, server, ...(devIdp ? { devIdp } : {}), ...(demoApis ? { demoApis } : {}), upstreams, stop };
 }
 
 function banner(gatehouse: Gatehouse): string {
@@ -126,6 +151,8 @@ function banner(gatehouse: Gatehouse): string {
     lines.push('  demo users:');
     for (const user of devUsers) lines.push(`    ${user.username} / ${user.password}`);
   }
+  if (gatehouse.upstreams.length) lines.push('  APIs:');
+  for (const upstream of gatehouse.upstreams) lines.push(`    /api/${upstream.name}/ → ${upstream.url}`);
   return `${lines.join('\n')}\n\n`;
 }
 

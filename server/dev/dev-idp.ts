@@ -141,7 +141,14 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
       resourceIndicators: {
         enabled: true,
-        defaultResource: async (_ctx, _client, oneOf) => oneOf ?? defaultResource,
+        // An authorization request without `resource` is granted every demo resource (as a
+        // Keycloak client with an audience mapper for each would be), so a refresh-token grant
+        // can later ask for any of them; a token request without one gets the demo-apis token.
+        defaultResource: async (ctx, _client, oneOf) => {
+          if (oneOf === undefined) return ctx.oidc.route === 'token' ? defaultResource : Object.keys(devResources);
+          if (Array.isArray(oneOf)) return oneOf.includes(defaultResource) ? defaultResource : oneOf[0]!;
+          return oneOf;
+        },
         useGrantedResource: async () => true,
         getResourceServerInfo: async (_ctx, resource) => {
           const audience = devResources[resource];

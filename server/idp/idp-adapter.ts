@@ -1,6 +1,7 @@
 import { createPrivateKey } from 'node:crypto';
 import { importPKCS8 } from 'jose';
 import * as client from 'openid-client';
+import { type Clock, systemClock } from '../clock.ts';
 import { AppError, idpUnavailable } from '../errors.ts';
 import type { TokenSet } from '../grants/grant-store.ts';
 import type { Logger } from '../log.ts';
@@ -49,7 +50,7 @@ export class IdpAdapter {
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
 
-  constructor(private readonly settings: IdpSettings, private readonly logger: Logger) {}
+  constructor(private readonly settings: IdpSettings, private readonly logger: Logger, private readonly clock: Clock = systemClock) {}
 
   /** Starts discovery; resolves after the first attempt, whether or not it succeeded. */
   async start(): Promise<void> {
@@ -114,7 +115,7 @@ export class IdpAdapter {
       if (!claims) throw new AppError(400, 'id_token_missing', 'The identity provider sent no id_token.');
       const refreshExpiresIn = Number((response as Record<string, unknown>).refresh_expires_in);
       return {
-        tokens: toTokenSet(response),
+        tokens: toTokenSet(response, this.clock()),
         claims: { ...claims },
         sub: claims.sub,
         ...(typeof claims.sid === 'string' ? { sid: claims.sid } : {}),
@@ -137,7 +138,7 @@ export class IdpAdapter {
     if (options.scope) parameters.scope = options.scope;
     try {
       const response = await client.refreshTokenGrant(config, current.refreshToken, parameters);
-      const next = toTokenSet(response);
+      const next = toTokenSet(response, this.clock());
       return {
         ...next,
         refreshToken: next.refreshToken ?? current.refreshToken,
@@ -155,7 +156,7 @@ export class IdpAdapter {
     if (options.resource) parameters.resource = options.resource;
     if (options.scope) parameters.scope = options.scope;
     try {
-      return toTokenSet(await client.clientCredentialsGrant(config, parameters));
+      return toTokenSet(await client.clientCredentialsGrant(config, parameters), this.clock());
     } catch (error) {
       throw translateIdpError(error, 'client_credentials_failed');
     }
@@ -252,13 +253,14 @@ function signingAlgorithm(pem: string): string {
   }
 }
 
-function toTokenSet(response: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers): TokenSet {
+// `now` is the injected clock, so token expiry moves with it in tests.
+function toTokenSet(response: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers, now: number): TokenSet {
   const expiresIn = response.expiresIn();
   return {
     accessToken: response.access_token,
     ...(response.refresh_token ? { refreshToken: response.refresh_token } : {}),
     ...(response.id_token ? { idToken: response.id_token } : {}),
-    ...(expiresIn !== undefined ? { expiresAt: Date.now() + expiresIn * 1000 } : {}),
+    ...(expiresIn !== undefined ? { expiresAt: now + expiresIn * 1000 } : {}),
     ...(response.scope ? { scope: response.scope } : {}),
   };
 }

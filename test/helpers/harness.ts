@@ -1,3 +1,4 @@
+import type { Clock } from '../../server/clock.ts';
 import { type DevIdp, type DevIdpOptions, devUsers, startDevIdp } from '../../server/dev/dev-idp.ts';
 import { createLogger } from '../../server/log.ts';
 import { type Gatehouse, type StartOptions, start } from '../../server/main.ts';
@@ -130,7 +131,7 @@ export interface TestCluster {
 export async function startCluster(
   count: number,
   env: Record<string, string> = {},
-  options: { devIdp?: Partial<Pick<DevIdpOptions, 'accessTokenTtlSeconds' | 'refreshTokenTtlSeconds'>> } = {},
+  options: { devIdp?: Partial<Pick<DevIdpOptions, 'accessTokenTtlSeconds' | 'refreshTokenTtlSeconds'>>; clock?: Clock } = {},
 ): Promise<TestCluster> {
   const ports: number[] = [];
   for (let i = 0; i < count; i++) ports.push(await freePort());
@@ -157,7 +158,7 @@ export async function startCluster(
         GATEHOUSE_OIDC_CLIENT_ID: 'gatehouse',
         GATEHOUSE_OIDC_CLIENT_SECRET: clientSecret,
         ...env,
-      });
+      }, options.clock ? { clock: options.clock } : {});
       instances.push({ ...gatehouse, url: `http://localhost:${port}` });
     }
   } catch (error) {

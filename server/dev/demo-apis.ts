@@ -1,0 +1,51 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Clock } from '../clock.ts';
+import type { Upstream } from '../proxy/upstream-registry.ts';
+import { dataverseApi } from './demo-dataverse-api.ts';
+import { renkuApi } from './demo-renku-api.ts';
+
+/** The running demo upstream APIs. */
+export interface DemoApis {
+  /** Base URL of the Renku-like API. */
+  renkuUrl: string;
+  /** Base URL of the Dataverse-like API. */
+  dataverseUrl: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the Renku-like and Dataverse-like demo APIs on free ports of 127.0.0.1 (development
+ * only, with the embedded IdP). Both verify the JWT access tokens `issuer` signs.
+ */
+export async function startDemoApis(options: { issuer: string; clock: Clock }): Promise<DemoApis> {
+  const servers = await Promise.all([listen(renkuApi(options)), listen(dataverseApi(options))]);
+  const [renku, dataverse] = servers.map(({ url }) => url) as [string, string];
+  return {
+    renkuUrl: renku,
+    dataverseUrl: dataverse,
+    close: async () => {
+      await Promise.all(servers.map(({ server }) => new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      })));
+    },
+  };
+}
+
+/** The registry entries for the demo APIs, as Gatehouse uses them when `GATEHOUSE_APIS` is not set. */
+export function demoUpstreams(apis: DemoApis): Upstream[] {
+  return [
+    { name: 'renku', url: apis.renkuUrl, token: 'user', audience: 'renku', timeoutMs: 10_000, headers: {} },
+    { name: 'dataverse', url: apis.dataverseUrl, token: 'user', audience: 'dataverse', timeoutMs: 10_000, headers: {} },
+  ];
+}
+
+async function listen(handler: Parameters<typeof createServer>[1]): Promise<{ server: Server; url: string }> {
+  const server = createServer(handler);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}

@@ -1,0 +1,231 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Clock } from '../clock.ts';
+import { AppError, sessionExpired, storeUnavailable } from '../errors.ts';
+import type { IdpAdapter } from '../idp/idp-adapter.ts';
+import type { Logger } from '../log.ts';
+import { randomHandle } from '../random.ts';
+import type { Store } from '../store/store.ts';
+import type { Grant, GrantStore, TokenSet } from './grant-store.ts';
+
+/** Which token an upstream needs: the grant's own, or one for a resource and/or scope. */
+export interface TokenNeed {
+  /** RFC 8707 resource indicator. */
+  resource?: string;
+  scope?: string;
+}
+
+/** Options for {@link TokenRefresher}. */
+export interface TokenRefresherOptions {
+  grants: GrantStore;
+  idp: IdpAdapter;
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  /** A token expiring within this many milliseconds counts as expired. */
+  skewMs: number;
+  /** How long a refresh lock lives at most; longer than the IdP timeout, so it outlives the refresh it guards. */
+  lockTtlMs: number;
+  /** How long to wait for another instance's refresh before answering 503. */
+  lockWaitMs: number;
+  /** Most tokens kept per cache (resource tokens and client-credentials tokens). */
+  maxCachedTokens?: number;
+}
+
+interface CachedToken {
+  accessToken: string;
+  expiresAt?: number;
+}
+
+/**
+ * Hands out access tokens that will not expire in flight, refreshing them when needed.
+ *
+ * A grant's refresh token may be used by one refresh at a time: IdPs that rotate refresh
+ * tokens (Keycloak, oidc-provider) revoke the whole grant when a rotated one is used twice.
+ * So a refresh runs (1) once per grant and need inside this process (callers share the
+ * promise), (2) after any other refresh of the same grant in this process, and (3) under the
+ * store lock `lock:refresh:<grantId>`, re-reading the grant once the lock is held, so another
+ * instance's fresh tokens are used instead of refreshing again.
+ *
+ * Only `invalid_grant` ends the grant (401 `session_expired`); an IdP that is away is a 503 and
+ * the grant stays. Tokens for a resource or scope other than the grant's own, and
+ * client-credentials tokens, are cached in this process until they near expiry.
+ */
+export class TokenRefresher {
+  private readonly inflight = new Map<string, Promise<string>>();
+  private readonly sections = new Map<string, Promise<unknown>>();
+  private readonly resourceTokens = new Map<string, CachedToken>();
+  private readonly clientTokens = new Map<string, CachedToken>();
+  private readonly opened = new Map<string, { sealed: string; tokens: TokenSet }>();
+  private readonly maxCached: number;
+
+  constructor(private readonly options: TokenRefresherOptions) {
+    this.maxCached = options.maxCachedTokens ?? 5_000;
+  }
+
+  /**
+   * A fresh access token of `grant` for `need`. `rejected` is a token an upstream has just
+   * refused (`invalid_token`): it is refreshed even if it looks fresh, unless someone already has.
+   */
+  async userAccessToken(grant: Grant, need: TokenNeed = {}, rejected?: string): Promise<string> {
+    const cached = isDefault(need) ? this.openTokens(grant) : this.resourceTokens.get(cacheKey(grant.id, need));
+    if (cached && this.isFresh(cached, rejected)) return cached.accessToken;
+    return this.singleFlight(cacheKey(grant.id, need), () =>
+      this.serialized(grant.id, () => this.refreshUnderLock(grant.id, need, rejected)));
+  }
+
+  /** A client-credentials access token for `need`, cached until it nears expiry. */
+  async clientAccessToken(need: TokenNeed = {}, rejected?: string): Promise<string> {
+    const key = cacheKey('', need);
+    const cached = this.clientTokens.get(key);
+    if (cached && this.isFresh(cached, rejected)) return cached.accessToken;
+    return this.singleFlight(`client\n${key}`, async () => {
+      const again = this.clientTokens.get(key);
+      if (again && this.isFresh(again, rejected)) return again.accessToken;
+      let tokens: TokenSet;
+      try {
+        tokens = await this.options.idp.clientCredentialsGrant(need);
+      } catch (error) {
+        throw refusedOrUnavailable(error);
+      }
+      remember(this.clientTokens, key, tokens, this.maxCached);
+      return tokens.accessToken;
+    });
+  }
+
+  /**
+   * The grant's tokens, decrypted once per version: the sealed value changes with every
+   * refresh, so a cached copy is used only while it matches what the store holds.
+   */
+  private openTokens(grant: Grant): TokenSet {
+    const cached = this.opened.get(grant.id);
+    if (cached?.sealed === grant.sealedTokens) return cached.tokens;
+    const tokens = this.options.grants.tokens(grant);
+    this.opened.delete(grant.id);
+    if (this.opened.size >= this.maxCached) this.opened.delete(this.opened.keys().next().value!);
+    this.opened.set(grant.id, { sealed: grant.sealedTokens, tokens });
+    return tokens;
+  }
+
+  private isFresh(token: CachedToken, rejected: string | undefined): boolean {
+    if (rejected !== undefined && token.accessToken === rejected) return false;
+    return token.expiresAt === undefined || token.expiresAt - this.options.skewMs > this.options.clock();
+  }
+
+  private singleFlight(key: string, run: () => Promise<string>): Promise<string> {
+    const existing = this.inflight.get(key);
+    if (existing) return existing;
+    const promise = run().finally(() => this.inflight.delete(key));
+    this.inflight.set(key, promise);
+    return promise;
+  }
+
+  /** Runs `task` after every earlier task for the same grant in this process has settled. */
+  private serialized<T>(grantId: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.sections.get(grantId) ?? Promise.resolve();
+    const run = previous.then(task);
+    const tail = run.then(() => undefined, () => undefined);
+    this.sections.set(grantId, tail);
+    void tail.then(() => {
+      if (this.sections.get(grantId) === tail) this.sections.delete(grantId);
+    });
+    return run;
+  }
+
+  private async refreshUnderLock(grantId: string, need: TokenNeed, rejected: string | undefined): Promise<string> {
+    const lockKey = `lock:refresh:${grantId}`;
+    const owner = randomHandle(12);
+    let waitedMs = 0;
+    for (let delayMs = 20; !(await fromStore(this.options.store.setIfAbsent(lockKey, owner, this.options.lockTtlMs))); delayMs = Math.min(delayMs * 2, 250)) {
+      // Another instance is refreshing this grant: its result is as good as ours.
+      const fresh = this.freshToken(await this.readTokens(grantId), grantId, need, rejected);
+      if (fresh) return fresh;
+      if (waitedMs >= this.options.lockWaitMs) {
+        throw new AppError(503, 'token_refresh_busy', 'Tokens are being renewed elsewhere; try again shortly.');
+      }
+      await sleep(delayMs);
+      waitedMs += delayMs;
+    }
+    try {
+      return await this.refresh(grantId, need, rejected);
+    } finally {
+      await this.options.store.delete(lockKey).catch(() => undefined);
+    }
+  }
+
+  private async readTokens(grantId: string): Promise<{ grant: Grant; tokens: TokenSet }> {
+    const grant = await fromStore(this.options.grants.get(grantId));
+    if (!grant) throw sessionExpired();
+    return { grant, tokens: this.options.grants.tokens(grant) };
+  }
+
+  /** The token for `need` if the stored grant (or, for a resource, the cache) already has a fresh one. */
+  private freshToken(stored: { tokens: TokenSet }, grantId: string, need: TokenNeed, rejected: string | undefined): string | undefined {
+    const token = isDefault(need) ? stored.tokens : this.resourceTokens.get(cacheKey(grantId, need));
+    return token && this.isFresh(token, rejected) ? token.accessToken : undefined;
+  }
+
+  private async refresh(grantId: string, need: TokenNeed, rejected: string | undefined): Promise<string> {
+    const { grants, idp, logger } = this.options;
+    // Re-read under the lock: the refresh token in the caller's copy may have been rotated.
+    const { grant, tokens: current } = await this.readTokens(grantId);
+    const fresh = this.freshToken({ tokens: current }, grantId, need, rejected);
+    if (fresh) return fresh;
+
+    let next: TokenSet;
+    try {
+      next = await idp.refreshTokenGrant(current, need);
+    } catch (error) {
+      if (error instanceof AppError && error.code === 'invalid_grant') {
+        await fromStore(grants.end(grantId));
+        logger.info('grant ended: the identity provider refused its refresh token', { sub: grant.sub, cause: error });
+        throw sessionExpired();
+      }
+      throw refusedOrUnavailable(error);
+    }
+
+    // A resource token leaves the grant's own access token alone, but the refresh token may
+    // have rotated: the new one must be stored before anyone refreshes again.
+    const stored: TokenSet = isDefault(need) ? next : { ...current, refreshToken: next.refreshToken, ...(next.idToken ? { idToken: next.idToken } : {}) };
+    const updated = await fromStore(grants.replaceTokens(grant, stored));
+    if (!updated) throw sessionExpired();
+    if (!isDefault(need)) remember(this.resourceTokens, cacheKey(grantId, need), next, this.maxCached);
+    logger.debug('access token refreshed', { sub: grant.sub, ...need, rotated: next.refreshToken !== current.refreshToken });
+    return next.accessToken;
+  }
+}
+
+/** A store that is down is a 503, never a 500 and never a silent logout. */
+async function fromStore<T>(operation: Promise<T>): Promise<T> {
+  try {
+    return await operation;
+  } catch (error) {
+    throw storeUnavailable(error);
+  }
+}
+
+function isDefault(need: TokenNeed): boolean {
+  return need.resource === undefined && need.scope === undefined;
+}
+
+function cacheKey(grantId: string, need: TokenNeed): string {
+  return `${grantId}\n${need.resource ?? ''}\n${need.scope ?? ''}`;
+}
+
+/** Caches a token; the oldest entry goes when the cache is full (tokens can always be fetched again). */
+function remember(cache: Map<string, CachedToken>, key: string, tokens: TokenSet, max: number): void {
+  cache.delete(key);
+  if (cache.size >= max) cache.delete(cache.keys().next().value!);
+  cache.set(key, { accessToken: tokens.accessToken, ...(tokens.expiresAt !== undefined ? { expiresAt: tokens.expiresAt } : {}) });
+}
+
+/**
+ * The IdP being away stays a 503; any other refusal (e.g. `invalid_target`, `invalid_scope`)
+ * means this upstream's token cannot be had as configured: a 502 naming the IdP's reason.
+ */
+function refusedOrUnavailable(error: unknown): AppError {
+  if (error instanceof AppError && error.status >= 500) return error;
+  return new AppError(502, 'token_unavailable', 'The identity provider refused a token for this API.', {
+    cause: error,
+    details: { reason: error instanceof AppError ? error.message : 'token request failed' },
+  });
+}

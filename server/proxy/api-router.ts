@@ -1,0 +1,184 @@
+import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import { type Request, type Response, Router } from 'express';
+import type { AppDeps } from '../app.ts';
+import { AppError, unauthenticated } from '../errors.ts';
+import type { Grant } from '../grants/grant-store.ts';
+import type { TokenRefresher } from '../grants/token-refresher.ts';
+import { audienceCheck } from './audience-check.ts';
+import { browserResponseHeaders, rewriteLocation, upstreamRequestHeaders } from './proxy-headers.ts';
+import { payloadTooLarge, sendUpstream, type UpstreamAddress } from './send-upstream.ts';
+import { upstreamPath } from './upstream-path.ts';
+import type { Upstream } from './upstream-registry.ts';
+
+/** What the `/api` router needs besides the app's dependencies. */
+export interface ApiRouterOptions {
+  upstreams: readonly Upstream[];
+  tokens: TokenRefresher;
+}
+
+// Proxied responses are data, never pages of Gatehouse's origin: no script, no frame, no form.
+const proxiedContentSecurityPolicy = "default-src 'none'; frame-ancestors 'none'; form-action 'none'; sandbox";
+
+/**
+ * `ALL /api/<name>/<path>`: forwards to the declared upstream `<name>` with the access token
+ * it needs, fresh and for the right audience. Each step either passes or refuses with a JSON
+ * error before anything is sent upstream: signed in (401), `X-CSRF: 1` for cookie callers
+ * (403), a declared upstream (404), an allowed method (405), a path that stays inside the
+ * upstream (400), a body within the limit (413), a token (401/403/502/503). Bodies stream both
+ * ways. An upstream 401 `invalid_token` to a request without a body gets one refresh and one retry.
+ */
+export function apiRouter(deps: AppDeps, options: ApiRouterOptions): Router {
+  const { config } = deps;
+  const publicUrl = new URL(config.publicUrl);
+  const basePath = publicUrl.pathname.replace(/\/+$/, '');
+  const registry = new Map(options.upstreams.map((upstream) => [upstream.name, upstream]));
+  const addresses = new Map(options.upstreams.map((upstream) => [upstream.name, addressOf(upstream)]));
+  const checkAudience = audienceCheck(deps.idp.clientId);
+  // Keep-alive per upstream; idle sockets close before Node's default 5 s server keep-alive would.
+  const agents = new Map(options.upstreams.map((upstream) => [
+    upstream.name,
+    new (upstream.url.startsWith('https:') ? https.Agent : http.Agent)({ keepAlive: true, timeout: 4000, maxSockets: 256 }),
+  ]));
+  const router = Router();
+
+  // Not `/:name/*rest`: Express would decode the params first (and refuse some bad encodings
+  // with its own error); the raw target is parsed and checked by resolveTarget instead.
+  router.use(async (req, res) => {
+    const grant = requireCaller(req);
+    requireCsrfHeader(req);
+    const { upstream, path } = resolveTarget(req, res, registry);
+    const hasBody = refuseLargeBody(req, res, config.proxy.maxBodyBytes);
+
+    const address = addresses.get(upstream.name)!;
+    const send = (accessToken: string | undefined): Promise<IncomingMessage> => sendUpstream({
+      upstreamName: upstream.name,
+      address,
+      path: `${address.basePath}${path}`,
+      method: req.method,
+      headers: upstreamRequestHeaders(req.headers, {
+        clientIp: req.ip,
+        publicUrl,
+        prefix: `/api/${upstream.name}`,
+        requestId: req.requestId,
+        headers: upstream.headers,
+        accessToken,
+      }),
+      body: hasBody ? req : undefined,
+      maxBodyBytes: config.proxy.maxBodyBytes,
+      timeoutMs: upstream.timeoutMs,
+      agent: agents.get(upstream.name)!,
+      caller: res,
+    });
+
+    let response: IncomingMessage;
+    try {
+      let accessToken = await accessTokenFor(upstream, grant);
+      response = await send(accessToken);
+      if (accessToken !== undefined && !hasBody && response.statusCode === 401 && rejectsToken(response)) {
+        // The upstream says the token is no good although it looked fresh (revoked, clock skew):
+        // one forced refresh and one retry. A streamed body cannot be replayed, hence "no body".
+        response.resume();
+        accessToken = await accessTokenFor(upstream, grant, accessToken);
+        response = await send(accessToken);
+      }
+    } catch (error) {
+      if (req.socket.destroyed) return; // the browser went away; nobody to answer
+      // The rest of an oversized body is still on the connection: close it rather than read it.
+      if (error instanceof AppError && error.status === 413) res.setHeader('Connection', 'close');
+      throw error;
+    }
+    relay(response, res, upstream, `${basePath}/api/${upstream.name}`);
+  });
+
+  async function accessTokenFor(upstream: Upstream, grant: Grant, rejected?: string): Promise<string | undefined> {
+    if (upstream.token === 'none') return undefined;
+    const need = {
+      ...(upstream.resource !== undefined ? { resource: upstream.resource } : {}),
+      ...(upstream.scope !== undefined ? { scope: upstream.scope } : {}),
+    };
+    const accessToken = upstream.token === 'user'
+      ? await options.tokens.userAccessToken(grant, need, rejected)
+      : await options.tokens.clientAccessToken(need, rejected);
+    checkAudience(accessToken, upstream);
+    return accessToken;
+  }
+
+  return router;
+}
+
+function requireCaller(req: Request): Grant {
+  if (!req.grant) throw unauthenticated();
+  return req.grant;
+}
+
+/**
+ * A page on another site can make the browser send Gatehouse's cookie, but not a custom
+ * header without a CORS preflight, which Gatehouse never grants. Bearer callers (scripts,
+ * SOAP handles) carry no ambient credential and need no such proof.
+ */
+function requireCsrfHeader(req: Request): void {
+  if (req.credential === 'cookie' && req.get('x-csrf') !== '1') {
+    throw new AppError(403, 'csrf_header_missing', 'API calls from the browser must send the header X-CSRF: 1.');
+  }
+}
+
+/** The declared upstream and the checked path, from the raw request target (not Express's decoded params). */
+function resolveTarget(req: Request, res: Response, registry: Map<string, Upstream>): { upstream: Upstream; path: string } {
+  const url = req.url;
+  const queryAt = url.indexOf('?');
+  const rawPath = queryAt === -1 ? url : url.slice(0, queryAt);
+  const query = queryAt === -1 ? '' : url.slice(queryAt);
+  const nameEnd = rawPath.indexOf('/', 1);
+  const name = nameEnd === -1 ? rawPath.slice(1) : rawPath.slice(1, nameEnd);
+  const upstream = registry.get(name);
+  if (!upstream) {
+    throw new AppError(404, 'unknown_upstream', 'No API is declared under that name.', { details: { upstreams: [...registry.keys()] } });
+  }
+  if (upstream.methods && !upstream.methods.includes(req.method) && !(req.method === 'HEAD' && upstream.methods.includes('GET'))) {
+    res.setHeader('Allow', upstream.methods.join(', '));
+    throw new AppError(405, 'method_not_allowed', `The ${upstream.name} API accepts only ${upstream.methods.join(', ')}.`, {
+      details: { allowed: upstream.methods },
+    });
+  }
+  const path = upstreamPath(nameEnd === -1 ? '' : rawPath.slice(nameEnd));
+  return { upstream, path: `${path}${query}` };
+}
+
+/** True when the request has a body; refuses a declared length over the limit before anything is sent. */
+function refuseLargeBody(req: Request, res: Response, maxBodyBytes: number): boolean {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > maxBodyBytes) {
+    // The unread body is still on its way: close the connection rather than read it all.
+    res.setHeader('Connection', 'close');
+    throw payloadTooLarge(maxBodyBytes);
+  }
+  return req.headers['transfer-encoding'] !== undefined || (declared !== undefined && Number(declared) > 0);
+}
+
+function rejectsToken(response: IncomingMessage): boolean {
+  const challenge = response.headers['www-authenticate'];
+  return typeof challenge === 'string' && /^\s*bearer\b/i.test(challenge) && /error\s*=\s*"?invalid_token"?/i.test(challenge);
+}
+
+function relay(response: IncomingMessage, res: Response, upstream: Upstream, mountPath: string): void {
+  for (const [name, value] of browserResponseHeaders(response.headers)) {
+    res.setHeader(name, name === 'location' && typeof value === 'string' ? rewriteLocation(value, upstream.url, mountPath) : value);
+  }
+  res.setHeader('Content-Security-Policy', proxiedContentSecurityPolicy);
+  if (response.headers['cache-control'] === undefined) res.setHeader('Cache-Control', 'private, no-store');
+  res.writeHead(response.statusCode ?? 502);
+  // Headers are out: a broken stream can only be cut, never turned into an error page.
+  response.on('error', () => res.destroy());
+  response.pipe(res);
+}
+
+function addressOf(upstream: Upstream): UpstreamAddress & { basePath: string } {
+  const url = new URL(upstream.url);
+  return {
+    protocol: url.protocol as 'http:' | 'https:',
+    hostname: url.hostname.replace(/^\[|\]$/g, ''),
+    port: Number(url.port) || (url.protocol === 'https:' ? 443 : 80),
+    basePath: url.pathname.replace(/\/+$/, ''),
+  };
+}

@@ -1,0 +1,86 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+
+// RFC 9110 §7.6.1 connection-specific fields, plus the non-standard ones proxies still meet.
+const hopByHop = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'proxy-authorization', 'http2-settings'];
+
+// Never forwarded upstream: the browser's credentials for Gatehouse, spoofable forwarding
+// information (Gatehouse sets its own), and Gatehouse's own protocol headers.
+const notForwarded = new Set([...hopByHop, 'host', 'cookie', 'authorization', 'forwarded', 'x-real-ip', 'expect', 'x-csrf', 'x-request-id']);
+
+// Never passed back to the browser: the upstream's cookies would land on Gatehouse's origin;
+// Gatehouse decides its own security policy and request id.
+const notReturned = new Set([...hopByHop, 'set-cookie', 'content-security-policy', 'content-security-policy-report-only', 'strict-transport-security', 'alt-svc', 'x-request-id']);
+
+/** What Gatehouse adds to every upstream request. */
+export interface ForwardingInfo {
+  /** The caller's address as Gatehouse sees it (after `trust proxy`). */
+  clientIp: string | undefined;
+  /** Gatehouse's public URL: the origin browsers used. */
+  publicUrl: URL;
+  /** Where this upstream is mounted, e.g. `/api/renku`. */
+  prefix: string;
+  requestId: string;
+  /** Static headers from the registry. */
+  headers: Record<string, string>;
+  /** The access token to send, if any. */
+  accessToken: string | undefined;
+}
+
+/**
+ * The headers sent upstream: the browser's, minus hop-by-hop ones (and those its `Connection`
+ * names), its cookies and `Authorization`, and any `Forwarded`/`X-Forwarded-*` it sent; plus
+ * Gatehouse's forwarding headers, the registry's static headers and `Authorization: Bearer`.
+ */
+export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, info: ForwardingInfo): OutgoingHttpHeaders {
+  const named = connectionNamed(incoming.connection);
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(incoming)) {
+    if (value === undefined || notForwarded.has(name) || named.has(name) || name.startsWith('x-forwarded-')) continue;
+    out[name] = value;
+  }
+  if (info.clientIp) out['x-forwarded-for'] = info.clientIp;
+  out['x-forwarded-proto'] = info.publicUrl.protocol.slice(0, -1);
+  out['x-forwarded-host'] = info.publicUrl.host;
+  out['x-forwarded-prefix'] = `${info.publicUrl.pathname.replace(/\/+$/, '')}${info.prefix}`;
+  out['x-request-id'] = info.requestId;
+  Object.assign(out, info.headers);
+  if (info.accessToken !== undefined) out.authorization = `Bearer ${info.accessToken}`;
+  return out;
+}
+
+/** The upstream response headers that may reach the browser. */
+export function browserResponseHeaders(incoming: IncomingHttpHeaders): Array<[string, string | string[]]> {
+  const named = connectionNamed(incoming.connection);
+  const out: Array<[string, string | string[]]> = [];
+  for (const [name, value] of Object.entries(incoming)) {
+    if (value === undefined || notReturned.has(name) || named.has(name)) continue;
+    // A Basic or Negotiate challenge would open the browser's own login dialog for Gatehouse's origin.
+    if (name === 'www-authenticate' && !/^\s*bearer\b/i.test(String(value))) continue;
+    out.push([name, value]);
+  }
+  return out;
+}
+
+/**
+ * Maps an upstream redirect back onto Gatehouse: a `Location` inside the upstream's base URL
+ * becomes the same path under `/api/<name>`, so the browser comes back through Gatehouse
+ * (and never learns the upstream's address). Relative and foreign locations pass unchanged.
+ */
+export function rewriteLocation(location: string, upstreamUrl: string, mountPath: string): string {
+  if (!/^([a-z][a-z0-9+.-]*:|\/)/i.test(location)) return location;
+  const base = new URL(`${upstreamUrl}/`);
+  let target: URL;
+  try {
+    target = new URL(location, base);
+  } catch {
+    return location;
+  }
+  if (target.origin !== base.origin) return location;
+  if (target.pathname !== base.pathname.slice(0, -1) && !target.pathname.startsWith(base.pathname)) return location;
+  return `${mountPath}${target.pathname.slice(base.pathname.length - 1)}${target.search}${target.hash}`;
+}
+
+function connectionNamed(connection: string | string[] | undefined): Set<string> {
+  const value = Array.isArray(connection) ? connection.join(',') : connection ?? '';
+  return new Set(value.split(',').map((token) => token.trim().toLowerCase()).filter(Boolean));
+}

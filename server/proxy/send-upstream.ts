@@ -1,0 +1,118 @@
+import http, { type Agent, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import { AppError } from '../errors.ts';
+
+/** Where an upstream is, parsed once from its registry URL. */
+export interface UpstreamAddress {
+  protocol: 'http:' | 'https:';
+  hostname: string;
+  port: number;
+}
+
+/** One request to an upstream. */
+export interface UpstreamCall {
+  upstreamName: string;
+  address: UpstreamAddress;
+  /** Path and query, already checked. */
+  path: string;
+  method: string;
+  headers: OutgoingHttpHeaders;
+  /** The browser's request, whose body is streamed upstream; undefined for a request without a body. */
+  body: IncomingMessage | undefined;
+  maxBodyBytes: number;
+  /** How long the upstream may stay silent: before its response headers and while streaming. */
+  timeoutMs: number;
+  agent: Agent;
+  /** The browser's response: when the browser goes away, so does the upstream request. */
+  caller: ServerResponse;
+}
+
+/**
+ * Sends one request upstream, streaming the body (counted against `maxBodyBytes`, never
+ * buffered whole), and resolves with the response as soon as its headers arrive. Redirects are
+ * not followed. Rejects with 502 `upstream_unreachable`, 504 `upstream_timeout` or 413
+ * `payload_too_large`; none of them quotes a header, so no token can leak through an error.
+ */
+export function sendUpstream(call: UpstreamCall): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const transport = call.address.protocol === 'https:' ? https : http;
+    const request = transport.request({
+      protocol: call.address.protocol,
+      hostname: call.address.hostname,
+      port: call.address.port,
+      path: call.path,
+      method: call.method,
+      headers: call.headers,
+      agent: call.agent,
+      timeout: call.timeoutMs,
+    });
+    call.caller.once('close', () => {
+      if (!call.caller.writableFinished) request.destroy();
+    });
+    let answered = false;
+    let received: IncomingMessage | undefined;
+    const fail = (error: AppError): void => {
+      request.destroy();
+      if (answered) return;
+      answered = true;
+      reject(error);
+    };
+
+    request.on('response', (response) => {
+      if (answered) {
+        response.resume();
+        return;
+      }
+      answered = true;
+      received = response;
+      resolve(response);
+    });
+    request.on('timeout', () => {
+      // The socket may go idle in the keep-alive pool after a complete response: not ours to cut.
+      if (received?.complete) return;
+      fail(new AppError(504, 'upstream_timeout', `The ${call.upstreamName} API did not answer in time.`, {
+        details: { upstream: call.upstreamName },
+      }));
+    });
+    request.on('error', (error) => fail(new AppError(502, 'upstream_unreachable', `The ${call.upstreamName} API could not be reached.`, {
+      cause: error,
+      details: { upstream: call.upstreamName },
+    })));
+
+    if (call.body) streamBody(call.body, request, call.maxBodyBytes, () => fail(payloadTooLarge(call.maxBodyBytes)));
+    else request.end();
+  });
+}
+
+/** 413 for a body over the limit. */
+export function payloadTooLarge(maxBodyBytes: number): AppError {
+  return new AppError(413, 'payload_too_large', `The request body is larger than ${maxBodyBytes} bytes.`, { details: { maxBytes: maxBodyBytes } });
+}
+
+/** Copies the body chunk by chunk, with backpressure, stopping at `max` bytes. */
+function streamBody(body: IncomingMessage, request: http.ClientRequest, max: number, tooLarge: () => void): void {
+  let bytes = 0;
+  let stopped = false;
+  const onData = (chunk: Buffer): void => {
+    bytes += chunk.length;
+    if (bytes > max) {
+      stopped = true;
+      body.off('data', onData);
+      body.pause();
+      tooLarge();
+      return;
+    }
+    if (!request.write(chunk)) body.pause();
+  };
+  body.on('data', onData);
+  request.on('drain', () => {
+    if (!stopped) body.resume();
+  });
+  body.on('end', () => {
+    if (!stopped) request.end();
+  });
+  // The browser went away mid-upload: the upstream must not get a truncated body as complete.
+  body.on('close', () => {
+    if (!body.complete) request.destroy();
+  });
+}

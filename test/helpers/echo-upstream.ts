@@ -1,0 +1,130 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createRemoteJWKSet, type JWTPayload, jwtVerify } from 'jose';
+
+/** What the echo upstream saw of one complete request. */
+export interface EchoRecord {
+  method: string;
+  /** The raw request target, as received. */
+  url: string;
+  headers: IncomingHttpHeaders;
+  /** The bearer token, for leak checks; never sent back. */
+  token: string | undefined;
+  claims: JWTPayload | undefined;
+  bodyBytes: number;
+}
+
+/**
+ * A real upstream for proxy tests. It verifies the bearer JWT it receives (signature via the
+ * IdP's JWKS, issuer, and its `audience` when set), records every complete request, and
+ * answers with what it saw, the Authorization value redacted. Special paths (under any base):
+ * `/set-cookie`, `/hop-headers`, `/redirect`, `/slow` (never answers), `/bytes/<n>` (answers n bytes),
+ * `/drip` (sends a first chunk, then waits for {@link releaseDrip}). `rejectNext` makes the next
+ * request get 401 `invalid_token` whatever its token. {@link nextBodyChunk} resolves when a
+ * request body's first chunk arrives: proof that bodies are not buffered whole on the way.
+ */
+export class EchoUpstream {
+  readonly requests: EchoRecord[] = [];
+  /** Requests that arrived, complete or not. */
+  arrivals = 0;
+  rejectNext = 0;
+  /** The issuer whose tokens are verified; set once Gatehouse has started its IdP. */
+  issuer: string | undefined;
+  private jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
+  private server: Server | undefined;
+  private dripRelease: (() => void) | undefined;
+  private chunkSeen: (() => void) | undefined;
+  url = '';
+
+  constructor(private readonly audience?: string) {}
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => {
+      this.arrivals++;
+      if (req.url!.split('?')[0]!.endsWith('/drip')) {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('first-chunk\n');
+        this.dripRelease = () => res.end('rest\n');
+        return;
+      }
+      let bodyBytes = 0;
+      req.on('data', (chunk: Buffer) => {
+        if (bodyBytes === 0) this.chunkSeen?.();
+        bodyBytes += chunk.length;
+      });
+      req.on('end', () => {
+        void this.answer(req.method!, req.url!, req.headers, bodyBytes).then(({ status, headers, body }) => {
+          if (status === 0) return; // /slow: say nothing
+          res.writeHead(status, headers);
+          res.end(body);
+        });
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', () => resolve()));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** Ends the response of a pending `/drip` request. */
+  releaseDrip(): void {
+    this.dripRelease?.();
+  }
+
+  /** Resolves when the next request body starts arriving. */
+  nextBodyChunk(): Promise<void> {
+    return new Promise((resolve) => {
+      this.chunkSeen = resolve;
+    });
+  }
+
+  /** Tokens received so far. */
+  get tokens(): string[] {
+    return this.requests.flatMap((r) => (r.token ? [r.token] : []));
+  }
+
+  private async answer(method: string, url: string, headers: IncomingHttpHeaders, bodyBytes: number): Promise<{ status: number; headers: Record<string, string | string[]>; body: string }> {
+    const token = /^Bearer (.+)$/.exec(headers.authorization ?? '')?.[1];
+    let claims: JWTPayload | undefined;
+    let invalid: string | undefined;
+    if (token && this.issuer) {
+      try {
+        this.jwks ??= createRemoteJWKSet(new URL(`${this.issuer}/jwks`));
+        ({ payload: claims } = await jwtVerify(token, this.jwks, { issuer: this.issuer, ...(this.audience ? { audience: this.audience } : {}) }));
+      } catch (error) {
+        invalid = (error as Error).message;
+      }
+    }
+    this.requests.push({ method, url, headers, token, claims, bodyBytes });
+    const path = url.split('?')[0]!;
+    const json = { 'content-type': 'application/json' };
+    if (this.rejectNext > 0 || invalid) {
+      if (this.rejectNext > 0) this.rejectNext--;
+      return { status: 401, headers: { ...json, 'www-authenticate': 'Bearer error="invalid_token"' }, body: JSON.stringify({ error: 'invalid_token' }) };
+    }
+    if (path.endsWith('/slow')) return { status: 0, headers: {}, body: '' };
+    if (path.endsWith('/set-cookie')) {
+      return { status: 200, headers: { ...json, 'set-cookie': ['upstream_session=abc; Path=/', 'other=1'] }, body: '{"ok":true}' };
+    }
+    if (path.endsWith('/hop-headers')) {
+      return { status: 200, headers: { ...json, connection: 'x-upstream-private', 'x-upstream-private': 'secret', 'x-upstream-public': 'visible', 'proxy-authenticate': 'Basic' }, body: '{"ok":true}' };
+    }
+    if (path.endsWith('/redirect')) {
+      return { status: 302, headers: { location: `${this.url}${path.replace(/\/redirect$/, '/elsewhere')}` }, body: '' };
+    }
+    const bytes = /\/bytes\/(\d+)$/.exec(path);
+    if (bytes) return { status: 200, headers: { 'content-type': 'application/octet-stream' }, body: 'x'.repeat(Number(bytes[1])) };
+    const shown = { ...headers, ...(headers.authorization ? { authorization: 'Bearer [redacted]' } : {}) };
+    return {
+      status: 200,
+      headers: json,
+      body: JSON.stringify({ method, url, headers: shown, aud: claims?.aud ?? null, sub: claims?.sub ?? null, bodyBytes }),
+    };
+  }
+}
