@@ -4,6 +4,8 @@ export interface AppErrorOptions {
   cause?: unknown;
   /** Extra JSON members for API callers (e.g. `loginUrl`, `hint`). Must hold no secrets. */
   details?: Record<string, unknown>;
+  /** Show the message to the caller even for a 5xx (default: only below 500). */
+  expose?: boolean;
 }
 
 /**
@@ -15,6 +17,8 @@ export class AppError extends Error {
   readonly code: string;
   readonly status: number;
   readonly details: Record<string, unknown>;
+  /** True when the message may be shown to the caller. */
+  readonly expose: boolean;
 
   constructor(status: number, code: string, message: string, options: AppErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -22,11 +26,7 @@ export class AppError extends Error {
     this.status = status;
     this.code = code;
     this.details = options.details ?? {};
-  }
-
-  /** True when the message may be shown to the caller. */
-  get expose(): boolean {
-    return this.status < 500;
+    this.expose = options.expose ?? status < 500;
   }
 }
 
@@ -44,10 +44,10 @@ export function sessionExpired(loginUrl = '/auth/login'): AppError {
 
 /** 503 when the IdP cannot be reached or answers with a server error. */
 export function idpUnavailable(cause?: unknown): AppError {
-  return new AppError(503, 'idp_unavailable', 'The identity provider is unreachable; try again shortly.', { cause });
+  return new AppError(503, 'idp_unavailable', 'The identity provider is unreachable; try again shortly.', { cause, expose: true });
 }
 
 /** 503 when the store cannot be reached. */
 export function storeUnavailable(cause?: unknown): AppError {
-  return new AppError(503, 'store_unavailable', 'Session storage is unreachable; try again shortly.', { cause });
+  return new AppError(503, 'store_unavailable', 'Session storage is unreachable; try again shortly.', { cause, expose: true });
 }

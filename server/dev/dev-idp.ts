@@ -86,7 +86,6 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   });
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const stats: DevIdpStats = { tokenRequests: {}, backchannelLogouts: 0 };
-  const firstPartyClientId = options.client.clientId;
 
   const signingKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
   const configuration: Configuration = {
@@ -173,9 +172,8 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     loadExistingGrant: async (ctx) => {
       const grantId = ctx.oidc.result?.consent?.grantId ?? ctx.oidc.session!.grantIdFor(ctx.oidc.client!.clientId);
       if (grantId) return ctx.oidc.provider.Grant.find(grantId);
-      if (ctx.oidc.client!.clientId !== firstPartyClientId) return undefined;
-      // No consent screen for the first-party client: grant what it asks for.
-      const grant = new ctx.oidc.provider.Grant({ clientId: firstPartyClientId, accountId: ctx.oidc.session!.accountId! });
+      // No consent screen: every client registered here is a first-party development client.
+      const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client!.clientId, accountId: ctx.oidc.session!.accountId! });
       grant.addOIDCScope('openid profile email offline_access');
       for (const resource of Object.keys(devResources)) grant.addResourceScope(resource, 'api');
       await grant.save();

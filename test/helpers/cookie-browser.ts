@@ -42,8 +42,9 @@ export class CookieBrowser {
     const form = /<form[^>]*action="([^"]*)"[^>]*>([\s\S]*?)<\/form>/i.exec(html);
     if (!form) throw new Error(`no form on ${pageUrl}`);
     const data = new URLSearchParams();
-    for (const input of form[2]!.matchAll(/<input[^>]*name="([^"]+)"[^>]*?(?:value="([^"]*)")?[^>]*>/gi)) {
-      data.set(input[1]!, decodeEntities(input[2] ?? ''));
+    for (const [tag] of form[2]!.matchAll(/<input\b[^>]*>/gi)) {
+      const name = /\bname="([^"]*)"/.exec(tag)?.[1];
+      if (name) data.set(name, decodeEntities(/\bvalue="([^"]*)"/.exec(tag)?.[1] ?? ''));
     }
     for (const [k, v] of Object.entries(fields)) data.set(k, v);
     return this.navigate(new URL(decodeEntities(form[1]!), pageUrl).href, {

@@ -54,21 +54,40 @@ export async function signIn(gatehouse: TestGatehouse, browser: CookieBrowser, u
   return browser.submitForm(loginPage.url, loginPage.body, { username, password: user.password });
 }
 
-/** Starts a sign-in and stops at the IdP's redirect back, returning the callback URL unvisited. */
-export async function callbackUrlFor(gatehouse: TestGatehouse, browser: CookieBrowser, username = 'alice'): Promise<string> {
+/**
+ * Follows a sign-in from `startUrl` (Gatehouse's /auth/login by default) through the IdP,
+ * filling its login form when it shows one, and stops at the redirect back to
+ * `callbackPath`: returns that callback URL unvisited.
+ */
+export async function callbackUrlFor(
+  gatehouse: TestGatehouse,
+  browser: CookieBrowser,
+  username = 'alice',
+  startUrl = `${gatehouse.url}/auth/login`,
+  callbackPath = '/auth/callback',
+): Promise<string> {
   const user = devUsers.find((u) => u.username === username)!;
-  const page = await browser.navigate(`${gatehouse.url}/auth/login`);
-  let response = await browser.request(new URL(/action="([^"]+)"/.exec(page.body)![1]!, page.url).href, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ username, password: user.password }).toString(),
-  });
-  let location = new URL(response.headers.get('location')!, page.url).href;
-  while (!location.startsWith(`${gatehouse.url}/auth/callback`)) {
-    response = await browser.request(location);
-    location = new URL(response.headers.get('location')!, location).href;
+  let url = startUrl;
+  let init: RequestInit = {};
+  for (let hop = 0; hop < 15; hop++) {
+    if (url.startsWith(`${gatehouse.url}${callbackPath}`)) return url;
+    const response = await browser.request(url, init);
+    init = {};
+    const location = response.headers.get('location');
+    if (location) {
+      url = new URL(location, url).href;
+      continue;
+    }
+    const action = /<form[^>]*action="([^"]+)"/.exec(await response.text());
+    if (!action) throw new Error(`sign-in stuck at ${url} (${response.status})`);
+    url = new URL(action[1]!, url).href;
+    init = {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ username, password: user.password }).toString(),
+    };
   }
-  return location;
+  throw new Error(`too many redirects from ${startUrl}`);
 }
 
 export { CookieBrowser };

@@ -1,0 +1,47 @@
+import { expect, signInAtIdp, test } from './fixtures.ts';
+
+test('alice signs in in a real browser, sees her profile, signs out, and the IdP session is over', async ({ page, gatehouse }) => {
+  const errors: string[] = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(message.text());
+  });
+
+  await page.goto(`${gatehouse.url}/`);
+  await page.getByRole('link', { name: /Sign in with/ }).click();
+  await expect(page).toHaveURL(new RegExp(`^${gatehouse.issuer}/interaction/`));
+  await signInAtIdp(page, 'alice');
+
+  await expect(page).toHaveURL(`${gatehouse.url}/`);
+  await expect(page.locator('#user-name')).toHaveText('Alice Liddell');
+  await expect(page.locator('#user-email')).toHaveText('alice@example.org');
+  await expect(page.locator('#user-via')).toHaveText('via OpenID Connect');
+
+  const cookies = await page.context().cookies(gatehouse.url);
+  const session = cookies.find((c) => c.name === 'gatehouse');
+  expect(session?.httpOnly).toBe(true);
+  expect(session?.sameSite).toBe('Lax');
+  expect(await page.evaluate(() => document.cookie)).not.toContain('gatehouse=');
+
+  // The form posts to Gatehouse, which redirects to the IdP: the CSP must allow that hop.
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page).toHaveURL(new RegExp(`^${gatehouse.url}/(\\?.*)?$`));
+  await expect(page.getByRole('link', { name: /Sign in with/ })).toBeVisible();
+  const user = await page.request.get(`${gatehouse.url}/auth/user`);
+  expect(user.status()).toBe(401);
+
+  // The IdP session ended: signing in again asks for credentials.
+  await page.getByRole('link', { name: /Sign in with/ }).click();
+  await expect(page).toHaveURL(new RegExp(`^${gatehouse.issuer}/interaction/`));
+  await expect(page.getByLabel('Password')).toBeVisible();
+  expect(errors.filter((e) => /Content Security Policy|Refused/.test(e))).toEqual([]);
+});
+
+test('a wrong password stays at the IdP with a message, and Gatehouse keeps no session', async ({ page, gatehouse }) => {
+  await page.goto(`${gatehouse.url}/auth/login?returnTo=/`);
+  await page.getByLabel('Username').fill('alice');
+  await page.getByLabel('Password').fill('not-her-password');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByRole('alert')).toHaveText('Wrong username or password.');
+  const cookies = await page.context().cookies(gatehouse.url);
+  expect(cookies.find((c) => c.name === 'gatehouse')).toBeUndefined();
+});

@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { CookieBrowser, callbackUrlFor, signIn, startGatehouse, type TestGatehouse } from './helpers/harness.ts';
+
+describe('sign-out', () => {
+  let gatehouse: TestGatehouse;
+  before(async () => {
+    gatehouse = await startGatehouse();
+  });
+  after(() => gatehouse.stop());
+
+  async function signedIn(): Promise<{ browser: CookieBrowser; csrf: string; grantId: string }> {
+    const browser = new CookieBrowser();
+    const home = await signIn(gatehouse, browser);
+    const csrf = /name="csrf" value="([^"]+)"/.exec(home.body)![1]!;
+    const grantId = (await gatehouse.gh.deps.grants.idsBySub('alice')).at(-1)!;
+    return { browser, csrf, grantId };
+  }
+
+  async function stillSignedIn(browser: CookieBrowser): Promise<boolean> {
+    return (await browser.request(`${gatehouse.url}/auth/user`)).status === 200;
+  }
+
+  test('a cross-site POST without CSRF proof is refused and changes nothing', async () => {
+    const { browser, grantId } = await signedIn();
+    const response = await browser.request(`${gatehouse.url}/auth/logout`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://evil.example' },
+      body: '',
+    });
+    assert.equal(response.status, 403);
+    assert.match(await response.text(), /csrf_proof_missing/);
+    assert.ok(await stillSignedIn(browser));
+    assert.ok(await gatehouse.gh.deps.grants.get(grantId));
+  });
+
+  test('a form POST with a wrong CSRF token is refused', async () => {
+    const { browser, csrf } = await signedIn();
+    const response = await browser.request(`${gatehouse.url}/auth/logout`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `csrf=${csrf.slice(0, -1)}x`,
+    });
+    assert.equal(response.status, 403);
+    assert.ok(await stillSignedIn(browser));
+  });
+
+  test('another session\'s CSRF token does not work', async () => {
+    const victim = await signedIn();
+    const attacker = await signedIn();
+    const response = await victim.browser.request(`${gatehouse.url}/auth/logout`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `csrf=${attacker.csrf}`,
+    });
+    assert.equal(response.status, 403);
+    assert.ok(await stillSignedIn(victim.browser));
+  });
+
+  test('sign-out from the home page ends the grant, revokes the refresh token and goes to the IdP end-session endpoint', async () => {
+    const { browser, csrf, grantId } = await signedIn();
+    const grant = (await gatehouse.gh.deps.grants.get(grantId))!;
+    const tokens = gatehouse.gh.deps.grants.tokens(grant);
+    const response = await browser.request(`${gatehouse.url}/auth/logout`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `csrf=${csrf}`,
+    });
+    assert.equal(response.status, 302);
+    const location = new URL(response.headers.get('location')!);
+    assert.equal(`${location.origin}${location.pathname}`, `${gatehouse.issuer}/session/end`);
+    assert.equal(location.searchParams.get('id_token_hint'), tokens.idToken);
+    assert.equal(location.searchParams.get('post_logout_redirect_uri'), `${gatehouse.url}/`);
+    assert.ok(location.searchParams.get('state'));
+    const cleared = response.headers.getSetCookie().find((c) => c.startsWith('gatehouse='));
+    assert.match(cleared!, /Expires=Thu, 01 Jan 1970/);
+
+    assert.equal(await gatehouse.gh.deps.grants.get(grantId), undefined);
+    assert.equal(await fetch(`${gatehouse.url}/auth/user`, { headers: { cookie: `gatehouse=${encodeURIComponent('x')}` } }).then((r) => r.status), 401);
+
+    // The IdP no longer accepts the refresh token.
+    const refresh = await fetch(`${gatehouse.issuer}/token`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`gatehouse:${gatehouse.gh.config.oidc.clientSecret}`).toString('base64')}`,
+      },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refreshToken! }).toString(),
+    });
+    assert.equal(refresh.status, 400);
+    assert.equal((await refresh.json() as { error: string }).error, 'invalid_grant');
+  });
+
+  test('a script signs out with the X-CSRF header', async () => {
+    const { browser } = await signedIn();
+    const response = await browser.request(`${gatehouse.url}/auth/logout`, { method: 'POST', headers: { 'x-csrf': '1' } });
+    assert.equal(response.status, 302);
+    assert.ok(!(await stillSignedIn(browser)));
+  });
+
+  test('sign-out ends the IdP session too: signing in again shows the IdP login form', async () => {
+    const { browser, csrf } = await signedIn();
+    const atIdp = await browser.navigate(`${gatehouse.url}/auth/logout`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `csrf=${csrf}`,
+    });
+    // The IdP's logout page submits its form by script; submit it as the browser would.
+    assert.ok(atIdp.url.startsWith(gatehouse.issuer));
+    const back = await browser.submitForm(atIdp.url, atIdp.body, { logout: 'yes' });
+    assert.equal(back.url.split('?')[0], `${gatehouse.url}/`);
+    assert.match(back.body, /Sign in/);
+
+    const again = await browser.navigate(`${gatehouse.url}/auth/login`);
+    assert.ok(again.url.startsWith(`${gatehouse.issuer}/interaction/`), 'the IdP asks for credentials again');
+    assert.match(again.body, /name="password"/);
+  });
+
+  test('a signed-out session cookie no longer reaches anything', async () => {
+    const { browser } = await signedIn();
+    const cookie = browser.cookieHeader(new URL(gatehouse.url));
+    await browser.request(`${gatehouse.url}/auth/logout`, { method: 'POST', headers: { 'x-csrf': '1' } });
+    const replayed = await fetch(`${gatehouse.url}/auth/user`, { headers: { cookie } });
+    assert.equal(replayed.status, 401);
+  });
+
+  test('signing out when not signed in just goes home', async () => {
+    const response = await fetch(`${gatehouse.url}/auth/logout`, { method: 'POST', headers: { 'x-csrf': '1' }, redirect: 'manual' });
+    assert.equal(response.status, 302);
+    assert.equal(response.headers.get('location'), '/');
+  });
+
+  test('an unused callback URL of a signed-out user cannot sign anybody in again', async () => {
+    const browser = new CookieBrowser();
+    const callback = await callbackUrlFor(gatehouse, browser);
+    await browser.request(callback);
+    await browser.request(`${gatehouse.url}/auth/logout`, { method: 'POST', headers: { 'x-csrf': '1' } });
+    const replay = await browser.request(callback);
+    assert.equal(replay.status, 400);
+    assert.ok(!(await stillSignedIn(browser)));
+  });
+});

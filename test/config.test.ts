@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, test } from 'node:test';
+import { ConfigError, loadConfig, variables } from '../server/config.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError);
+    return error.problems;
+  }
+  return [];
+}
+
+describe('configuration', () => {
+  test('the defaults make a development configuration with the embedded IdP', () => {
+    const config = loadConfig({});
+    assert.equal(config.port, 3000);
+    assert.equal(config.publicUrl, 'http://localhost:3000');
+    assert.equal(config.oidc.issuer, undefined);
+    assert.equal(config.oidc.clientAuth, 'client_secret_basic');
+    assert.equal(config.oidc.scopes, 'openid profile email offline_access');
+    assert.equal(config.store, 'memory');
+    assert.equal(config.session.secretGenerated, true);
+    assert.ok(config.session.secret.length >= 32);
+    assert.equal(config.secureCookies, false);
+  });
+
+  test('every problem is reported at once, each naming its variable and the fix', () => {
+    const problems = problemsOf({
+      GATEHOUSE_PORT: 'eighty',
+      GATEHOUSE_PUBLIC_URL: 'not a url',
+      GATEHOUSE_SESSION_SECRET: 'short',
+      GATEHOUSE_OIDC_CLIENT_AUTH: 'magic',
+      GATEHOUSE_STORE: 'redis',
+      GATEHOUSE_OIDC_SCOPES: 'profile email',
+    });
+    assert.equal(problems.length, 6, problems.join('\n'));
+    assert.match(problems.join('\n'), /GATEHOUSE_PORT must be a whole number from 0 to 65535 \(got "eighty"\)/);
+    assert.match(problems.join('\n'), /GATEHOUSE_PUBLIC_URL must be an absolute http\(s\) URL/);
+    assert.match(problems.join('\n'), /GATEHOUSE_SESSION_SECRET must be at least 32 characters \(got 5\)/);
+    assert.match(problems.join('\n'), /GATEHOUSE_OIDC_CLIENT_AUTH must be one of client_secret_basic, client_secret_post, private_key_jwt/);
+    assert.match(problems.join('\n'), /GATEHOUSE_REDIS_URL is required when GATEHOUSE_STORE=redis/);
+    assert.match(problems.join('\n'), /GATEHOUSE_OIDC_SCOPES must include "openid"/);
+  });
+
+  test('production refuses http URLs, a missing issuer and a missing session secret', () => {
+    const problems = problemsOf({ NODE_ENV: 'production', GATEHOUSE_PUBLIC_URL: 'http://gatehouse.example' }).join('\n');
+    assert.match(problems, /GATEHOUSE_PUBLIC_URL must use https in production/);
+    assert.match(problems, /GATEHOUSE_OIDC_ISSUER is required in production/);
+    assert.match(problems, /GATEHOUSE_SESSION_SECRET is required in production/);
+    const httpIssuer = problemsOf({
+      NODE_ENV: 'production',
+      GATEHOUSE_PUBLIC_URL: 'https://gatehouse.example',
+      GATEHOUSE_OIDC_ISSUER: 'http://idp.example/realms/x',
+      GATEHOUSE_OIDC_CLIENT_SECRET: 'secret',
+      GATEHOUSE_SESSION_SECRET: 'x'.repeat(32),
+    });
+    assert.deepEqual(httpIssuer, ['GATEHOUSE_OIDC_ISSUER must use https in production (got "http://idp.example/realms/x")']);
+  });
+
+  test('a configured issuer needs the client credentials for its auth method', () => {
+    const secret = problemsOf({ GATEHOUSE_OIDC_ISSUER: 'https://idp.example' });
+    assert.match(secret.join('\n'), /GATEHOUSE_OIDC_CLIENT_SECRET is required when GATEHOUSE_OIDC_CLIENT_AUTH=client_secret_basic/);
+    const key = problemsOf({ GATEHOUSE_OIDC_ISSUER: 'https://idp.example', GATEHOUSE_OIDC_CLIENT_AUTH: 'private_key_jwt' });
+    assert.match(key.join('\n'), /GATEHOUSE_OIDC_PRIVATE_KEY is required when GATEHOUSE_OIDC_CLIENT_AUTH=private_key_jwt/);
+  });
+
+  test('an https public URL turns on secure cookies', () => {
+    assert.equal(loadConfig({ GATEHOUSE_PUBLIC_URL: 'https://gatehouse.example/' }).secureCookies, true);
+    assert.equal(loadConfig({ GATEHOUSE_PUBLIC_URL: 'https://gatehouse.example/' }).publicUrl, 'https://gatehouse.example');
+  });
+
+  test('.env.example documents every variable of the schema', () => {
+    const example = readFileSync(join(root, '.env.example'), 'utf8');
+    for (const variable of variables) assert.match(example, new RegExp(`^#? ?${variable.name}=`, 'm'), variable.name);
+  });
+
+  test('npm start with a bad .env exits non-zero and lists every problem', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-config-'));
+    writeFileSync(join(dir, '.env'), 'GATEHOUSE_PORT=nope\nGATEHOUSE_SESSION_SECRET=tiny\n');
+    const result = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), join(root, 'server/main.ts')], {
+      cwd: dir,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, GATEHOUSE_STORE: 'memory' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    assert.equal(result.status, 1, result.stderr);
+    assert.match(result.stderr, /invalid configuration:/);
+    assert.match(result.stderr, /GATEHOUSE_PORT must be a whole number/);
+    assert.match(result.stderr, /GATEHOUSE_SESSION_SECRET must be at least 32 characters/);
+    assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+  });
+});

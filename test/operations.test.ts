@@ -1,0 +1,166 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { startDevIdp } from '../server/dev/dev-idp.ts';
+import { CookieBrowser, signIn, startGatehouse, type TestGatehouse } from './helpers/harness.ts';
+import { freePort } from './helpers/ports.ts';
+
+describe('health, readiness, request ids and logs', () => {
+  let gatehouse: TestGatehouse;
+  before(async () => {
+    gatehouse = await startGatehouse();
+  });
+  after(() => gatehouse.stop());
+
+  test('/healthz answers 200 and /readyz answers 200 once the store and the IdP are ready', async () => {
+    assert.equal((await fetch(`${gatehouse.url}/healthz`)).status, 200);
+    const ready = await fetch(`${gatehouse.url}/readyz`);
+    assert.equal(ready.status, 200);
+    assert.deepEqual(await ready.json(), { status: 'ready' });
+  });
+
+  test('every response carries an X-Request-Id, errors included', async () => {
+    for (const path of ['/', '/healthz', '/auth/user', '/no/such/page', '/auth/callback']) {
+      const response = await fetch(`${gatehouse.url}${path}`, { redirect: 'manual' });
+      assert.match(response.headers.get('x-request-id') ?? '', /^[\w.-]{8,}$/, path);
+    }
+  });
+
+  test('a safe incoming X-Request-Id is kept and an unsafe one is replaced', async () => {
+    const kept = await fetch(`${gatehouse.url}/healthz`, { headers: { 'x-request-id': 'trace-1234abcd' } });
+    assert.equal(kept.headers.get('x-request-id'), 'trace-1234abcd');
+    const replaced = await fetch(`${gatehouse.url}/healthz`, { headers: { 'x-request-id': 'x" onload="alert(1)' } });
+    assert.notEqual(replaced.headers.get('x-request-id'), 'x" onload="alert(1)');
+  });
+
+  test('one JSON log line per request, with method, path, status, duration and request id, without the query', async () => {
+    const before = gatehouse.logs.length;
+    const response = await fetch(`${gatehouse.url}/auth/callback?code=secret-code&state=secret-state`);
+    const requestId = response.headers.get('x-request-id');
+    const lines = gatehouse.logs.slice(before).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const line = lines.find((l) => l.msg === 'request' && l.requestId === requestId);
+    assert.ok(line, 'a request log line');
+    assert.equal(line.method, 'GET');
+    assert.equal(line.path, '/auth/callback');
+    assert.equal(line.status, 400);
+    assert.equal(typeof line.durationMs, 'number');
+    assert.ok(!gatehouse.logs.some((l) => l.includes('secret-code') || l.includes('secret-state')));
+  });
+
+  test('no cookie, code or token in any log line after a full sign-in and sign-out', async () => {
+    const browser = new CookieBrowser();
+    await signIn(gatehouse, browser);
+    const cookie = browser.cookie('localhost', 'gatehouse')!;
+    const grantId = (await gatehouse.gh.deps.grants.idsBySub('alice')).at(-1)!;
+    const tokens = gatehouse.gh.deps.grants.tokens((await gatehouse.gh.deps.grants.get(grantId))!);
+    await browser.request(`${gatehouse.url}/auth/logout`, { method: 'POST', headers: { 'x-csrf': '1' } });
+    const codes = browser.seen.map((s) => new URL(s.url).searchParams.get('code')).filter(Boolean) as string[];
+    for (const secret of [cookie, tokens.accessToken, tokens.refreshToken!, tokens.idToken!, gatehouse.gh.config.session.secret, gatehouse.gh.config.oidc.clientSecret!, ...codes]) {
+      assert.ok(!gatehouse.logs.some((l) => l.includes(secret)), 'a secret reached the log');
+    }
+    assert.ok(!gatehouse.logs.some((l) => /eyJ[\w-]+\.[\w-]+\./.test(l)), 'no JWT in the log');
+  });
+
+  test('an unknown page is a 404 HTML page with a code and request id, and no stack trace', async () => {
+    const response = await fetch(`${gatehouse.url}/no/such/page`, { headers: { accept: 'text/html' } });
+    assert.equal(response.status, 404);
+    const body = await response.text();
+    assert.match(body, /not_found/);
+    assert.match(body, new RegExp(response.headers.get('x-request-id')!));
+    assert.doesNotMatch(body, /at .*\.ts:\d+|node_modules/);
+  });
+
+  test('pages are served with a strict CSP that still lets sign-out reach the IdP', async () => {
+    const response = await fetch(`${gatehouse.url}/`);
+    const csp = response.headers.get('content-security-policy')!;
+    assert.match(csp, /script-src 'self'/);
+    assert.doesNotMatch(csp, /unsafe-inline/);
+    assert.match(csp, new RegExp(`form-action 'self' ${gatehouse.issuer.replace(/\./g, '\\.')}`));
+    assert.match(await response.text(), /href="\/auth\/login"/);
+  });
+});
+
+describe('an IdP that is down at start', () => {
+  test('Gatehouse starts anyway, answers 503 until discovery succeeds, then signs in', async () => {
+    const [idpPort, clientSecret] = [await freePort(), 'a-client-secret-for-the-late-idp'];
+    const gatehouse = await startGatehouse({
+      GATEHOUSE_OIDC_ISSUER: `http://127.0.0.1:${idpPort}`,
+      GATEHOUSE_OIDC_CLIENT_SECRET: clientSecret,
+    }, { discoveryRetryMs: 50 });
+    let idp: Awaited<ReturnType<typeof startDevIdp>> | undefined;
+    try {
+      const notReady = await fetch(`${gatehouse.url}/readyz`);
+      assert.equal(notReady.status, 503);
+      assert.match(JSON.stringify(await notReady.json()), /identity provider/);
+      const login = await fetch(`${gatehouse.url}/auth/login`, { headers: { accept: 'text/html' }, redirect: 'manual' });
+      assert.equal(login.status, 503);
+      const page = await login.text();
+      assert.match(page, /idp_unavailable/);
+      assert.match(page, /identity provider is unreachable/);
+
+      idp = await startDevIdp({
+        port: idpPort,
+        client: {
+          clientId: 'gatehouse',
+          clientSecret,
+          redirectUris: [`${gatehouse.url}/auth/callback`],
+          postLogoutRedirectUris: [`${gatehouse.url}/`],
+        },
+      });
+      // Discovery retries with backoff from 50 ms; bounded wait, no fixed sleep.
+      const deadline = Date.now() + 10_000;
+      while ((await fetch(`${gatehouse.url}/readyz`)).status !== 200) {
+        assert.ok(Date.now() < deadline, 'Gatehouse discovered the IdP within 10 s');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const home = await signIn(gatehouse, new CookieBrowser());
+      assert.match(home.body, /Alice Liddell/);
+    } finally {
+      await gatehouse.stop();
+      await idp?.close();
+    }
+  });
+
+  test('a token endpoint that fails mid-sign-in gives a 503 page and no session', async () => {
+    const gatehouse = await startGatehouse();
+    try {
+      const browser = new CookieBrowser();
+      const loginPage = await browser.navigate(`${gatehouse.url}/auth/login`);
+      const { callbackUrlFor } = await import('./helpers/harness.ts');
+      const callback = await callbackUrlFor(gatehouse, browser, 'alice', loginPage.url);
+      await gatehouse.gh.devIdp!.close(); // the IdP goes away before the code is exchanged
+      const page = await browser.navigate(callback);
+      assert.equal(page.response.status, 503);
+      assert.match(page.body, /idp_unavailable/);
+      assert.equal(browser.cookie('localhost', 'gatehouse'), undefined);
+    } finally {
+      await gatehouse.stop();
+    }
+  });
+});
+
+describe('process lifecycle', () => {
+  test('npm start prints the banner, and SIGTERM closes the server and exits 0', async () => {
+    const { spawn } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const [port, idpPort] = [await freePort(), await freePort()];
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), fileURLToPath(new URL('../server/main.ts', import.meta.url))], {
+      env: { PATH: process.env.PATH, GATEHOUSE_PORT: String(port), GATEHOUSE_PUBLIC_URL: `http://localhost:${port}`, GATEHOUSE_DEV_IDP_PORT: String(idpPort), GATEHOUSE_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const deadline = Date.now() + 20_000;
+    while (!output.includes('demo users')) {
+      assert.ok(Date.now() < deadline, `banner within 20 s; got: ${output}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.match(output, new RegExp(`Gatehouse is listening on http://localhost:${port}`));
+    assert.match(output, new RegExp(`identity provider: http://127.0.0.1:${idpPort}`));
+    assert.match(output, /alice \/ alice-dev-password/);
+    assert.equal((await fetch(`http://localhost:${port}/healthz`)).status, 200);
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    await assert.rejects(fetch(`http://localhost:${port}/healthz`));
+  });
+});
