@@ -89,7 +89,8 @@ ui.signInAgain.addEventListener('click', () => {
   location.assign(`/auth/login?returnTo=${encodeURIComponent(`${location.pathname}${location.search}`)}`);
 });
 
-ui.query.value = initial.q;
+// Someone quick may have typed before this module ran: what they typed wins.
+if (initial.q && !ui.query.value) ui.query.value = initial.q;
 void loadProjects(initial.project);
 if (initial.q) void lookUp({ fromUrl: true });
 if (initial.job) void follow(initial.job);
