@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { demoDatasets } from '../server/dev/demo-datasets.ts';
+import { loadUpstreamRegistry } from '../server/proxy/upstream-registry.ts';
 import { writeApisFile } from './helpers/apis-file.ts';
 import { CookieBrowser, signIn, startGatehouse, type TestGatehouse } from './helpers/harness.ts';
 
@@ -94,4 +96,18 @@ test('with a GATEHOUSE_APIS file that lacks dataverse, the page names the missin
   } finally {
     await other.stop();
   }
+});
+
+test('the README\'s GATEHOUSE_APIS example for a real Dataverse and Renku is valid configuration', () => {
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  const section = readme.slice(readme.indexOf('### Pointing the connector at a real Dataverse and Renku'));
+  const json = /```json\n([\s\S]*?)```/.exec(section)?.[1];
+  assert.ok(json, 'the section has a JSON example');
+  const file = writeApisFile(JSON.parse(json));
+  const problems: string[] = [];
+  const upstreams = loadUpstreamRegistry(file, { DATAVERSE_API_KEY: 'key-from-the-environment' }, problems);
+  assert.deepEqual(problems, []);
+  const [dataverse, renku] = upstreams;
+  assert.deepEqual([dataverse!.name, dataverse!.token, dataverse!.methods, dataverse!.headers], ['dataverse', 'none', ['GET'], { 'x-dataverse-key': 'key-from-the-environment' }]);
+  assert.deepEqual([renku!.name, renku!.token, renku!.audience], ['renku', 'user', 'renku']);
 });
