@@ -55,10 +55,11 @@ export class TokenRefresher {
   private readonly sections = new Map<string, Promise<unknown>>();
   private readonly resourceTokens = new Map<string, CachedToken>();
   private readonly clientTokens = new Map<string, CachedToken>();
+  private readonly opened = new Map<string, { sealed: string; tokens: TokenSet }>();
   private readonly maxCached: number;
 
   constructor(private readonly options: TokenRefresherOptions) {
-    this.maxCached = options.maxCachedTokens ?? 10_000;
+    this.maxCached = options.maxCachedTokens ?? 5_000;
   }
 
   /**
@@ -66,7 +67,7 @@ export class TokenRefresher {
    * refused (`invalid_token`): it is refreshed even if it looks fresh, unless someone already has.
    */
   async userAccessToken(grant: Grant, need: TokenNeed = {}, rejected?: string): Promise<string> {
-    const cached = isDefault(need) ? this.options.grants.tokens(grant) : this.resourceTokens.get(cacheKey(grant.id, need));
+    const cached = isDefault(need) ? this.openTokens(grant) : this.resourceTokens.get(cacheKey(grant.id, need));
     if (cached && this.isFresh(cached, rejected)) return cached.accessToken;
     return this.singleFlight(cacheKey(grant.id, need), () =>
       this.serialized(grant.id, () => this.refreshUnderLock(grant.id, need, rejected)));
@@ -89,6 +90,20 @@ export class TokenRefresher {
       remember(this.clientTokens, key, tokens, this.maxCached);
       return tokens.accessToken;
     });
+  }
+
+  /**
+   * The grant's tokens, decrypted once per version: the sealed value changes with every
+   * refresh, so a cached copy is used only while it matches what the store holds.
+   */
+  private openTokens(grant: Grant): TokenSet {
+    const cached = this.opened.get(grant.id);
+    if (cached?.sealed === grant.sealedTokens) return cached.tokens;
+    const tokens = this.options.grants.tokens(grant);
+    this.opened.delete(grant.id);
+    if (this.opened.size >= this.maxCached) this.opened.delete(this.opened.keys().next().value!);
+    this.opened.set(grant.id, { sealed: grant.sealedTokens, tokens });
+    return tokens;
   }
 
   private isFresh(token: CachedToken, rejected: string | undefined): boolean {

@@ -1,14 +1,13 @@
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
-import { pipeline } from 'node:stream';
 import { type Request, type Response, Router } from 'express';
 import type { AppDeps } from '../app.ts';
 import { AppError, unauthenticated } from '../errors.ts';
 import type { Grant } from '../grants/grant-store.ts';
 import type { TokenRefresher } from '../grants/token-refresher.ts';
-import { checkAudience } from './audience-check.ts';
+import { audienceCheck } from './audience-check.ts';
 import { browserResponseHeaders, rewriteLocation, upstreamRequestHeaders } from './proxy-headers.ts';
-import { payloadTooLarge, sendUpstream } from './send-upstream.ts';
+import { payloadTooLarge, sendUpstream, type UpstreamAddress } from './send-upstream.ts';
 import { upstreamPath } from './upstream-path.ts';
 import type { Upstream } from './upstream-registry.ts';
 
@@ -34,6 +33,8 @@ export function apiRouter(deps: AppDeps, options: ApiRouterOptions): Router {
   const publicUrl = new URL(config.publicUrl);
   const basePath = publicUrl.pathname.replace(/\/+$/, '');
   const registry = new Map(options.upstreams.map((upstream) => [upstream.name, upstream]));
+  const addresses = new Map(options.upstreams.map((upstream) => [upstream.name, addressOf(upstream)]));
+  const checkAudience = audienceCheck(deps.idp.clientId);
   // Keep-alive per upstream; idle sockets close before Node's default 5 s server keep-alive would.
   const agents = new Map(options.upstreams.map((upstream) => [
     upstream.name,
@@ -49,14 +50,11 @@ export function apiRouter(deps: AppDeps, options: ApiRouterOptions): Router {
     const { upstream, path } = resolveTarget(req, res, registry);
     const hasBody = refuseLargeBody(req, res, config.proxy.maxBodyBytes);
 
-    const aborted = new AbortController();
-    res.on('close', () => {
-      if (!res.writableFinished) aborted.abort();
-    });
-    const target = new URL(`${upstream.url}${path}`);
+    const address = addresses.get(upstream.name)!;
     const send = (accessToken: string | undefined): Promise<IncomingMessage> => sendUpstream({
       upstreamName: upstream.name,
-      url: target,
+      address,
+      path: `${address.basePath}${path}`,
       method: req.method,
       headers: upstreamRequestHeaders(req.headers, {
         clientIp: req.ip,
@@ -70,7 +68,7 @@ export function apiRouter(deps: AppDeps, options: ApiRouterOptions): Router {
       maxBodyBytes: config.proxy.maxBodyBytes,
       timeoutMs: upstream.timeoutMs,
       agent: agents.get(upstream.name)!,
-      signal: aborted.signal,
+      caller: res,
     });
 
     let response: IncomingMessage;
@@ -85,7 +83,7 @@ export function apiRouter(deps: AppDeps, options: ApiRouterOptions): Router {
         response = await send(accessToken);
       }
     } catch (error) {
-      if (aborted.signal.aborted) return; // the browser went away; nobody to answer
+      if (req.socket.destroyed) return; // the browser went away; nobody to answer
       // The rest of an oversized body is still on the connection: close it rather than read it.
       if (error instanceof AppError && error.status === 413) res.setHeader('Connection', 'close');
       throw error;
@@ -102,7 +100,7 @@ export function apiRouter(deps: AppDeps, options: ApiRouterOptions): Router {
     const accessToken = upstream.token === 'user'
       ? await options.tokens.userAccessToken(grant, need, rejected)
       : await options.tokens.clientAccessToken(need, rejected);
-    checkAudience(accessToken, upstream, deps.idp.clientId);
+    checkAudience(accessToken, upstream);
     return accessToken;
   }
 
@@ -151,6 +149,7 @@ function resolveTarget(req: Request, res: Response, registry: Map<string, Upstre
 function refuseLargeBody(req: Request, res: Response, maxBodyBytes: number): boolean {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > maxBodyBytes) {
+    // The unread body is still on its way: close the connection rather than read it all.
     res.setHeader('Connection', 'close');
     throw payloadTooLarge(maxBodyBytes);
   }
@@ -169,8 +168,17 @@ function relay(response: IncomingMessage, res: Response, upstream: Upstream, mou
   res.setHeader('Content-Security-Policy', proxiedContentSecurityPolicy);
   if (response.headers['cache-control'] === undefined) res.setHeader('Cache-Control', 'private, no-store');
   res.writeHead(response.statusCode ?? 502);
-  pipeline(response, res, (error) => {
-    // Headers are out: a broken stream can only be cut, never turned into an error page.
-    if (error) res.destroy();
-  });
+  // Headers are out: a broken stream can only be cut, never turned into an error page.
+  response.on('error', () => res.destroy());
+  response.pipe(res);
+}
+
+function addressOf(upstream: Upstream): UpstreamAddress & { basePath: string } {
+  const url = new URL(upstream.url);
+  return {
+    protocol: url.protocol as 'http:' | 'https:',
+    hostname: url.hostname.replace(/^\[|\]$/g, ''),
+    port: Number(url.port) || (url.protocol === 'https:' ? 443 : 80),
+    basePath: url.pathname.replace(/\/+$/, ''),
+  };
 }

@@ -1,11 +1,20 @@
-import http, { type Agent, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import http, { type Agent, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import { AppError } from '../errors.ts';
+
+/** Where an upstream is, parsed once from its registry URL. */
+export interface UpstreamAddress {
+  protocol: 'http:' | 'https:';
+  hostname: string;
+  port: number;
+}
 
 /** One request to an upstream. */
 export interface UpstreamCall {
   upstreamName: string;
-  url: URL;
+  address: UpstreamAddress;
+  /** Path and query, already checked. */
+  path: string;
   method: string;
   headers: OutgoingHttpHeaders;
   /** The browser's request, whose body is streamed upstream; undefined for a request without a body. */
@@ -14,8 +23,8 @@ export interface UpstreamCall {
   /** How long the upstream may stay silent: before its response headers and while streaming. */
   timeoutMs: number;
   agent: Agent;
-  /** Aborted when the browser goes away. */
-  signal: AbortSignal;
+  /** The browser's response: when the browser goes away, so does the upstream request. */
+  caller: ServerResponse;
 }
 
 /**
@@ -26,13 +35,19 @@ export interface UpstreamCall {
  */
 export function sendUpstream(call: UpstreamCall): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
-    const transport = call.url.protocol === 'https:' ? https : http;
-    const request = transport.request(call.url, {
+    const transport = call.address.protocol === 'https:' ? https : http;
+    const request = transport.request({
+      protocol: call.address.protocol,
+      hostname: call.address.hostname,
+      port: call.address.port,
+      path: call.path,
       method: call.method,
       headers: call.headers,
       agent: call.agent,
       timeout: call.timeoutMs,
-      signal: call.signal,
+    });
+    call.caller.once('close', () => {
+      if (!call.caller.writableFinished) request.destroy();
     });
     let answered = false;
     let received: IncomingMessage | undefined;

@@ -1,0 +1,155 @@
+// `npm run bench`: Gatehouse's /api proxy against a bare Node pass-through proxy in front of the
+// same upstream, same load, alternating rounds; then Gatehouse's resident memory with many
+// signed-in sessions. A benchmark, not a test: it prints figures and whether the targets of
+// issue 3 were met (≥ 0.75× the bare proxy's requests/s, p99 ≤ 2× its p99, ≤ 5 KB per session).
+//
+//   npm run bench -- --duration=10 --rounds=3 --connections=32 --sessions=10000 --log-level=info
+import { type ChildProcess, fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import autocannon, { type Result } from 'autocannon';
+import { devUsers } from '../server/dev/dev-idp.ts';
+import { writeApisFile } from '../test/helpers/apis-file.ts';
+import { CookieBrowser } from '../test/helpers/cookie-browser.ts';
+import { freePort } from '../test/helpers/ports.ts';
+import { payload } from './bench-payload.ts';
+
+const options = Object.fromEntries(process.argv.slice(2).map((arg) => /^--([\w-]+)(?:=(.*))?$/.exec(arg)).filter((m) => m !== null).map((m) => [m[1], m[2] ?? '']));
+const duration = Number(options.duration ?? 10);
+const rounds = Number(options.rounds ?? 3);
+const connections = Number(options.connections ?? 32);
+const sessions = Number(options.sessions ?? 10_000);
+const logLevel = options['log-level'] ?? 'info';
+const serversFile = fileURLToPath(new URL('./bench-servers.ts', import.meta.url));
+const children: ChildProcess[] = [];
+
+interface Ready<T> {
+  child: ChildProcess;
+  ready: T;
+}
+
+function launch<T>(role: string, args: string[], execArgv: string[] = []): Promise<Ready<T>> {
+  // stdout (Gatehouse's JSON log lines) goes to /dev/null: written, as in production, but not shown.
+  const child = fork(serversFile, [role, ...args], { execArgv: ['--import', 'tsx', ...execArgv], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    child.once('message', (message: { ready: T }) => resolve({ child, ready: message.ready }));
+    child.once('exit', (code) => reject(new Error(`the ${role} process exited (${code})`)));
+  });
+}
+
+function ask<T>(child: ChildProcess, message: unknown): Promise<T> {
+  return new Promise((resolve) => {
+    child.once('message', (answer: T) => resolve(answer));
+    child.send(message as object);
+  });
+}
+
+async function signIn(publicUrl: string, username: string): Promise<CookieBrowser> {
+  const user = devUsers.find((u) => u.username === username)!;
+  const browser = new CookieBrowser();
+  const page = await browser.navigate(`${publicUrl}/auth/login`);
+  const done = await browser.submitForm(page.url, page.body, { username, password: user.password });
+  if (!done.url.startsWith(publicUrl) || done.response.status !== 200) throw new Error(`sign-in ended at ${done.url} (${done.response.status})`);
+  return browser;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+const kb = (bytes: number): string => (bytes / 1024).toFixed(2);
+const mb = (bytes: number): string => (bytes / 1024 / 1024).toFixed(1);
+const pad = (value: unknown, width: number): string => String(value).padEnd(width);
+
+async function main(): Promise<void> {
+  const upstream = await launch<number>('upstream', []);
+  const bare = await launch<number>('bare', [String(upstream.ready)]);
+  const [gatehousePort, idpPort] = [await freePort(), await freePort()];
+  const publicUrl = `http://localhost:${gatehousePort}`;
+  const clientSecret = randomBytes(24).toString('base64url');
+  const idp = await launch<string>('idp', [String(idpPort), publicUrl, clientSecret]);
+  const apis = writeApisFile([{ name: 'echo', url: `http://127.0.0.1:${upstream.ready}`, token: 'user', audience: 'renku' }]);
+  const gatehouse = await launch<string>('gatehouse', [JSON.stringify({
+    NODE_ENV: 'bench',
+    GATEHOUSE_PORT: String(gatehousePort),
+    GATEHOUSE_PUBLIC_URL: publicUrl,
+    GATEHOUSE_OIDC_ISSUER: idp.ready,
+    GATEHOUSE_OIDC_CLIENT_SECRET: clientSecret,
+    GATEHOUSE_SESSION_SECRET: randomBytes(48).toString('base64url'),
+    GATEHOUSE_APIS: apis,
+    GATEHOUSE_LOG_LEVEL: logLevel,
+  })], ['--expose-gc', ...(options.profile !== undefined ? ['--cpu-prof', '--cpu-prof-dir=.tmp/profile'] : [])]);
+
+  const browser = await signIn(publicUrl, 'alice');
+  const gatehouseTarget = { url: `${publicUrl}/api/echo/datasets/42`, headers: { cookie: browser.cookieHeader(new URL(publicUrl)), 'x-csrf': '1' } };
+  const bareTarget = { url: `http://127.0.0.1:${bare.ready}/datasets/42`, headers: {} };
+  for (const target of [gatehouseTarget, bareTarget]) {
+    const response = await fetch(target.url, { headers: target.headers });
+    const body = await response.text();
+    if (response.status !== 200 || body !== payload) throw new Error(`${target.url} answered ${response.status}: ${body.slice(0, 200)}`);
+  }
+
+  process.stdout.write(`\nGatehouse proxy benchmark: GET of a ${payload.length}-byte JSON, ${connections} connections, ${rounds} × ${duration} s per proxy, alternating; Gatehouse log level ${logLevel}\n\n`);
+
+  // Memory first: the growth from `sessions` real sign-ins (the IdP runs in its own process).
+  // A warm-up batch first, so one-time growth (JIT code, V8's young generation, HTTP client
+  // pools) is not billed to the sessions: the figure is the marginal cost of one more session.
+  type Memory = { memory: NodeJS.MemoryUsage; storeKeys?: number };
+  const signInMany = async (count: number): Promise<void> => {
+    let made = 0;
+    const worker = async (): Promise<void> => {
+      while (made < count) {
+        made++;
+        await signIn(publicUrl, made % 2 ? 'alice' : 'bob');
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, worker));
+  };
+  const warmUp = Math.min(500, Math.ceil(sessions / 10));
+  await signInMany(warmUp);
+  const before = await ask<Memory>(gatehouse.child, { type: 'memory' });
+  const started = Date.now();
+  await signInMany(sessions);
+  const after = await ask<Memory>(gatehouse.child, { type: 'memory' });
+  const rssPer = (after.memory.rss - before.memory.rss) / sessions;
+  const heapPer = (after.memory.heapUsed - before.memory.heapUsed) / sessions;
+  process.stdout.write(`memory: ${sessions} more signed-in sessions (real sign-ins through the IdP, ${((Date.now() - started) / 1000).toFixed(0)} s, after ${warmUp + 1} warm-up sign-ins)\n` +
+    `  resident ${mb(before.memory.rss)} → ${mb(after.memory.rss)} MB: ${kb(rssPer)} KB per session (target ≤ 5 KB: ${rssPer <= 5 * 1024 ? 'met' : 'MISSED'})\n` +
+    `  JS heap used ${mb(before.memory.heapUsed)} → ${mb(after.memory.heapUsed)} MB: ${kb(heapPer)} KB per session; store keys ${before.storeKeys} → ${after.storeKeys}\n\n`);
+
+  const run = async (target: { url: string; headers: Record<string, string> }, seconds: number): Promise<Result> =>
+    autocannon({ url: target.url, headers: target.headers, connections, duration: seconds });
+  await run(bareTarget, 3);
+  await run(gatehouseTarget, 3);
+
+  const results: Record<'bare' | 'gatehouse', Result[]> = { bare: [], gatehouse: [] };
+  process.stdout.write(`${pad('round', 7)}${pad('proxy', 11)}${pad('req/s', 10)}${pad('p50 ms', 8)}${pad('p99 ms', 8)}${pad('non-2xx', 9)}errors\n`);
+  for (let round = 1; round <= rounds; round++) {
+    for (const [name, target] of [['bare', bareTarget], ['gatehouse', gatehouseTarget]] as const) {
+      const result = await run(target, duration);
+      results[name].push(result);
+      process.stdout.write(`${pad(round, 7)}${pad(name, 11)}${pad(result.requests.average.toFixed(0), 10)}${pad(result.latency.p50, 8)}${pad(result.latency.p99, 8)}${pad(result.non2xx, 9)}${result.errors}\n`);
+    }
+  }
+  const summary = (name: 'bare' | 'gatehouse') => ({
+    rps: median(results[name].map((r) => r.requests.average)),
+    p50: median(results[name].map((r) => r.latency.p50)),
+    p99: median(results[name].map((r) => r.latency.p99)),
+  });
+  const [b, g] = [summary('bare'), summary('gatehouse')];
+  const rpsRatio = g.rps / b.rps;
+  const p99Ratio = g.p99 / b.p99;
+  process.stdout.write(`${pad('median', 7)}${pad('bare', 11)}${pad(b.rps.toFixed(0), 10)}${pad(b.p50, 8)}${b.p99}\n`);
+  process.stdout.write(`${pad('median', 7)}${pad('gatehouse', 11)}${pad(g.rps.toFixed(0), 10)}${pad(g.p50, 8)}${g.p99}\n\n`);
+  process.stdout.write(`gatehouse/bare: requests/s ${rpsRatio.toFixed(2)}× (target ≥ 0.75×: ${rpsRatio >= 0.75 ? 'met' : 'MISSED'}), ` +
+    `p99 ${p99Ratio.toFixed(2)}× (target ≤ 2×: ${p99Ratio <= 2 ? 'met' : 'MISSED'})\n`);
+}
+
+try {
+  await main();
+} finally {
+  for (const child of children) child.kill();
+}
