@@ -1,12 +1,21 @@
 import type { Page } from '@playwright/test';
+import { startDemoApis } from '../server/dev/demo-apis.ts';
+import { writeApisFile } from '../test/helpers/apis-file.ts';
 import { startGatehouse, TestClock, type TestGatehouse } from '../test/helpers/harness.ts';
+import { freePort } from '../test/helpers/ports.ts';
+import { SwitchableUpstream } from '../test/helpers/switchable-upstream.ts';
 import { test as base, expect, signInAtIdp } from './fixtures.ts';
 
 // The connector in Chromium, as a newcomer meets it after `npm start`: the embedded IdP and
 // the demo APIs. Gatehouse and the demo APIs share a TestClock, so an import job moves on only
 // when a test moves the clock, after it has seen the previous state on the page.
 
-const test = base.extend<object, { connector: { gatehouse: TestGatehouse; clock: TestClock } }>({
+interface Connector {
+  gatehouse: TestGatehouse;
+  clock: TestClock;
+}
+
+const test = base.extend<{ renkuThatFails: Connector & { renku: SwitchableUpstream } }, { connector: Connector }>({
   connector: [
     async ({}, use) => {
       const clock = new TestClock();
@@ -16,6 +25,22 @@ const test = base.extend<object, { connector: { gatehouse: TestGatehouse; clock:
     },
     { scope: 'worker' },
   ],
+  // The demo APIs declared in a GATEHOUSE_APIS file, Renku behind a front that can go down.
+  renkuThatFails: async ({}, use) => {
+    const clock = new TestClock();
+    const idpPort = await freePort();
+    const demo = await startDemoApis({ issuer: `http://127.0.0.1:${idpPort}`, clock: clock.read });
+    const renku = await new SwitchableUpstream(demo.renkuUrl).start();
+    const apis = writeApisFile([
+      { name: 'dataverse', url: demo.dataverseUrl, token: 'user', audience: 'dataverse' },
+      { name: 'renku', url: renku.url, token: 'user', audience: 'renku' },
+    ]);
+    const gatehouse = await startGatehouse({ GATEHOUSE_APIS: apis, GATEHOUSE_DEV_IDP_PORT: String(idpPort) }, { clock: clock.read });
+    await use({ gatehouse, clock, renku });
+    await gatehouse.stop();
+    await renku.stop();
+    await demo.close();
+  },
 });
 
 // A phone-sized window: everything must fit without sideways scrolling.
@@ -195,4 +220,34 @@ test('when the session has ended, the page says so, and "Sign in again" comes ba
   await expect(page.getByRole('status')).toHaveText('Queued: Renku will start the import shortly.');
   clock.advance(2000);
   await expect(page.locator('#outcome')).toContainText(`“${soil.title}” is now in alice/soil-survey.`);
+});
+
+test('when Renku is down the page says so with "Try again", and trying again once it is back works', async ({ page, renkuThatFails }) => {
+  const { gatehouse, clock, renku } = renkuThatFails;
+  renku.up = false;
+  await openConnector(page, gatehouse);
+  const problem = page.locator('#problem');
+  await expect(problem).toBeFocused();
+  await expect(problem.getByRole('heading')).toHaveText('Renku is unavailable');
+  await expect(problem).toContainText('Renku is not answering (HTTP 502).');
+  await expect(page.getByLabel('Renku project', { exact: true })).toHaveValue('');
+
+  renku.up = true;
+  await page.getByRole('button', { name: 'Try again' }).click();
+  await expect(problem).toBeHidden();
+  await page.getByLabel('Renku project', { exact: true }).selectOption({ label: 'alice/climate-models' });
+
+  // Down again just as the import is asked for: nothing was imported, and the retry does it.
+  await page.getByLabel('DOI, dataset link or keywords').fill(soil.doi);
+  await page.keyboard.press('Enter');
+  await expect(page.getByRole('heading', { level: 2, name: soil.title })).toBeFocused();
+  renku.up = false;
+  await page.getByRole('button', { name: 'Import into Renku' }).click();
+  await expect(problem).toBeFocused();
+  await expect(problem).toContainText('Nothing was imported. Try again in a minute.');
+  renku.up = true;
+  await page.getByRole('button', { name: 'Try again' }).click();
+  await expect(page.getByRole('status')).toHaveText('Queued: Renku will start the import shortly.');
+  clock.advance(2000);
+  await expect(page.locator('#outcome')).toContainText(`“${soil.title}” is now in alice/climate-models.`);
 });

@@ -243,10 +243,16 @@ async function showProjectDatasets(projectId, highlightDoi) {
 async function importDataset() {
   clearProblem();
   const dataset = state.dataset;
-  const project = state.projects.find((p) => p.id === ui.project.value);
+  let project = state.projects.find((p) => p.id === ui.project.value);
   if (!dataset) {
     showProblem({ title: 'No dataset chosen yet', message: 'Look up a dataset first.', next: 'Enter its DOI or some keywords under “1. Find a dataset”.', action: 'none' });
     return;
+  }
+  if (!project && !state.projectsLoaded) {
+    // The project list failed to load earlier: try again, which says why if it fails again.
+    await loadProjects(initial.project);
+    if (!state.projectsLoaded) return;
+    project = state.projects.find((p) => p.id === ui.project.value);
   }
   if (!project) {
     showProblem({ title: 'No project chosen yet', message: 'Choose the Renku project to import into.', next: 'Pick one under “2. Choose a Renku project”.', action: 'none' });
