@@ -4,7 +4,9 @@ import { pathToFileURL } from 'node:url';
 import { createApp, type AppDeps, type AppExtensions } from './app.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
+import { connectorRouter } from './connector/connector-router.ts';
 import { type DemoApis, demoUpstreams, startDemoApis } from './dev/demo-apis.ts';
+import { demoLookupExamples } from './dev/demo-datasets.ts';
 import { type DevIdp, type DevIdpOptions, devUsers, startDevIdp } from './dev/dev-idp.ts';
 import { mountExternalLogin } from './external/mount-external-login.ts';
 import { GrantStore } from './grants/grant-store.ts';
@@ -114,6 +116,8 @@ export async function start(options: StartOptions = {}): Promise<Gatehouse> {
     lockWaitMs: (config.oidc.timeoutSeconds + 1) * 1000,
   });
   (extensions.routers ??= []).push(['/api', apiRouter(deps, { upstreams, tokens })]);
+  extensions.routers.push(['/connector', connectorRouter({ upstreams, examples: demoApis ? demoLookupExamples : [] })]);
+  (extensions.homeLinks ??= []).push({ href: '/connector', label: 'Import a Dataverse dataset into Renku' });
 
   const app = createApp(deps, extensions);
   const server = createServer(app);

@@ -18,27 +18,34 @@ export class ApiError extends Error {
   }
 }
 
-/** Thrown after sign-in was started; the page is navigating away. */
+/**
+ * Gatehouse answered 401: the page is navigating to sign-in, or, with `signIn: 'manual'`, the
+ * page must offer it. `code` is Gatehouse's reason: `unauthenticated` or `session_expired`.
+ */
 export class SignInRequired extends Error {
-  constructor() {
+  constructor(code = 'unauthenticated') {
     super('Signing in again');
     this.name = 'SignInRequired';
+    this.code = code;
   }
 }
 
 /**
  * `fetch` for `/api/…` paths. Resolves with the Response (any status but Gatehouse's 401);
  * on Gatehouse's 401 it sends the browser to `/auth/login?returnTo=<this page>` and rejects
- * with {@link SignInRequired}.
+ * with {@link SignInRequired}. With `init.signIn = 'manual'` it only rejects, so a page in the
+ * middle of something can say why and offer its own "Sign in again".
  */
-export async function api(path, init = {}) {
+export async function api(path, { signIn = 'redirect', ...init } = {}) {
   const headers = new Headers(init.headers);
   headers.set('X-CSRF', '1');
   const response = await fetch(path, { credentials: 'same-origin', ...init, headers });
-  if (response.status === 401 && (await isGatehouseSignInError(response))) {
+  const signInError = response.status === 401 ? await gatehouseSignInError(response) : undefined;
+  if (signInError) {
+    if (signIn === 'manual') throw new SignInRequired(signInError);
     const here = `${location.pathname}${location.search}${location.hash}`;
     location.assign(`/auth/login?returnTo=${encodeURIComponent(here)}`);
-    throw new SignInRequired();
+    throw new SignInRequired(signInError);
   }
   return response;
 }
@@ -59,11 +66,13 @@ export async function apiJson(path, init = {}) {
 // Gatehouse's own 401s (no session, session ended) say where to sign in. An upstream's 401
 // passes through unchanged: signing in again would not fix it, and redirecting on it could
 // loop, since the IdP session would sign the user straight back in.
-async function isGatehouseSignInError(response) {
+// Returns Gatehouse's error code for its own 401, undefined for an upstream's.
+async function gatehouseSignInError(response) {
   try {
     const body = await response.clone().json();
-    return typeof body?.loginUrl === 'string';
+    if (typeof body?.loginUrl !== 'string') return undefined;
+    return typeof body.error === 'string' ? body.error : 'unauthenticated';
   } catch {
-    return false;
+    return undefined;
   }
 }

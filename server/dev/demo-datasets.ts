@@ -29,6 +29,12 @@ export interface DemoDataset {
  */
 export const failingDoi = 'doi:10.5072/FK2/FAIL';
 
+/**
+ * DOI of a dataset whose first import into each Renku-like demo project fails (an interrupted
+ * download) and whose next import succeeds, so a retry after a failed import can be shown and tested.
+ */
+export const flakyDoi = 'doi:10.5072/FK2/FLAKY';
+
 /** The demo catalog. */
 export const demoDatasets: readonly DemoDataset[] = [
   {
@@ -84,6 +90,27 @@ export const demoDatasets: readonly DemoDataset[] = [
       { id: 901, name: 'cores.csv', size: 20_480, contentType: 'text/csv', md5: '0cc175b9c0f1b6a831c399e269772661' },
     ],
   },
+  {
+    persistentId: flakyDoi,
+    databaseId: 77,
+    versionId: 15,
+    title: 'Glacier runoff gauges (first import fails, a retry works: demo of a retry)',
+    authors: [{ name: 'Rossi, Giulia', affiliation: 'Demo University' }],
+    description: 'A dataset whose first import into each Renku-like demo project is interrupted, to show that a failed import can simply be retried.',
+    subjects: ['Earth and Environmental Sciences'],
+    keywords: ['glacier', 'runoff', 'demo'],
+    publicationDate: '2024-06-30',
+    files: [
+      { id: 771, name: 'runoff_daily.csv', size: 311_296, contentType: 'text/csv', md5: '92eb5ffee6ae2fec3ad71c777531578f' },
+      { id: 772, name: 'gauges.json', size: 2_048, contentType: 'application/json', md5: '4a8a08f09d37b73795649038408b5f33' },
+    ],
+  },
+];
+
+/** What the connector page offers to try when the demo APIs run: each demo DOI and a keyword search. */
+export const demoLookupExamples: ReadonlyArray<{ query: string; label: string }> = [
+  ...demoDatasets.map((dataset) => ({ query: dataset.persistentId, label: dataset.title })),
+  { query: 'soil moisture', label: 'a keyword search' },
 ];
 
 const publisher = 'Demo Dataverse';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import express, { type ErrorRequestHandler, type Express, type Response } from 'express';
 import type { Clock } from '../clock.ts';
 import { devUsers } from './dev-idp.ts';
-import { type DemoDataset, failingDoi, findDataset, normalizeDoi } from './demo-datasets.ts';
+import { type DemoDataset, failingDoi, findDataset, flakyDoi, normalizeDoi } from './demo-datasets.ts';
 import { bearerTokenCheck } from './demo-token-check.ts';
 
 /** A project of the Renku-like demo, with the datasets imported into it. */
@@ -33,6 +33,8 @@ interface Job {
   createdAt: number;
   /** Set once a completed job's dataset was added to its project. */
   settled: boolean;
+  /** The first import of {@link flakyDoi} into a project fails as if its download broke off. */
+  interrupted: boolean;
 }
 
 // How long an import job stays in each state, measured on the injected clock.
@@ -43,12 +45,15 @@ const runningMs = 1200;
  * A Renku-like API for development and tests, answering like Renku's core service: results in
  * `{ "result": … }`, errors in `{ "error": { "code", "userMessage" } }`. Every call needs a JWT
  * access token with audience `renku`. Import jobs move pending → running → completed (or
- * failed, for {@link failingDoi} and unknown DOIs) over about 1.6 s of the injected clock.
+ * failed, for {@link failingDoi}, unknown DOIs and the first import of {@link flakyDoi} into a
+ * project) over about 1.6 s of the injected clock.
  */
 export function renkuApi(options: { issuer: string; clock: Clock }): Express {
   const { clock } = options;
   const projects = seedProjects();
   const jobs = new Map<string, Job>();
+  // `<project id> <DOI>` pairs whose import of flakyDoi was already interrupted once.
+  const interruptedOnce = new Set<string>();
   const app = express();
   app.disable('x-powered-by');
   app.use(bearerTokenCheck(options.issuer, 'renku', (code, userMessage) => ({ error: { code, userMessage } })));
@@ -80,7 +85,10 @@ export function renkuApi(options: { issuer: string; clock: Clock }): Express {
     if (!ownProject(res, projectId)) return renkuError(res, 404, 'project_not_found', `There is no project ${projectId} of yours.`);
     const doi = typeof body.dataset_uri === 'string' ? normalizeDoi(body.dataset_uri) : undefined;
     if (!doi) return renkuError(res, 400, 'invalid_dataset_uri', 'dataset_uri must be a DOI, e.g. doi:10.5072/FK2/J8SJZB or https://doi.org/10.5072/FK2/J8SJZB.');
-    const job: Job = { id: randomUUID(), owner: subject(res), projectId, datasetUri: doi, createdAt: clock(), settled: false };
+    const flakyKey = `${projectId} ${doi.toLowerCase()}`;
+    const interrupted = doi.toLowerCase() === flakyDoi.toLowerCase() && !interruptedOnce.has(flakyKey);
+    if (interrupted) interruptedOnce.add(flakyKey);
+    const job: Job = { id: randomUUID(), owner: subject(res), projectId, datasetUri: doi, createdAt: clock(), settled: false, interrupted };
     jobs.set(job.id, job);
     res.json({ result: { job_id: job.id, created_at: new Date(job.createdAt).toISOString() } });
   });
@@ -109,14 +117,16 @@ export function renkuApi(options: { issuer: string; clock: Clock }): Express {
     const age = clock() - job.createdAt;
     if (age < pendingMs) return 'pending';
     if (age < pendingMs + runningMs) return 'running';
-    return job.datasetUri.toLowerCase() === failingDoi.toLowerCase() || !findDataset(job.datasetUri) ? 'failed' : 'completed';
+    return job.interrupted || job.datasetUri.toLowerCase() === failingDoi.toLowerCase() || !findDataset(job.datasetUri) ? 'failed' : 'completed';
   }
 
   function describeJob(job: Job): Record<string, unknown> {
     const current = state(job);
-    const error = current !== 'failed' ? undefined : findDataset(job.datasetUri)
-      ? { code: 'import_failed', userMessage: 'The dataset files could not be downloaded from Dataverse (the demo always fails this one).' }
-      : { code: 'dataset_not_found', userMessage: `No dataset has the DOI ${job.datasetUri}.` };
+    const error = current !== 'failed' ? undefined : job.interrupted
+      ? { code: 'download_interrupted', userMessage: 'The download from Dataverse was interrupted; trying again usually works (the demo interrupts the first import of this dataset into each project).' }
+      : findDataset(job.datasetUri)
+        ? { code: 'import_failed', userMessage: 'The dataset files could not be downloaded from Dataverse (the demo always fails this one).' }
+        : { code: 'dataset_not_found', userMessage: `No dataset has the DOI ${job.datasetUri}.` };
     return {
       job_id: job.id,
       state: current,

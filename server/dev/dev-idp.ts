@@ -178,7 +178,10 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     rotateRefreshToken: true,
     loadExistingGrant: async (ctx) => {
       const grantId = ctx.oidc.result?.consent?.grantId ?? ctx.oidc.session!.grantIdFor(ctx.oidc.client!.clientId);
-      if (grantId) return ctx.oidc.provider.Grant.find(grantId);
+      const existing = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
+      // A grant revoked since (with its refresh token) leaves its id in the IdP session: without
+      // a fresh grant, every sign-in would end in another login prompt.
+      if (existing) return existing;
       // No consent screen: every client registered here is a first-party development client.
       const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client!.clientId, accountId: ctx.oidc.session!.accountId! });
       grant.addOIDCScope('openid profile email offline_access');

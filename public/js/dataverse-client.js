@@ -1,0 +1,66 @@
+// The connector's calls to Dataverse's native API, through Gatehouse at /api/dataverse/.
+// Dataverse answers `{ "status": "OK", "data": … }`; these functions return what the page shows.
+
+import { apiJson } from './api.js';
+import { UnexpectedAnswer } from './unexpected-answer.js';
+
+const base = '/api/dataverse';
+// The connector offers its own "Sign in again", keeping the user's place.
+const init = { signIn: 'manual' };
+
+/**
+ * The latest published version of the dataset with this DOI (`doi:10.…/…`):
+ * `{ doi, title, authors: [{ name, affiliation }], files: [{ name, size, contentType }], publisher }`.
+ * Rejects with ApiError (404 when Dataverse has no such dataset) or {@link UnexpectedAnswer}.
+ */
+export async function fetchDataset(doi) {
+  // `:persistentId` is literal: Dataverse's way of naming a dataset by DOI in the path.
+  const body = await apiJson(`${base}/api/datasets/:persistentId/?persistentId=${encodeURIComponent(doi)}`, init);
+  return datasetFromDataverse(body, doi);
+}
+
+/** Datasets matching `query` (Dataverse's search API): `{ total, items: [{ doi, title, authors, published }] }`. */
+export async function searchDatasets(query) {
+  const body = await apiJson(`${base}/api/search?q=${encodeURIComponent(query)}&type=dataset&per_page=10`, init);
+  const data = body?.data;
+  if (!data || !Array.isArray(data.items)) throw new UnexpectedAnswer('Dataverse', 'a list of search results');
+  // Only datasets with a DOI can be imported by DOI; Handle-only datasets are left out.
+  const items = data.items
+    .filter((item) => item?.type === 'dataset' && typeof item.global_id === 'string' && /^doi:/i.test(item.global_id))
+    .map((item) => ({
+      doi: item.global_id,
+      title: text(item.name) || item.global_id,
+      authors: Array.isArray(item.authors) ? item.authors.map(text).filter(Boolean) : [],
+      published: text(item.published_at).slice(0, 10),
+    }));
+  return { total: Number(data.total_count) || items.length, items };
+}
+
+/** Reads Dataverse's dataset JSON (`GET /api/datasets/:persistentId/`) into what the page shows. */
+export function datasetFromDataverse(body, doi) {
+  const data = body?.data;
+  const version = data?.latestVersion;
+  if (!version || typeof version !== 'object') throw new UnexpectedAnswer('Dataverse', 'a dataset version');
+  const fields = Array.isArray(version.metadataBlocks?.citation?.fields) ? version.metadataBlocks.citation.fields : [];
+  const field = (name) => fields.find((f) => f?.typeName === name)?.value;
+  const authors = Array.isArray(field('author')) ? field('author') : [];
+  const files = Array.isArray(version.files) ? version.files : [];
+  const ownDoi = data.protocol === 'doi' && data.authority && data.identifier ? `doi:${data.authority}/${data.identifier}` : doi;
+  return {
+    doi: ownDoi,
+    title: text(field('title')) || ownDoi,
+    authors: authors
+      .map((author) => ({ name: text(author?.authorName?.value), affiliation: text(author?.authorAffiliation?.value) }))
+      .filter((author) => author.name),
+    files: files.map((file) => ({
+      name: text(file?.label) || text(file?.dataFile?.filename),
+      size: Number.isFinite(file?.dataFile?.filesize) ? file.dataFile.filesize : undefined,
+      contentType: text(file?.dataFile?.contentType),
+    })),
+    publisher: text(data.publisher),
+  };
+}
+
+function text(value) {
+  return typeof value === 'string' ? value.trim() : '';
+}

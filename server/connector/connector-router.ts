@@ -1,0 +1,42 @@
+import { Router } from 'express';
+import { safeReturnTo } from '../auth/return-to.ts';
+import type { Upstream } from '../proxy/upstream-registry.ts';
+
+/** Something the connector page offers to look up (the demo DOIs, in development). */
+export interface LookupExample {
+  query: string;
+  label: string;
+}
+
+/** What {@link connectorRouter} needs. */
+export interface ConnectorRouterOptions {
+  /** The upstreams reachable at `/api/<name>/`; the page calls `dataverse` and `renku`. */
+  upstreams: readonly Upstream[];
+  /** Lookups to offer as one-click examples; empty outside development. */
+  examples?: readonly LookupExample[];
+}
+
+/** The upstream names the connector page calls; declared in `GATEHOUSE_APIS` in production. */
+export const connectorUpstreams = ['dataverse', 'renku'] as const;
+
+/**
+ * `GET /connector`: the Dataverse-to-Renku connector page. Anonymous browsers are sent to
+ * sign-in and come back to the same URL, query included (the page keeps its form state there).
+ * The page itself is static; its scripts call `/api/dataverse/…` and `/api/renku/…`.
+ */
+export function connectorRouter(options: ConnectorRouterOptions): Router {
+  const declared = new Set(options.upstreams.map((upstream) => upstream.name));
+  const missing = connectorUpstreams.filter((name) => !declared.has(name));
+  const router = Router();
+
+  router.get('/', (req, res) => {
+    res.setHeader('Cache-Control', 'no-store');
+    if (!req.grant) {
+      res.redirect(302, `/auth/login?returnTo=${encodeURIComponent(safeReturnTo(req.originalUrl))}`);
+      return;
+    }
+    res.render('connector', { title: 'Dataverse to Renku', styles: ['/public/css/connector.css'], missing, examples: options.examples ?? [] });
+  });
+
+  return router;
+}
