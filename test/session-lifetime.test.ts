@@ -90,3 +90,24 @@ test('without refresh_expires_in from the IdP the session lasts until GATEHOUSE_
   clock.advance(121 * second);
   assert.equal(await sessionEnd(), signedInAt + 121 * second + 3600 * second);
 });
+
+test('each refresh moves the session end with the new refresh token, up to GATEHOUSE_SESSION_MAX', async () => {
+  // Keycloak's refresh_expires_in is its SSO idle time: an active user must not be signed out by it.
+  const { gatehouse, browser, clock, signedInAt, sessionEnd } = await signedInOnTestClock(
+    { GATEHOUSE_SESSION_IDLE: '3600', GATEHOUSE_SESSION_MAX: '300' },
+    { devIdp: { statesRefreshExpiresIn: true, refreshTokenTtlSeconds: 120, accessTokenTtlSeconds: 60 } },
+  );
+  const callApi = async () => (await browser.request(`${gatehouse.url}/api/renku/user`, { headers: { 'x-csrf': '1' } })).status;
+  assert.equal(await sessionEnd(), signedInAt + 120 * second);
+
+  clock.advance(100 * second); // the access token has expired: this call refreshes it
+  assert.equal(await callApi(), 200);
+  assert.equal(await sessionEnd(), clock.now + 120 * second);
+
+  clock.advance(100 * second); // 200 s: past the first refresh token's end, within the second's
+  assert.equal(await callApi(), 200);
+  assert.equal(await sessionEnd(), signedInAt + 300 * second, 'never past the absolute end');
+
+  clock.advance(101 * second);
+  assert.equal(await sessionEnd(), undefined);
+});

@@ -88,14 +88,10 @@ export function authRouter(deps: AppDeps, extensions: Pick<AppExtensions, 'signO
       throw callbackError(code, 'The sign-in could not be completed.', error);
     }
 
-    const lifetimeMs = Math.min(limits.maxMs, signIn.refreshExpiresIn ? signIn.refreshExpiresIn * 1000 : Infinity);
     const grant = await grants.create({
-      sub: signIn.sub,
-      ...(signIn.sid ? { sid: signIn.sid } : {}),
+      ...signIn,
       via: 'oidc',
-      claims: signIn.claims,
-      tokens: signIn.tokens,
-      lifetimeMs,
+      maxLifetimeMs: limits.maxMs,
       ...(req.get('user-agent') ? { userAgent: req.get('user-agent')! } : {}),
     });
     await regenerateSession(req);

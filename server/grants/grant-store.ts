@@ -10,6 +10,8 @@ export interface TokenSet {
   idToken?: string;
   /** Milliseconds since the epoch; undefined when the IdP did not say. */
   expiresAt?: number;
+  /** When the refresh token ends, when the IdP says so (Keycloak's `refresh_expires_in`). */
+  refreshExpiresAt?: number;
   scope?: string;
 }
 
@@ -26,8 +28,13 @@ export interface Grant {
   /** id_token claims, minus protocol members (nonce, at_hash, …). */
   claims: Record<string, unknown>;
   createdAt: number;
-  /** Absolute end of this grant, milliseconds since the epoch. */
+  /**
+   * When this grant ends: its absolute end, or earlier when the IdP says the refresh token
+   * ends sooner. Moves with every refresh, never past {@link Grant.maxExpiresAt}.
+   */
   expiresAt: number;
+  /** The absolute end (sign-in time + GATEHOUSE_SESSION_MAX); store records live this long. */
+  maxExpiresAt: number;
   userAgent?: string;
   /** SWS_WSID of an external (SOAP) login: the `{GUID}` naming its workspace. */
   workspaceId?: string;
@@ -41,7 +48,8 @@ export interface NewGrant {
   via: GrantVia;
   claims: Record<string, unknown>;
   tokens: TokenSet;
-  lifetimeMs: number;
+  /** The absolute lifetime (GATEHOUSE_SESSION_MAX). */
+  maxLifetimeMs: number;
   userAgent?: string;
   workspaceId?: string;
 }
@@ -71,6 +79,7 @@ export class GrantStore {
   async create(input: NewGrant): Promise<Grant> {
     const now = this.clock();
     const id = randomHandle(18);
+    const maxExpiresAt = now + input.maxLifetimeMs;
     const claims = Object.fromEntries(Object.entries(input.claims).filter(([k]) => !protocolClaims.has(k)));
     const grant: Grant = {
       id,
@@ -79,14 +88,16 @@ export class GrantStore {
       via: input.via,
       claims,
       createdAt: now,
-      expiresAt: now + input.lifetimeMs,
+      expiresAt: endOf(maxExpiresAt, input.tokens),
+      maxExpiresAt,
       ...(input.userAgent ? { userAgent: input.userAgent.slice(0, 200) } : {}),
       ...(input.workspaceId ? { workspaceId: input.workspaceId } : {}),
       sealedTokens: this.cipher.seal(JSON.stringify(input.tokens), id),
     };
-    await this.store.set(`grant:${id}`, JSON.stringify(grant), input.lifetimeMs);
-    if (grant.sid) await this.store.addToSet(`sid:${grant.sid}`, id, input.lifetimeMs);
-    await this.store.addToSet(`sub:${grant.sub}`, id, input.lifetimeMs);
+    // Records live until the absolute end: a refresh may move `expiresAt` up to it.
+    await this.store.set(`grant:${id}`, JSON.stringify(grant), input.maxLifetimeMs);
+    if (grant.sid) await this.store.addToSet(`sid:${grant.sid}`, id, input.maxLifetimeMs);
+    await this.store.addToSet(`sub:${grant.sub}`, id, input.maxLifetimeMs);
     // Until first written, "last used" is the creation time: no write needed right after sign-in.
     this.usedWrittenAt.set(id, now);
     return grant;
@@ -105,12 +116,19 @@ export class GrantStore {
     return JSON.parse(this.cipher.open(grant.sealedTokens, grant.id)) as TokenSet;
   }
 
-  /** Replaces the grant's tokens (after a refresh); a no-op when the grant has ended meanwhile. */
+  /**
+   * Replaces the grant's tokens after a refresh, and moves its end with the new refresh
+   * token's (never past the absolute end); a no-op when the grant has ended meanwhile.
+   */
   async replaceTokens(grant: Grant, tokens: TokenSet): Promise<Grant | undefined> {
     const current = await this.get(grant.id);
     if (!current) return undefined;
-    const updated: Grant = { ...current, sealedTokens: this.cipher.seal(JSON.stringify(tokens), grant.id) };
-    await this.store.set(`grant:${grant.id}`, JSON.stringify(updated), Math.max(1, updated.expiresAt - this.clock()));
+    const updated: Grant = {
+      ...current,
+      expiresAt: endOf(current.maxExpiresAt, tokens),
+      sealedTokens: this.cipher.seal(JSON.stringify(tokens), grant.id),
+    };
+    await this.store.set(`grant:${grant.id}`, JSON.stringify(updated), Math.max(1, updated.maxExpiresAt - this.clock()));
     return updated;
   }
 
@@ -134,7 +152,7 @@ export class GrantStore {
     const now = this.clock();
     const written = this.usedWrittenAt.get(grant.id);
     if (written !== undefined && now - written < lastUsedResolutionMs) return;
-    await this.store.set(`used:${grant.id}`, String(now), Math.max(1, grant.expiresAt - now));
+    await this.store.set(`used:${grant.id}`, String(now), Math.max(1, grant.maxExpiresAt - now));
     if (this.usedWrittenAt.size >= maxRememberedWrites) {
       for (const [id, at] of this.usedWrittenAt) if (now - at >= lastUsedResolutionMs) this.usedWrittenAt.delete(id);
     }
@@ -170,7 +188,7 @@ export class GrantStore {
   /** Issues an opaque handle (e.g. a SOAP IdentityToken) that reaches this grant until it ends. */
   async issueHandle(grant: Grant): Promise<string> {
     const handle = randomHandle();
-    await this.store.set(`handle:${hashHandle(handle)}`, grant.id, Math.max(1, grant.expiresAt - this.clock()));
+    await this.store.set(`handle:${hashHandle(handle)}`, grant.id, Math.max(1, grant.maxExpiresAt - this.clock()));
     return handle;
   }
 
@@ -184,4 +202,9 @@ export class GrantStore {
   async dropHandle(handle: string): Promise<void> {
     await this.store.delete(`handle:${hashHandle(handle)}`);
   }
+}
+
+/** A grant ends at its absolute end, or when its refresh token does if that is sooner. */
+function endOf(maxExpiresAt: number, tokens: TokenSet): number {
+  return Math.min(maxExpiresAt, tokens.refreshExpiresAt ?? Infinity);
 }

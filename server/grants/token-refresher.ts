@@ -176,6 +176,13 @@ export class TokenRefresher {
       next = await idp.refreshTokenGrant(current, need);
     } catch (error) {
       if (error instanceof AppError && error.code === 'invalid_grant') {
+        // Re-read once: if another instance rotated the refresh token meanwhile (a lock that
+        // expired mid-refresh), its tokens are good and the grant must not end.
+        const again = await this.readTokens(grantId);
+        if (again.tokens.refreshToken !== current.refreshToken) {
+          const fresh = this.freshToken(again, grantId, need, undefined);
+          if (fresh) return fresh;
+        }
         await fromStore(grants.end(grantId));
         logger.info('grant ended: the identity provider refused its refresh token', { sub: grant.sub, cause: error });
         throw sessionExpired();
@@ -185,7 +192,12 @@ export class TokenRefresher {
 
     // A resource token leaves the grant's own access token alone, but the refresh token may
     // have rotated: the new one must be stored before anyone refreshes again.
-    const stored: TokenSet = isDefault(need) ? next : { ...current, refreshToken: next.refreshToken, ...(next.idToken ? { idToken: next.idToken } : {}) };
+    const stored: TokenSet = isDefault(need) ? next : {
+      ...current,
+      refreshToken: next.refreshToken,
+      ...(next.idToken ? { idToken: next.idToken } : {}),
+      ...(next.refreshExpiresAt ? { refreshExpiresAt: next.refreshExpiresAt } : {}),
+    };
     const updated = await fromStore(grants.replaceTokens(grant, stored));
     if (!updated) throw sessionExpired();
     if (!isDefault(need)) remember(this.resourceTokens, cacheKey(grantId, need), next, this.maxCached);

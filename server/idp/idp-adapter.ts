@@ -35,8 +35,6 @@ export interface SignIn {
   claims: Record<string, unknown>;
   sub: string;
   sid?: string;
-  /** Seconds the refresh token lives, when the IdP says so (Keycloak's `refresh_expires_in`). */
-  refreshExpiresIn?: number;
 }
 
 /**
@@ -113,13 +111,11 @@ export class IdpAdapter {
       });
       const claims = response.claims();
       if (!claims) throw new AppError(400, 'id_token_missing', 'The identity provider sent no id_token.');
-      const refreshExpiresIn = Number((response as Record<string, unknown>).refresh_expires_in);
       return {
         tokens: toTokenSet(response, this.clock()),
         claims: { ...claims },
         sub: claims.sub,
         ...(typeof claims.sid === 'string' ? { sid: claims.sid } : {}),
-        ...(refreshExpiresIn > 0 ? { refreshExpiresIn } : {}),
       };
     } catch (error) {
       throw translateIdpError(error, 'token_exchange_failed');
@@ -256,11 +252,14 @@ function signingAlgorithm(pem: string): string {
 // `now` is the injected clock, so token expiry moves with it in tests.
 function toTokenSet(response: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers, now: number): TokenSet {
   const expiresIn = response.expiresIn();
+  // Keycloak states the refresh token's life (its SSO idle time) next to the standard members.
+  const refreshExpiresIn = Number((response as Record<string, unknown>).refresh_expires_in);
   return {
     accessToken: response.access_token,
     ...(response.refresh_token ? { refreshToken: response.refresh_token } : {}),
     ...(response.id_token ? { idToken: response.id_token } : {}),
     ...(expiresIn !== undefined ? { expiresAt: now + expiresIn * 1000 } : {}),
+    ...(refreshExpiresIn > 0 ? { refreshExpiresAt: now + refreshExpiresIn * 1000 } : {}),
     ...(response.scope ? { scope: response.scope } : {}),
   };
 }

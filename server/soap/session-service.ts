@@ -106,14 +106,10 @@ export class SessionService {
       throw soapClientError(error instanceof AppError ? error.code : 'token_exchange_failed', 'The identity provider did not accept the code.', error);
     }
 
-    const maxMs = config.session.maxSeconds * 1000;
     const grant = await grants.create({
-      sub: signIn.sub,
-      ...(signIn.sid ? { sid: signIn.sid } : {}),
+      ...signIn,
       via: 'external',
-      claims: signIn.claims,
-      tokens: signIn.tokens,
-      lifetimeMs: Math.min(maxMs, signIn.refreshExpiresIn ? signIn.refreshExpiresIn * 1000 : Infinity),
+      maxLifetimeMs: config.session.maxSeconds * 1000,
       workspaceId: randomGuid(),
     });
     const identityToken = await grants.issueHandle(grant);
