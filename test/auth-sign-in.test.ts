@@ -113,7 +113,7 @@ describe('sign-in with the authorization-code flow', () => {
     assert.equal(stale.status, 401, 'the old session id no longer works');
   });
 
-  for (const hostile of ['//evil.example', 'https://evil.example', '/\\evil.example', '/\\/evil.example', 'javascript:alert(1)', ' //evil.example', '/\tevil']) {
+  for (const hostile of ['//evil.example', 'https://evil.example', '/.//evil.example/x', '/\\evil.example', '/\\/evil.example', 'javascript:alert(1)', ' //evil.example', '/\tevil']) {
     test(`returnTo ${JSON.stringify(hostile)} falls back to /`, async () => {
       const page = await signIn(gatehouse, new CookieBrowser(), 'alice', hostile);
       assert.equal(page.url, `${gatehouse.url}/`);

@@ -15,5 +15,8 @@ export function safeReturnTo(value: unknown): string {
     return '/';
   }
   if (resolved.origin !== base) return '/';
+  // Dot segments and encoded dots collapse while parsing (`/a/..//x`, `/.//x`, `/%2e//x` all
+  // become `//x`), so the checks above are repeated on what will actually be sent.
+  if (resolved.pathname.startsWith('//') || resolved.pathname.startsWith('/\\')) return '/';
   return `${resolved.pathname}${resolved.search}${resolved.hash}`;
 }
