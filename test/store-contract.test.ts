@@ -97,6 +97,26 @@ function storeContract(subject: () => Subject): void {
     assert.equal(await store.get(k), `caller-${results.indexOf(true)}`);
   });
 
+  test('setIfPresent replaces an existing value and never creates a missing one', async () => {
+    const { store } = subject();
+    const k = key('present');
+    assert.equal(await store.setIfPresent(k, 'ghost', 60_000), false);
+    assert.equal(await store.get(k), undefined, 'a deleted record is not brought back');
+    await store.set(k, 'first', 60_000);
+    assert.equal(await store.setIfPresent(k, 'second', 60_000), true);
+    assert.equal(await store.get(k), 'second');
+  });
+
+  test('setIfPresent does not write a key whose value expired', async () => {
+    const { store, shortTtlMs, elapse } = subject();
+    const k = key('present-expired');
+    await store.set(k, 'first', shortTtlMs);
+    await elapse(shortTtlMs);
+    await eventually(async () => (await store.get(k)) === undefined, 'the value expired');
+    assert.equal(await store.setIfPresent(k, 'second', 60_000), false);
+    assert.equal(await store.get(k), undefined);
+  });
+
   test('take returns the value and removes it', async () => {
     const { store } = subject();
     const k = key('take');

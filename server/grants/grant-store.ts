@@ -118,7 +118,8 @@ export class GrantStore {
 
   /**
    * Replaces the grant's tokens after a refresh, and moves its end with the new refresh
-   * token's (never past the absolute end); a no-op when the grant has ended meanwhile.
+   * token's (never past the absolute end); a no-op when the grant has ended meanwhile, also
+   * when it ends between the read and the write here (another instance's logout).
    */
   async replaceTokens(grant: Grant, tokens: TokenSet): Promise<Grant | undefined> {
     const current = await this.get(grant.id);
@@ -128,8 +129,8 @@ export class GrantStore {
       expiresAt: endOf(current.maxExpiresAt, tokens),
       sealedTokens: this.cipher.seal(JSON.stringify(tokens), grant.id),
     };
-    await this.store.set(`grant:${grant.id}`, JSON.stringify(updated), Math.max(1, updated.maxExpiresAt - this.clock()));
-    return updated;
+    const written = await this.store.setIfPresent(`grant:${grant.id}`, JSON.stringify(updated), Math.max(1, updated.maxExpiresAt - this.clock()));
+    return written ? updated : undefined;
   }
 
   /** Ends a grant: every handle and session on it stops working. */

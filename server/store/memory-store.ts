@@ -34,6 +34,12 @@ export class MemoryStore implements Store {
     return true;
   }
 
+  async setIfPresent(key: string, value: string, ttlMs: number): Promise<boolean> {
+    if (!this.live(this.values, key)) return false;
+    this.values.set(key, { value, expiresAt: this.expiry(ttlMs) });
+    return true;
+  }
+
   async take(key: string): Promise<string | undefined> {
     const entry = this.live(this.values, key);
     this.values.delete(key);

@@ -83,6 +83,10 @@ export class RedisStore implements Store {
     return this.run(async () => (await this.client.set(key, value, { condition: 'NX', expiration: { type: 'PX', value: px(ttlMs) } })) === 'OK');
   }
 
+  setIfPresent(key: string, value: string, ttlMs: number): Promise<boolean> {
+    return this.run(async () => (await this.client.set(key, value, { condition: 'XX', expiration: { type: 'PX', value: px(ttlMs) } })) === 'OK');
+  }
+
   take(key: string): Promise<string | undefined> {
     // GETDEL is one command: of concurrent callers on any instance, exactly one gets the value.
     return this.run(async () => (await this.client.getDel(key)) ?? undefined);

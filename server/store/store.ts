@@ -12,6 +12,11 @@ export interface Store {
   set(key: string, value: string, ttlMs?: number): Promise<void>;
   /** Sets only when the key is absent; true when this call set it. Used for locks and replay guards. */
   setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Replaces a value only while the key exists; true when this call wrote it. An update can
+   * then never bring back a record that another instance deleted meanwhile (an ended grant).
+   */
+  setIfPresent(key: string, value: string, ttlMs: number): Promise<boolean>;
   /** Reads and deletes in one step: of concurrent callers, exactly one gets the value. */
   take(key: string): Promise<string | undefined>;
   delete(...keys: string[]): Promise<void>;
