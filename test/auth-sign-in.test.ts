@@ -113,6 +113,18 @@ describe('sign-in with the authorization-code flow', () => {
     assert.equal(stale.status, 401, 'the old session id no longer works');
   });
 
+  test('signing in again in the same browser ends the grant it replaces', async () => {
+    const browser = new CookieBrowser();
+    await signIn(gatehouse, browser, 'bob');
+    const [first] = await gatehouse.gh.deps.grants.idsBySub('bob');
+    await signIn(gatehouse, browser, 'bob');
+    const ids = await gatehouse.gh.deps.grants.idsBySub('bob');
+    assert.equal(ids.length, 1, 'one sign-in, one grant');
+    assert.notEqual(ids[0], first);
+    assert.equal(await gatehouse.gh.deps.grants.get(first!), undefined, 'the replaced grant is gone, not left with a live refresh token');
+    await gatehouse.gh.deps.grants.end(ids[0]!);
+  });
+
   for (const hostile of ['//evil.example', 'https://evil.example', '/.//evil.example/x', '/\\evil.example', '/\\/evil.example', 'javascript:alert(1)', ' //evil.example', '/\tevil']) {
     test(`returnTo ${JSON.stringify(hostile)} falls back to /`, async () => {
       const page = await signIn(gatehouse, new CookieBrowser(), 'alice', hostile);

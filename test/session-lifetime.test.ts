@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
 import type { StartOptions } from '../server/main.ts';
-import { CookieBrowser, signIn, startGatehouse, TestClock, type TestGatehouse } from './helpers/harness.ts';
+import { callbackUrlFor, CookieBrowser, signIn, startGatehouse, TestClock, type TestGatehouse } from './helpers/harness.ts';
 
 const second = 1000;
 let running: TestGatehouse | undefined;
@@ -45,6 +45,18 @@ test('a session unused for longer than GATEHOUSE_SESSION_IDLE is signed out and 
   const home = await browser.navigate(`${gatehouse.url}/`);
   assert.equal(home.response.status, 200);
   assert.match(home.body, /id="sign-in"/, 'the browser sees the sign-in page');
+});
+
+test('signing in again after the session idled out lands on returnTo with a new session', async () => {
+  // The callback itself finds the idle session and ends it before it makes the new one.
+  const { gatehouse, browser, clock, sessionEnd } = await signedInOnTestClock({ GATEHOUSE_SESSION_IDLE: '60', GATEHOUSE_SESSION_MAX: '3600' });
+  const callback = await callbackUrlFor(gatehouse, browser);
+  clock.advance(61 * second);
+  const landed = await browser.request(callback);
+  assert.equal(landed.status, 302);
+  assert.equal(landed.headers.get('location'), '/');
+  assert.equal(await sessionEnd(), clock.now + 60 * second, 'signed in again');
+  assert.deepEqual(await gatehouse.gh.deps.grants.idsBySub('alice').then((ids) => ids.length), 1, 'the idle grant was deleted');
 });
 
 test('activity slides the idle timeout: a session used every 50 s outlives a 60 s idle limit', async () => {

@@ -2,9 +2,11 @@ import express, { type Request, type Response, Router } from 'express';
 import type { AppDeps, AppExtensions } from '../app.ts';
 import { AppError } from '../errors.ts';
 import { readCookie } from '../http/cookies.ts';
+import { signOutGrant } from '../grants/sign-out-grant.ts';
 import { hashHandle, randomHandle } from '../random.ts';
+import { destroySession, regenerateSession, saveSession } from '../session/session-lifecycle.ts';
 import { hasCsrfProof } from './csrf.ts';
-import { destroySession, requireGrant, sessionExpiresAt } from './load-caller.ts';
+import { requireGrant, sessionExpiresAt } from './load-caller.ts';
 import { safeReturnTo } from './return-to.ts';
 
 /** A login in progress, kept server-side under the hash of its `state`. */
@@ -94,6 +96,10 @@ export function authRouter(deps: AppDeps, extensions: Pick<AppExtensions, 'signO
       maxLifetimeMs: limits.maxMs,
       ...(req.get('user-agent') ? { userAgent: req.get('user-agent')! } : {}),
     });
+    // Signing in again in the same browser replaces its sign-in: the old grant would otherwise
+    // stay alive, unreachable, with a working refresh token.
+    if (req.session?.grantId) await signOutGrant(grants, idp, req.session.grantId);
+    else if (req.session?.external) await extensions.signOutExternal?.(req.session.external);
     await regenerateSession(req);
     const now = clock();
     req.session.grantId = grant.id;
@@ -142,13 +148,12 @@ export function authRouter(deps: AppDeps, extensions: Pick<AppExtensions, 'signO
     const externalSignOutUrl = external ? await extensions.signOutExternal?.(external) : undefined;
     let idTokenHint: string | undefined;
     if (grant) {
-      const tokens = grants.tokens(grant);
-      idTokenHint = tokens.idToken;
-      const ended = await grants.end(grant.id);
-      if (ended && tokens.refreshToken) await idp.revoke(tokens.refreshToken, 'refresh_token');
+      // The ended record's id_token: a refresh on another instance may have replaced it.
+      const ended = await signOutGrant(grants, idp, grant.id);
+      idTokenHint = grants.tokens(ended ?? grant).idToken;
       logger.info('signed out', { sub: grant.sub });
     }
-    if (req.session) await destroySession(req);
+    await destroySession(req);
     res.clearCookie(names.session, { path: '/', httpOnly: true, sameSite: 'lax', secure: config.secureCookies });
     if (external) return externalSignOutUrl;
     if (!grant) return undefined;
@@ -160,14 +165,4 @@ export function authRouter(deps: AppDeps, extensions: Pick<AppExtensions, 'signO
 
 function callbackError(code: string, message: string, cause?: unknown): AppError {
   return new AppError(400, code, message, { cause });
-}
-
-/** Gives the session a new id (against fixation), dropping its data. */
-export function regenerateSession(req: Request): Promise<void> {
-  return new Promise((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));
-}
-
-/** Writes the session now, before the response redirects. */
-export function saveSession(req: Request): Promise<void> {
-  return new Promise((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
 }

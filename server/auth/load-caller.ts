@@ -2,6 +2,7 @@ import type { Request, RequestHandler } from 'express';
 import type { Clock } from '../clock.ts';
 import { unauthenticated } from '../errors.ts';
 import type { Grant, GrantStore } from '../grants/grant-store.ts';
+import { destroySession } from '../session/session-lifecycle.ts';
 
 /** Session lifetimes, in milliseconds. */
 export interface SessionLimits {
@@ -89,8 +90,3 @@ export function sessionExpiresAt(req: Request, grant: Grant, limits: SessionLimi
 export const requireGrant: RequestHandler = (req, _res, next) => {
   next(req.grant ? undefined : unauthenticated());
 };
-
-/** Destroys the session record; the cookie is cleared by the caller where it matters. */
-export function destroySession(req: Request): Promise<void> {
-  return new Promise((resolve, reject) => req.session.destroy((err) => (err ? reject(err) : resolve())));
-}

@@ -4,7 +4,9 @@ import { AppError } from '../errors.ts';
 import { cookieNames } from './auth-router.ts';
 import { hasCsrfProof } from './csrf.ts';
 import { listSessions } from './list-sessions.ts';
-import { destroySession, requireGrant } from './load-caller.ts';
+import { signOutGrant } from '../grants/sign-out-grant.ts';
+import { destroySession } from '../session/session-lifecycle.ts';
+import { requireGrant } from './load-caller.ts';
 
 const grantIdPattern = /^[\w-]{16,64}$/;
 
@@ -49,12 +51,10 @@ export function sessionsRouter(deps: AppDeps): Router {
     if (!target || target.sub !== caller.sub) {
       throw new AppError(404, 'session_not_found', 'You have no such session; it may have ended already.');
     }
-    const ended = await grants.end(id);
-    const refreshToken = ended ? grants.tokens(ended).refreshToken : undefined;
-    if (refreshToken) await idp.revoke(refreshToken, 'refresh_token');
+    await signOutGrant(grants, idp, id);
     const current = id === caller.id;
     if (current) {
-      if (req.session) await destroySession(req);
+      await destroySession(req);
       res.clearCookie(cookieNames(config.secureCookies).session, { path: '/', httpOnly: true, sameSite: 'lax', secure: config.secureCookies });
     }
     logger.info('session ended by its user', { sub: caller.sub, current });

@@ -1,9 +1,10 @@
 import { type CookieOptions, type Request, Router } from 'express';
 import type { AppDeps } from '../app.ts';
-import { regenerateSession, saveSession } from '../auth/auth-router.ts';
 import { AppError } from '../errors.ts';
+import { signOutGrant } from '../grants/sign-out-grant.ts';
 import { readCookie } from '../http/cookies.ts';
 import { randomHandle } from '../random.ts';
+import { regenerateSession, saveSession } from '../session/session-lifecycle.ts';
 import { contextTtlMs } from '../soap/session-service.ts';
 import type { SoapClient } from '../soap/soap-client.ts';
 import { signOutStashKey } from './external-sign-out.ts';
@@ -17,7 +18,7 @@ export const contextCookie = 'ContextID';
  * trades code, state and ContextID for an IdentityToken that stays in the server-side session.
  */
 export function externalRouter(deps: AppDeps, soap: SoapClient): Router {
-  const { config, grants, store, logger, clock } = deps;
+  const { config, grants, idp, store, logger, clock } = deps;
   const requestUrl = `${config.publicUrl}/external/callback`;
   const cookieOptions: CookieOptions = {
     httpOnly: true,
@@ -52,6 +53,9 @@ export function externalRouter(deps: AppDeps, soap: SoapClient): Router {
     if (!code || !state) throw callbackError('missing_code', 'The sign-in response has no code or state.');
 
     const login = await soap.externalLogin({ code, state, contextId });
+    // Signing in again in the same browser replaces its sign-in (see /auth/callback).
+    if (req.session?.grantId) await signOutGrant(grants, idp, req.session.grantId);
+    else if (req.session?.external) await soap.logout(req.session.external.identityToken).catch(() => undefined);
     await regenerateSession(req);
     const now = clock();
     req.session.external = { identityToken: login.identityToken, workspaceId: login.workspaceId, signOutUrl: login.signOutUrl ?? '' };

@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { AppDeps } from '../app.ts';
 import { AppError } from '../errors.ts';
+import { signOutGrant } from '../grants/sign-out-grant.ts';
 import { hashHandle } from '../random.ts';
 import type { SoapField } from './build-envelope.ts';
 import { guidPattern, randomGuid } from './guid.ts';
@@ -128,10 +129,10 @@ export class SessionService {
     const identityToken = requiredParam(call, 'IdentityToken');
     const grant = await grants.resolveHandle(identityToken);
     if (!grant) throw soapClientError('soap_invalid_identity_token', 'Invalid or ended IdentityToken.');
-    const tokens = grants.tokens(grant);
     await grants.dropHandle(identityToken);
-    const ended = await grants.end(grant.id);
-    if (ended && tokens.refreshToken) await idp.revoke(tokens.refreshToken, 'refresh_token');
+    // The ended record's tokens: a refresh may have replaced them since the handle was resolved.
+    const ended = await signOutGrant(grants, idp, grant.id);
+    const tokens = grants.tokens(ended ?? grant);
     logger.info('signed out', { sub: grant.sub, via: 'external' });
     return [
       ['SignOutURL', this.signOutUrl(tokens.idToken)],
