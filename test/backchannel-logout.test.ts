@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { generateKeyPair, importJWK, SignJWT } from 'jose';
+import { storeUnavailable } from '../server/errors.ts';
 import { CookieBrowser, signIn, signOutAtIdp, startGatehouse, type TestGatehouse } from './helpers/harness.ts';
 
 const event = 'http://schemas.openid.net/event/backchannel-logout';
@@ -95,6 +96,25 @@ describe('back-channel logout with a valid logout_token', () => {
     assert.equal(await gatehouse.gh.deps.grants.get(victim.grantId), undefined, 'the grant is gone');
     assert.equal(await isSignedIn(victim.browser), false);
     assert.ok(!gatehouse.logs.some((line) => line.includes(token)), 'the logout_token never reaches the log');
+  });
+
+  test('a logout the store failed to carry out is a 503, and the IdP\'s retry of the same token then ends the session', async () => {
+    const victim = await signedIn();
+    const token = await logoutToken({ sid: victim.sid });
+    const store = gatehouse.gh.deps.store;
+    const take = store.take.bind(store);
+    // The store goes away just as the grant is being ended (as RedisStore reports an outage).
+    store.take = async () => {
+      throw storeUnavailable(new Error('connection lost'));
+    };
+    const failed = await deliver(token).finally(() => {
+      store.take = take;
+    });
+    assert.equal(failed.status, 503);
+    assert.equal(await isSignedIn(victim.browser), true, 'nothing ended yet');
+    const retried = await deliver(token);
+    assert.equal(retried.status, 200, 'the retry is not refused as a replay');
+    assert.equal(await isSignedIn(victim.browser), false);
   });
 
   test('a logout_token with only sub ends every grant of that user and no one else\'s', async () => {

@@ -7,6 +7,7 @@ import type { Store } from '../store/store.ts';
 export interface LogoutToken {
   sid?: string;
   sub?: string;
+  jti: string;
 }
 
 /** What {@link LogoutTokenVerifier} needs to know about the IdP and our registration there. */
@@ -72,10 +73,18 @@ export class LogoutTokenVerifier {
 
     // Remembered for as long as the token itself could pass the checks above.
     const acceptableUntilMs = (payload.iat! + maxAgeSeconds + clockToleranceSeconds) * 1000;
-    const firstTime = await store.setIfAbsent(`jti:${jti}`, '1', Math.max(1000, acceptableUntilMs - clock()));
+    const firstTime = await store.setIfAbsent(jtiKey(jti), '1', Math.max(1000, acceptableUntilMs - clock()));
     if (!firstTime) throw invalidLogoutToken('jti_replayed', 'this token was delivered before');
 
-    return { ...(sid ? { sid } : {}), ...(sub ? { sub } : {}) };
+    return { ...(sid ? { sid } : {}), ...(sub ? { sub } : {}), jti };
+  }
+
+  /**
+   * Forgets a `jti` whose logout could not be carried out (the store failed part-way), so the
+   * IdP's retry of the same token is accepted instead of refused as a replay.
+   */
+  async forget(jti: string): Promise<void> {
+    await this.settings.store.delete(jtiKey(jti));
   }
 
   private keys(): ReturnType<typeof createRemoteJWKSet> {
@@ -116,4 +125,8 @@ function translateJoseError(error: unknown): AppError {
     return idpUnavailable(error); // the IdP's key set could not be fetched: not the token's fault
   }
   return invalidLogoutToken('malformed', 'it is not a signed JWT', error);
+}
+
+function jtiKey(jti: string): string {
+  return `jti:${jti}`;
 }
