@@ -25,8 +25,8 @@ export function errorFormatFor(req: Request, chosen: unknown): ErrorFormat {
 export function errorHandler(logger: Logger, renderFault?: FaultRenderer): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const error = toAppError(err);
-    if (error.status >= 500) logger.error('request failed', { code: error.code, error: err instanceof Error ? err : String(err) });
-    else logger.info('request refused', { code: error.code, status: error.status });
+    if (error.status >= 500) logger.error('request failed', { errorCode: error.code, error: err instanceof Error ? err : String(err) });
+    else logger.info('request refused', { errorCode: error.code, status: error.status });
     if (res.headersSent) {
       // A streamed response already started: all we can do is cut it.
       req.socket.destroy();

@@ -46,6 +46,15 @@ describe('health, readiness, request ids and logs', () => {
     assert.ok(!gatehouse.logs.some((l) => l.includes('secret-code') || l.includes('secret-state')));
   });
 
+  test('a refused request is logged with its error code, which the log does not mistake for a secret', async () => {
+    const refused = await fetch(`${gatehouse.url}/auth/callback?state=nope`, { headers: { 'x-request-id': 'trace-refused-1' } });
+    assert.equal(refused.status, 400);
+    const line = gatehouse.logs.map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l.requestId === 'trace-refused-1' && l.msg === 'request refused');
+    assert.equal(line?.errorCode, 'unknown_state');
+    assert.equal(line?.status, 400);
+  });
+
   test('no cookie, code or token in any log line after a full sign-in and sign-out', async () => {
     const browser = new CookieBrowser();
     await signIn(gatehouse, browser);
