@@ -44,6 +44,13 @@ test('the upstream gets a verified bearer token and Gatehouse\'s forwarding head
   assert.equal(seen.headers['x-static'], 'static-value');
 });
 
+test('an upstream at the root of its host gets a request-target starting with /, also with only a query', async () => {
+  await f.raw('GET', '/api/root?q=1');
+  assert.equal(f.echo.requests.at(-1)!.url, '/?q=1');
+  await f.raw('GET', '/api/root/items?q=1');
+  assert.equal(f.echo.requests.at(-1)!.url, '/items?q=1');
+});
+
 test('a caller with a bearer handle (a SOAP IdentityToken) needs no X-CSRF, and its handle never reaches the upstream', async () => {
   const { grants } = f.gatehouse.gh.deps;
   const handle = await grants.issueHandle((await aliceGrant(f))!);

@@ -54,7 +54,7 @@ export function apiRouter(deps: AppDeps, options: ApiRouterOptions): Router {
     const send = (accessToken: string | undefined): Promise<IncomingMessage> => sendUpstream({
       upstreamName: upstream.name,
       address,
-      path: `${address.basePath}${path}`,
+      path: requestTarget(address.basePath, path),
       method: req.method,
       headers: upstreamRequestHeaders(req.headers, {
         clientIp: req.ip,
@@ -171,6 +171,12 @@ function relay(response: IncomingMessage, res: Response, upstream: Upstream, mou
   // Headers are out: a broken stream can only be cut, never turned into an error page.
   response.on('error', () => res.destroy());
   response.pipe(res);
+}
+
+/** The upstream's request-target: its base path and the caller's rest, always starting with `/`. */
+function requestTarget(basePath: string, path: string): string {
+  const target = `${basePath}${path}`;
+  return target.startsWith('/') ? target : `/${target}`;
 }
 
 function addressOf(upstream: Upstream): UpstreamAddress & { basePath: string } {

@@ -49,6 +49,7 @@ export async function startProxyFixture(options: { env?: Record<string, string>;
     { name: 'echo', url: `${echo.url}/base`, token: 'user', audience: 'renku', headers: { 'X-Api-Key': { env: 'ECHO_API_KEY' }, 'X-Static': 'static-value' } },
     { name: 'readonly', url: `${echo.url}/ro`, token: 'user', methods: ['GET'] },
     { name: 'open', url: `${echo.url}/open`, token: 'none' },
+    { name: 'root', url: echo.url, token: 'none' },
     { name: 'down', url: `http://127.0.0.1:${deadPort}`, token: 'user' },
     { name: 'slow', url: `${echo.url}/slowbase`, token: 'user', timeoutMs: 300 },
     { name: 'stats', url: `${statsEcho.url}/stats`, token: 'user', audience: 'stats', resource: 'urn:gatehouse:stats' },
