@@ -52,6 +52,18 @@ const cases: HostileCase[] = [
     expected: { faultcode: 'Client', faultstring: 'Processing instructions are not allowed in a SOAP message.' },
   },
   {
+    name: 'an XML declaration hiding a DOCTYPE in a quoted value',
+    body: (u) => `<?xml version="1.0" encoding="<!DOCTYPE e [<!ENTITY xxe SYSTEM 'file:///etc/passwd'>]>"?>${redirectCall(`<RequestURL>${u}</RequestURL><SoapTransform>&xxe;</SoapTransform>`)}`,
+    expected: malformed,
+  },
+  {
+    // A scanner that ends the declaration at the first `?>` and a parser that honours quotes
+    // would see different documents: such a declaration is refused outright.
+    name: 'an XML declaration with a quoted ?> inside',
+    body: (u) => `<?xml version="1.0" x="?><a b='" ?>'/><!-- ?>${redirectCall(`<RequestURL>${u}</RequestURL>`)}<!-- -->`,
+    expected: malformed,
+  },
+  {
     name: 'a processing instruction inside a parameter',
     body: (u) => redirectCall(`<RequestURL>${u}<?php system('id'); ?></RequestURL>`),
     expected: { faultcode: 'Client', faultstring: 'Processing instructions are not allowed in a SOAP message.' },
@@ -159,6 +171,13 @@ describe('hostile XML at POST /Session', () => {
     const answer = await postSoap(gh.url, redirectCall(`<RequestURL>${requestUrl}</RequestURL>`));
     assert.equal(answer.status, 200, answer.body);
     assert.equal(store.size, keysBefore + 1);
+  });
+
+  test('ordinary XML declarations (quotes of either kind, standalone, a BOM) are accepted', async () => {
+    for (const declaration of ['<?xml version="1.0"?>', `\uFEFF<?xml version='1.0' encoding="UTF-8" standalone='yes' ?>\n`]) {
+      const answer = await postSoap(gh.url, `${declaration}${redirectCall(`<RequestURL>${requestUrl}</RequestURL>`)}`);
+      assert.equal(answer.status, 200, `${declaration}: ${answer.body}`);
+    }
   });
 
   test('an envelope just under 64 KiB is served', async () => {

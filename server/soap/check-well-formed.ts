@@ -8,7 +8,9 @@ const ncName = '[A-Za-z_][A-Za-z0-9_.-]*';
 const qName = `${ncName}(?::${ncName})?`;
 const attribute = `\\s+${qName}\\s*=\\s*(?:"[^"<]*"|'[^'<]*')`;
 
-const xmlDeclaration = /^\uFEFF?<\?xml(?:\s[^?]*)?\?>/;
+// `<?xml version="1.0" encoding="utf-8"?>` and nothing cleverer: pseudo-attributes only, and
+// values without `<`, `>` or `?`, so no reading of where the declaration ends can differ.
+const xmlDeclaration = /^\uFEFF?<\?xml(?:\s+[A-Za-z]+\s*=\s*(?:"[^"<>?]*"|'[^'<>?]*'))*\s*\?>/;
 const comment = /<!--([\s\S]*?)-->/y;
 const cdata = /<!\[CDATA\[[\s\S]*?\]\]>/y;
 const endTag = new RegExp(`</(${qName})\\s*>`, 'y');
@@ -28,12 +30,17 @@ const strayAmpersand = /&(?!(?:amp|lt|gt|quot|apos|#[0-9]{1,7}|#x[0-9A-Fa-f]{1,6
  *
  * fast-xml-parser is lenient by design (it accepts mismatched and unclosed tags, a second
  * root, text after the root) and expands DTD entities, so this scan runs before it.
+ *
+ * Returns the document without its XML declaration: the parser gets exactly what was
+ * scanned, so the two can never disagree about where the declaration ends.
  */
-export function checkWellFormed(xml: string, maxDepth: number): void {
+export function checkWellFormed(xml: string, maxDepth: number): string {
   if (forbiddenChars.test(xml)) throw notWellFormed();
   const open: string[] = [];
   let rootSeen = false;
-  let at = xml.match(xmlDeclaration)?.[0].length ?? 0;
+  const start = xml.match(xmlDeclaration)?.[0].length ?? 0;
+  if (start === 0 && /^\uFEFF?<\?xml[\s?]/.test(xml)) throw notWellFormed();
+  let at = start;
 
   while (at < xml.length) {
     if (xml.startsWith('<!--', at)) {
@@ -72,6 +79,7 @@ export function checkWellFormed(xml: string, maxDepth: number): void {
     }
   }
   if (!rootSeen || open.length > 0) throw notWellFormed();
+  return xml.slice(start);
 }
 
 function take(pattern: RegExp, xml: string, at: number): RegExpExecArray | null {

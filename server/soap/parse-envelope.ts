@@ -60,10 +60,10 @@ const xmlNs = 'http://www.w3.org/XML/1998/namespace';
  * demands it).
  */
 export function parseEnvelope(xml: string): Envelope {
-  checkWellFormed(xml, maxDepth);
+  const document = checkWellFormed(xml, maxDepth);
   let nodes: unknown[];
   try {
-    nodes = parser.parse(xml) as unknown[];
+    nodes = parser.parse(document) as unknown[];
   } catch (error) {
     throw soapClientError('soap_malformed', 'The request is not well-formed XML.', error);
   }
