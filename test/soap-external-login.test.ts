@@ -166,10 +166,19 @@ describe('the SOAP external login without a browser', () => {
     assert.equal(answer.status, 200, answer.body);
   });
 
-  test('a ContextID that is not a {GUID} gets a Client fault', async () => {
-    const answer = await externalLogin(gh, { code: 'c', state: 's', contextId: 'not-a-guid' });
-    assert.deepEqual(fault(answer), { faultcode: 'Client', faultstring: 'ContextID must look like {XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}.' });
-  });
+  for (const contextId of ['not-a-guid', '{29CF73D1-44AD-4BBD-A0E5}']) {
+    test(`a ContextID ${JSON.stringify(contextId)} gets the seed's Client fault "Invalid context ID: …"`, async () => {
+      const answer = await externalLogin(gh, { code: 'c', state: 's', contextId });
+      assert.deepEqual(fault(answer), { faultcode: 'Client', faultstring: `Invalid context ID: ${contextId}` });
+    });
+  }
+
+  for (const params of [[['Code', 'c'], ['State', 's']], [['Code', 'c'], ['State', 's'], ['ContextID', '']]] as Array<Array<[string, string]>>) {
+    test(`an ExternalLogin ${params.length === 2 ? 'without' : 'with an empty'} ContextID gets the seed's Client fault "Invalid context ID:"`, async () => {
+      const answer = await callSoap(gh.url, 'ExternalLogin', params);
+      assert.deepEqual(fault(answer), { faultcode: 'Client', faultstring: 'Invalid context ID:' });
+    });
+  }
 
   test('a code the IdP refuses gets a Client fault that names no IdP internals, and the context is spent', async () => {
     const { contextId, redirectUrl } = await startLogin(gh);

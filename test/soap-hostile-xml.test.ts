@@ -75,6 +75,17 @@ const cases: HostileCase[] = [
     expected: { faultcode: 'VersionMismatch', faultstring: 'Only SOAP 1.1 envelopes are supported.' },
   },
   {
+    name: 'a SOAP 1.1 envelope sent as SOAP 1.2\'s application/soap+xml',
+    body: (u) => redirectCall(`<RequestURL>${u}</RequestURL>`),
+    headers: { 'content-type': 'application/soap+xml; charset=utf-8' },
+    expected: { faultcode: 'VersionMismatch', faultstring: 'Only SOAP 1.1 envelopes are supported.' },
+  },
+  {
+    name: 'a parameter in a foreign namespace',
+    body: (u) => redirectCall(`<x:RequestURL xmlns:x="urn:not-statistica">${u}</x:RequestURL>`),
+    expected: { faultcode: 'Client', faultstring: 'Parameter x:RequestURL is in an unknown namespace.' },
+  },
+  {
     name: 'an unknown envelope namespace',
     body: (u) => redirectCall(`<RequestURL>${u}</RequestURL>`, 'urn:not-soap'),
     expected: { faultcode: 'VersionMismatch', faultstring: 'Only SOAP 1.1 envelopes are supported.' },

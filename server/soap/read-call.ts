@@ -34,6 +34,10 @@ export function readCall({ body }: Envelope): SoapCall {
     if (params.has(param.localName)) {
       throw soapClientError('soap_duplicate_parameter', `Parameter ${param.localName} appears more than once.`);
     }
+    // Parameters are unqualified in seed 002; in the method's namespace is the same call.
+    if (param.namespace !== undefined && param.namespace !== sessionServiceNs) {
+      throw soapClientError('soap_bad_parameter', `Parameter ${param.qualifiedName} is in an unknown namespace.`);
+    }
     if (param.children.length > 0) throw soapClientError('soap_bad_parameter', `Parameter ${param.localName} must be text.`);
     params.set(param.localName, param.text.trim());
   }

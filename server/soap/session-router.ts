@@ -5,7 +5,8 @@ import { maxEnvelopeBytes, parseEnvelope } from './parse-envelope.ts';
 import { readCall } from './read-call.ts';
 import type { SessionService } from './session-service.ts';
 import { sessionWsdl } from './session-wsdl.ts';
-import { soapClientError } from './soap-errors.ts';
+import { soapEnvelopeNs } from './namespaces.ts';
+import { soapClientError, versionMismatch } from './soap-errors.ts';
 
 // application/soap+xml is SOAP 1.2's type: let it through so the envelope gets VersionMismatch.
 const xmlContentType = /^(?:text\/xml|application\/xml|application\/soap\+xml)\s*(?:;|$)/i;
@@ -28,7 +29,10 @@ export function sessionRouter(service: SessionService, wsdlLocation: string): Ro
 
   router.post('/', requireXml, readBody, async (req, res) => {
     if (typeof req.body !== 'string') throw soapClientError('soap_malformed', 'The request has no SOAP envelope.');
-    const call = readCall(parseEnvelope(req.body));
+    const envelope = parseEnvelope(req.body);
+    // A SOAP 1.1 envelope sent as SOAP 1.2's media type is a client mixing the two versions.
+    if (/^application\/soap\+xml/i.test(req.get('content-type') ?? '')) throw versionMismatch(soapEnvelopeNs);
+    const call = readCall(envelope);
     checkSoapAction(req.get('soapaction'), call.method);
     const fields = await service.call(call);
     res.setHeader('Cache-Control', 'no-store');
