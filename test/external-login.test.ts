@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { SessionData } from 'express-session';
+import { openExternalCredentials } from '../server/external/external-credentials.ts';
+import { TokenCipher } from '../server/grants/token-cipher.ts';
 import { hashHandle } from '../server/random.ts';
 import { callbackUrlFor, CookieBrowser, signIn, startGatehouse, TestClock, type TestGatehouse } from './helpers/harness.ts';
 import { freePort } from './helpers/ports.ts';
@@ -20,6 +22,13 @@ async function sessionRecord(gh: TestGatehouse, browser: CookieBrowser): Promise
   const sid = decodeURIComponent(cookie).slice(2).split('.')[0]!;
   const raw = await gh.gh.deps.store.get(`session:${hashHandle(sid)}`);
   return raw === undefined ? undefined : (JSON.parse(raw) as SessionData);
+}
+
+/** The IdentityToken sealed in a session record, opened with the test Gatehouse's secret. */
+function identityTokenOf(gh: TestGatehouse, record: SessionData | undefined): string {
+  const sealed = record?.external?.sealedCredentials;
+  assert.ok(sealed, 'the session holds external credentials');
+  return openExternalCredentials(new TokenCipher(gh.gh.config.session.secret), sealed).identityToken;
 }
 
 function userStatus(gh: TestGatehouse, browser: CookieBrowser): Promise<number> {
@@ -65,10 +74,13 @@ describe('the browser side of the external login, against this Gatehouse', () =>
 
     const record = await sessionRecord(gh, browser);
     assert.equal(record?.external?.workspaceId, workspaceId);
-    assert.match(record?.external?.identityToken ?? '', /^[\w-]{43}$/);
+    assert.match(identityTokenOf(gh, record), /^[\w-]{43}$/);
     assert.ok(record?.grantId, 'the session reaches the grant the IdentityToken reaches');
-    assert.equal((await gh.gh.deps.grants.resolveHandle(record!.external!.identityToken))?.id, record!.grantId);
-    assert.ok(!everythingSeen(browser).includes(record!.external!.identityToken), 'the IdentityToken is not in any response');
+    assert.equal((await gh.gh.deps.grants.resolveHandle(identityTokenOf(gh, record)))?.id, record!.grantId);
+    assert.ok(!everythingSeen(browser).includes(identityTokenOf(gh, record)), 'the IdentityToken is not in any response');
+    const stored = JSON.stringify(record);
+    assert.ok(!stored.includes(identityTokenOf(gh, record)), 'the session record keeps the IdentityToken sealed');
+    assert.doesNotMatch(stored, /eyJ|id_token_hint|session\/end/, 'and the sign-out URL with its id_token_hint too');
 
     const user = await browser.request(`${gh.url}/auth/user`);
     assert.equal(user.status, 200);
@@ -114,12 +126,20 @@ describe('the browser side of the external login, against this Gatehouse', () =>
     assert.equal((await gh.gh.deps.grants.idsBySub('bob')).length, 0);
   });
 
-  test('a callback visited twice works once', async () => {
+  test('a callback replayed with its ContextID cookie is refused: the context works once', async () => {
     const browser = new CookieBrowser();
     const callback = await callbackUrlFor(gh, browser, 'alice', `${gh.url}/external/login`, '/external/callback');
+    const contextId = browser.cookie('localhost', 'ContextID')!;
     assert.equal((await browser.navigate(callback)).url, `${gh.url}/`);
-    const again = await new CookieBrowser().navigate(callback);
-    assert.equal(again.response.status, 400);
+    const grants = (await gh.gh.deps.grants.idsBySub('alice')).length;
+
+    // A second browser holding both the callback URL and the ContextID cookie (replay).
+    const replayer = new CookieBrowser();
+    const again = await replayer.request(callback, { headers: { cookie: `ContextID=${contextId}` } });
+    assert.equal(again.status, 400);
+    assert.match(await again.text(), /id="error-code">external_login_refused</);
+    assert.equal(replayer.cookie('localhost', 'gatehouse'), undefined, 'no session for the replay');
+    assert.equal((await gh.gh.deps.grants.idsBySub('alice')).length, grants, 'no second grant');
   });
 
   test('the login page offers both ways in', async () => {
@@ -139,7 +159,7 @@ describe('the browser side of the external login, against this Gatehouse', () =>
     assert.equal(signOutUrl.origin + signOutUrl.pathname, `${gh.issuer}/session/end`);
     assert.match(signOutUrl.searchParams.get('id_token_hint') ?? '', /^eyJ/);
     assert.equal(await gh.gh.deps.grants.get(record.grantId!), undefined, 'the grant ended');
-    assert.equal(await gh.gh.deps.grants.resolveHandle(record.external!.identityToken), undefined, 'the IdentityToken is refused');
+    assert.equal(await gh.gh.deps.grants.resolveHandle(identityTokenOf(gh, record)), undefined, 'the IdentityToken is refused');
     assert.equal(await userStatus(gh, browser), 401);
     assert.ok(gh.logs.some((line) => line.includes('"msg":"signed out"') && line.includes('"via":"external"')), 'Logout ran at /Session');
 
@@ -223,7 +243,7 @@ describe('against another LiveScore-compatible server', () => {
     assert.match(home.body, new RegExp(`id="user-workspace">${guid.source}<`));
     const record = (await sessionRecord(gh, browser))!;
     assert.equal(record.grantId, undefined, 'no grant here');
-    const remoteGrant = await livescore.gh.deps.grants.resolveHandle(record.external!.identityToken);
+    const remoteGrant = await livescore.gh.deps.grants.resolveHandle(identityTokenOf(gh, record));
     assert.equal(remoteGrant?.sub, 'alice');
     assert.equal(remoteGrant?.workspaceId, record.external!.workspaceId);
     assert.deepEqual(await gh.gh.deps.grants.idsBySub('alice'), []);
@@ -233,7 +253,7 @@ describe('against another LiveScore-compatible server', () => {
   test("sign-out calls Logout at that server and continues to its IdP through a page, which the form's CSP would otherwise block", async () => {
     const browser = new CookieBrowser();
     const home = await externalSignIn(gh, browser);
-    const identityToken = (await sessionRecord(gh, browser))!.external!.identityToken;
+    const identityToken = identityTokenOf(gh, await sessionRecord(gh, browser));
 
     const page = await browser.submitForm(home.url, home.body, {});
     assert.match(page.url, new RegExp(`^${gh.url}/external/signed-out\\?id=[\\w-]{43}$`));

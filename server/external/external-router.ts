@@ -2,11 +2,13 @@ import { type CookieOptions, type Request, Router } from 'express';
 import type { AppDeps } from '../app.ts';
 import { AppError } from '../errors.ts';
 import { signOutGrant } from '../grants/sign-out-grant.ts';
+import type { TokenCipher } from '../grants/token-cipher.ts';
 import { readCookie } from '../http/cookies.ts';
 import { randomHandle } from '../random.ts';
 import { regenerateSession, saveSession } from '../session/session-lifecycle.ts';
 import { contextTtlMs } from '../soap/session-service.ts';
 import type { SoapClient } from '../soap/soap-client.ts';
+import { openExternalCredentials, sealExternalCredentials } from './external-credentials.ts';
 import { signOutStashKey } from './external-sign-out.ts';
 
 /** The cookie that carries the ContextID from GetExternalLoginRedirectURL to the callback (seed step 3). */
@@ -17,7 +19,7 @@ export const contextCookie = 'ContextID';
  * service. `/login` asks for the IdP URL and keeps the ContextID in a cookie; `/callback`
  * trades code, state and ContextID for an IdentityToken that stays in the server-side session.
  */
-export function externalRouter(deps: AppDeps, soap: SoapClient): Router {
+export function externalRouter(deps: AppDeps, soap: SoapClient, cipher: TokenCipher): Router {
   const { config, grants, idp, store, logger, clock } = deps;
   const requestUrl = `${config.publicUrl}/external/callback`;
   const cookieOptions: CookieOptions = {
@@ -55,10 +57,16 @@ export function externalRouter(deps: AppDeps, soap: SoapClient): Router {
     const login = await soap.externalLogin({ code, state, contextId });
     // Signing in again in the same browser replaces its sign-in (see /auth/callback).
     if (req.session?.grantId) await signOutGrant(grants, idp, req.session.grantId);
-    else if (req.session?.external) await soap.logout(req.session.external.identityToken).catch(() => undefined);
+    else if (req.session?.external) {
+      const { identityToken } = openExternalCredentials(cipher, req.session.external.sealedCredentials);
+      await soap.logout(identityToken).catch(() => undefined);
+    }
     await regenerateSession(req);
     const now = clock();
-    req.session.external = { identityToken: login.identityToken, workspaceId: login.workspaceId, signOutUrl: login.signOutUrl ?? '' };
+    req.session.external = {
+      workspaceId: login.workspaceId,
+      sealedCredentials: sealExternalCredentials(cipher, { identityToken: login.identityToken, signOutUrl: login.signOutUrl ?? '' }),
+    };
     // When the Session service is this Gatehouse the IdentityToken reaches a grant here, and the
     // cookie session uses it too (home page, /auth/user, /api).
     const grant = await grants.resolveHandle(login.identityToken);

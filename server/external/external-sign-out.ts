@@ -1,7 +1,9 @@
 import type { SessionData } from 'express-session';
 import type { AppDeps } from '../app.ts';
 import { hashHandle, randomHandle } from '../random.ts';
+import type { TokenCipher } from '../grants/token-cipher.ts';
 import type { SoapClient } from '../soap/soap-client.ts';
+import { openExternalCredentials } from './external-credentials.ts';
 
 const stashTtlMs = 5 * 60 * 1000;
 
@@ -19,12 +21,20 @@ export function signOutStashKey(id: string): string {
  * another origin (another LiveScore server's) would be blocked, so that URL is handed to
  * `/external/signed-out`, whose page continues with a plain navigation.
  */
-export function externalSignOut(deps: AppDeps, soap: SoapClient, formActionOrigins: () => readonly string[]) {
+export function externalSignOut(deps: AppDeps, soap: SoapClient, cipher: TokenCipher, formActionOrigins: () => readonly string[]) {
   const { store, logger } = deps;
   return async (external: NonNullable<SessionData['external']>): Promise<string | undefined> => {
-    let signOutUrl = external.signOutUrl || undefined;
+    let credentials;
     try {
-      signOutUrl = (await soap.logout(external.identityToken)).signOutUrl ?? signOutUrl;
+      credentials = openExternalCredentials(cipher, external.sealedCredentials);
+    } catch (error) {
+      // Sealed under another session secret (rotated): sign out locally.
+      logger.warn('external credentials could not be opened; signing out locally', { error: error instanceof Error ? error : String(error) });
+      return undefined;
+    }
+    let signOutUrl = credentials.signOutUrl || undefined;
+    try {
+      signOutUrl = (await soap.logout(credentials.identityToken)).signOutUrl ?? signOutUrl;
     } catch (error) {
       logger.warn('external Logout failed; signing out locally', { error: error instanceof Error ? error : String(error) });
     }

@@ -1,4 +1,5 @@
 import type { AppDeps, AppExtensions } from '../app.ts';
+import { TokenCipher } from '../grants/token-cipher.ts';
 import { renderFault } from '../soap/render-fault.ts';
 import { SessionService } from '../soap/session-service.ts';
 import { sessionRouter } from '../soap/session-router.ts';
@@ -15,11 +16,13 @@ export function mountExternalLogin(extensions: AppExtensions, deps: AppDeps): vo
   const { config, idp } = deps;
   const soap = new SoapClient(config.soap.url, config.oidc.timeoutSeconds * 1000);
   (extensions.sessionless ??= []).push(['/Session', sessionRouter(new SessionService(deps), `${config.publicUrl}/Session`)]);
-  (extensions.routers ??= []).push(['/external', externalRouter(deps, soap)]);
+  // The session record keeps the IdentityToken and sign-out URL sealed, like tokens at rest.
+  const cipher = new TokenCipher(config.session.secret);
+  (extensions.routers ??= []).push(['/external', externalRouter(deps, soap, cipher)]);
   extensions.renderFault = renderFault;
   extensions.externalLogin = config.soap.externalAuth;
   extensions.bypassLoginPage = config.soap.bypassLoginPage;
   // The origins createApp's CSP lets the sign-out form redirect to, read when a user signs out.
   const formActionOrigins = () => [new URL(config.publicUrl).origin, new URL(idp.issuer).origin, ...(extensions.formActionOrigins ?? [])];
-  extensions.signOutExternal = externalSignOut(deps, soap, formActionOrigins);
+  extensions.signOutExternal = externalSignOut(deps, soap, cipher, formActionOrigins);
 }

@@ -8,7 +8,10 @@ declare module 'express-session' {
     csrfToken?: string;
     createdAt?: number;
     lastSeenAt?: number;
-    /** When signed in through the SOAP flow: the SOAP server's handle and workspace. */
-    external?: { identityToken: string; workspaceId: string; signOutUrl: string };
+    /**
+     * When signed in through the SOAP flow: the workspace, and the IdentityToken and sign-out
+     * URL sealed (see external/external-credentials.ts).
+     */
+    external?: { workspaceId: string; sealedCredentials: string };
   }
 }
