@@ -105,7 +105,7 @@ export const variables: readonly Variable[] = [
   { name: 'GATEHOUSE_LOG_LEVEL', doc: 'debug, info, warn, error or silent', default: 'info' },
   { name: 'GATEHOUSE_EXTERNAL_AUTH', doc: 'enabled or disabled: the SOAP external login (`/Session`, `/external/login`)', default: 'enabled' },
   { name: 'GATEHOUSE_BYPASS_LOGIN_PAGE', doc: 'enabled sends anonymous visitors of `/` straight to the external login (needs GATEHOUSE_EXTERNAL_AUTH=enabled)', default: 'disabled' },
-  { name: 'GATEHOUSE_SOAP_REDIRECT_URIS', doc: 'comma-separated RequestURLs the SOAP GetExternalLoginRedirectURL accepts, each registered at the IdP; default `${GATEHOUSE_PUBLIC_URL}/external/callback`' },
+  { name: 'GATEHOUSE_SOAP_REDIRECT_URIS', doc: 'comma-separated RequestURLs the SOAP GetExternalLoginRedirectURL accepts besides `${GATEHOUSE_PUBLIC_URL}/external/callback` (always accepted), each registered at the IdP' },
   { name: 'GATEHOUSE_SOAP_URL', doc: 'SOAP endpoint the browser side of the external login calls; default this Gatehouse\'s own `${GATEHOUSE_PUBLIC_URL}/Session`' },
   { name: 'GATEHOUSE_APIS', doc: 'path to the JSON file declaring the upstream APIs reachable at /api/<name>/ (see docs/apis.md); empty in development registers the demo APIs' },
   { name: 'GATEHOUSE_PROXY_MAX_BODY', doc: 'largest request body, in bytes, forwarded to an upstream API (larger: 413)', default: '10485760' },
@@ -281,7 +281,8 @@ function soapSettings(get: Getter, problems: string[], publicUrl: string, produc
   return {
     externalAuth,
     bypassLoginPage,
-    redirectUris: configuredUris?.length ? configuredUris : [`${publicUrl}/external/callback`],
+    // Gatehouse's own browser side (/external/login) must keep working whatever else is listed.
+    redirectUris: [...new Set([...(configuredUris ?? []), `${publicUrl}/external/callback`])],
     url: configuredUrl ?? `${publicUrl}/Session`,
   };
 }

@@ -46,6 +46,11 @@ describe('SOAP external login configuration', () => {
     });
   });
 
+  test('Gatehouse\'s own /external/callback stays accepted when other RequestURLs are configured', () => {
+    const { soap } = loadConfig({ GATEHOUSE_PUBLIC_URL: 'http://localhost:4000', GATEHOUSE_SOAP_REDIRECT_URIS: 'http://localhost/webstatistica/redirect.php' });
+    assert.deepEqual(soap.redirectUris, ['http://localhost/webstatistica/redirect.php', 'http://localhost:4000/external/callback']);
+  });
+
   test('every SOAP problem is reported, naming its variable', () => {
     const problems = problemsOf({
       GATEHOUSE_EXTERNAL_AUTH: 'yes',
