@@ -1,8 +1,8 @@
 import express, { type Request, type Response, Router } from 'express';
 import type { AppDeps, AppExtensions } from '../app.ts';
 import { AppError } from '../errors.ts';
-import { readCookie } from '../http/cookies.ts';
 import { signOutGrant } from '../grants/sign-out-grant.ts';
+import { readCookie } from '../http/cookies.ts';
 import { hashHandle, randomHandle } from '../random.ts';
 import { destroySession, regenerateSession, saveSession } from '../session/session-lifecycle.ts';
 import { hasCsrfProof } from './csrf.ts';

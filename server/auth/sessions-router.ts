@@ -1,11 +1,11 @@
 import express, { type Request, type Response, Router } from 'express';
 import type { AppDeps } from '../app.ts';
 import { AppError } from '../errors.ts';
+import { signOutGrant } from '../grants/sign-out-grant.ts';
+import { destroySession } from '../session/session-lifecycle.ts';
 import { cookieNames } from './auth-router.ts';
 import { hasCsrfProof } from './csrf.ts';
 import { listSessions } from './list-sessions.ts';
-import { signOutGrant } from '../grants/sign-out-grant.ts';
-import { destroySession } from '../session/session-lifecycle.ts';
 import { requireGrant } from './load-caller.ts';
 
 const grantIdPattern = /^[\w-]{16,64}$/;

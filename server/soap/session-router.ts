@@ -4,8 +4,8 @@ import { buildResponse } from './build-envelope.ts';
 import { maxEnvelopeBytes, parseEnvelope } from './parse-envelope.ts';
 import { readCall } from './read-call.ts';
 import type { SessionService } from './session-service.ts';
-import { sessionWsdl } from './session-wsdl.ts';
 import { soapEnvelopeNs } from './namespaces.ts';
+import { sessionWsdl } from './session-wsdl.ts';
 import { soapClientError, versionMismatch } from './soap-errors.ts';
 
 // application/soap+xml is SOAP 1.2's type: let it through so the envelope gets VersionMismatch.
