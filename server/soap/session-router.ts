@@ -1,10 +1,10 @@
 import express, { type Request, type RequestHandler, Router } from 'express';
 import { AppError } from '../errors.ts';
 import { buildResponse } from './build-envelope.ts';
+import { soapEnvelopeNs } from './namespaces.ts';
 import { maxEnvelopeBytes, parseEnvelope } from './parse-envelope.ts';
 import { readCall } from './read-call.ts';
 import type { SessionService } from './session-service.ts';
-import { soapEnvelopeNs } from './namespaces.ts';
 import { sessionWsdl } from './session-wsdl.ts';
 import { soapClientError, versionMismatch } from './soap-errors.ts';
 
