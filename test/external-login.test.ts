@@ -87,11 +87,13 @@ describe('the browser side of the external login, against this Gatehouse', () =>
     assert.equal(((await user.json()) as { session: { via: string } }).session.via, 'external');
   });
 
-  test('external sign-in gives the browser a new session id, and the old one reaches nothing', async () => {
+  test('external sign-in gives the browser a new session id, the old one reaches nothing, and its grant is ended', async () => {
     const browser = new CookieBrowser();
     await signIn(gh, browser);
     const before = browser.cookie('localhost', 'gatehouse')!;
+    const replaced = (await sessionRecord(gh, browser))!.grantId!;
     await externalSignIn(gh, browser);
+    assert.equal(await gh.gh.deps.grants.get(replaced), undefined, 'the grant of the replaced sign-in is gone');
     const afterwards = browser.cookie('localhost', 'gatehouse')!;
     assert.notEqual(afterwards, before);
     const old = await fetch(`${gh.url}/auth/user`, { headers: { cookie: `gatehouse=${before}` } });
