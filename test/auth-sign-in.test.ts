@@ -125,6 +125,21 @@ describe('sign-in with the authorization-code flow', () => {
     await gatehouse.gh.deps.grants.end(ids[0]!);
   });
 
+  test('the sign-in that replaces a grant of the same IdP session keeps working tokens', async () => {
+    // oidc-provider revokes every token of an IdP grant with one of its refresh tokens (Keycloak
+    // the client session): revoking the replaced grant's token would end the new one's too.
+    const { grants, idp } = gatehouse.gh.deps;
+    const browser = new CookieBrowser();
+    await signIn(gatehouse, browser, 'bob');
+    await signIn(gatehouse, browser, 'bob');
+    const [current] = await grants.idsBySub('bob');
+    const refreshed = await idp.refreshTokenGrant(grants.tokens((await grants.get(current!))!));
+    assert.ok(refreshed.accessToken, 'the new grant still refreshes');
+    const api = await browser.request(`${gatehouse.url}/auth/user`);
+    assert.equal(api.status, 200);
+    await grants.end(current!);
+  });
+
   for (const hostile of ['//evil.example', 'https://evil.example', '/.//evil.example/x', '/\\evil.example', '/\\/evil.example', 'javascript:alert(1)', ' //evil.example', '/\tevil']) {
     test(`returnTo ${JSON.stringify(hostile)} falls back to /`, async () => {
       const page = await signIn(gatehouse, new CookieBrowser(), 'alice', hostile);

@@ -97,9 +97,9 @@ export function authRouter(deps: AppDeps, extensions: Pick<AppExtensions, 'signO
       ...(req.get('user-agent') ? { userAgent: req.get('user-agent')! } : {}),
     });
     // Signing in again in the same browser replaces its sign-in: the old grant would otherwise
-    // stay alive, unreachable, with a working refresh token.
-    if (req.session?.grantId) await signOutGrant(grants, idp, req.session.grantId);
-    else if (req.session?.external) await extensions.signOutExternal?.(req.session.external);
+    // stay alive, unreachable, with a working refresh token. (A remote external sign-in's
+    // IdentityToken is simply forgotten: its server ends it at its own session lifetime.)
+    if (req.session?.grantId) await signOutGrant(grants, idp, req.session.grantId, grant);
     await regenerateSession(req);
     const now = clock();
     req.session.grantId = grant.id;
