@@ -26,9 +26,10 @@ async function sessionRecord(gh: TestGatehouse, browser: CookieBrowser): Promise
 
 /** The IdentityToken sealed in a session record, opened with the test Gatehouse's secret. */
 function identityTokenOf(gh: TestGatehouse, record: SessionData | undefined): string {
-  const sealed = record?.external?.sealedCredentials;
-  assert.ok(sealed, 'the session holds external credentials');
-  return openExternalCredentials(new TokenCipher(gh.gh.config.session.secret), sealed).identityToken;
+  assert.ok(record?.external?.sealedCredentials, 'the session holds sealed external credentials');
+  const credentials = openExternalCredentials(new TokenCipher(gh.gh.config.session.secret), record.external);
+  assert.ok(credentials, 'they open with the session secret');
+  return credentials.identityToken;
 }
 
 function userStatus(gh: TestGatehouse, browser: CookieBrowser): Promise<number> {
@@ -142,6 +143,23 @@ describe('the browser side of the external login, against this Gatehouse', () =>
     assert.match(await again.text(), /id="error-code">external_login_refused</);
     assert.equal(replayer.cookie('localhost', 'gatehouse'), undefined, 'no session for the replay');
     assert.equal((await gh.gh.deps.grants.idsBySub('alice')).length, grants, 'no second grant');
+  });
+
+  test('a session record from before the credentials were sealed still signs out through Logout', async () => {
+    const browser = new CookieBrowser();
+    await externalSignIn(gh, browser);
+    const record = (await sessionRecord(gh, browser))!;
+    const identityToken = identityTokenOf(gh, record);
+    // Rewrite the record as the previous version stored it: IdentityToken and sign-out URL in plain fields.
+    const sid = decodeURIComponent(browser.cookie('localhost', 'gatehouse')!).slice(2).split('.')[0]!;
+    const legacy = { ...record, external: { identityToken, workspaceId: record.external!.workspaceId, signOutUrl: '' } };
+    await gh.gh.deps.store.set(`session:${hashHandle(sid)}`, JSON.stringify(legacy), 60_000);
+
+    const home = await browser.navigate(`${gh.url}/`);
+    assert.match(home.body, /id="user-via">via external login</);
+    await browser.submitForm(home.url, home.body, {});
+    assert.equal(await gh.gh.deps.grants.resolveHandle(identityToken), undefined, 'Logout ran with the plain IdentityToken');
+    assert.equal(await userStatus(gh, browser), 401);
   });
 
   test('the login page offers both ways in', async () => {

@@ -1,3 +1,4 @@
+import type { SessionData } from 'express-session';
 import type { TokenCipher } from '../grants/token-cipher.ts';
 
 /** What an external sign-in leaves with Gatehouse: both are secrets, so the session keeps them sealed. */
@@ -16,7 +17,17 @@ export function sealExternalCredentials(cipher: TokenCipher, credentials: Extern
   return cipher.seal(JSON.stringify(credentials), context);
 }
 
-/** Opens what {@link sealExternalCredentials} sealed; throws when it was altered. */
-export function openExternalCredentials(cipher: TokenCipher, sealed: string): ExternalCredentials {
-  return JSON.parse(cipher.open(sealed, context)) as ExternalCredentials;
+/**
+ * The credentials of an external session, or undefined when they cannot be opened (sealed
+ * under another session secret, or altered). Records written before the credentials were
+ * sealed hold them in plain fields; those are still read, until such sessions have expired.
+ */
+export function openExternalCredentials(cipher: TokenCipher, external: NonNullable<SessionData['external']>): ExternalCredentials | undefined {
+  const legacy = external as Partial<ExternalCredentials>;
+  if (typeof legacy.identityToken === 'string') return { identityToken: legacy.identityToken, signOutUrl: legacy.signOutUrl ?? '' };
+  try {
+    return JSON.parse(cipher.open(external.sealedCredentials, context)) as ExternalCredentials;
+  } catch {
+    return undefined;
+  }
 }

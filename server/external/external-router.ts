@@ -8,7 +8,7 @@ import { randomHandle } from '../random.ts';
 import { regenerateSession, saveSession } from '../session/session-lifecycle.ts';
 import { contextTtlMs } from '../soap/session-service.ts';
 import type { SoapClient } from '../soap/soap-client.ts';
-import { openExternalCredentials, sealExternalCredentials } from './external-credentials.ts';
+import { sealExternalCredentials } from './external-credentials.ts';
 import { signOutStashKey } from './external-sign-out.ts';
 
 /** The cookie that carries the ContextID from GetExternalLoginRedirectURL to the callback (seed step 3). */
@@ -55,21 +55,17 @@ export function externalRouter(deps: AppDeps, soap: SoapClient, cipher: TokenCip
     if (!code || !state) throw callbackError('missing_code', 'The sign-in response has no code or state.');
 
     const login = await soap.externalLogin({ code, state, contextId });
+    // When the Session service is this Gatehouse the IdentityToken reaches a grant here, and the
+    // cookie session uses it too (home page, /auth/user, /api).
+    const grant = await grants.resolveHandle(login.identityToken);
     // Signing in again in the same browser replaces its sign-in (see /auth/callback).
-    if (req.session?.grantId) await signOutGrant(grants, idp, req.session.grantId);
-    else if (req.session?.external) {
-      const { identityToken } = openExternalCredentials(cipher, req.session.external.sealedCredentials);
-      await soap.logout(identityToken).catch(() => undefined);
-    }
+    if (req.session?.grantId) await signOutGrant(grants, idp, req.session.grantId, grant);
     await regenerateSession(req);
     const now = clock();
     req.session.external = {
       workspaceId: login.workspaceId,
       sealedCredentials: sealExternalCredentials(cipher, { identityToken: login.identityToken, signOutUrl: login.signOutUrl ?? '' }),
     };
-    // When the Session service is this Gatehouse the IdentityToken reaches a grant here, and the
-    // cookie session uses it too (home page, /auth/user, /api).
-    const grant = await grants.resolveHandle(login.identityToken);
     if (grant) req.session.grantId = grant.id;
     req.session.csrfToken = randomHandle(24);
     req.session.createdAt = now;

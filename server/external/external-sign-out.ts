@@ -24,12 +24,10 @@ export function signOutStashKey(id: string): string {
 export function externalSignOut(deps: AppDeps, soap: SoapClient, cipher: TokenCipher, formActionOrigins: () => readonly string[]) {
   const { store, logger } = deps;
   return async (external: NonNullable<SessionData['external']>): Promise<string | undefined> => {
-    let credentials;
-    try {
-      credentials = openExternalCredentials(cipher, external.sealedCredentials);
-    } catch (error) {
+    const credentials = openExternalCredentials(cipher, external);
+    if (!credentials) {
       // Sealed under another session secret (rotated): sign out locally.
-      logger.warn('external credentials could not be opened; signing out locally', { error: error instanceof Error ? error : String(error) });
+      logger.warn('external credentials could not be opened; signing out locally');
       return undefined;
     }
     let signOutUrl = credentials.signOutUrl || undefined;
