@@ -174,7 +174,7 @@ export function loadConfig(env: Env = readEnvironment()): Config {
   const redisUrl = get('GATEHOUSE_REDIS_URL');
   if (store === 'redis') {
     if (!redisUrl) problems.push('GATEHOUSE_REDIS_URL is required when GATEHOUSE_STORE=redis (e.g. redis://127.0.0.1:6379)');
-    else if (!/^rediss?:\/\//.test(redisUrl)) problems.push(`GATEHOUSE_REDIS_URL must start with redis:// or rediss:// (got "${withoutUserInfo(redisUrl)}")`);
+    else if (!/^rediss?:\/\//.test(redisUrl)) problems.push('GATEHOUSE_REDIS_URL must start with redis:// or rediss:// (e.g. redis://:password@host:6379; the value is not shown, it may hold a password)');
   }
   const logLevel = oneOf('GATEHOUSE_LOG_LEVEL', get, problems, ['debug', 'info', 'warn', 'error', 'silent'] as const);
   const soap = soapSettings(get, problems, publicUrl.replace(/\/+$/, ''), production);
@@ -247,11 +247,6 @@ function url(name: string, get: Getter, problems: string[], production: boolean)
   }
   if (parsed.search || parsed.hash) problems.push(`${name} must not have a query or fragment (got "${raw}")`);
   return raw;
-}
-
-/** A URL for an error message: its password (and user name) may be a secret. */
-function withoutUserInfo(raw: string): string {
-  return raw.replace(/\/\/[^/@]*@/, '//***@');
 }
 
 function oneOf<const T extends readonly string[]>(name: string, get: Getter, problems: string[], allowed: T): T[number] {

@@ -73,11 +73,13 @@ describe('configuration', () => {
     assert.match(key.join('\n'), /GATEHOUSE_OIDC_PRIVATE_KEY is required when GATEHOUSE_OIDC_CLIENT_AUTH=private_key_jwt/);
   });
 
-  test('a malformed GATEHOUSE_REDIS_URL is named in the error without its password', () => {
-    const problems = problemsOf({ GATEHOUSE_STORE: 'redis', GATEHOUSE_REDIS_URL: 'http://default:hunter2-secret@redis.example:6379' }).join('\n');
-    assert.match(problems, /GATEHOUSE_REDIS_URL must start with redis:\/\/ or rediss:\/\/ \(got "http:\/\/\*\*\*@redis\.example:6379"\)/);
-    assert.doesNotMatch(problems, /hunter2/);
-  });
+  for (const mistake of ['http://default:hunter2-secret@redis.example:6379', 'default:hunter2-secret@redis.example:6379', 'redis.example:6379?password=hunter2-secret', 'http://u:hunter2/secret@redis.example']) {
+    test(`a malformed GATEHOUSE_REDIS_URL (${mistake.replace('hunter2-secret', '…')}) is named in the error without its password`, () => {
+      const problems = problemsOf({ GATEHOUSE_STORE: 'redis', GATEHOUSE_REDIS_URL: mistake }).join('\n');
+      assert.match(problems, /GATEHOUSE_REDIS_URL must start with redis:\/\/ or rediss:\/\//);
+      assert.doesNotMatch(problems, /hunter2/);
+    });
+  }
 
   test('a public URL written with an upper-case HTTPS scheme still turns on secure cookies', () => {
     assert.equal(loadConfig({ GATEHOUSE_PUBLIC_URL: 'HTTPS://gatehouse.example' }).secureCookies, true);
