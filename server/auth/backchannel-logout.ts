@@ -27,22 +27,19 @@ export function backchannelLogout(deps: AppDeps): Router {
         details: { reason: 'logout_token_missing' },
       });
     }
-    const { sid, sub, jti } = await verifier.verify(logoutToken);
+    const token = await verifier.verify(logoutToken);
+    const { sid, sub } = token;
 
+    const ids = sid ? await grants.idsBySid(sid) : await grants.idsBySub(sub!);
     let ended = 0;
-    try {
-      const ids = sid ? await grants.idsBySid(sid) : await grants.idsBySub(sub!);
-      for (const id of ids) {
-        const grant = await grants.get(id);
-        // A token naming both must match both: a sid of one user never ends another's grant.
-        if (!grant || (sub && grant.sub !== sub)) continue;
-        if (await grants.end(id)) ended++;
-      }
-    } catch (error) {
-      // Not done, so not seen: the IdP's retry must not be refused as a replay.
-      await verifier.forget(jti).catch(() => undefined);
-      throw error;
+    for (const id of ids) {
+      const grant = await grants.get(id);
+      // A token naming both must match both: a sid of one user never ends another's grant.
+      if (!grant || (sub && grant.sub !== sub)) continue;
+      if (await grants.end(id)) ended++;
     }
+    // Only now is a second delivery a replay (a store failure above is a 503 the IdP retries).
+    await verifier.markDone(token);
     logger.info('back-channel logout', { by: sid ? 'sid' : 'sub', ended });
     res.setHeader('Cache-Control', 'no-store');
     res.status(200).end();

@@ -8,6 +8,8 @@ export interface LogoutToken {
   sid?: string;
   sub?: string;
   jti: string;
+  /** When the token could no longer pass the checks: its `jti` is remembered until then. */
+  acceptableUntilMs: number;
 }
 
 /** What {@link LogoutTokenVerifier} needs to know about the IdP and our registration there. */
@@ -71,20 +73,20 @@ export class LogoutTokenVerifier {
     const jti = nonEmptyString(payload.jti);
     if (!jti || jti.length > 256) throw invalidLogoutToken('jti_invalid', 'it has no usable "jti"');
 
-    // Remembered for as long as the token itself could pass the checks above.
+    // Remembered for as long as the token itself could pass the checks above: `pending` until
+    // its logout is carried out ({@link markDone}), so a delivery that failed half-way (the
+    // store went down) is accepted again when the IdP retries it. Ending grants twice is harmless.
     const acceptableUntilMs = (payload.iat! + maxAgeSeconds + clockToleranceSeconds) * 1000;
-    const firstTime = await store.setIfAbsent(jtiKey(jti), '1', Math.max(1000, acceptableUntilMs - clock()));
-    if (!firstTime) throw invalidLogoutToken('jti_replayed', 'this token was delivered before');
+    const key = jtiKey(jti);
+    const firstTime = await store.setIfAbsent(key, pending, Math.max(1000, acceptableUntilMs - clock()));
+    if (!firstTime && (await store.get(key)) !== pending) throw invalidLogoutToken('jti_replayed', 'this token was delivered before');
 
-    return { ...(sid ? { sid } : {}), ...(sub ? { sub } : {}), jti };
+    return { ...(sid ? { sid } : {}), ...(sub ? { sub } : {}), jti, acceptableUntilMs };
   }
 
-  /**
-   * Forgets a `jti` whose logout could not be carried out (the store failed part-way), so the
-   * IdP's retry of the same token is accepted instead of refused as a replay.
-   */
-  async forget(jti: string): Promise<void> {
-    await this.settings.store.delete(jtiKey(jti));
+  /** Records that the token's logout was carried out: from now on its `jti` is a replay. */
+  async markDone(token: LogoutToken): Promise<void> {
+    await this.settings.store.set(jtiKey(token.jti), 'done', Math.max(1000, token.acceptableUntilMs - this.settings.clock()));
   }
 
   private keys(): ReturnType<typeof createRemoteJWKSet> {
@@ -126,6 +128,8 @@ function translateJoseError(error: unknown): AppError {
   }
   return invalidLogoutToken('malformed', 'it is not a signed JWT', error);
 }
+
+const pending = 'pending';
 
 function jtiKey(jti: string): string {
   return `jti:${jti}`;
