@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { safeReturnTo } from '../server/auth/return-to.js';
+import { safeReturnTo } from '../server/auth/return-to.ts';
 
 test('local paths with query and hash are kept as they are', () => {
   assert.equal(safeReturnTo('/connector?step=2#files'), '/connector?step=2#files');

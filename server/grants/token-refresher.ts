@@ -199,6 +199,8 @@ export class TokenRefresher {
       ...(next.refreshExpiresAt ? { refreshExpiresAt: next.refreshExpiresAt } : {}),
     };
     const updated = await fromStore(grants.replaceTokens(grant, stored));
+    // Ended meanwhile. The new refresh token is not revoked: when a sign-in in the same IdP
+    // session replaced this grant, revoking would end the replacing grant's tokens too.
     if (!updated) throw sessionExpired();
     if (!isDefault(need)) remember(this.resourceTokens, cacheKey(grantId, need), next, this.maxCached);
     logger.debug('access token refreshed', { sub: grant.sub, ...need, rotated: next.refreshToken !== current.refreshToken });
