@@ -18,6 +18,9 @@ import type { Upstream } from './proxy/upstream-registry.ts';
 import { randomHandle } from './random.ts';
 import { createStore } from './store/create-store.ts';
 
+/** How long SIGTERM waits for in-flight requests before it closes their connections. */
+const shutdownGraceMs = 5000;
+
 /** Options for {@link start}; tests use them to inject a clock, an environment and IdP tweaks. */
 export interface StartOptions {
   /** Environment variables; by default the process environment over `.env`. */
@@ -133,6 +136,9 @@ export async function start(options: StartOptions = {}): Promise<Gatehouse> {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
+        // In-flight requests get a grace period, but a connection that never completes a
+        // request (a browser's speculative preconnect sends none) must not hold shutdown open.
+        setTimeout(() => server.closeAllConnections(), shutdownGraceMs).unref();
       });
       idp.stop();
       await store.close();

@@ -172,4 +172,15 @@ describe('process lifecycle', () => {
     assert.equal(await exited, 0);
     await assert.rejects(fetch(`http://localhost:${port}/healthz`));
   });
+
+  test('stop finishes although a client holds a connection with a request it never completes', { timeout: 20_000 }, async () => {
+    const { connect } = await import('node:net');
+    const gatehouse = await startGatehouse();
+    const socket = connect(Number(new URL(gatehouse.url).port), '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\n'); // headers never finished
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    await gatehouse.stop();
+    await closed;
+  });
 });
