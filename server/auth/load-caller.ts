@@ -42,7 +42,7 @@ export function loadCaller(grants: GrantStore, clock: Clock, limits: SessionLimi
     const grant = idle || tooOld ? undefined : await grants.get(session.grantId);
     if (!grant) {
       // Ended without revoking its refresh token: this request may be the callback of a new
-      // sign-in in the same IdP session, whose code dies with the IdP grant at oidc-provider.
+      // sign-in in the same IdP session, and revoking could end the IdP grant its code belongs to.
       if (idle || tooOld) await grants.end(session.grantId);
       await destroySession(req);
       return next();
