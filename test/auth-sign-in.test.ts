@@ -135,8 +135,8 @@ describe('sign-in with the authorization-code flow', () => {
     const [current] = await grants.idsBySub('bob');
     const refreshed = await idp.refreshTokenGrant(grants.tokens((await grants.get(current!))!));
     assert.ok(refreshed.accessToken, 'the new grant still refreshes');
-    const api = await browser.request(`${gatehouse.url}/auth/user`);
-    assert.equal(api.status, 200);
+    const user = await browser.request(`${gatehouse.url}/auth/user`);
+    assert.equal(user.status, 200);
     await grants.end(current!);
   });
 

@@ -15,13 +15,24 @@ async function externalSignIn(gh: TestGatehouse, browser: CookieBrowser, usernam
   return browser.navigate(callback);
 }
 
-/** The server-side record of the browser's session, read from the store as Gatehouse keeps it. */
-async function sessionRecord(gh: TestGatehouse, browser: CookieBrowser): Promise<SessionData | undefined> {
+/** The store key of the browser's session record (the signed cookie holds the session id). */
+function sessionKey(browser: CookieBrowser): string | undefined {
   const cookie = browser.cookie('localhost', 'gatehouse');
   if (!cookie) return undefined;
   const sid = decodeURIComponent(cookie).slice(2).split('.')[0]!;
-  const raw = await gh.gh.deps.store.get(`session:${hashHandle(sid)}`);
+  return `session:${hashHandle(sid)}`;
+}
+
+/** The server-side record of the browser's session, read from the store as Gatehouse keeps it. */
+async function sessionRecord(gh: TestGatehouse, browser: CookieBrowser): Promise<SessionData | undefined> {
+  const key = sessionKey(browser);
+  const raw = key === undefined ? undefined : await gh.gh.deps.store.get(key);
   return raw === undefined ? undefined : (JSON.parse(raw) as SessionData);
+}
+
+/** How many SOAP Logout calls this Gatehouse's /Session has served. */
+function soapLogouts(gh: TestGatehouse): number {
+  return gh.logs.filter((line) => line.includes('"msg":"signed out"') && line.includes('"via":"external"')).length;
 }
 
 /** The IdentityToken sealed in a session record, opened with the test Gatehouse's secret. */
@@ -151,14 +162,16 @@ describe('the browser side of the external login, against this Gatehouse', () =>
     const record = (await sessionRecord(gh, browser))!;
     const identityToken = identityTokenOf(gh, record);
     // Rewrite the record as the previous version stored it: IdentityToken and sign-out URL in plain fields.
-    const sid = decodeURIComponent(browser.cookie('localhost', 'gatehouse')!).slice(2).split('.')[0]!;
     const legacy = { ...record, external: { identityToken, workspaceId: record.external!.workspaceId, signOutUrl: '' } };
-    await gh.gh.deps.store.set(`session:${hashHandle(sid)}`, JSON.stringify(legacy), 60_000);
+    await gh.gh.deps.store.set(sessionKey(browser)!, JSON.stringify(legacy), 60_000);
 
     const home = await browser.navigate(`${gh.url}/`);
     assert.match(home.body, /id="user-via">via external login</);
+    const logoutsBefore = soapLogouts(gh);
     await browser.submitForm(home.url, home.body, {});
-    assert.equal(await gh.gh.deps.grants.resolveHandle(identityToken), undefined, 'Logout ran with the plain IdentityToken');
+    // Ending the local grant alone would also refuse the IdentityToken: Logout itself must have run.
+    assert.equal(soapLogouts(gh), logoutsBefore + 1, 'Logout ran with the plain IdentityToken');
+    assert.equal(await gh.gh.deps.grants.resolveHandle(identityToken), undefined);
     assert.equal(await userStatus(gh, browser), 401);
   });
 
@@ -181,7 +194,7 @@ describe('the browser side of the external login, against this Gatehouse', () =>
     assert.equal(await gh.gh.deps.grants.get(record.grantId!), undefined, 'the grant ended');
     assert.equal(await gh.gh.deps.grants.resolveHandle(identityTokenOf(gh, record)), undefined, 'the IdentityToken is refused');
     assert.equal(await userStatus(gh, browser), 401);
-    assert.ok(gh.logs.some((line) => line.includes('"msg":"signed out"') && line.includes('"via":"external"')), 'Logout ran at /Session');
+    assert.ok(soapLogouts(gh) > 0, 'Logout ran at /Session');
 
     // The IdP's logout page submits its form by script; submit it as the browser would.
     const back = await browser.submitForm(atIdp.url, atIdp.body, { logout: 'yes' });
