@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { draftOverPublishedDoi, unpublishedDoi } from '../server/dev/demo-datasets.ts';
+import { draftOverPublishedDoi, unpublishedDoi, unsupportedDoi } from '../server/dev/demo-datasets.ts';
 import { type ConnectorFixture, startConnectorFixture } from './helpers/connector-fixture.ts';
 import type { PageProject } from './helpers/connector-page-context.ts';
 
@@ -185,14 +185,19 @@ test('a project alice may only read refuses the link with 404, and the page says
 
 test('a DOI Renku cannot resolve is refused with 422, and the page shows Renku\'s reason', async () => {
   const soil = project('alice/soil-survey');
-  const error = await rejection(f.modules.renku.linkDataset(soil.id, unpublishedDoi));
-  assert.equal(error.status, 422);
-  assert.equal(error.step, 'connector');
-  assert.equal(error.body.error.code, 1422);
-  const problem = f.modules.errors.describeError(error, { action: 'link', doi: unpublishedDoi });
-  assert.equal(problem.title, 'Renku cannot link this dataset');
-  assert.equal(problem.message, 'Renku refused doi:10.5072/FK2/UNPUBL: The provided DOI is not supported.');
-  assert.equal(problem.action, 'none');
+  const before = await f.modules.renku.listProjectConnectors(soil.id);
+  for (const doi of [unsupportedDoi, unpublishedDoi]) {
+    const error = await rejection(f.modules.renku.linkDataset(soil.id, doi));
+    assert.equal(error.status, 422);
+    assert.equal(error.step, 'connector');
+    assert.equal(error.body.error.code, 1422);
+    const problem = f.modules.errors.describeError(error, { action: 'link', doi });
+    assert.equal(problem.title, 'Renku cannot link this dataset');
+    assert.equal(problem.message, `Renku refused ${doi}: The provided DOI is not supported.`);
+    assert.match(problem.next, /^Nothing was linked\. Renku links datasets whose DOI it can resolve/);
+    assert.equal(problem.action, 'none');
+  }
+  assert.deepEqual(await f.modules.renku.listProjectConnectors(soil.id), before);
 });
 
 test('the demo dataset designed to fail is refused with Renku\'s storage-test reason and detail, offers a retry, and links nothing', async () => {

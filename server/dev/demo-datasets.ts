@@ -28,6 +28,8 @@ export interface DemoDataset {
   draft?: { versionId: number; title: string };
   /** Never published: only a draft exists, which Renku could not resolve. */
   unpublished?: boolean;
+  /** Published, but Renku's DOI provider cannot resolve it (422 "The provided DOI is not supported."). */
+  unsupportedByRenku?: boolean;
 }
 
 /**
@@ -41,6 +43,9 @@ export const failingDoi = 'doi:10.5072/FK2/FAIL';
  * a 422) and whose next one succeeds, so a retry after a failed link can be shown and tested.
  */
 export const flakyDoi = 'doi:10.5072/FK2/FLAKY';
+
+/** DOI of a published dataset that Renku cannot resolve: it refuses to link it as "not supported". */
+export const unsupportedDoi = 'doi:10.5072/FK2/NORCLN';
 
 /** DOI of a dataset with a newer draft over its published version. */
 export const draftOverPublishedDoi = 'doi:10.5072/FK2/DRAFTV';
@@ -117,6 +122,21 @@ export const demoDatasets: readonly DemoDataset[] = [
       { id: 771, name: 'runoff_daily.csv', size: 311_296, contentType: 'text/csv', md5: '92eb5ffee6ae2fec3ad71c777531578f' },
       { id: 772, name: 'gauges.json', size: 2_048, contentType: 'application/json', md5: '4a8a08f09d37b73795649038408b5f33' },
     ],
+  },
+  {
+    persistentId: unsupportedDoi,
+    databaseId: 79,
+    versionId: 16,
+    title: 'Field notebooks, scanned (Renku cannot resolve this DOI: demo of an unsupported DOI)',
+    authors: [{ name: 'Rossi, Giulia', affiliation: 'Demo University' }],
+    description: 'A published dataset whose DOI the Renku-like demo does not support, to show Renku\'s 422 reason.',
+    subjects: ['Earth and Environmental Sciences'],
+    keywords: ['notebooks', 'demo'],
+    publicationDate: '2024-08-12',
+    files: [
+      { id: 791, name: 'notebooks.pdf', size: 9_437_184, contentType: 'application/pdf', md5: 'c4ca4238a0b923820dcc509a6f75849b' },
+    ],
+    unsupportedByRenku: true,
   },
   {
     persistentId: draftOverPublishedDoi,

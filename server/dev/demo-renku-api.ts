@@ -127,7 +127,7 @@ export function renkuApi(options: { issuer: string; clock: Clock }): Express {
     if (existing) return res.status(200).json(connectorJson(existing));
     const dataset = findDataset(normalized);
     // An unpublished dataset's DOI is not registered, so it resolves nowhere.
-    if (!dataset || dataset.unpublished) return renkuError(res, 422, 1422, 'The provided DOI is not supported.');
+    if (!dataset || dataset.unpublished || dataset.unsupportedByRenku) return renkuError(res, 422, 1422, 'The provided DOI is not supported.');
     const failing = dataset.persistentId === failingDoi || (dataset.persistentId === flakyDoi && !flakyFailed);
     if (dataset.persistentId === flakyDoi) flakyFailed = true;
     if (failing) {
