@@ -120,7 +120,7 @@ export async function start(options: StartOptions = {}): Promise<Gatehouse> {
   });
   (extensions.routers ??= []).push(['/api', apiRouter(deps, { upstreams, tokens })]);
   extensions.routers.push(['/connector', connectorRouter({ upstreams, examples: demoApis ? demoLookupExamples : [] })]);
-  (extensions.homeLinks ??= []).push({ href: '/connector', label: 'Import a Dataverse dataset into Renku' });
+  (extensions.homeLinks ??= []).push({ href: '/connector', label: 'Link a Dataverse dataset to Renku' });
 
   const app = createApp(deps, extensions);
   const server = createServer(app);

@@ -1,30 +1,29 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { draftOverPublishedDoi, unpublishedDoi, unsupportedDoi } from '../server/dev/demo-datasets.ts';
 import { type ConnectorFixture, startConnectorFixture } from './helpers/connector-fixture.ts';
-import type { PageJob } from './helpers/connector-page-context.ts';
+import type { PageProject } from './helpers/connector-page-context.ts';
 
 // The connector page's own browser modules (public/js) run here against a real Gatehouse, its
-// embedded IdP and the demo Renku-like and Dataverse-like APIs, as `npm start` wires them.
-// Import jobs move on the injected clock, so every state is seen without waiting.
+// embedded IdP and the demo Renku 2.x data service and Dataverse-like API, as `npm start`
+// wires them. The demo Renku answers with renku-data-services' shapes (bare arrays, paging
+// headers, ULIDs, 201/200/409/404/422, `{"error": {"code", "message", "detail"}}`).
 
 let f: ConnectorFixture;
+let projects: PageProject[];
 before(async () => {
   f = await startConnectorFixture();
+  projects = await f.modules.renku.listProjects();
 });
 after(() => f.stop());
 
 const demoDoi = 'doi:10.5072/FK2/J8SJZB';
+const ulid = /^[0-9A-HJKMNP-TV-Z]{26}$/;
 
-/** Follows a job as the page does, moving the clock instead of sleeping; returns the states seen. */
-async function follow(jobId: string): Promise<{ job: PageJob; states: string[] }> {
-  const states: string[] = [];
-  const job = await f.modules.renku.followJob(jobId, {
-    onUpdate: (update) => {
-      if (states.at(-1) !== update.state) states.push(update.state);
-    },
-    wait: async (ms) => f.clock.advance(ms),
-  });
-  return { job, states };
+function project(label: string): PageProject {
+  const found = projects.find((p) => `${p.namespace}/${p.slug}` === label);
+  assert.ok(found, `alice has ${label}`);
+  return found;
 }
 
 async function rejection(promise: Promise<unknown>): Promise<any> {
@@ -50,6 +49,7 @@ test('the demo dataset is found by DOI, DOI link and Dataverse dataset link, wit
     const dataset = await f.modules.dataverse.fetchDataset((reference as { doi: string }).doi);
     assert.equal(dataset.doi, demoDoi, input);
     assert.equal(dataset.title, 'Soil moisture in alpine meadows, 2019–2022');
+    assert.equal(dataset.newerDraft, false);
     assert.deepEqual(dataset.authors, [{ name: 'Dupont, Claire', affiliation: 'INRAE' }, { name: 'Meier, Jonas', affiliation: 'ETH Zürich' }]);
     assert.deepEqual(dataset.files, [
       { name: 'soil_moisture_2019_2022.csv', size: 1_843_221, contentType: 'text/csv' },
@@ -60,6 +60,27 @@ test('the demo dataset is found by DOI, DOI link and Dataverse dataset link, wit
   const call = f.page.calls.at(-1)!;
   assert.equal(call.path, '/api/dataverse/api/datasets/:persistentId/?persistentId=doi%3A10.5072%2FFK2%2FJ8SJZB');
   assert.equal(call.headers.get('x-csrf'), '1');
+});
+
+test('a dataset whose latest version is a draft is shown as its published version, asked for at :latest-published', async () => {
+  const dataset = await f.modules.dataverse.fetchDataset(draftOverPublishedDoi);
+  assert.equal(dataset.title, 'Snow depth transects, 2020', 'the published title, not the draft\'s');
+  assert.equal(dataset.newerDraft, true);
+  assert.equal(dataset.doi, draftOverPublishedDoi);
+  assert.deepEqual(f.page.calls.slice(-2).map((c) => c.path), [
+    '/api/dataverse/api/datasets/:persistentId/?persistentId=doi%3A10.5072%2FFK2%2FDRAFTV',
+    '/api/dataverse/api/datasets/:persistentId/versions/:latest-published?persistentId=doi%3A10.5072%2FFK2%2FDRAFTV',
+  ]);
+});
+
+test('a dataset never published is "Not published yet" and is not offered for linking', async () => {
+  const error = await rejection(f.modules.dataverse.fetchDataset(unpublishedDoi));
+  assert.ok(error instanceof f.modules.dataverse.NotPublished);
+  const problem = f.modules.errors.describeError(error, { action: 'lookup', doi: unpublishedDoi });
+  assert.equal(problem.title, 'Not published yet');
+  assert.match(problem.message, /doi:10\.5072\/FK2\/UNPUBL has no published version/);
+  assert.match(problem.next, /Renku links published datasets only/);
+  assert.equal(problem.action, 'none');
 });
 
 test('an unknown DOI is "Dataset not found", naming the DOI and suggesting a keyword search', async () => {
@@ -94,74 +115,124 @@ test('a keyword search lists the matching datasets with DOI, authors and date; n
   assert.deepEqual(await f.modules.dataverse.searchDatasets('no such words anywhere'), { total: 0, items: [] });
 });
 
-test('the project list holds only the signed-in user\'s Renku projects', async () => {
-  const projects = await f.modules.renku.listProjects();
-  assert.deepEqual(projects.map((p) => [p.id, `${p.namespace}/${p.name}`]), [['101', 'alice/climate-models'], ['102', 'alice/soil-survey']]);
+test('the project list follows Renku\'s paging headers across two pages of 100, and marks the project alice may only read', async () => {
+  assert.equal(projects.length, 103);
+  assert.ok(projects.every((p) => ulid.test(p.id)), 'Renku 2.x ids are ULIDs');
+  const pages = f.page.calls.map((c) => c.path).filter((path) => path.startsWith('/api/renku/projects?'));
+  assert.deepEqual(pages.slice(0, 2), ['/api/renku/projects?direct_member=true&per_page=100&page=1', '/api/renku/projects?direct_member=true&per_page=100&page=2']);
+  // Page two holds the last stations and bob's project that alice may read.
+  assert.ok(project('alpine-lab/station-100').writable);
+  assert.equal(project('bob/glacier-archive').writable, false);
+  assert.deepEqual(projects.filter((p) => !p.writable).map((p) => p.name), ['Glacier archive']);
+  assert.equal(projects.find((p) => p.slug === 'bridge-loads'), undefined, 'bob\'s private project is not alice\'s');
+  assert.deepEqual({ ...project('alice/climate-models'), id: 'ulid' }, { id: 'ulid', name: 'Climate models', namespace: 'alice', slug: 'climate-models', writable: true });
 });
 
-test('an import is followed from pending through running to completed, and the dataset is then listed in the project', async () => {
-  assert.deepEqual(await f.modules.renku.listProjectDatasets('101'), []);
-  const jobId = await f.modules.renku.startImport('101', demoDoi);
-  const importCall = f.page.calls.at(-1)!;
-  assert.equal(importCall.method, 'POST');
-  assert.equal(importCall.path, '/api/renku/datasets.import');
-  assert.equal(importCall.headers.get('x-csrf'), '1');
+test('linking sends the Renku UI\'s global DOI connector body, Renku creates it (201) and links it (201), and the project lists it with its publisher', async () => {
+  const climate = project('alice/climate-models');
+  assert.deepEqual(await f.modules.renku.listProjectConnectors(climate.id), []);
+  const steps: string[] = [];
+  const result = await f.modules.renku.linkDataset(climate.id, demoDoi, { onStep: (step) => steps.push(step) });
+  assert.deepEqual(steps, ['connector', 'link']);
+  assert.equal(result.created, true);
+  assert.equal(result.alreadyLinked, false);
+  assert.match(result.connector.id, ulid);
+  assert.deepEqual({ ...result.connector, id: 'ulid' }, { id: 'ulid', name: 'Soil moisture in alpine meadows, 2019–2022', publisherName: 'Demo Dataverse', doi: '10.5072/FK2/J8SJZB' });
 
-  const { job, states } = await follow(jobId);
-  assert.deepEqual(states, ['pending', 'running', 'completed']);
-  assert.equal(job.projectId, '101');
-  const listed = await f.modules.renku.listProjectDatasets('101');
-  assert.deepEqual(listed.map((d) => [d.doi, d.title]), [[demoDoi, 'Soil moisture in alpine meadows, 2019–2022']]);
+  const [global, link] = f.page.calls.slice(-2);
+  assert.equal(global!.method, 'POST');
+  assert.equal(global!.path, '/api/renku/data_connectors/global');
+  assert.equal(global!.headers.get('x-csrf'), '1');
+  // renku-ui ProjectConnectDataConnectorsModal.tsx sends exactly this, with the bare DOI.
+  assert.deepEqual(JSON.parse(global!.body!), { storage: { configuration: { type: 'doi', doi: '10.5072/FK2/J8SJZB' }, source_path: '/', target_path: '/', readonly: true } });
+  assert.equal(link!.path, `/api/renku/data_connectors/${result.connector.id}/project_links`);
+  assert.deepEqual(JSON.parse(link!.body!), { project_id: climate.id });
+
+  const listed = await f.modules.renku.listProjectConnectors(climate.id);
+  assert.deepEqual(listed, [result.connector]);
+  assert.ok(f.modules.renku.sameDoi(listed[0]!.doi, demoDoi), 'the page marks it as the dataset on show');
 });
 
-test('the import designed to fail ends failed with Renku\'s reason, adds nothing, and can be started again', async () => {
-  const failing = 'doi:10.5072/FK2/FAIL';
-  const first = await follow(await f.modules.renku.startImport('102', failing));
-  assert.deepEqual(first.states, ['pending', 'running', 'failed']);
-  assert.equal(first.job.error?.code, 'import_failed');
-  const problem = f.modules.errors.describeFailedJob(first.job, { datasetTitle: 'Lake sediment cores', projectName: 'alice/soil-survey' });
-  assert.equal(problem.title, 'The import failed');
-  assert.match(problem.message, /“Lake sediment cores” into alice\/soil-survey: The dataset files could not be downloaded/);
-  assert.match(problem.next, /Nothing was added.*retry/);
-  assert.equal(problem.action, 'retry');
-  assert.deepEqual(await f.modules.renku.listProjectDatasets('102'), []);
-
-  const again = await f.modules.renku.startImport('102', failing);
-  assert.notEqual(again, first.job.id);
-  assert.equal((await follow(again)).job.state, 'failed');
+test('linking the same DOI again finds the existing connector (200) and is "already linked", not an error', async () => {
+  const climate = project('alice/climate-models');
+  const again = await f.modules.renku.linkDataset(climate.id, 'https://doi.org/10.5072/FK2/J8SJZB');
+  assert.equal(again.created, false);
+  assert.equal(again.alreadyLinked, true);
+  assert.equal((await f.modules.renku.listProjectConnectors(climate.id)).length, 1);
 });
 
-test('the flaky demo dataset fails its first import, and the retry completes and lists it once', async () => {
+test('the same DOI linked to a second project reuses Renku\'s global connector and links it there too', async () => {
+  const first = (await f.modules.renku.listProjectConnectors(project('alice/climate-models').id))[0]!;
+  const soil = project('alice/soil-survey');
+  const result = await f.modules.renku.linkDataset(soil.id, demoDoi);
+  assert.deepEqual([result.created, result.alreadyLinked, result.connector.id], [false, false, first.id]);
+  assert.deepEqual((await f.modules.renku.listProjectConnectors(soil.id)).map((c) => c.id), [first.id]);
+});
+
+test('a project alice may only read refuses the link with 404, and the page says so plainly', async () => {
+  const archive = project('bob/glacier-archive');
+  const error = await rejection(f.modules.renku.linkDataset(archive.id, 'doi:10.5072/FK2/QXW3RT'));
+  assert.equal(error.status, 404);
+  assert.equal(error.step, 'link');
+  assert.equal(error.body.error.code, 1404);
+  const problem = f.modules.errors.describeError(error, { action: 'link', doi: 'doi:10.5072/FK2/QXW3RT', projectName: 'bob/glacier-archive' });
+  assert.equal(problem.title, 'You cannot write to this project');
+  assert.match(problem.message, /you do not have write access to bob\/glacier-archive/);
+  assert.match(problem.next, /Nothing was linked\. Choose a project you own or edit/);
+  assert.equal(problem.action, 'none');
+  assert.deepEqual(await f.modules.renku.listProjectConnectors(archive.id), []);
+});
+
+test('a DOI Renku cannot resolve is refused with 422, and the page shows Renku\'s reason', async () => {
+  const soil = project('alice/soil-survey');
+  const before = await f.modules.renku.listProjectConnectors(soil.id);
+  for (const doi of [unsupportedDoi, unpublishedDoi]) {
+    const error = await rejection(f.modules.renku.linkDataset(soil.id, doi));
+    assert.equal(error.status, 422);
+    assert.equal(error.step, 'connector');
+    assert.equal(error.body.error.code, 1422);
+    const problem = f.modules.errors.describeError(error, { action: 'link', doi });
+    assert.equal(problem.title, 'Renku cannot link this dataset');
+    assert.equal(problem.message, `Renku refused ${doi}: The provided DOI is not supported.`);
+    assert.match(problem.next, /^Nothing was linked\. Renku links datasets whose DOI it can resolve/);
+    assert.equal(problem.action, 'none');
+  }
+  assert.deepEqual(await f.modules.renku.listProjectConnectors(soil.id), before);
+});
+
+test('the demo dataset designed to fail is refused with Renku\'s storage-test reason and detail, offers a retry, and links nothing', async () => {
+  const soil = project('alice/soil-survey');
+  const before = await f.modules.renku.listProjectConnectors(soil.id);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const error = await rejection(f.modules.renku.linkDataset(soil.id, 'doi:10.5072/FK2/FAIL'));
+    assert.equal(error.status, 422);
+    const problem = f.modules.errors.describeError(error, { action: 'link', doi: 'doi:10.5072/FK2/FAIL' });
+    assert.equal(problem.title, 'Renku cannot link this dataset');
+    assert.match(problem.message, /The provided storage configuration is not currently working\. Listing the files of the dataset failed/);
+    assert.match(problem.next, /Nothing was linked.*try again/);
+    assert.equal(problem.action, 'retry');
+  }
+  assert.deepEqual(await f.modules.renku.listProjectConnectors(soil.id), before);
+});
+
+test('the flaky demo dataset fails its first link, and the retry links it once', async () => {
+  const soil = project('alice/soil-survey');
   const flaky = 'doi:10.5072/FK2/FLAKY';
-  const first = await follow(await f.modules.renku.startImport('102', flaky));
-  assert.equal(first.job.state, 'failed');
-  assert.equal(first.job.error?.code, 'download_interrupted');
-  assert.match(first.job.error!.message, /trying again usually works/);
-  assert.deepEqual(await f.modules.renku.listProjectDatasets('102'), []);
-
-  const retried = await follow(await f.modules.renku.startImport('102', flaky));
-  assert.deepEqual(retried.states, ['pending', 'running', 'completed']);
-  assert.deepEqual((await f.modules.renku.listProjectDatasets('102')).map((d) => d.doi), [flaky]);
+  const error = await rejection(f.modules.renku.linkDataset(soil.id, flaky));
+  assert.equal(error.status, 422);
+  assert.match(f.modules.errors.describeError(error, { action: 'link', doi: flaky }).message, /did not answer in time/);
+  const retried = await f.modules.renku.linkDataset(soil.id, flaky);
+  assert.deepEqual([retried.created, retried.alreadyLinked], [true, false]);
+  const dois = (await f.modules.renku.listProjectConnectors(soil.id)).map((c) => c.doi);
+  assert.deepEqual(dois.filter((doi) => f.modules.renku.sameDoi(doi, flaky)), ['10.5072/FK2/FLAKY']);
 });
 
-test('an import into a project that is not the user\'s is refused by Renku, said plainly, with a retry', async () => {
-  const error = await rejection(f.modules.renku.startImport('201', demoDoi)); // bob's project
-  assert.equal(error.status, 404);
-  assert.equal(error.code, 'project_not_found');
-  const problem = f.modules.errors.describeError(error, { action: 'import' });
-  assert.equal(problem.title, 'Renku refused the import');
-  assert.match(problem.message, /There is no project 201 of yours/);
-  assert.equal(problem.action, 'retry');
-});
-
-test('a job Renku does not know is "Renku no longer knows this import"', async () => {
-  const error = await rejection(f.modules.renku.fetchJob('0b8e1a3c-0000-4000-8000-000000000000'));
-  assert.equal(error.status, 404);
-  assert.equal(f.modules.errors.describeError(error, { action: 'job' }).title, 'Renku no longer knows this import');
-});
-
-test('Renku service job states (ENQUEUED, IN_PROGRESS, COMPLETED, FAILED) read like the demo\'s', () => {
-  const { jobState } = f.modules.renku;
-  assert.deepEqual(['ENQUEUED', 'IN_PROGRESS', 'COMPLETED', 'FAILED', 'pending', 'running', 'completed', 'failed'].map(jobState),
-    ['pending', 'running', 'completed', 'failed', 'pending', 'running', 'completed', 'failed']);
+test('DOIs are compared as Renku stores them: without doi: or https://doi.org/, in any case', () => {
+  const { bareDoi, sameDoi } = f.modules.renku;
+  assert.equal(bareDoi('doi:10.5072/FK2/J8SJZB'), '10.5072/FK2/J8SJZB');
+  assert.equal(bareDoi('https://doi.org/10.5072/FK2/J8SJZB'), '10.5072/FK2/J8SJZB');
+  assert.ok(sameDoi('10.5072/fk2/j8sjzb', 'https://doi.org/10.5072/FK2/J8SJZB'));
+  assert.ok(sameDoi('doi:10.5072/FK2/J8SJZB', '10.5072/FK2/J8SJZB'));
+  assert.ok(!sameDoi('10.5072/FK2/J8SJZB', '10.5072/FK2/J8SJZ'));
+  assert.ok(!sameDoi('', ''));
 });

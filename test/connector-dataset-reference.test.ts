@@ -59,11 +59,11 @@ test('each refusal reads as a plain sentence with what to do next', () => {
 });
 
 test('the form state survives a round trip through the page URL; unusable values are dropped', () => {
-  const state = { q: 'doi:10.5072/FK2/J8SJZB', project: '101', job: '0b8e1a3c-5a1f-4c39-9a57-1d1f0f2f0e11' };
+  const state = { q: 'doi:10.5072/FK2/J8SJZB', project: '01HQZ8Y6G00000000000000001' };
   const search = m.state.formStateSearch(state);
-  assert.equal(search, '?q=doi%3A10.5072%2FFK2%2FJ8SJZB&project=101&job=0b8e1a3c-5a1f-4c39-9a57-1d1f0f2f0e11');
+  assert.equal(search, '?q=doi%3A10.5072%2FFK2%2FJ8SJZB&project=01HQZ8Y6G00000000000000001');
   assert.deepEqual(m.state.readFormState(search), state);
   assert.equal(m.state.formStateSearch({}), '');
-  assert.deepEqual(m.state.readFormState('?q=soil+moisture&project=../../x&job=../projects'), { q: 'soil moisture', project: '', job: '' });
+  assert.deepEqual(m.state.readFormState('?q=soil+moisture&project=../../x&job=old-import-job'), { q: 'soil moisture', project: '' }, 'a legacy job is ignored');
   assert.equal(m.state.readFormState('?project=..').project, '', 'a dot segment is no project id');
 });

@@ -8,7 +8,8 @@ import { freePort } from './helpers/ports.ts';
 import { SwitchableUpstream } from './helpers/switchable-upstream.ts';
 
 // How the connector page fails, with real failures: a token without the upstream's audience,
-// an upstream that does not answer, one that goes down and comes back, a session the IdP ended.
+// an upstream that does not answer, one that goes down and comes back, a session the IdP ended,
+// a Renku that treats the token as anonymous, a Dataverse that has no account for the user.
 
 const demoDoi = 'doi:10.5072/FK2/J8SJZB';
 const minute = 60_000;
@@ -57,7 +58,7 @@ describe('a misconfigured Gatehouse: Dataverse expects another audience, Renku n
     assert.equal(problem.action, 'none');
   });
 
-  test('a Renku that does not answer in time is "Renku is unavailable" with a retry; for an import it says the import may have started', async () => {
+  test('a Renku that does not answer in time is "Renku is unavailable" with a retry; for a link it says the link may have been made', async () => {
     const listing = await rejection(f.modules.renku.listProjects());
     assert.equal(listing.status, 504);
     const problem = f.modules.errors.describeError(listing, { action: 'projects' });
@@ -66,9 +67,9 @@ describe('a misconfigured Gatehouse: Dataverse expects another audience, Renku n
     assert.match(problem.next, /Nothing was changed\. Try again in a minute\./);
     assert.equal(problem.action, 'retry');
 
-    const importing = await rejection(f.modules.renku.startImport('101', demoDoi));
-    assert.equal(importing.status, 504);
-    assert.match(f.modules.errors.describeError(importing, { action: 'import' }).next, /may have started the import.*look at the project's datasets/);
+    const linking = await rejection(f.modules.renku.linkDataset('01HQZ8Y6G00000000000000001', demoDoi));
+    assert.equal(linking.status, 504);
+    assert.match(f.modules.errors.describeError(linking, { action: 'link' }).next, /may have linked the dataset before its answer was lost: look at the project's data connectors/);
   });
 });
 
@@ -81,7 +82,7 @@ describe('a Renku that goes down and comes back, and a session the IdP ends', ()
         renku = await new SwitchableUpstream(demo.renkuUrl).start();
         return [
           { name: 'dataverse', url: demo.dataverseUrl, token: 'user', audience: 'dataverse' },
-          { name: 'renku', url: renku.url, token: 'user', audience: 'renku' },
+          { name: 'renku', url: `${renku.url}/api/data`, token: 'user', audience: 'renku' },
         ];
       },
     });
@@ -103,21 +104,24 @@ describe('a Renku that goes down and comes back, and a session the IdP ends', ()
     assert.equal(problem.reference, error.body.requestId);
 
     renku.up = true;
-    assert.deepEqual((await f.modules.renku.listProjects()).map((p) => p.id), ['101', '102']);
+    assert.equal((await f.modules.renku.listProjects()).length, 103);
   });
 
-  test('an import keeps going while Renku is away: following it again sees it complete and listed', async () => {
-    const jobId = await f.modules.renku.startImport('101', demoDoi);
+  test('a link asked for while Renku is down links nothing and says so; trying again once it is back links it', async () => {
+    const [climate] = await f.modules.renku.listProjects();
     renku.up = false;
-    const lost = await rejection(f.modules.renku.fetchJob(jobId));
-    const problem = f.modules.errors.describeError(lost, { action: 'job' });
-    assert.match(problem.next, /The import goes on at Renku; this page lost sight of it\. Try again in a minute\./);
+    const lost = await rejection(f.modules.renku.linkDataset(climate!.id, demoDoi));
+    assert.equal(lost.status, 502);
+    const problem = f.modules.errors.describeError(lost, { action: 'link', doi: demoDoi });
+    assert.equal(problem.title, 'Renku is unavailable');
+    assert.match(problem.next, /Nothing was linked\. Try again in a minute\./);
     assert.equal(problem.action, 'retry');
 
     renku.up = true;
-    const job = await f.modules.renku.followJob(jobId, { wait: async (ms) => f.clock.advance(ms) });
-    assert.equal(job.state, 'completed');
-    assert.deepEqual((await f.modules.renku.listProjectDatasets('101')).map((d) => d.doi), [demoDoi]);
+    assert.deepEqual(await f.modules.renku.listProjectConnectors(climate!.id), []);
+    const linked = await f.modules.renku.linkDataset(climate!.id, demoDoi);
+    assert.deepEqual([linked.created, linked.alreadyLinked], [true, false]);
+    assert.equal((await f.modules.renku.listProjectConnectors(climate!.id)).length, 1);
   });
 
   test('session_expired is reported to the page without leaving it, offers "Sign in again", and signing in again returns with the form filled', async () => {
@@ -138,11 +142,12 @@ describe('a Renku that goes down and comes back, and a session the IdP ends', ()
 
     // What "Sign in again" does: sign-in with the page's URL, form state in its query, as returnTo.
     const { formStateSearch, readFormState } = f.modules.state;
-    const here = `/connector${formStateSearch({ q: demoDoi, project: '102' })}`;
+    const project = '01HQZ8Y6G00000000000000002';
+    const here = `/connector${formStateSearch({ q: demoDoi, project })}`;
     const back = await signIn(f.gatehouse, f.browser, 'alice', here);
     assert.equal(back.url, `${f.gatehouse.url}${here}`);
-    assert.deepEqual(readFormState(new URL(back.url).search), { q: demoDoi, project: '102', job: '' });
-    assert.deepEqual((await f.modules.renku.listProjects()).map((p) => p.id), ['101', '102']);
+    assert.deepEqual(readFormState(new URL(back.url).search), { q: demoDoi, project });
+    assert.equal((await f.modules.renku.listProjects()).length, 103);
   });
 
   test('a page whose session is gone is told "You are signed out", also without leaving the page', async () => {
@@ -170,5 +175,66 @@ describe('a Renku that goes down and comes back, and a session the IdP ends', ()
     } finally {
       f.page.gatehouseUrl = f.gatehouse.url;
     }
+  });
+});
+
+describe('silent anonymity: the IdP gives Gatehouse a token without the renku audience, and no audience is declared to check it', () => {
+  let f: ConnectorFixture;
+  before(async () => {
+    f = await startConnectorFixture({
+      upstreams: (demo) => [
+        { name: 'dataverse', url: demo.dataverseUrl, token: 'user', audience: 'dataverse' },
+        // A token for another resource: Renku's data service validates it, fails, and treats the caller as anonymous.
+        { name: 'renku', url: demo.renkuUrl, token: 'user', resource: 'urn:gatehouse:stats' },
+      ],
+    });
+  });
+  after(() => f.stop());
+
+  test('Renku answers an empty project list, and the page says "no projects" with the audience hint', async () => {
+    assert.deepEqual(await f.modules.renku.listProjects(), []);
+    const problem = f.modules.errors.describeNoProjects();
+    assert.equal(problem.title, 'No Renku projects');
+    assert.equal(problem.hint, 'no projects — if you have some, the IdP may not add the `renku` audience to Gatehouse\'s tokens');
+    assert.equal(problem.action, 'none');
+  });
+
+  test('a link is refused with Renku\'s 401 for anonymous callers, said with the same audience hint', async () => {
+    const error = await rejection(f.modules.renku.linkDataset('01HQZ8Y6G00000000000000001', demoDoi));
+    assert.ok(!(error instanceof f.modules.api.SignInRequired), 'an upstream 401 is not Gatehouse\'s sign-in');
+    assert.equal(error.status, 401);
+    assert.equal(error.body.error.code, 1401);
+    const problem = f.modules.errors.describeError(error, { action: 'link', doi: demoDoi });
+    assert.equal(problem.title, 'Renku did not accept the access token');
+    assert.match(problem.message, /You have to be authenticated to perform this operation\./);
+    assert.match(problem.hint!, /the IdP may not add the `renku` audience to Gatehouse's tokens/);
+  });
+});
+
+describe('a Dataverse declared with "token": "user" and no audience, where alice has no Dataverse account', () => {
+  let f: ConnectorFixture;
+  before(async () => {
+    f = await startConnectorFixture({
+      dataverseAccounts: ['bob'],
+      upstreams: (demo) => [
+        // Dataverse checks bearer tokens at the IdP's UserInfo, with no audience: none is declared.
+        { name: 'dataverse', url: demo.dataverseUrl, token: 'user' },
+        { name: 'renku', url: demo.renkuUrl, token: 'user', audience: 'renku' },
+      ],
+    });
+  });
+  after(() => f.stop());
+
+  test('the registry accepts it, the token is sent, and Dataverse\'s 403 for an unlinked account becomes "register in Dataverse first"', async () => {
+    assert.equal(f.gatehouse.gh.upstreams.find((u) => u.name === 'dataverse')!.audience, undefined);
+    const error = await rejection(f.modules.dataverse.fetchDataset(demoDoi));
+    assert.equal(error.status, 403);
+    const problem = f.modules.errors.describeError(error, { action: 'lookup', doi: demoDoi });
+    assert.equal(problem.title, 'No Dataverse account yet');
+    assert.match(problem.message, /no linked user account/);
+    assert.match(problem.hint!, /Register your account in Dataverse first/);
+    assert.equal(problem.action, 'retry');
+    const searching = await rejection(f.modules.dataverse.searchDatasets('soil'));
+    assert.equal(f.modules.errors.describeError(searching, { action: 'search', query: 'soil' }).title, 'No Dataverse account yet');
   });
 });

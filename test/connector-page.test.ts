@@ -17,7 +17,7 @@ after(() => gatehouse.stop());
 
 test('an anonymous visit to /connector goes to sign-in and comes back to the same URL, form state included', async () => {
   const anonymous = new CookieBrowser();
-  const wanted = '/connector?q=doi%3A10.5072%2FFK2%2FJ8SJZB&project=101';
+  const wanted = '/connector?q=doi%3A10.5072%2FFK2%2FJ8SJZB&project=01HQZ8Y6G00000000000000001';
   const first = await anonymous.request(`${gatehouse.url}${wanted}`);
   assert.equal(first.status, 302);
   assert.equal(first.headers.get('location'), `/auth/login?returnTo=${encodeURIComponent(wanted)}`);
@@ -26,7 +26,7 @@ test('an anonymous visit to /connector goes to sign-in and comes back to the sam
   const landed = await signIn(gatehouse, anonymous, 'alice', wanted);
   assert.equal(landed.url, `${gatehouse.url}${wanted}`);
   assert.equal(landed.response.status, 200);
-  assert.match(landed.body, /<h1>Import a Dataverse dataset into Renku<\/h1>/);
+  assert.match(landed.body, /<h1>Link a Dataverse dataset to Renku<\/h1>/);
 });
 
 test('the signed-in page has labelled fields, a live status region, and only external module scripts under a strict CSP', async () => {
@@ -46,7 +46,9 @@ test('the signed-in page has labelled fields, a live status region, and only ext
   }
   assert.match(body, /<p id="status" class="status" role="status" aria-live="polite">/);
   assert.match(body, /<button type="submit" id="lookup">Look up<\/button>/);
-  assert.match(body, /<button type="submit" id="import-button">Import into Renku<\/button>/);
+  assert.match(body, /<button type="submit" id="link-button">Link to the project<\/button>/);
+  assert.match(body, /mounted read-only in your sessions/);
+  assert.doesNotMatch(body, /[Ii]mport/, 'a dataset is linked, not imported');
   assert.match(body, /<link rel="stylesheet" href="\/public\/css\/connector.css">/);
 });
 
@@ -71,6 +73,12 @@ test('every module the page loads is served as JavaScript, imports included', as
   assert.equal((await fetch(`${gatehouse.url}/public/css/connector.css`)).status, 200);
 });
 
+test('the page knows where Renku\'s project pages are: the renku upstream without /api/data', async () => {
+  const { body } = await browser.navigate(`${gatehouse.url}/connector`);
+  assert.match(body, new RegExp(`<form id="link-form" novalidate data-renku-url="${gatehouse.gh.demoApis!.renkuWebUrl}">`));
+  assert.equal(`${gatehouse.gh.demoApis!.renkuWebUrl}/api/data`, gatehouse.gh.upstreams.find((u) => u.name === 'renku')!.url);
+});
+
 test('in development the page offers every demo DOI and a keyword search to try', async () => {
   const { body } = await browser.navigate(`${gatehouse.url}/connector`);
   for (const dataset of demoDatasets) assert.ok(body.includes(`data-query="${dataset.persistentId}"`), dataset.persistentId);
@@ -79,7 +87,7 @@ test('in development the page offers every demo DOI and a keyword search to try'
 
 test('the signed-in home page links to the connector', async () => {
   const { body } = await browser.navigate(`${gatehouse.url}/`);
-  assert.match(body, /<a href="\/connector">Import a Dataverse dataset into Renku<\/a>/);
+  assert.match(body, /<a href="\/connector">Link a Dataverse dataset to Renku<\/a>/);
 });
 
 test('with a GATEHOUSE_APIS file that lacks dataverse, the page names the missing API and loads no script', async () => {
@@ -110,4 +118,5 @@ test('the README\'s GATEHOUSE_APIS example for a real Dataverse and Renku is val
   const [dataverse, renku] = upstreams;
   assert.deepEqual([dataverse!.name, dataverse!.token, dataverse!.methods, dataverse!.headers], ['dataverse', 'none', ['GET'], { 'x-dataverse-key': 'key-from-the-environment' }]);
   assert.deepEqual([renku!.name, renku!.token, renku!.audience], ['renku', 'user', 'renku']);
+  assert.match(renku!.url, /\/api\/data$/, 'Renku 2.x\'s data service');
 });

@@ -30,7 +30,7 @@ test('without GATEHOUSE_APIS, development registers the demo APIs as renku and d
 test('a signed-in browser reads /api/renku/user and a Dataverse dataset with its title, authors and files through Gatehouse', async () => {
   const user = await api('/api/renku/user');
   assert.equal(user.status, 200);
-  assert.deepEqual(user.json.result, { id: 'alice', username: 'alice', name: 'Alice Liddell', email: 'alice@example.org' });
+  assert.deepEqual(user.json, { id: 'alice', username: 'alice', email: 'alice@example.org', first_name: 'Alice', last_name: 'Liddell', is_admin: false });
 
   const dataset = await api('/api/dataverse/api/datasets/:persistentId/?persistentId=doi:10.5072/FK2/J8SJZB');
   assert.equal(dataset.status, 200);
@@ -58,54 +58,64 @@ test('the Dataverse-like search answers Dataverse-shaped results', async () => {
   assert.equal((await api('/api/dataverse/api/search')).status, 400);
 });
 
-test('a dataset import job moves from pending through running to completed, and the dataset then appears in the project', async () => {
-  const projects = await api('/api/renku/projects');
-  assert.deepEqual(projects.json.result.projects.map((p: any) => p.id), ['101', '102']);
-
-  const started = await post('/api/renku/datasets.import', { project_id: '101', dataset_uri: 'https://doi.org/10.5072/FK2/J8SJZB' });
-  assert.equal(started.status, 200);
-  const { job_id: jobId, created_at: createdAt } = started.json.result;
-  assert.match(jobId, /^[0-9a-f-]{36}$/);
-  assert.ok(Date.parse(createdAt));
-
-  const states: string[] = [];
-  for (const step of [0, 500, 1500]) {
-    clock.advance(step);
-    states.push((await api(`/api/renku/jobs/${jobId}`)).json.result.state);
-  }
-  assert.deepEqual(states, ['pending', 'running', 'completed']);
-
-  const datasets = await api('/api/renku/projects/101/datasets');
-  assert.deepEqual(datasets.json.result.datasets.map((d: any) => d.doi), ['doi:10.5072/FK2/J8SJZB']);
-  assert.equal(datasets.json.result.datasets[0].files.length, 3);
+test('the demo Renku lists projects as renku-data-services does: a bare array of ULID projects, paged by headers', async () => {
+  const first = await browser.navigate(`${gatehouse.url}/api/renku/projects?direct_member=true&per_page=100&page=1`, { headers: { 'x-csrf': '1' } });
+  assert.equal(first.response.status, 200);
+  assert.deepEqual(['page', 'per-page', 'total', 'total-pages'].map((h) => first.response.headers.get(h)), ['1', '100', '103', '2']);
+  const page1 = JSON.parse(first.body);
+  assert.ok(Array.isArray(page1));
+  assert.equal(page1.length, 100);
+  assert.match(page1[0].id, /^[0-9A-HJKMNP-TV-Z]{26}$/);
+  assert.deepEqual([page1[0].namespace, page1[0].slug, page1[0].name], ['alice', 'climate-models', 'Climate models']);
+  const page2 = await api('/api/renku/projects?direct_member=true&per_page=100&page=2');
+  assert.deepEqual(page2.json.map((p: any) => `${p.namespace}/${p.slug}`), ['alpine-lab/station-099', 'alpine-lab/station-100', 'bob/glacier-archive']);
+  const permissions = await api(`/api/renku/projects/${page2.json[2].id}/permissions`);
+  assert.deepEqual(permissions.json, { write: false, delete: false, change_membership: false });
+  const tooMany = await api('/api/renku/projects?per_page=101');
+  assert.equal(tooMany.status, 422);
+  assert.deepEqual(tooMany.json, { error: { code: 1422, message: 'Parameter \'per_page\' must be between 1 and 100' } });
 });
 
-test('importing the DOI designed to fail ends in a failed job with a code and a userMessage', async () => {
-  const started = await post('/api/renku/datasets.import', { project_id: 102, dataset_uri: 'doi:10.5072/FK2/FAIL' });
-  clock.advance(2000);
-  const job = (await api(`/api/renku/jobs/${started.json.result.job_id}`)).json.result;
-  assert.equal(job.state, 'failed');
-  assert.equal(job.error.code, 'import_failed');
-  assert.ok(job.error.userMessage.length > 10);
-  assert.deepEqual((await api('/api/renku/projects/102/datasets')).json.result.datasets, []);
+test('the demo Renku creates a global DOI connector once (201, then 200), links it (201), refuses a second link (409) and a read-only project (404)', async () => {
+  const [climate] = (await api('/api/renku/projects?direct_member=true&per_page=1')).json;
+  const body = { storage: { configuration: { type: 'doi', doi: '10.5072/FK2/QXW3RT' }, source_path: '/', target_path: '/', readonly: true } };
+  const created = await post('/api/renku/data_connectors/global', body);
+  assert.equal(created.status, 201);
+  assert.deepEqual([created.json.doi, created.json.publisher_name, created.json.storage.readonly, created.json.visibility], ['10.5072/FK2/QXW3RT', 'Demo Dataverse', true, 'public']);
+  const again = await post('/api/renku/data_connectors/global', { ...body, storage: { ...body.storage, configuration: { type: 'doi', doi: 'doi:10.5072/fk2/qxw3rt' } } });
+  assert.equal(again.status, 200);
+  assert.equal(again.json.id, created.json.id);
+
+  const linked = await post(`/api/renku/data_connectors/${created.json.id}/project_links`, { project_id: climate.id });
+  assert.equal(linked.status, 201);
+  assert.deepEqual([linked.json.data_connector_id, linked.json.project_id], [created.json.id, climate.id]);
+  const links = await api(`/api/renku/projects/${climate.id}/data_connector_links`);
+  assert.deepEqual(links.json.map((l: any) => l.id), [linked.json.id]);
+  const duplicate = await post(`/api/renku/data_connectors/${created.json.id}/project_links`, { project_id: climate.id });
+  assert.equal(duplicate.status, 409);
+  assert.equal(duplicate.json.error.code, 1409);
+
+  const archive = (await api('/api/renku/projects?direct_member=true&per_page=100&page=2')).json.at(-1);
+  const readOnly = await post(`/api/renku/data_connectors/${created.json.id}/project_links`, { project_id: archive.id });
+  assert.equal(readOnly.status, 404);
+  assert.match(readOnly.json.error.message, /cannot perform operation write on project/);
 });
 
-test('Renku-like errors are { error: { code, userMessage } } with a fitting status', async () => {
-  const cases: Array<[unknown, number, string]> = [
-    [{ project_id: '101' }, 400, 'invalid_dataset_uri'],
-    [{ dataset_uri: 'doi:10.5072/FK2/J8SJZB' }, 400, 'invalid_request'],
-    [{ project_id: '201', dataset_uri: 'doi:10.5072/FK2/J8SJZB' }, 404, 'project_not_found'], // bob's project
+test('the demo Renku refuses what Renku cannot link with 422 and its reason', async () => {
+  const cases: Array<[unknown, string]> = [
+    [{ storage: { configuration: { type: 'doi' }, source_path: '/', target_path: '/' } }, 'Cannot find the doi in the storage configuration'],
+    [{ storage: { configuration: { type: 'doi', doi: '10.5072/FK2/NOSUCH' }, source_path: '/', target_path: '/' } }, 'The provided DOI is not supported.'],
+    [{ storage: { configuration: { type: 'doi', doi: '10.5072/FK2/J8SJZB' }, source_path: '/', target_path: '/', readonly: false } }, 'Global data connectors must be read-only'],
+    [{ storage: { configuration: { type: 'doi', doi: '10.5072/FK2/FAIL' }, source_path: '/', target_path: '/' } }, 'The provided storage configuration is not currently working'],
   ];
-  for (const [body, status, code] of cases) {
-    const answer = await post('/api/renku/datasets.import', body);
-    assert.equal(answer.status, status, code);
-    assert.equal(answer.json.error.code, code);
-    assert.equal(typeof answer.json.error.userMessage, 'string');
+  for (const [body, message] of cases) {
+    const answer = await post('/api/renku/data_connectors/global', body);
+    assert.equal(answer.status, 422, message);
+    assert.equal(answer.json.error.code, 1422);
+    assert.equal(answer.json.error.message, message);
   }
-  const broken = await api('/api/renku/datasets.import', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{not json' });
-  assert.equal(broken.status, 400);
-  assert.equal(broken.json.error.code, 'invalid_request');
-  assert.equal((await api('/api/renku/jobs/unknown')).json.error.code, 'job_not_found');
+  const broken = await api('/api/renku/data_connectors/global', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{not json' });
+  assert.equal(broken.status, 422);
 });
 
 test('the demo APIs verify the JWT they receive: none, a foreign signature or another audience get 401 invalid_token', async () => {
@@ -119,7 +129,7 @@ test('the demo APIs verify the JWT they receive: none, a foreign signature or an
     .setIssuer(gatehouse.issuer).setIssuedAt().setExpirationTime('5m').sign(key);
   const forgedAnswer = await fetch(`${renkuUrl}/user`, { headers: { authorization: `Bearer ${forged}` } });
   assert.equal(forgedAnswer.status, 401);
-  assert.equal((await forgedAnswer.json() as any).error.code, 'invalid_token');
+  assert.equal((await forgedAnswer.json() as any).error.code, 1401);
 
   // A real token of this IdP, but for the stats resource: wrong audience for both APIs.
   const stats = await gatehouse.gh.deps.idp.clientCredentialsGrant({ resource: 'urn:gatehouse:stats' });
@@ -130,4 +140,17 @@ test('the demo APIs verify the JWT they receive: none, a foreign signature or an
   }
   const good = await gatehouse.gh.deps.idp.clientCredentialsGrant({});
   assert.equal((await fetch(`${dataverseUrl}/api/search?q=*`, { headers: { authorization: `Bearer ${good.accessToken}` } })).status, 200);
+});
+
+test('the demo Renku treats a token without the renku audience as anonymous: 200 [] for projects, 401 for a POST', async () => {
+  const { renkuUrl } = gatehouse.gh.demoApis!;
+  const stats = await gatehouse.gh.deps.idp.clientCredentialsGrant({ resource: 'urn:gatehouse:stats' });
+  const headers = { authorization: `Bearer ${stats.accessToken}` };
+  const listed = await fetch(`${renkuUrl}/projects?direct_member=true&per_page=100&page=1`, { headers });
+  assert.equal(listed.status, 200);
+  assert.deepEqual(await listed.json(), []);
+  assert.deepEqual(['total', 'total-pages'].map((h) => listed.headers.get(h)), ['0', '0']);
+  const posted = await fetch(`${renkuUrl}/data_connectors/global`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify({ storage: { configuration: { type: 'doi', doi: '10.5072/FK2/J8SJZB' }, source_path: '/', target_path: '/' } }) });
+  assert.equal(posted.status, 401);
+  assert.deepEqual(((await posted.json()) as any).error.message, 'You have to be authenticated to perform this operation.');
 });

@@ -3,10 +3,19 @@
 // touches the page, so each message can be checked against a real failure in tests.
 
 import { ApiError, SignInRequired } from './api.js';
+import { NotPublished } from './dataverse-client.js';
+import { renkuReason } from './renku-client.js';
 import { UnexpectedAnswer } from './unexpected-answer.js';
 
 const apiNames = { dataverse: 'Dataverse', renku: 'Renku' };
-const apiOf = { lookup: 'dataverse', search: 'dataverse', projects: 'renku', 'project-datasets': 'renku', import: 'renku', job: 'renku' };
+const apiOf = { lookup: 'dataverse', search: 'dataverse', projects: 'renku', connectors: 'renku', link: 'renku' };
+
+/** What the page says when Renku lists no projects: also what a token Renku treats as anonymous gets. */
+export const noProjectsHint = 'no projects — if you have some, the IdP may not add the `renku` audience to Gatehouse\'s tokens';
+
+// Dataverse's 401/403 for a bearer token whose user has no Dataverse account yet
+// (the experimental api-bearer-auth checks the token at the IdP's UserInfo, then looks the user up).
+const noDataverseAccount = /no (?:linked|matching) user|not linked to any|unregistered|no user account/i;
 
 /**
  * What the user typed is not something the connector can look up; nothing was sent.
@@ -36,8 +45,16 @@ export function describeInvalidReference(reference) {
 }
 
 /**
+ * Renku answered an empty project list. It answers the same to a token it treats as anonymous
+ * (one without the `renku` audience), so the page says both.
+ */
+export function describeNoProjects() {
+  return problem('No Renku projects', 'Renku lists no projects for you: there is nothing to link the dataset to.', 'Create a project in Renku first, then reload this page.', 'none', noProjectsHint);
+}
+
+/**
  * A failed call. `context.action` says what was being done (`lookup`, `search`, `projects`,
- * `project-datasets`, `import`, `job`); `context.doi` and `context.query` name what.
+ * `connectors`, `link`); `context.doi`, `context.query` and `context.projectName` name what.
  */
 export function describeError(error, context) {
   const name = apiOf[context.action] ?? 'renku';
@@ -48,6 +65,14 @@ export function describeError(error, context) {
     return error.code === 'session_expired'
       ? problem('Your session has ended', 'Your session ended at the identity provider, so Gatehouse can no longer call Dataverse and Renku for you.', next, 'sign-in')
       : problem('You are signed out', 'Gatehouse no longer has a session for you: it timed out, or you signed out in another tab.', next, 'sign-in');
+  }
+  if (error instanceof NotPublished) {
+    return problem(
+      'Not published yet',
+      `${error.doi} has no published version in Dataverse, only a draft.`,
+      'Renku links published datasets only (it resolves the DOI). Publish the dataset in Dataverse, or choose another one.',
+      'none',
+    );
   }
   if (error instanceof UnexpectedAnswer) {
     return problem(
@@ -106,9 +131,9 @@ export function describeError(error, context) {
 
   if (error.status === 502 || error.status === 503 || error.status === 504) {
     const why = error.code === 'upstream_timeout' || error.status === 504 ? 'did not answer in time' : 'is not answering';
-    // A lost answer to the import request does not prove the import did not start.
-    const next = context.action === 'import' && error.status === 504
-      ? 'Renku may have started the import before its answer was lost: look at the project\'s datasets before you try again.'
+    // A lost answer to the link request does not prove the link was not made.
+    const next = context.action === 'link' && error.status === 504
+      ? 'Renku may have linked the dataset before its answer was lost: look at the project\'s data connectors before you try again.'
       : `${nothingChanged(context)} Try again in a minute.`;
     return withReference(problem(`${api} is unavailable`, `${api} ${why} (HTTP ${error.status}).`, next, 'retry'));
   }
@@ -121,12 +146,23 @@ export function describeError(error, context) {
       'none',
     );
   }
+  if (name === 'dataverse' && (error.status === 401 || error.status === 403) && noDataverseAccount.test(error.message)) {
+    return problem(
+      'No Dataverse account yet',
+      `Dataverse accepted your sign-in but has no account linked to it: ${error.message}`,
+      'Sign in to Dataverse once with the same identity provider to register your account there, then try again.',
+      'retry',
+      'Register your account in Dataverse first (log in to Dataverse\'s own web page through the same identity provider).',
+    );
+  }
   if (error.status === 401) {
+    // Renku treats a token it cannot validate as anonymous and refuses only what needs a user.
     return withReference(problem(
       `${api} did not accept the access token`,
-      `${api} refused the access token Gatehouse sent: ${error.message}`,
+      `${api} refused the access token Gatehouse sent: ${name === 'renku' ? renkuReason(error) || error.message : error.message}`,
       'Signing in again may help; if it does not, the token settings at the identity provider need a fix: tell your administrator.',
       'sign-in',
+      name === 'renku' ? 'Renku treats a token without the `renku` audience (or without an `email` claim) as anonymous: the IdP may not add the `renku` audience to Gatehouse\'s tokens.' : undefined,
     ));
   }
   if (context.action === 'lookup' && error.status === 403) {
@@ -137,21 +173,33 @@ export function describeError(error, context) {
       'none',
     );
   }
-  if (context.action === 'import' && error.status >= 400 && error.status < 500) {
+  if (context.action === 'link' && error.status === 404 && error.step === 'link') {
+    // db.py insert_link: Renku says 404 both for a project that is gone and for one the user may only read.
     return withReference(problem(
-      'Renku refused the import',
-      `Renku did not start the import: ${error.message}`,
-      'Nothing was imported. Check the project and the dataset, then try again.',
-      'retry',
+      'You cannot write to this project',
+      `Renku did not link the dataset: you do not have write access to ${context.projectName ?? 'this project'} (or it no longer exists).`,
+      'Nothing was linked. Choose a project you own or edit, or ask an owner of this one to make you an editor.',
+      'none',
     ));
   }
-  if (context.action === 'job' && error.status === 404) {
-    return problem(
-      'Renku no longer knows this import',
-      'Renku has no record of the import this page was following.',
-      'Look at the project\'s datasets: if the dataset is not there, import it again.',
-      'none',
-    );
+  if (context.action === 'link' && error.status === 422) {
+    const reason = renkuReason(error) || error.message;
+    return withReference(problem(
+      'Renku cannot link this dataset',
+      `Renku refused ${context.doi ?? 'the DOI'}: ${reason}`,
+      /not currently working/i.test(reason)
+        ? 'Nothing was linked. Renku could not reach the dataset just now: try again in a minute.'
+        : 'Nothing was linked. Renku links datasets whose DOI it can resolve to a supported repository (such as a published Dataverse dataset).',
+      /not currently working/i.test(reason) ? 'retry' : 'none',
+    ));
+  }
+  if (context.action === 'link' && error.status >= 400 && error.status < 500) {
+    return withReference(problem(
+      'Renku refused the link',
+      `Renku did not link the dataset: ${renkuReason(error) || error.message}`,
+      'Nothing was linked. Check the project and the dataset, then try again.',
+      'retry',
+    ));
   }
   return withReference(problem(
     'Something went wrong',
@@ -161,24 +209,10 @@ export function describeError(error, context) {
   ));
 }
 
-/**
- * An import job that ended `failed`. Nothing was added to the project and the page keeps the
- * dataset and project chosen, so retrying is one click.
- */
-export function describeFailedJob(job, { datasetTitle, projectName }) {
-  const reason = job.error?.message || 'Renku gave no reason.';
-  return problem(
-    'The import failed',
-    `Renku could not import “${datasetTitle}” into ${projectName}: ${reason}`,
-    'Nothing was added to the project, and your choices are still here: retry the import, or pick another dataset or project.',
-    'retry',
-  );
-}
-
 function nothingChanged(context) {
-  return context.action === 'import' ? 'Nothing was imported.' : context.action === 'job' ? 'The import goes on at Renku; this page lost sight of it.' : 'Nothing was changed.';
+  return context.action === 'link' ? 'Nothing was linked.' : 'Nothing was changed.';
 }
 
-function problem(title, message, next, action) {
-  return { title, message, next, action };
+function problem(title, message, next, action, hint) {
+  return hint ? { title, message, next, action, hint } : { title, message, next, action };
 }

@@ -1,13 +1,13 @@
-// The connector page (views/connector.ejs): look up a Dataverse dataset, pick a Renku project,
-// import, and follow the import job. Every call goes through Gatehouse's /api/<name>/ proxy.
-// The form state lives in the page URL (see connector-state.js), so "Sign in again", a reload
-// or a bookmark brings the user back to the same place.
+// The connector page (views/connector.ejs): look up a published Dataverse dataset, pick a
+// Renku project, and link the dataset to it as a read-only data connector (Renku 2.x). Every
+// call goes through Gatehouse's /api/<name>/ proxy. The form state lives in the page URL (see
+// connector-state.js), so "Sign in again", a reload or a bookmark brings the user back.
 
-import { describeError, describeFailedJob, describeInvalidReference } from './connector-errors.js';
+import { describeError, describeInvalidReference, describeNoProjects } from './connector-errors.js';
 import { formStateSearch, readFormState } from './connector-state.js';
 import { parseDatasetReference } from './dataset-reference.js';
 import { fetchDataset, searchDatasets } from './dataverse-client.js';
-import { followJob, listProjectDatasets, listProjects, startImport } from './renku-client.js';
+import { linkDataset, listProjectConnectors, listProjects, sameDoi } from './renku-client.js';
 
 const byId = (id) => document.getElementById(id);
 const ui = {
@@ -29,37 +29,40 @@ const ui = {
   datasetTitle: byId('dataset-title'),
   datasetDoi: byId('dataset-doi'),
   datasetPublisher: byId('dataset-publisher'),
+  datasetDraft: byId('dataset-draft'),
   datasetAuthors: byId('dataset-authors'),
   datasetFiles: byId('dataset-files').querySelector('tbody'),
-  importForm: byId('import-form'),
+  linkForm: byId('link-form'),
   project: byId('project'),
-  importButton: byId('import-button'),
-  projectDatasets: byId('project-datasets'),
-  projectDatasetsHeading: byId('project-datasets-heading'),
-  projectDatasetList: byId('project-dataset-list'),
+  projectNote: byId('project-note'),
+  linkButton: byId('link-button'),
+  projectConnectors: byId('project-connectors'),
+  projectConnectorsHeading: byId('project-connectors-heading'),
+  projectConnectorList: byId('project-connector-list'),
   progress: byId('progress'),
   progressHeading: byId('progress-heading'),
-  jobSteps: byId('job-steps'),
+  linkSteps: byId('link-steps'),
   outcome: byId('outcome'),
   outcomeMessage: byId('outcome-message'),
+  projectLink: byId('project-link'),
   resultLink: byId('result-link'),
 };
+// Where Renku's web UI is (the `renku` upstream without `/api/data`); empty when unknown.
+const renkuWebUrl = ui.linkForm.dataset.renkuUrl ?? '';
 
 const initial = readFormState(location.search);
 const state = {
-  /** The dataset shown in the preview, the one Import sends. */
+  /** The dataset shown in the preview, the one "Link" sends. */
   dataset: undefined,
   projects: [],
   /** Until the projects are loaded, the project the URL asked for. */
   projectsLoaded: false,
-  /** The import job being followed, kept in the URL until it ends. */
-  jobId: undefined,
   /** What "Try again" does for the problem on show. */
   retry: undefined,
 };
 // Later lookups win over slower earlier ones.
 let lookupCount = 0;
-let projectDatasetsCount = 0;
+let projectConnectorsCount = 0;
 
 ui.lookupForm.addEventListener('submit', (event) => {
   event.preventDefault();
@@ -71,13 +74,14 @@ for (const button of document.querySelectorAll('button[data-query]')) {
     void lookUp();
   });
 }
-ui.importForm.addEventListener('submit', (event) => {
+ui.linkForm.addEventListener('submit', (event) => {
   event.preventDefault();
-  void importDataset();
+  void link();
 });
 ui.project.addEventListener('change', () => {
   saveFormState();
-  void showProjectDatasets(ui.project.value);
+  showProjectNote();
+  void showProjectConnectors(ui.project.value);
 });
 ui.retry.addEventListener('click', () => {
   const retry = state.retry;
@@ -93,7 +97,6 @@ ui.signInAgain.addEventListener('click', () => {
 if (initial.q && !ui.query.value) ui.query.value = initial.q;
 void loadProjects(initial.project);
 if (initial.q) void lookUp({ fromUrl: true });
-if (initial.job) void follow(initial.job);
 
 /** Looks up what is in the query field: a DOI (preview) or keywords (search results). */
 async function lookUp({ fromUrl = false } = {}) {
@@ -165,6 +168,7 @@ function showDataset(dataset) {
   ui.datasetTitle.textContent = dataset.title;
   ui.datasetDoi.textContent = dataset.doi;
   ui.datasetPublisher.textContent = dataset.publisher ? `· ${dataset.publisher}` : '';
+  ui.datasetDraft.hidden = !dataset.newerDraft;
   ui.datasetAuthors.replaceChildren(...(dataset.authors.length
     ? dataset.authors.map((author) => element('li', {}, author.affiliation ? `${author.name} (${author.affiliation})` : author.name))
     : [element('li', {}, 'No authors listed.')]));
@@ -178,6 +182,8 @@ function showDataset(dataset) {
   setStatus(`Found “${dataset.title}”.`);
   show(ui.dataset);
   ui.datasetTitle.focus();
+  // The chosen project's list marks this dataset if it is already linked there.
+  if (ui.project.value) void showProjectConnectors(ui.project.value);
 }
 
 async function loadProjects(preferred) {
@@ -191,56 +197,81 @@ async function loadProjects(preferred) {
     return;
   }
   if (!state.projects.length) {
-    setOptions([['', 'You have no Renku projects yet: create one in Renku first']]);
+    // Renku answers an empty list to a token it treats as anonymous, too: say both.
+    setOptions([['', 'No projects']]);
+    showProblem(describeNoProjects());
     return;
   }
-  setOptions([['', 'Choose a project'], ...state.projects.map((project) => [project.id, projectLabel(project)])]);
+  const writable = state.projects.filter((project) => project.writable);
+  const readOnly = state.projects.filter((project) => !project.writable);
+  ui.project.replaceChildren(
+    element('option', { value: '' }, writable.length ? 'Choose a project' : 'You can write to none of your projects'),
+    group('Projects you can write to', writable),
+    ...(readOnly.length ? [group('Read-only: you cannot link data to these', readOnly)] : []),
+  );
   if (preferred && state.projects.some((project) => project.id === preferred)) {
     ui.project.value = preferred;
-    void showProjectDatasets(preferred);
+    showProjectNote();
+    void showProjectConnectors(preferred);
   }
+}
+
+function group(label, projects) {
+  const node = element('optgroup');
+  node.label = label;
+  node.append(...projects.map((project) => element('option', { value: project.id }, project.writable ? projectLabel(project) : `${projectLabel(project)} (read-only)`)));
+  return node;
 }
 
 function setOptions(options) {
   ui.project.replaceChildren(...options.map(([value, label]) => element('option', { value }, label)));
 }
 
-/** Lists the datasets already in the project; `highlightDoi` marks the one just imported. */
-async function showProjectDatasets(projectId, highlightDoi) {
-  const count = ++projectDatasetsCount;
+function showProjectNote() {
+  const project = state.projects.find((p) => p.id === ui.project.value);
+  ui.projectNote.hidden = !project || project.writable;
+  ui.projectNote.textContent = project && !project.writable
+    ? `You may only read ${projectLabel(project)}: Renku will not let you link data to it. Choose a project you own or edit.`
+    : '';
+}
+
+/** Lists the data connectors of the project, marking the one of the dataset on show. */
+async function showProjectConnectors(projectId) {
+  const count = ++projectConnectorsCount;
   if (!projectId) {
-    hide(ui.projectDatasets);
+    hide(ui.projectConnectors);
     return;
   }
-  let datasets;
+  let connectors;
   try {
-    datasets = await listProjectDatasets(projectId);
+    connectors = await listProjectConnectors(projectId);
   } catch (error) {
-    if (count !== projectDatasetsCount) return;
-    hide(ui.projectDatasets);
-    showProblem(describeError(error, { action: 'project-datasets' }), () => showProjectDatasets(projectId, highlightDoi));
+    if (count !== projectConnectorsCount) return;
+    hide(ui.projectConnectors);
+    showProblem(describeError(error, { action: 'connectors' }), () => showProjectConnectors(projectId));
     return;
   }
-  if (count !== projectDatasetsCount) return;
+  if (count !== projectConnectorsCount) return;
   const project = state.projects.find((p) => p.id === projectId);
-  ui.projectDatasetsHeading.textContent = `Datasets in ${project ? projectLabel(project) : `project ${projectId}`}`;
-  ui.projectDatasetList.replaceChildren(...(datasets.length
-    ? datasets.map((dataset) => {
-      const li = element('li', {}, dataset.title);
-      if (dataset.doi) li.append(' ', element('span', { className: 'meta' }, dataset.doi));
-      if (highlightDoi && dataset.doi.toLowerCase() === highlightDoi.toLowerCase()) {
-        li.classList.add('just-imported');
-        li.append(' ', element('strong', {}, 'just imported'));
+  ui.projectConnectorsHeading.textContent = `Data connectors of ${project ? projectLabel(project) : `project ${projectId}`}`;
+  ui.projectConnectorList.replaceChildren(...(connectors.length
+    ? connectors.map((connector) => {
+      const li = element('li', {}, connector.name);
+      const meta = [connector.publisherName, connector.doi && `doi:${connector.doi}`].filter(Boolean).join(' · ');
+      if (meta) li.append(' ', element('span', { className: 'meta' }, meta));
+      if (state.dataset && sameDoi(connector.doi, state.dataset.doi)) {
+        li.classList.add('this-dataset');
+        li.append(' ', element('strong', {}, 'this dataset'));
       }
       return li;
     })
-    : [element('li', {}, 'No datasets yet.')]));
-  show(ui.projectDatasets);
-  if (location.hash === '#project-datasets' && !highlightDoi) ui.projectDatasets.focus();
+    : [element('li', {}, 'No data connectors yet.')]));
+  show(ui.projectConnectors);
+  if (location.hash === '#project-connectors') ui.projectConnectors.focus();
 }
 
-/** Starts an import of the previewed dataset into the chosen project, then follows it. */
-async function importDataset() {
+/** Links the previewed dataset to the chosen project. */
+async function link() {
   clearProblem();
   const dataset = state.dataset;
   let project = state.projects.find((p) => p.id === ui.project.value);
@@ -255,91 +286,55 @@ async function importDataset() {
     project = state.projects.find((p) => p.id === ui.project.value);
   }
   if (!project) {
-    showProblem({ title: 'No project chosen yet', message: 'Choose the Renku project to import into.', next: 'Pick one under “2. Choose a Renku project”.', action: 'none' });
+    showProblem({ title: 'No project chosen yet', message: 'Choose the Renku project to link the dataset to.', next: 'Pick one under “2. Choose a Renku project”.', action: 'none' });
     return;
   }
 
-  ui.importButton.disabled = true;
+  ui.linkButton.disabled = true;
   hide(ui.outcome);
-  markStep(undefined);
+  markStep('connector');
   show(ui.progress);
   ui.progressHeading.focus();
-  setStatus(`Asking Renku to import “${dataset.title}” into ${projectLabel(project)}…`);
-  let jobId;
+  let result;
   try {
-    jobId = await startImport(project.id, dataset.doi);
-  } catch (error) {
-    ui.importButton.disabled = false;
-    hide(ui.progress);
-    setStatus('');
-    showProblem(describeError(error, { action: 'import' }), importDataset);
-    return;
-  }
-  await follow(jobId, { dataset, project });
-}
-
-/**
- * Follows an import job to its end. `chosen` is what the page imported; a job taken over from
- * the URL (after signing in again) is described from the job itself.
- */
-async function follow(jobId, chosen) {
-  state.jobId = jobId;
-  saveFormState();
-  ui.importButton.disabled = true;
-  show(ui.progress);
-  let lastState;
-  let job;
-  try {
-    job = await followJob(jobId, {
-      onUpdate: (update) => {
-        if (update.state === lastState) return;
-        lastState = update.state;
-        markStep(update.state);
-        if (update.state === 'pending') setStatus('Queued: Renku will start the import shortly.');
-        if (update.state === 'running') setStatus('Importing: Renku is copying the dataset\'s files into the project.');
+    result = await linkDataset(project.id, dataset.doi, {
+      onStep: (step) => {
+        markStep(step);
+        setStatus(step === 'connector'
+          ? `Renku is checking ${dataset.doi} and testing access to the dataset; this can take a few seconds…`
+          : `Linking “${dataset.title}” to ${projectLabel(project)}…`);
       },
     });
   } catch (error) {
-    ui.importButton.disabled = false;
+    ui.linkButton.disabled = false;
+    hide(ui.progress);
     setStatus('');
-    showProblem(describeError(error, { action: 'job' }), () => follow(jobId, chosen));
+    showProblem(describeError(error, { action: 'link', doi: dataset.doi, projectName: projectLabel(project) }), link);
     return;
   }
-
-  state.jobId = undefined;
-  ui.importButton.disabled = false;
-  const projectId = chosen?.project.id ?? job.projectId ?? '';
-  const project = state.projects.find((p) => p.id === projectId);
-  const projectName = project ? projectLabel(project) : `project ${projectId}`;
-  const datasetTitle = chosen?.dataset.title ?? job.datasetUri;
-  const doi = chosen?.dataset.doi ?? job.datasetUri;
-  if (projectId && ui.project.value !== projectId && project) ui.project.value = projectId;
-  saveFormState();
-
-  if (job.state === 'failed') {
-    setStatus('The import failed.');
-    // Retrying needs the dataset and the project on the page; a job taken over from the URL
-    // has them once its dataset is looked up again.
-    showProblem(describeFailedJob(job, { datasetTitle, projectName }), importDataset);
-    return;
-  }
-  setStatus(`Imported “${datasetTitle}” into ${projectName}.`);
-  ui.outcomeMessage.textContent = `“${datasetTitle}” is now in ${projectName}.`;
-  ui.resultLink.href = `/connector${formStateSearch({ project: projectId })}#project-datasets`;
+  ui.linkButton.disabled = false;
+  markStep('done');
+  const name = projectLabel(project);
+  const said = result.alreadyLinked
+    ? `“${dataset.title}” was already linked to ${name} — mounted read-only in your sessions.`
+    : `“${dataset.title}” is linked to ${name} — mounted read-only in your sessions.`;
+  setStatus(result.alreadyLinked ? `Already linked: nothing to do.` : `Linked “${dataset.title}” to ${name}.`);
+  ui.outcomeMessage.textContent = said;
+  ui.projectLink.hidden = !renkuWebUrl || !project.namespace || !project.slug;
+  if (!ui.projectLink.hidden) ui.projectLink.href = `${renkuWebUrl}/p/${encodeURIComponent(project.namespace)}/${encodeURIComponent(project.slug)}`;
+  ui.resultLink.href = `/connector${formStateSearch({ q: ui.query.value, project: project.id })}#project-connectors`;
   show(ui.outcome);
   ui.outcome.focus();
-  await showProjectDatasets(projectId, doi);
+  await showProjectConnectors(project.id);
 }
 
-/** Marks the job's steps: those passed as done, the current one with aria-current; a failure marks the list. */
+/** Marks the link's steps: those passed as done, the current one with aria-current. */
 function markStep(current) {
-  const order = ['pending', 'running', 'completed'];
-  ui.jobSteps.classList.toggle('failed', current === 'failed');
-  if (current === 'failed') return;
+  const order = ['connector', 'link', 'done'];
   const reached = order.indexOf(current);
-  for (const item of ui.jobSteps.children) {
+  for (const item of ui.linkSteps.children) {
     const index = order.indexOf(item.dataset.step);
-    const done = current === 'completed' || index < reached;
+    const done = current === 'done' || index < reached;
     item.classList.toggle('done', done);
     if (index === reached && !done) item.setAttribute('aria-current', 'step');
     else item.removeAttribute('aria-current');
@@ -373,12 +368,12 @@ function setStatus(text) {
 /** Writes the form into the page URL, where signing in again, a reload or a bookmark finds it. */
 function saveFormState() {
   const project = state.projectsLoaded ? ui.project.value : initial.project;
-  const search = formStateSearch({ q: ui.query.value, project, job: state.jobId });
+  const search = formStateSearch({ q: ui.query.value, project });
   history.replaceState(null, '', `${location.pathname}${search}`);
 }
 
 function projectLabel(project) {
-  return project.namespace ? `${project.namespace}/${project.name}` : project.name;
+  return project.namespace ? `${project.namespace}/${project.slug || project.name}` : project.name;
 }
 
 function formatSize(bytes) {

@@ -1,7 +1,7 @@
 // The connector's calls to Dataverse's native API, through Gatehouse at /api/dataverse/.
 // Dataverse answers `{ "status": "OK", "data": … }`; these functions return what the page shows.
 
-import { apiJson } from './api.js';
+import { ApiError, apiJson } from './api.js';
 import { UnexpectedAnswer } from './unexpected-answer.js';
 
 const base = '/api/dataverse';
@@ -9,14 +9,40 @@ const base = '/api/dataverse';
 const init = { signIn: 'manual' };
 
 /**
- * The latest published version of the dataset with this DOI (`doi:10.…/…`):
- * `{ doi, title, authors: [{ name, affiliation }], files: [{ name, size, contentType }], publisher }`.
- * Rejects with ApiError (404 when Dataverse has no such dataset) or {@link UnexpectedAnswer}.
+ * A dataset that has no published version: Renku could not resolve its DOI, so the connector
+ * does not offer it.
+ */
+export class NotPublished extends Error {
+  constructor(doi) {
+    super(`${doi} has no published version.`);
+    this.name = 'NotPublished';
+    this.doi = doi;
+  }
+}
+
+/**
+ * The latest **published** version of the dataset with this DOI (`doi:10.…/…`):
+ * `{ doi, title, authors: [{ name, affiliation }], files: [{ name, size, contentType }], publisher, newerDraft }`.
+ * With an API key that may edit the dataset, Dataverse's `latestVersion` can be a draft; the
+ * published one is then asked for at `/versions/:latest-published`, and `newerDraft` is true.
+ * Rejects with ApiError (404 when Dataverse has no such dataset), {@link NotPublished} or
+ * {@link UnexpectedAnswer}.
  */
 export async function fetchDataset(doi) {
   // `:persistentId` is literal: Dataverse's way of naming a dataset by DOI in the path.
-  const body = await apiJson(`${base}/api/datasets/:persistentId/?persistentId=${encodeURIComponent(doi)}`, init);
-  return datasetFromDataverse(body, doi);
+  const query = `?persistentId=${encodeURIComponent(doi)}`;
+  const body = await apiJson(`${base}/api/datasets/:persistentId/${query}`, init);
+  const latest = body?.data?.latestVersion;
+  if (latest?.versionState === 'RELEASED') return { ...datasetFromDataverse(body, doi), newerDraft: false };
+  let published;
+  try {
+    published = await apiJson(`${base}/api/datasets/:persistentId/versions/:latest-published${query}`, init);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) throw new NotPublished(doi);
+    throw error;
+  }
+  if (!published?.data || typeof published.data !== 'object') throw new UnexpectedAnswer('Dataverse', 'the published version of the dataset');
+  return { ...datasetFromDataverse({ data: { ...body.data, latestVersion: published.data } }, doi), newerDraft: latest !== undefined };
 }
 
 /** Datasets matching `query` (Dataverse's search API): `{ total, items: [{ doi, title, authors, published }] }`. */
@@ -24,7 +50,7 @@ export async function searchDatasets(query) {
   const body = await apiJson(`${base}/api/search?q=${encodeURIComponent(query)}&type=dataset&per_page=10`, init);
   const data = body?.data;
   if (!data || !Array.isArray(data.items)) throw new UnexpectedAnswer('Dataverse', 'a list of search results');
-  // Only datasets with a DOI can be imported by DOI; Handle-only datasets are left out.
+  // Only datasets with a DOI can be linked by DOI; Handle-only datasets are left out.
   const items = data.items
     .filter((item) => item?.type === 'dataset' && typeof item.global_id === 'string' && /^doi:/i.test(item.global_id))
     .map((item) => ({

@@ -1,105 +1,166 @@
-// The connector's calls to Renku, through Gatehouse at /api/renku/. Renku's service answers
-// `{ "result": … }` and errors `{ "error": { "code", "userMessage" } }`; import jobs are
-// followed at /jobs/<id> until they finish.
+// The connector's calls to Renku 2.x's data service, through Gatehouse at /api/renku/ (the
+// `renku` upstream points at https://<renku>/api/data). Shapes read from
+// SwissDataScienceCenter/renku-data-services (project/api.spec.yaml,
+// data_connectors/api.spec.yaml, data_connectors/blueprints.py and db.py) and the body the
+// Renku UI sends (renku-ui ProjectConnectDataConnectorsModal.tsx):
+// - lists are bare JSON arrays, paged by the `page`, `per-page`, `total` and `total-pages`
+//   response headers; ids are ULIDs;
+// - errors are `{"error": {"code": 14xx, "message", "detail"}}`.
+// A dataset is *linked*, not copied: a global DOI data connector, mounted read-only in the
+// project's sessions. There is no job to follow; the link call answers when it is done.
 
-import { apiJson } from './api.js';
+import { ApiError, api } from './api.js';
 import { UnexpectedAnswer } from './unexpected-answer.js';
 
 const base = '/api/renku';
 // The connector offers its own "Sign in again", keeping the user's place.
 const init = { signIn: 'manual' };
+// Renku's largest page (base_api/pagination.py refuses more than 100).
+const perPage = 100;
+// A bound on pages followed, so a misbehaving upstream cannot keep the page fetching forever.
+const maxPages = 50;
+// Permission checks run a few at a time: one call per project.
+const parallelChecks = 6;
 
-/** The signed-in user's projects: `[{ id, name, namespace, datasetCount }]`, ids as strings. */
+/**
+ * The projects the signed-in user is a direct member of, every page of them:
+ * `[{ id, name, namespace, slug, writable }]`. `writable` comes from
+ * `GET /projects/{id}/permissions` (`write`). An empty list is what Renku also answers to a
+ * token it treats as anonymous (one without the `renku` audience).
+ */
 export async function listProjects() {
-  const body = await apiJson(`${base}/projects`, init);
-  const projects = body?.result?.projects;
-  if (!Array.isArray(projects)) throw new UnexpectedAnswer('Renku', 'a list of projects');
-  return projects
-    .filter((project) => project && (typeof project.id === 'string' || typeof project.id === 'number'))
-    .map((project) => ({
-      id: String(project.id),
-      name: text(project.name) || String(project.id),
-      namespace: text(project.namespace),
-      datasetCount: Number.isFinite(project.dataset_count) ? project.dataset_count : undefined,
-    }));
-}
-
-/** The datasets already in a project: `[{ name, title, doi, importedAt }]`. */
-export async function listProjectDatasets(projectId) {
-  const body = await apiJson(`${base}/projects/${encodeURIComponent(projectId)}/datasets`, init);
-  const datasets = body?.result?.datasets;
-  if (!Array.isArray(datasets)) throw new UnexpectedAnswer('Renku', 'a list of datasets');
-  return datasets.map((dataset) => ({
-    name: text(dataset?.name),
-    title: text(dataset?.title) || text(dataset?.name),
-    doi: text(dataset?.doi),
-    importedAt: text(dataset?.imported_at),
-  }));
-}
-
-/** Asks Renku to import the dataset at `datasetUri` (a DOI) into the project; resolves with the job id. */
-export async function startImport(projectId, datasetUri) {
-  const body = await apiJson(`${base}/datasets.import`, {
-    ...init,
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ project_id: projectId, dataset_uri: datasetUri }),
+  const projects = [];
+  for (let page = 1; page <= maxPages; page++) {
+    const { body, headers } = await renkuGet(`/projects?direct_member=true&per_page=${perPage}&page=${page}`);
+    if (!Array.isArray(body)) throw new UnexpectedAnswer('Renku', 'a list of projects');
+    for (const project of body) {
+      if (typeof project?.id !== 'string' || project.id === '') continue;
+      projects.push({ id: project.id, name: text(project.name) || project.id, namespace: text(project.namespace), slug: text(project.slug) });
+    }
+    const totalPages = Number(headers.get('total-pages'));
+    // Without paging headers (not Renku's data service, or a proxy that drops them) a short page is the last.
+    if (Number.isInteger(totalPages) ? page >= totalPages : body.length < perPage) break;
+  }
+  await eachLimited(projects, parallelChecks, async (project) => {
+    project.writable = await canWrite(project.id);
   });
-  const jobId = body?.result?.job_id;
-  if (typeof jobId !== 'string' || jobId === '') throw new UnexpectedAnswer('Renku', 'an import job id');
-  return jobId;
+  return projects;
+}
+
+/** Whether the user may write to the project (`GET /projects/{id}/permissions` → `write`). */
+export async function canWrite(projectId) {
+  const { body } = await renkuGet(`/projects/${encodeURIComponent(projectId)}/permissions`);
+  if (!body || typeof body !== 'object') throw new UnexpectedAnswer('Renku', 'the permissions on a project');
+  return body.write === true;
 }
 
 /**
- * One look at an import job: `{ id, state, projectId, datasetUri, error }`, where `state` is
- * `pending`, `running`, `completed` or `failed` (Renku's service says ENQUEUED, IN_PROGRESS,
- * COMPLETED, FAILED; the demo says it in lower case) and `error` is `{ code, message }` or undefined.
+ * The data connectors linked to a project: `[{ id, name, publisherName, doi }]`, `doi` bare
+ * (`10.…/…`) or '' for a connector that is not a DOI.
  */
-export async function fetchJob(jobId) {
-  const body = await apiJson(`${base}/jobs/${encodeURIComponent(jobId)}`, init);
-  const job = body?.result;
-  if (!job || typeof job.state !== 'string') throw new UnexpectedAnswer('Renku', 'the state of the import job');
-  const error = job.error && typeof job.error === 'object'
-    ? { code: String(job.error.code ?? ''), message: text(job.error.userMessage) || text(job.error.message) }
-    : typeof job.error === 'string' ? { code: '', message: job.error } : undefined;
-  return {
-    id: jobId,
-    state: jobState(job.state),
-    projectId: job.project_id === undefined ? undefined : String(job.project_id),
-    datasetUri: text(job.dataset_uri),
-    error,
-  };
+export async function listProjectConnectors(projectId) {
+  const { body: linkList } = await renkuGet(`/projects/${encodeURIComponent(projectId)}/data_connector_links`);
+  if (!Array.isArray(linkList)) throw new UnexpectedAnswer('Renku', 'a list of data connector links');
+  const ids = linkList.map((link) => link?.data_connector_id).filter((id) => typeof id === 'string' && id !== '');
+  const connectors = [];
+  await eachLimited(ids, parallelChecks, async (id) => {
+    const { body } = await renkuGet(`/data_connectors/${encodeURIComponent(id)}`);
+    connectors.push({ id, name: text(body?.name) || id, publisherName: text(body?.publisher_name), doi: text(body?.doi) });
+  });
+  // Keep Renku's order of links, whatever order the parallel reads finished in.
+  return ids.map((id) => connectors.find((c) => c.id === id));
 }
-
-/** Renku's job state in the connector's words. */
-export function jobState(raw) {
-  switch (String(raw).toLowerCase()) {
-    case 'pending': case 'enqueued': case 'queued': return 'pending';
-    case 'running': case 'in_progress': return 'running';
-    case 'completed': case 'complete': case 'succeeded': return 'completed';
-    case 'failed': case 'failure': case 'error': return 'failed';
-    // A state this page does not know is not an end: following the job longer is harmless.
-    default: return 'running';
-  }
-}
-
-const firstDelayMs = 500;
-const longestDelayMs = 5000;
 
 /**
- * Looks at the job until it is `completed` or `failed` and resolves with that last look.
- * `onUpdate(job)` sees every look. `wait(ms)` is the pause between looks (a timer in the
- * browser; tests move a clock instead); it starts at half a second and grows to five, since
- * real imports can take minutes. A failed call rejects: the job goes on at Renku, and the
- * page can follow it again.
+ * Links the dataset with this DOI to the project, as Renku's UI does: `POST
+ * /data_connectors/global` (201 created, 200 already known to Renku: both carry the
+ * connector), then `POST /data_connectors/{id}/project_links`. Resolves with
+ * `{ connector: { id, name, publisherName, doi }, created, alreadyLinked }`; a 409 on the link
+ * is `alreadyLinked: true`, not a failure. `onStep('connector' | 'link')` reports progress.
+ * Rejects with ApiError (`step` says which call failed) or {@link UnexpectedAnswer}.
  */
-export async function followJob(jobId, { onUpdate = () => {}, wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms)) } = {}) {
-  for (let delayMs = firstDelayMs; ; delayMs = Math.min(Math.round(delayMs * 1.5), longestDelayMs)) {
-    const job = await fetchJob(jobId);
-    onUpdate(job);
-    if (job.state === 'completed' || job.state === 'failed') return job;
-    await wait(delayMs);
+export async function linkDataset(projectId, doi, { onStep = () => {} } = {}) {
+  onStep('connector');
+  let created;
+  let connector;
+  try {
+    const response = await renkuSend('/data_connectors/global', {
+      storage: { configuration: { type: 'doi', doi: bareDoi(doi) }, source_path: '/', target_path: '/', readonly: true },
+    });
+    created = response.status === 201;
+    connector = response.body;
+  } catch (error) {
+    throw tagStep(error, 'connector');
   }
+  if (typeof connector?.id !== 'string' || connector.id === '') throw new UnexpectedAnswer('Renku', 'the data connector it created');
+  const summary = { id: connector.id, name: text(connector.name) || bareDoi(doi), publisherName: text(connector.publisher_name), doi: text(connector.doi) };
+
+  onStep('link');
+  try {
+    await renkuSend(`/data_connectors/${encodeURIComponent(connector.id)}/project_links`, { project_id: projectId });
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 409) return { connector: summary, created, alreadyLinked: true };
+    throw tagStep(error, 'link');
+  }
+  return { connector: summary, created, alreadyLinked: false };
+}
+
+/** `10.…/…` from `doi:10.…/…`, `https://doi.org/10.…/…` or a bare DOI; Renku stores the bare form. */
+export function bareDoi(doi) {
+  return String(doi ?? '').trim().replace(/^doi:/i, '').replace(/^https?:\/\/(?:dx\.|www\.)?doi\.org\//i, '');
+}
+
+/** Whether two DOIs name the same dataset (DOIs are case-insensitive; prefixes are ignored). */
+export function sameDoi(a, b) {
+  const left = bareDoi(a).toLowerCase();
+  return left !== '' && left === bareDoi(b).toLowerCase();
+}
+
+/** Renku's own reason from an ApiError's body: `message`, and `detail` when it adds one. */
+export function renkuReason(error) {
+  const body = error?.body?.error;
+  if (!body || typeof body !== 'object') return '';
+  const message = text(body.message);
+  const detail = text(body.detail);
+  return detail && detail !== message ? `${message}${/[.!?]$/.test(message) ? '' : '.'} ${detail}` : message;
+}
+
+function renkuGet(path) {
+  return renkuCall(path, init);
+}
+
+function renkuSend(path, payload) {
+  return renkuCall(path, { ...init, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload) });
+}
+
+/**
+ * {@link api} with what the connector needs beyond {@link apiJson}: the status (201 against
+ * 200) and the paging headers. A non-2xx answer rejects with ApiError, its message Renku's
+ * `error.message` (Gatehouse's own errors keep theirs).
+ */
+async function renkuCall(path, options) {
+  const response = await api(`${base}${path}`, options);
+  const type = response.headers.get('content-type') ?? '';
+  const body = type.includes('json') ? await response.json() : await response.text();
+  if (!response.ok) {
+    const code = typeof body?.error === 'string' ? body.error : `http_${response.status}`;
+    const message = text(body?.message) || text(body?.error?.message) || `The request failed (${response.status}).`;
+    throw new ApiError(response.status, code, message, body);
+  }
+  return { status: response.status, headers: response.headers, body };
+}
+
+function tagStep(error, step) {
+  if (error && typeof error === 'object') error.step = step;
+  return error;
+}
+
+async function eachLimited(items, limit, work) {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await work(items[next++]);
+  });
+  await Promise.all(workers);
 }
 
 function text(value) {

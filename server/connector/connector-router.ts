@@ -20,6 +20,16 @@ export interface ConnectorRouterOptions {
 export const connectorUpstreams = ['dataverse', 'renku'] as const;
 
 /**
+ * Where Renku's web UI is, from the `renku` upstream: Renku 2.x serves its data service at
+ * `<renku>/api/data` and project pages at `<renku>/p/<namespace>/<slug>`. Empty when the
+ * upstream is not declared that way (the page then links to the project's list here only).
+ */
+export function renkuWebUrl(upstreams: readonly Upstream[]): string {
+  const url = upstreams.find((upstream) => upstream.name === 'renku')?.url ?? '';
+  return /\/api\/data$/.test(url) ? url.slice(0, -'/api/data'.length) : '';
+}
+
+/**
  * `GET /connector`: the Dataverse-to-Renku connector page. Anonymous browsers are sent to
  * sign-in and come back to the same URL, query included (the page keeps its form state there).
  * The page itself is static; its scripts call `/api/dataverse/…` and `/api/renku/…`.
@@ -27,6 +37,7 @@ export const connectorUpstreams = ['dataverse', 'renku'] as const;
 export function connectorRouter(options: ConnectorRouterOptions): Router {
   const declared = new Set(options.upstreams.map((upstream) => upstream.name));
   const missing = connectorUpstreams.filter((name) => !declared.has(name));
+  const renku = renkuWebUrl(options.upstreams);
   const router = Router();
 
   router.get('/', (req, res) => {
@@ -35,7 +46,7 @@ export function connectorRouter(options: ConnectorRouterOptions): Router {
       res.redirect(302, `/auth/login?returnTo=${encodeURIComponent(safeReturnTo(req.originalUrl))}`);
       return;
     }
-    res.render('connector', { title: 'Dataverse to Renku', styles: ['/public/css/connector.css'], missing, examples: options.examples ?? [] });
+    res.render('connector', { title: 'Dataverse to Renku', styles: ['/public/css/connector.css'], missing, examples: options.examples ?? [], renkuWebUrl: renku });
   });
 
   return router;

@@ -3,12 +3,14 @@ import type { AddressInfo } from 'node:net';
 import type { Clock } from '../clock.ts';
 import type { Upstream } from '../proxy/upstream-registry.ts';
 import { dataverseApi } from './demo-dataverse-api.ts';
-import { renkuApi } from './demo-renku-api.ts';
+import { renkuApi, renkuApiPath } from './demo-renku-api.ts';
 
 /** The running demo upstream APIs. */
 export interface DemoApis {
-  /** Base URL of the Renku-like API. */
+  /** Base URL of the Renku-like data service (`<origin>/api/data`, as a real Renku's `renku` upstream). */
   renkuUrl: string;
+  /** Origin of the Renku-like deployment, where its project pages are (`/p/<namespace>/<slug>`). */
+  renkuWebUrl: string;
   /** Base URL of the Dataverse-like API. */
   dataverseUrl: string;
   close(): Promise<void>;
@@ -17,12 +19,15 @@ export interface DemoApis {
 /**
  * Starts the Renku-like and Dataverse-like demo APIs on free ports of 127.0.0.1 (development
  * only, with the embedded IdP). Both verify the JWT access tokens `issuer` signs.
+ * `dataverseAccounts` lists the users the demo Dataverse has an account for (default: anyone);
+ * the others get its 403 for a bearer token without a linked account.
  */
-export async function startDemoApis(options: { issuer: string; clock: Clock }): Promise<DemoApis> {
+export async function startDemoApis(options: { issuer: string; clock: Clock; dataverseAccounts?: readonly string[] }): Promise<DemoApis> {
   const servers = await Promise.all([listen(renkuApi(options)), listen(dataverseApi(options))]);
   const [renku, dataverse] = servers.map(({ url }) => url) as [string, string];
   return {
-    renkuUrl: renku,
+    renkuUrl: `${renku}${renkuApiPath}`,
+    renkuWebUrl: renku,
     dataverseUrl: dataverse,
     close: async () => {
       await Promise.all(servers.map(({ server }) => new Promise<void>((resolve) => {

@@ -21,19 +21,37 @@ export interface DemoDataset {
   keywords: string[];
   publicationDate: string;
   files: DemoFile[];
+  /**
+   * A draft on top of the published version: Dataverse's `latestVersion` is then the draft for
+   * whoever may edit (the demo shows it to everyone), and the connector must read the published one.
+   */
+  draft?: { versionId: number; title: string };
+  /** Never published: only a draft exists, which Renku could not resolve. */
+  unpublished?: boolean;
+  /** Published, but Renku's DOI provider cannot resolve it (422 "The provided DOI is not supported."). */
+  unsupportedByRenku?: boolean;
 }
 
 /**
- * DOI of a dataset that exists, but whose import into the Renku-like demo always fails, so the
- * connector's failure path can be shown and tested.
+ * DOI of a dataset that exists, but that the Renku-like demo never manages to link (its
+ * storage test always fails, a 422), so the connector's failure path can be shown and tested.
  */
 export const failingDoi = 'doi:10.5072/FK2/FAIL';
 
 /**
- * DOI of a dataset whose first import into each Renku-like demo project fails (an interrupted
- * download) and whose next import succeeds, so a retry after a failed import can be shown and tested.
+ * DOI of a dataset whose first link fails in the Renku-like demo (its storage test times out,
+ * a 422) and whose next one succeeds, so a retry after a failed link can be shown and tested.
  */
 export const flakyDoi = 'doi:10.5072/FK2/FLAKY';
+
+/** DOI of a published dataset that Renku cannot resolve: it refuses to link it as "not supported". */
+export const unsupportedDoi = 'doi:10.5072/FK2/NORCLN';
+
+/** DOI of a dataset with a newer draft over its published version. */
+export const draftOverPublishedDoi = 'doi:10.5072/FK2/DRAFTV';
+
+/** DOI of a dataset that was never published (a draft only). */
+export const unpublishedDoi = 'doi:10.5072/FK2/UNPUBL';
 
 /** The demo catalog. */
 export const demoDatasets: readonly DemoDataset[] = [
@@ -80,9 +98,9 @@ export const demoDatasets: readonly DemoDataset[] = [
     persistentId: failingDoi,
     databaseId: 99,
     versionId: 13,
-    title: 'Lake sediment cores (import always fails: demo of a failed job)',
+    title: 'Lake sediment cores (linking always fails: demo of a failure)',
     authors: [{ name: 'Nowak, Piotr', affiliation: 'Demo University' }],
-    description: 'A dataset whose import into the Renku-like demo API always fails, to show how a failed import job looks.',
+    description: 'A dataset the Renku-like demo never manages to link, to show how a failure looks.',
     subjects: ['Earth and Environmental Sciences'],
     keywords: ['sediment', 'demo'],
     publicationDate: '2024-05-21',
@@ -94,9 +112,9 @@ export const demoDatasets: readonly DemoDataset[] = [
     persistentId: flakyDoi,
     databaseId: 77,
     versionId: 15,
-    title: 'Glacier runoff gauges (first import fails, a retry works: demo of a retry)',
+    title: 'Glacier runoff gauges (first link fails, a retry works: demo of a retry)',
     authors: [{ name: 'Rossi, Giulia', affiliation: 'Demo University' }],
-    description: 'A dataset whose first import into each Renku-like demo project is interrupted, to show that a failed import can simply be retried.',
+    description: 'A dataset whose first link in the Renku-like demo fails, to show that a failed link can simply be retried.',
     subjects: ['Earth and Environmental Sciences'],
     keywords: ['glacier', 'runoff', 'demo'],
     publicationDate: '2024-06-30',
@@ -104,6 +122,49 @@ export const demoDatasets: readonly DemoDataset[] = [
       { id: 771, name: 'runoff_daily.csv', size: 311_296, contentType: 'text/csv', md5: '92eb5ffee6ae2fec3ad71c777531578f' },
       { id: 772, name: 'gauges.json', size: 2_048, contentType: 'application/json', md5: '4a8a08f09d37b73795649038408b5f33' },
     ],
+  },
+  {
+    persistentId: unsupportedDoi,
+    databaseId: 79,
+    versionId: 16,
+    title: 'Field notebooks, scanned (Renku cannot resolve this DOI: demo of an unsupported DOI)',
+    authors: [{ name: 'Rossi, Giulia', affiliation: 'Demo University' }],
+    description: 'A published dataset whose DOI the Renku-like demo does not support, to show Renku\'s 422 reason.',
+    subjects: ['Earth and Environmental Sciences'],
+    keywords: ['notebooks', 'demo'],
+    publicationDate: '2024-08-12',
+    files: [
+      { id: 791, name: 'notebooks.pdf', size: 9_437_184, contentType: 'application/pdf', md5: 'c4ca4238a0b923820dcc509a6f75849b' },
+    ],
+    unsupportedByRenku: true,
+  },
+  {
+    persistentId: draftOverPublishedDoi,
+    databaseId: 81,
+    versionId: 17,
+    title: 'Snow depth transects, 2020',
+    authors: [{ name: 'Berger, Lukas', affiliation: 'Demo University' }],
+    description: 'Manual snow depth transects, with a newer draft version being edited (the connector offers the published one).',
+    subjects: ['Earth and Environmental Sciences'],
+    keywords: ['snow', 'transect', 'demo'],
+    publicationDate: '2021-02-01',
+    files: [
+      { id: 811, name: 'transects_2020.csv', size: 52_114, contentType: 'text/csv', md5: '1f3870be274f6c49b3e31a0c6728957f' },
+    ],
+    draft: { versionId: 18, title: 'Snow depth transects, 2020–2021 (draft)' },
+  },
+  {
+    persistentId: unpublishedDoi,
+    databaseId: 83,
+    versionId: 19,
+    title: 'Permafrost boreholes (draft, never published)',
+    authors: [{ name: 'Nowak, Piotr', affiliation: 'Demo University' }],
+    description: 'A dataset still in draft: it has no published version for Renku to link.',
+    subjects: ['Earth and Environmental Sciences'],
+    keywords: ['permafrost', 'demo'],
+    publicationDate: '2025-09-09',
+    files: [],
+    unpublished: true,
   },
 ];
 
@@ -127,10 +188,13 @@ export function normalizeDoi(uri: string): string | undefined {
   return match ? `doi:${match[1]}` : undefined;
 }
 
-/** Dataverse's `GET /api/datasets/:persistentId/` answer (the `data` member). */
+/**
+ * Dataverse's `GET /api/datasets/:persistentId/` answer (the `data` member). Its
+ * `latestVersion` is the draft when there is one, as Dataverse shows it to an editor.
+ */
 export function dataverseDatasetJson(dataset: DemoDataset): Record<string, unknown> {
   const [authority, ...rest] = dataset.persistentId.slice('doi:'.length).split('/');
-  const released = `${dataset.publicationDate}T09:00:00Z`;
+  const latest = dataset.draft || dataset.unpublished ? draftVersionJson(dataset) : dataverseVersionJson(dataset);
   return {
     id: dataset.databaseId,
     identifier: rest.join('/'),
@@ -140,49 +204,69 @@ export function dataverseDatasetJson(dataset: DemoDataset): Record<string, unkno
     publisher,
     publicationDate: dataset.publicationDate,
     storageIdentifier: `file://${dataset.persistentId.slice('doi:'.length)}`,
-    latestVersion: {
-      id: dataset.versionId,
-      datasetId: dataset.databaseId,
-      datasetPersistentId: dataset.persistentId,
-      versionNumber: 1,
-      versionMinorNumber: 0,
-      versionState: 'RELEASED',
-      releaseTime: released,
-      createTime: released,
-      lastUpdateTime: released,
-      license: { name: 'CC BY 4.0', uri: 'http://creativecommons.org/licenses/by/4.0' },
-      metadataBlocks: {
-        citation: {
-          displayName: 'Citation Metadata',
-          name: 'citation',
-          fields: [
-            primitive('title', dataset.title),
-            compound('author', dataset.authors.map((a) => ({ authorName: primitive('authorName', a.name), authorAffiliation: primitive('authorAffiliation', a.affiliation) }))),
-            compound('dsDescription', [{ dsDescriptionValue: primitive('dsDescriptionValue', dataset.description) }]),
-            { typeName: 'subject', multiple: true, typeClass: 'controlledVocabulary', value: dataset.subjects },
-            compound('keyword', dataset.keywords.map((k) => ({ keywordValue: primitive('keywordValue', k) }))),
-          ],
-        },
+    latestVersion: latest,
+  };
+}
+
+/** The published version as Dataverse's `/versions/:latest-published` answers it (the `data` member). */
+export function dataverseVersionJson(dataset: DemoDataset): Record<string, unknown> {
+  const released = `${dataset.publicationDate}T09:00:00Z`;
+  return {
+    id: dataset.versionId,
+    datasetId: dataset.databaseId,
+    datasetPersistentId: dataset.persistentId,
+    versionNumber: 1,
+    versionMinorNumber: 0,
+    versionState: 'RELEASED',
+    releaseTime: released,
+    createTime: released,
+    lastUpdateTime: released,
+    license: { name: 'CC BY 4.0', uri: 'http://creativecommons.org/licenses/by/4.0' },
+    metadataBlocks: {
+      citation: {
+        displayName: 'Citation Metadata',
+        name: 'citation',
+        fields: [
+          primitive('title', dataset.title),
+          compound('author', dataset.authors.map((a) => ({ authorName: primitive('authorName', a.name), authorAffiliation: primitive('authorAffiliation', a.affiliation) }))),
+          compound('dsDescription', [{ dsDescriptionValue: primitive('dsDescriptionValue', dataset.description) }]),
+          { typeName: 'subject', multiple: true, typeClass: 'controlledVocabulary', value: dataset.subjects },
+          compound('keyword', dataset.keywords.map((k) => ({ keywordValue: primitive('keywordValue', k) }))),
+        ],
       },
-      files: dataset.files.map((file) => ({
-        label: file.name,
-        restricted: false,
-        version: 1,
-        datasetVersionId: dataset.versionId,
-        dataFile: {
-          id: file.id,
-          persistentId: '',
-          filename: file.name,
-          contentType: file.contentType,
-          filesize: file.size,
-          storageIdentifier: `file://${file.md5}`,
-          rootDataFileId: -1,
-          md5: file.md5,
-          checksum: { type: 'MD5', value: file.md5 },
-          creationDate: dataset.publicationDate,
-        },
-      })),
     },
+    files: dataset.files.map((file) => ({
+      label: file.name,
+      restricted: false,
+      version: 1,
+      datasetVersionId: dataset.versionId,
+      dataFile: {
+        id: file.id,
+        persistentId: '',
+        filename: file.name,
+        contentType: file.contentType,
+        filesize: file.size,
+        storageIdentifier: `file://${file.md5}`,
+        rootDataFileId: -1,
+        md5: file.md5,
+        checksum: { type: 'MD5', value: file.md5 },
+        creationDate: dataset.publicationDate,
+      },
+    })),
+  };
+}
+
+function draftVersionJson(dataset: DemoDataset): Record<string, unknown> {
+  const published = dataverseVersionJson(dataset);
+  const fields = (published.metadataBlocks as { citation: { fields: Array<{ typeName: string }> } }).citation.fields;
+  return {
+    ...published,
+    id: dataset.draft?.versionId ?? dataset.versionId,
+    versionState: 'DRAFT',
+    versionNumber: undefined,
+    versionMinorNumber: undefined,
+    releaseTime: undefined,
+    metadataBlocks: { citation: { displayName: 'Citation Metadata', name: 'citation', fields: fields.map((f) => (f.typeName === 'title' ? primitive('title', dataset.draft?.title ?? dataset.title) : f)) } },
   };
 }
 
@@ -205,7 +289,7 @@ export function dataverseSearchItem(dataset: DemoDataset): Record<string, unknow
     keywords: dataset.keywords,
     fileCount: dataset.files.length,
     versionId: dataset.versionId,
-    versionState: 'RELEASED',
+    versionState: dataset.unpublished ? 'DRAFT' : 'RELEASED',
     majorVersion: 1,
     minorVersion: 0,
     authors: names,

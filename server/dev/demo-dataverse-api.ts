@@ -1,17 +1,26 @@
 import express, { type Express, type Response } from 'express';
-import { dataverseDatasetJson, dataverseSearchItem, demoDatasets, findDataset } from './demo-datasets.ts';
+import { dataverseDatasetJson, dataverseSearchItem, dataverseVersionJson, demoDatasets, findDataset } from './demo-datasets.ts';
 import { bearerTokenCheck } from './demo-token-check.ts';
 
 /**
  * A Dataverse-like API for development and tests, shaped like Dataverse's native API
  * (`{ "status": "OK", "data": … }`, errors `{ "status": "ERROR", "message" }`):
- * `GET /api/datasets/:persistentId/?persistentId=doi:…` and `GET /api/search?q=`.
- * Unlike Dataverse (API keys), every call needs a JWT access token with audience `dataverse`.
+ * `GET /api/datasets/:persistentId/?persistentId=doi:…`,
+ * `GET /api/datasets/:persistentId/versions/:latest-published?persistentId=doi:…` and
+ * `GET /api/search?q=`. Unlike Dataverse (API keys, or bearer tokens checked at the IdP's
+ * UserInfo), every call needs a JWT access token with audience `dataverse`. When
+ * `dataverseAccounts` is given, a user not in it gets the 403 Dataverse gives a bearer token
+ * without a linked Dataverse account.
  */
-export function dataverseApi(options: { issuer: string }): Express {
+export function dataverseApi(options: { issuer: string; dataverseAccounts?: readonly string[] }): Express {
+  const accounts = options.dataverseAccounts ? new Set(options.dataverseAccounts) : undefined;
   const app = express();
   app.disable('x-powered-by');
   app.use(bearerTokenCheck(options.issuer, 'dataverse', (_code, message) => ({ status: 'ERROR', message })));
+  app.use((_req, res, next) => {
+    if (!accounts || accounts.has(String((res.locals.claims as { sub: string }).sub))) return next();
+    dataverseError(res, 403, 'Bearer token detected, but no linked user account was found: register your account in this Dataverse first.');
+  });
 
   // `:persistentId` is a literal path segment in Dataverse's API, not a route parameter.
   app.get(/^\/api\/datasets\/:persistentId\/?$/, (req, res) => {
@@ -20,6 +29,14 @@ export function dataverseApi(options: { issuer: string }): Express {
     const dataset = findDataset(id);
     if (!dataset) return dataverseError(res, 404, `Dataset with Persistent ID ${id} not found.`);
     res.json({ status: 'OK', data: dataverseDatasetJson(dataset) });
+  });
+
+  app.get(/^\/api\/datasets\/:persistentId\/versions\/:latest-published\/?$/, (req, res) => {
+    const id = typeof req.query.persistentId === 'string' ? req.query.persistentId : '';
+    const dataset = id ? findDataset(id) : undefined;
+    if (!dataset) return dataverseError(res, 404, `Dataset with Persistent ID ${id} not found.`);
+    if (dataset.unpublished) return dataverseError(res, 404, `Dataset version :latest-published of dataset ${dataset.databaseId} not found`);
+    res.json({ status: 'OK', data: dataverseVersionJson(dataset) });
   });
 
   app.get('/api/search', (req, res) => {

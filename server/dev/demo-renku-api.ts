@@ -1,182 +1,329 @@
-import { randomUUID } from 'node:crypto';
-import express, { type ErrorRequestHandler, type Express, type Response } from 'express';
+import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler, type Response } from 'express';
+import { createRemoteJWKSet, type JWTPayload, jwtVerify } from 'jose';
 import type { Clock } from '../clock.ts';
 import { devUsers } from './dev-idp.ts';
 import { type DemoDataset, failingDoi, findDataset, flakyDoi, normalizeDoi } from './demo-datasets.ts';
-import { bearerTokenCheck } from './demo-token-check.ts';
 
-/** A project of the Renku-like demo, with the datasets imported into it. */
+// A Renku 2.x data service for development and tests, answering with the shapes of
+// SwissDataScienceCenter/renku-data-services (read 2026-12-01):
+// - components/renku_data_services/project/api.spec.yaml: GET /projects (ProjectGetQuery with
+//   `direct_member`, a bare array, paging in the `page`, `per-page`, `total` and `total-pages`
+//   headers, `per_page` at most 100), GET /projects/{id}/permissions → ProjectPermissions;
+// - data_connectors/api.spec.yaml and blueprints.py: POST /data_connectors/global answers 201
+//   when it created the connector and 200 when one exists for that DOI; POST
+//   /data_connectors/{id}/project_links answers 201; GET /projects/{id}/data_connector_links;
+// - data_connectors/db.py insert_link: 404 without write access to the project ("cannot
+//   perform operation write … or the resource does not exist"), 409 for a second link;
+// - data_connectors/core.py: 422 "The provided DOI is not supported." and "The provided
+//   storage configuration is not currently working" (with a detail);
+// - errors/errors.py: `{"error": {"code": 14xx, "message", "detail"}}`;
+// - authn/keycloak.py: a token that fails validation (audience `renku` missing, bad signature,
+//   expired) makes the caller anonymous, not refused; base_api/auth.py `only_authenticated`
+//   then refuses POSTs with 401.
+
+/** Where the demo mounts the data service, as Renku's gateway does. */
+export const renkuApiPath = '/api/data';
+
+type Role = 'owner' | 'editor' | 'viewer';
+
 interface Project {
   id: string;
-  owner: string;
   name: string;
   namespace: string;
+  slug: string;
   description: string;
-  created_at: string;
-  datasets: ImportedDataset[];
+  visibility: 'public' | 'private';
+  creation_date: string;
+  created_by: string;
+  members: Record<string, Role>;
 }
 
-interface ImportedDataset {
-  name: string;
-  title: string;
-  doi: string;
-  creators: Array<{ name: string; affiliation: string }>;
-  files: Array<{ name: string; size: number; content_type: string }>;
-  imported_at: string;
-}
-
-interface Job {
+interface DataConnector {
   id: string;
-  owner: string;
-  projectId: string;
-  datasetUri: string;
-  createdAt: number;
-  /** Set once a completed job's dataset was added to its project. */
-  settled: boolean;
-  /** The first import of {@link flakyDoi} into a project fails as if its download broke off. */
-  interrupted: boolean;
+  /** Bare DOI (`10.5072/…`), as Renku stores it. */
+  doi: string;
+  dataset: DemoDataset;
+  creation_date: string;
+  created_by: string;
 }
 
-// How long an import job stays in each state, measured on the injected clock.
-const pendingMs = 400;
-const runningMs = 1200;
+interface Link {
+  id: string;
+  data_connector_id: string;
+  project_id: string;
+  creation_date: string;
+  created_by: string;
+}
+
+/** The caller: a user id, or undefined for Renku's anonymous user. */
+type Caller = { sub: string; why?: undefined } | { sub?: undefined; why: string };
+
+/** How many projects the demo gives alice: more than one page of 100, so the connector must page. */
+export const aliceProjectCount = 103;
 
 /**
- * A Renku-like API for development and tests, answering like Renku's core service: results in
- * `{ "result": … }`, errors in `{ "error": { "code", "userMessage" } }`. Every call needs a JWT
- * access token with audience `renku`. Import jobs move pending → running → completed (or
- * failed, for {@link failingDoi}, unknown DOIs and the first import of {@link flakyDoi} into a
- * project) over about 1.6 s of the injected clock.
+ * A Renku-like data service for development and tests (see the sources above). Every id is a
+ * ULID; the demo's own deviations: DOIs resolve against the demo catalog, {@link failingDoi}
+ * never passes Renku's storage test, and {@link flakyDoi} fails it once (a retry works).
+ * Serves `GET /p/<namespace>/<slug>` too, a stand-in for the project page of Renku's UI.
  */
 export function renkuApi(options: { issuer: string; clock: Clock }): Express {
   const { clock } = options;
+  const ids = ulids(clock);
   const projects = seedProjects();
-  const jobs = new Map<string, Job>();
-  // `<project id> <DOI>` pairs whose import of flakyDoi was already interrupted once.
-  const interruptedOnce = new Set<string>();
-  const app = express();
-  app.disable('x-powered-by');
-  app.use(bearerTokenCheck(options.issuer, 'renku', (code, userMessage) => ({ error: { code, userMessage } })));
-  app.use(express.json({ limit: '64kb' }));
+  const connectors = new Map<string, DataConnector>();
+  const links: Link[] = [];
+  let flakyFailed = false;
+  const api = express.Router();
+  api.use(authenticate(options.issuer));
+  api.use(express.json({ limit: '64kb' }));
 
-  app.get('/user', (_req, res) => {
-    const sub = subject(res);
+  api.get('/user', (_req, res) => {
+    const sub = onlyAuthenticated(res);
+    if (!sub) return;
     const user = devUsers.find((u) => u.username === sub);
-    res.json({ result: { id: sub, username: user?.username ?? sub, name: user?.claims.name ?? null, email: user?.claims.email ?? null } });
+    res.json({ id: sub, username: user?.username ?? sub, email: user?.claims.email, first_name: user?.claims.given_name, last_name: user?.claims.family_name, is_admin: false });
   });
 
-  app.get('/projects', (_req, res) => {
-    const own = projects.filter((p) => p.owner === subject(res)).map(({ datasets, owner: _owner, ...project }) => ({ ...project, dataset_count: datasets.length }));
-    res.json({ result: { projects: own } });
+  api.get('/projects', (req, res) => {
+    const paging = pagination(req, res);
+    if (!paging) return;
+    const sub = caller(res).sub;
+    const directMember = req.query.direct_member === 'true';
+    const visible = projects.filter((p) => (sub !== undefined && p.members[sub] !== undefined) || (!directMember && p.visibility === 'public'));
+    sendPage(res, visible.map(projectJson), paging);
   });
 
-  app.get('/projects/:id/datasets', (req, res) => {
-    settleJobs();
-    const project = ownProject(res, req.params.id);
-    if (!project) return renkuError(res, 404, 'project_not_found', `There is no project ${req.params.id} of yours.`);
-    res.json({ result: { project_id: project.id, datasets: project.datasets } });
+  api.get('/projects/:id/permissions', (req, res) => {
+    const project = readableProject(res, req.params.id!);
+    if (!project) return;
+    const role = project.members[caller(res).sub ?? ''];
+    res.json({ write: role === 'owner' || role === 'editor', delete: role === 'owner', change_membership: role === 'owner' });
   });
 
-  app.post('/datasets.import', (req, res) => {
-    const body = req.body as { project_id?: unknown; dataset_uri?: unknown } | undefined;
-    if (typeof body !== 'object' || body === null) return renkuError(res, 400, 'invalid_request', 'Send a JSON object with project_id and dataset_uri.');
-    const projectId = typeof body.project_id === 'number' || typeof body.project_id === 'string' ? String(body.project_id) : undefined;
-    if (!projectId) return renkuError(res, 400, 'invalid_request', 'project_id is required.');
-    if (!ownProject(res, projectId)) return renkuError(res, 404, 'project_not_found', `There is no project ${projectId} of yours.`);
-    const doi = typeof body.dataset_uri === 'string' ? normalizeDoi(body.dataset_uri) : undefined;
-    if (!doi) return renkuError(res, 400, 'invalid_dataset_uri', 'dataset_uri must be a DOI, e.g. doi:10.5072/FK2/J8SJZB or https://doi.org/10.5072/FK2/J8SJZB.');
-    const flakyKey = `${projectId} ${doi.toLowerCase()}`;
-    const interrupted = doi.toLowerCase() === flakyDoi.toLowerCase() && !interruptedOnce.has(flakyKey);
-    if (interrupted) interruptedOnce.add(flakyKey);
-    const job: Job = { id: randomUUID(), owner: subject(res), projectId, datasetUri: doi, createdAt: clock(), settled: false, interrupted };
-    jobs.set(job.id, job);
-    res.json({ result: { job_id: job.id, created_at: new Date(job.createdAt).toISOString() } });
+  api.get('/projects/:id/data_connector_links', (req, res) => {
+    const project = readableProject(res, req.params.id!);
+    if (!project) return;
+    res.json(links.filter((link) => link.project_id === project.id));
   });
 
-  app.get('/jobs/:id', (req, res) => {
-    settleJobs();
-    const job = jobs.get(req.params.id);
-    if (!job || job.owner !== subject(res)) return renkuError(res, 404, 'job_not_found', `There is no job ${req.params.id} of yours.`);
-    res.json({ result: describeJob(job) });
+  api.get('/data_connectors/:id', (req, res) => {
+    const connector = connectors.get(req.params.id!);
+    if (!connector) return renkuError(res, 404, 1404, `Data connector with id '${req.params.id}' does not exist or you do not have access to it.`);
+    res.json(connectorJson(connector));
   });
 
-  app.use((_req, res) => renkuError(res, 404, 'not_found', 'No such endpoint.'));
+  api.post('/data_connectors/global', (req, res) => {
+    const sub = onlyAuthenticated(res);
+    if (!sub) return;
+    const storage = (req.body as { storage?: { configuration?: Record<string, unknown>; readonly?: unknown } } | undefined)?.storage;
+    const raw = storage?.configuration?.doi;
+    if (typeof raw !== 'string') return renkuError(res, 422, 1422, 'Cannot find the doi in the storage configuration');
+    const normalized = normalizeDoi(raw) ?? normalizeDoi(`doi:${raw}`);
+    if (!normalized) return renkuError(res, 422, 1422, `The provided value ${raw} is not a valid doi.`);
+    if (storage?.readonly === false) return renkuError(res, 422, 1422, 'Global data connectors must be read-only');
+    const doi = normalized.slice('doi:'.length);
+    const existing = [...connectors.values()].find((c) => c.doi.toLowerCase() === doi.toLowerCase());
+    if (existing) return res.status(200).json(connectorJson(existing));
+    const dataset = findDataset(normalized);
+    // An unpublished dataset's DOI is not registered, so it resolves nowhere.
+    if (!dataset || dataset.unpublished || dataset.unsupportedByRenku) return renkuError(res, 422, 1422, 'The provided DOI is not supported.');
+    const failing = dataset.persistentId === failingDoi || (dataset.persistentId === flakyDoi && !flakyFailed);
+    if (dataset.persistentId === flakyDoi) flakyFailed = true;
+    if (failing) {
+      return renkuError(res, 422, 1422, 'The provided storage configuration is not currently working', dataset.persistentId === failingDoi
+        ? 'Listing the files of the dataset failed (the demo always fails this one).'
+        : 'The dataset\'s server did not answer in time (the demo fails the first try; trying again works).');
+    }
+    const connector: DataConnector = { id: ids(), doi: dataset.persistentId.slice('doi:'.length), dataset, creation_date: new Date(clock()).toISOString(), created_by: sub };
+    connectors.set(connector.id, connector);
+    res.status(201).json(connectorJson(connector));
+  });
+
+  api.post('/data_connectors/:id/project_links', (req, res) => {
+    const sub = onlyAuthenticated(res);
+    if (!sub) return;
+    const projectId = (req.body as { project_id?: unknown } | undefined)?.project_id;
+    if (typeof projectId !== 'string' || !ulidPattern.test(projectId)) return renkuError(res, 422, 1422, 'project_id must be a ULID.');
+    const connector = connectors.get(req.params.id!);
+    if (!connector) return renkuError(res, 404, 1404, `Data connector with id '${req.params.id}' does not exist or you do not have access to it.`);
+    const project = projects.find((p) => p.id === projectId);
+    const role = project?.members[sub];
+    if (!project || (role !== 'owner' && role !== 'editor')) {
+      return renkuError(res, 404, 1404, `The user with ID ${sub} cannot perform operation write on project with ID ${projectId} or the resource does not exist.`);
+    }
+    if (links.some((link) => link.data_connector_id === connector.id && link.project_id === project.id)) {
+      return renkuError(res, 409, 1409, `A link from data connector ${connector.id} to project ${project.id} already exists.`);
+    }
+    const link: Link = { id: ids(), data_connector_id: connector.id, project_id: project.id, creation_date: new Date(clock()).toISOString(), created_by: sub };
+    links.push(link);
+    res.status(201).json(link);
+  });
+
+  api.use((_req, res) => renkuError(res, 404, 1404, 'The requested resource does not exist or cannot be found'));
   const onError: ErrorRequestHandler = (error, _req, res, _next) => {
     const status = (error as { status?: number }).status;
-    if (status === 400 || status === 413 || status === 415) return renkuError(res, status, 'invalid_request', 'The request body must be JSON (at most 64 KB).');
-    renkuError(res, 500, 'internal_error', 'Internal error.');
+    if (status === 400 || status === 413 || status === 415) return renkuError(res, 422, 1422, 'The request body must be JSON (at most 64 KB).');
+    renkuError(res, 500, 1500, 'An unexpected error occurred');
   };
-  app.use(onError);
+  api.use(onError);
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(renkuApiPath, api);
+  // A stand-in for the project page of Renku's UI (`/p/:namespace/:slug` in renku-ui's
+  // routes.constants.ts), so the connector's "open the project" link leads somewhere.
+  app.get('/p/:namespace/:slug', (req, res) => {
+    const project = projects.find((p) => p.namespace === req.params.namespace && p.slug === req.params.slug);
+    if (!project) return res.status(404).type('text/plain').send('No such project.');
+    const names = links.filter((l) => l.project_id === project.id).map((l) => connectors.get(l.data_connector_id)!.dataset.title);
+    res.type('html').send(`<!doctype html><title>${escapeHtml(project.name)}</title><h1>${escapeHtml(`${project.namespace}/${project.slug}`)}</h1>`
+      + `<h2>Data connectors</h2><ul>${names.map((n) => `<li>${escapeHtml(n)}</li>`).join('') || '<li>None.</li>'}</ul>`);
+  });
   return app;
 
-  function ownProject(res: Response, id: string): Project | undefined {
-    return projects.find((p) => p.id === id && p.owner === subject(res));
+  function readableProject(res: Response, id: string): Project | undefined {
+    const sub = caller(res).sub;
+    const project = projects.find((p) => p.id === id && (p.visibility === 'public' || (sub !== undefined && p.members[sub] !== undefined)));
+    if (!project) renkuError(res, 404, 1404, `Project with id '${id}' does not exist or you do not have access to it.`);
+    return project;
   }
 
-  function state(job: Job): 'pending' | 'running' | 'completed' | 'failed' {
-    const age = clock() - job.createdAt;
-    if (age < pendingMs) return 'pending';
-    if (age < pendingMs + runningMs) return 'running';
-    return job.interrupted || job.datasetUri.toLowerCase() === failingDoi.toLowerCase() || !findDataset(job.datasetUri) ? 'failed' : 'completed';
-  }
-
-  function describeJob(job: Job): Record<string, unknown> {
-    const current = state(job);
-    const error = current !== 'failed' ? undefined : job.interrupted
-      ? { code: 'download_interrupted', userMessage: 'The download from Dataverse was interrupted; trying again usually works (the demo interrupts the first import of this dataset into each project).' }
-      : findDataset(job.datasetUri)
-        ? { code: 'import_failed', userMessage: 'The dataset files could not be downloaded from Dataverse (the demo always fails this one).' }
-        : { code: 'dataset_not_found', userMessage: `No dataset has the DOI ${job.datasetUri}.` };
+  function connectorJson(connector: DataConnector): Record<string, unknown> {
+    const { dataset } = connector;
+    const slug = `doi-${connector.doi.toLowerCase().replace(/[^a-z0-9.]+/g, '-')}`;
     return {
-      job_id: job.id,
-      state: current,
-      project_id: job.projectId,
-      dataset_uri: job.datasetUri,
-      created_at: new Date(job.createdAt).toISOString(),
-      ...(current === 'completed' || current === 'failed' ? { finished_at: new Date(job.createdAt + pendingMs + runningMs).toISOString() } : {}),
-      ...(error ? { error } : {}),
+      id: connector.id,
+      name: dataset.title,
+      slug,
+      storage: {
+        storage_type: 'doi',
+        configuration: { type: 'doi', doi: connector.doi, provider: 'dataverse' },
+        source_path: '/',
+        target_path: slug,
+        readonly: true,
+        sensitive_fields: [],
+      },
+      creation_date: connector.creation_date,
+      created_by: connector.created_by,
+      visibility: 'public',
+      description: dataset.description,
+      etag: `"${connector.id}"`,
+      keywords: dataset.keywords,
+      doi: connector.doi,
+      publisher_name: 'Demo Dataverse',
+      publisher_url: 'https://dataverse.example.org',
     };
   }
+}
 
-  /** Adds the datasets of newly completed jobs to their projects (state is derived from the clock, not timers). */
-  function settleJobs(): void {
-    for (const job of jobs.values()) {
-      if (job.settled || state(job) !== 'completed') continue;
-      job.settled = true;
-      const project = projects.find((p) => p.id === job.projectId)!;
-      const dataset = findDataset(job.datasetUri)!;
-      if (!project.datasets.some((d) => d.doi === dataset.persistentId)) {
-        project.datasets.push(importedDataset(dataset, job.createdAt + pendingMs + runningMs));
+/**
+ * Renku's Keycloak authenticator: a valid JWT with audience `renku` makes the caller that
+ * user; anything else makes the caller anonymous. `res.locals.renkuCaller` holds the result.
+ */
+function authenticate(issuer: string): RequestHandler {
+  let keys: ReturnType<typeof createRemoteJWKSet> | undefined;
+  return async (req, res, next) => {
+    const match = /^Bearer ([\w.~+/-]+=*)$/.exec(req.get('authorization') ?? '');
+    let found: Caller = { why: 'no bearer token was sent' };
+    if (match) {
+      try {
+        if (!keys) {
+          const metadata = await (await fetch(`${issuer}/.well-known/openid-configuration`)).json() as { jwks_uri: string };
+          keys = createRemoteJWKSet(new URL(metadata.jwks_uri));
+        }
+        const { payload } = await jwtVerify(match[1]!, keys, { issuer, audience: 'renku', algorithms: ['RS256', 'PS256', 'ES256', 'EdDSA'], requiredClaims: ['exp', 'sub'] });
+        found = { sub: String((payload as JWTPayload).sub) };
+      } catch (error) {
+        const { code, claim } = error as { code?: string; claim?: string };
+        found = { why: code === 'ERR_JWT_CLAIM_VALIDATION_FAILED' ? `the token's "${claim}" claim is not accepted` : code === 'ERR_JWT_EXPIRED' ? 'the token has expired' : 'the token could not be verified' };
       }
     }
-  }
-}
-
-function subject(res: Response): string {
-  return String((res.locals.claims as { sub: string }).sub);
-}
-
-function renkuError(res: Response, status: number, code: string, userMessage: string): void {
-  res.status(status).json({ error: { code, userMessage } });
-}
-
-function importedDataset(dataset: DemoDataset, at: number): ImportedDataset {
-  return {
-    name: dataset.title.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 60),
-    title: dataset.title,
-    doi: dataset.persistentId,
-    creators: dataset.authors,
-    files: dataset.files.map((f) => ({ name: f.name, size: f.size, content_type: f.contentType })),
-    imported_at: new Date(at).toISOString(),
+    res.locals.renkuCaller = found;
+    next();
   };
+}
+
+function caller(res: Response): Caller {
+  return res.locals.renkuCaller as Caller;
+}
+
+/**
+ * `only_authenticated`: the user id, or undefined after answering 401. The demo adds why the
+ * token was not accepted (Renku does not), in the detail and the Bearer challenge.
+ */
+function onlyAuthenticated(res: Response): string | undefined {
+  const found = caller(res);
+  if (found.sub !== undefined) return found.sub;
+  res.setHeader('WWW-Authenticate', `Bearer realm="renku", error="invalid_token", error_description="${found.why.replace(/"/g, "'")}"`);
+  renkuError(res, 401, 1401, 'You have to be authenticated to perform this operation.', `Renku treated the request as anonymous: ${found.why}.`);
+  return undefined;
+}
+
+/** base_api/pagination.py: `page` ≥ 1, `per_page` 1–100 (default 20), else 422. */
+function pagination(req: Request, res: Response): { page: number; perPage: number } | undefined {
+  const page = Number(req.query.page ?? 1);
+  const perPage = Number(req.query.per_page ?? 20);
+  if (!Number.isInteger(page) || page < 1) return void renkuError(res, 422, 1422, 'Parameter \'page\' must be a natural number');
+  if (!Number.isInteger(perPage) || perPage < 1 || perPage > 100) return void renkuError(res, 422, 1422, 'Parameter \'per_page\' must be between 1 and 100');
+  return { page, perPage };
+}
+
+function sendPage(res: Response, items: unknown[], { page, perPage }: { page: number; perPage: number }): void {
+  res.set({ page: String(page), 'per-page': String(perPage), total: String(items.length), 'total-pages': String(Math.ceil(items.length / perPage)) });
+  res.json(items.slice((page - 1) * perPage, page * perPage));
+}
+
+function renkuError(res: Response, status: number, code: number, message: string, detail?: string): void {
+  res.status(status).json({ error: { code, message, ...(detail ? { detail } : {}) } });
+}
+
+function projectJson(project: Project): Record<string, unknown> {
+  const { members: _members, ...shown } = project;
+  return { ...shown, etag: `"${project.id}"`, keywords: [], repositories: [], secrets_mount_directory: '/secrets', is_template: false };
+}
+
+const crockford = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+const ulidPattern = /^[0-9A-HJKMNP-TV-Z]{26}$/;
+
+function encode(value: bigint, length: number): string {
+  let text = '';
+  for (let i = 0; i < length; i++) {
+    text = crockford[Number(value % 32n)] + text;
+    value /= 32n;
+  }
+  return text;
+}
+
+/** ULIDs: 48 bits of the clock's milliseconds, then a counter where the spec has 80 random bits (deterministic for tests). */
+function ulids(clock: Clock): () => string {
+  let counter = 0n;
+  return () => encode(BigInt(Math.max(0, Math.floor(clock()))), 10) + encode(++counter, 16);
+}
+
+/** A fixed ULID for seed data, so project ids are stable across runs. */
+function seedId(n: number): string {
+  return encode(1_705_312_800_000n, 10) + encode(BigInt(n) + (1n << 60n), 16);
 }
 
 function seedProjects(): Project[] {
-  const project = (id: string, owner: string, name: string, description: string): Project =>
-    ({ id, owner, name, namespace: owner, description, created_at: '2024-01-15T10:00:00.000Z', datasets: [] });
+  const created = '2024-01-15T10:00:00.000Z';
+  const project = (n: number, namespace: string, slug: string, name: string, members: Record<string, Role>, visibility: Project['visibility'] = 'private', description = ''): Project =>
+    ({ id: seedId(n), name, namespace, slug, description, visibility, creation_date: created, created_by: Object.keys(members)[0]!, members });
+  const stations = Array.from({ length: aliceProjectCount - 3 }, (_, i) => {
+    const number = String(i + 1).padStart(3, '0');
+    return project(100 + i, 'alpine-lab', `station-${number}`, `Station ${number}`, { alice: 'editor' }, 'private', `Measurements of weather station ${number}.`);
+  });
   return [
-    project('101', 'alice', 'climate-models', 'Regional climate model runs and their evaluation.'),
-    project('102', 'alice', 'soil-survey', 'Field survey of alpine soils.'),
-    project('201', 'bob', 'bridge-loads', 'Load tests of pedestrian bridges.'),
+    project(1, 'alice', 'climate-models', 'Climate models', { alice: 'owner' }, 'private', 'Regional climate model runs and their evaluation.'),
+    project(2, 'alice', 'soil-survey', 'Soil survey', { alice: 'owner' }, 'private', 'Field survey of alpine soils.'),
+    ...stations,
+    // alice may read but not write: the connector must say so rather than fail obscurely.
+    project(3, 'bob', 'glacier-archive', 'Glacier archive', { bob: 'owner', alice: 'viewer' }, 'public', 'Digitized glacier photographs, 1890–1990.'),
+    project(4, 'bob', 'bridge-loads', 'Bridge loads', { bob: 'owner' }, 'private', 'Load tests of pedestrian bridges.'),
   ];
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

@@ -7,7 +7,7 @@ import { freePort } from './ports.ts';
 /** A signed-in connector page (its browser modules in Node) against a real Gatehouse and the demo APIs. */
 export interface ConnectorFixture {
   gatehouse: TestGatehouse;
-  /** Gatehouse's and the demo APIs' clock: import jobs move only when it does. */
+  /** Gatehouse's and the demo APIs' clock. */
   clock: TestClock;
   demo: DemoApis;
   browser: CookieBrowser;
@@ -20,15 +20,16 @@ export interface ConnectorFixture {
  * Starts Gatehouse with a TestClock, signs `username` in through the real flow and loads the
  * connector's browser modules. Without `upstreams` Gatehouse runs exactly as `npm start` does
  * (the demo APIs it registers itself); with it, the demo APIs are started first for the
- * embedded IdP's issuer and `upstreams(demo)` is written to a real `GATEHOUSE_APIS` file.
+ * embedded IdP's issuer (with `dataverseAccounts`, if given) and `upstreams(demo)` is written
+ * to a real `GATEHOUSE_APIS` file.
  */
-export async function startConnectorFixture(options: { upstreams?: (demo: DemoApis) => unknown[] | Promise<unknown[]>; username?: string } = {}): Promise<ConnectorFixture> {
+export async function startConnectorFixture(options: { upstreams?: (demo: DemoApis) => unknown[] | Promise<unknown[]>; username?: string; dataverseAccounts?: readonly string[] } = {}): Promise<ConnectorFixture> {
   const clock = new TestClock();
   let gatehouse: TestGatehouse;
   let ownDemo: DemoApis | undefined;
   if (options.upstreams) {
     const idpPort = await freePort();
-    ownDemo = await startDemoApis({ issuer: `http://127.0.0.1:${idpPort}`, clock: clock.read });
+    ownDemo = await startDemoApis({ issuer: `http://127.0.0.1:${idpPort}`, clock: clock.read, ...(options.dataverseAccounts ? { dataverseAccounts: options.dataverseAccounts } : {}) });
     const apis = writeApisFile(await options.upstreams(ownDemo));
     gatehouse = await startGatehouse({ GATEHOUSE_APIS: apis, GATEHOUSE_DEV_IDP_PORT: String(idpPort) }, { clock: clock.read });
   } else {

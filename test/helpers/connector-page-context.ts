@@ -17,13 +17,21 @@ export interface Problem {
   action: 'retry' | 'sign-in' | 'none';
 }
 
-/** A job as renku-client.js returns it. */
-export interface PageJob {
+/** A project as renku-client.js returns it. */
+export interface PageProject {
   id: string;
-  state: 'pending' | 'running' | 'completed' | 'failed';
-  projectId?: string;
-  datasetUri: string;
-  error?: { code: string; message: string };
+  name: string;
+  namespace: string;
+  slug: string;
+  writable: boolean;
+}
+
+/** A data connector as renku-client.js returns it (`doi` bare, as Renku stores it). */
+export interface PageConnector {
+  id: string;
+  name: string;
+  publisherName: string;
+  doi: string;
 }
 
 /** The connector page's browser modules (public/js), loaded into Node. */
@@ -36,25 +44,28 @@ export interface ConnectorModules {
     parseDatasetReference(text: string): { kind: 'doi'; doi: string } | { kind: 'keywords'; query: string } | { kind: 'invalid'; reason: string; input: string };
   };
   state: {
-    readFormState(search: string): { q: string; project: string; job: string };
-    formStateSearch(state: { q?: string; project?: string; job?: string }): string;
+    readFormState(search: string): { q: string; project: string };
+    formStateSearch(state: { q?: string; project?: string }): string;
   };
   dataverse: {
-    fetchDataset(doi: string): Promise<{ doi: string; title: string; publisher: string; authors: Array<{ name: string; affiliation: string }>; files: Array<{ name: string; size?: number; contentType: string }> }>;
+    NotPublished: new (...args: any[]) => PageError & { doi: string };
+    fetchDataset(doi: string): Promise<{ doi: string; title: string; publisher: string; newerDraft: boolean; authors: Array<{ name: string; affiliation: string }>; files: Array<{ name: string; size?: number; contentType: string }> }>;
     searchDatasets(query: string): Promise<{ total: number; items: Array<{ doi: string; title: string; authors: string[]; published: string }> }>;
   };
   renku: {
-    listProjects(): Promise<Array<{ id: string; name: string; namespace: string; datasetCount?: number }>>;
-    listProjectDatasets(projectId: string): Promise<Array<{ name: string; title: string; doi: string; importedAt: string }>>;
-    startImport(projectId: string, datasetUri: string): Promise<string>;
-    fetchJob(jobId: string): Promise<PageJob>;
-    jobState(raw: string): PageJob['state'];
-    followJob(jobId: string, options?: { onUpdate?: (job: PageJob) => void; wait?: (ms: number) => Promise<void> }): Promise<PageJob>;
+    listProjects(): Promise<PageProject[]>;
+    canWrite(projectId: string): Promise<boolean>;
+    listProjectConnectors(projectId: string): Promise<PageConnector[]>;
+    linkDataset(projectId: string, doi: string, options?: { onStep?: (step: 'connector' | 'link') => void }): Promise<{ connector: PageConnector; created: boolean; alreadyLinked: boolean }>;
+    bareDoi(doi: string): string;
+    sameDoi(a: string, b: string): boolean;
+    renkuReason(error: unknown): string;
   };
   errors: {
     describeInvalidReference(reference: { kind: 'invalid'; reason: string; input: string }): Problem;
-    describeError(error: unknown, context: { action: string; doi?: string; query?: string }): Problem;
-    describeFailedJob(job: PageJob, names: { datasetTitle: string; projectName: string }): Problem;
+    describeError(error: unknown, context: { action: string; doi?: string; query?: string; projectName?: string }): Problem;
+    describeNoProjects(): Problem;
+    noProjectsHint: string;
   };
 }
 
@@ -82,8 +93,8 @@ export async function loadConnectorModules(): Promise<ConnectorModules> {
 export class ConnectorPageContext {
   /** URLs the page asked the browser to navigate to (`location.assign`). */
   readonly navigations: string[] = [];
-  /** Every call the page made: method, path, and the headers it sent. */
-  readonly calls: Array<{ method: string; path: string; headers: Headers }> = [];
+  /** Every call the page made: method, path, the headers and the (string) body it sent. */
+  readonly calls: Array<{ method: string; path: string; headers: Headers; body?: string }> = [];
   private readonly realFetch = globalThis.fetch;
 
   /** `gatehouseUrl` and `browser` may be swapped mid-test (another user, a Gatehouse that is gone). */
@@ -96,7 +107,7 @@ export class ConnectorPageContext {
       // Gatehouse runs in this process too: its own calls (discovery, JWKS, tokens) pass untouched.
       if (typeof input !== 'string' || !input.startsWith('/')) return this.realFetch(input, init);
       const headers = new Headers(init?.headers);
-      this.calls.push({ method: init?.method ?? 'GET', path: input, headers });
+      this.calls.push({ method: init?.method ?? 'GET', path: input, headers, ...(typeof init?.body === 'string' ? { body: init.body } : {}) });
       return this.browser.request(new URL(input, this.gatehouseUrl).href, { ...init, headers });
     };
   }
