@@ -59,6 +59,15 @@ export interface Config {
     /** An access token expiring within this many seconds is refreshed before it is sent. */
     refreshSkewSeconds: number;
   };
+  /** Gatehouse API tokens for scripts (`/tokens`, device sign-in at `/device`). */
+  apiTokens: {
+    /** Scopes of each token's own authorization request at the IdP. */
+    scopes: string;
+    /** The longest lifetime a user may choose. */
+    maxDays: number;
+    /** Send `prompt=consent` with that request (oidc-provider grants offline_access only with it). */
+    consentPrompt: boolean;
+  };
 }
 
 /** Thrown by {@link loadConfig} with every problem found, one per line. */
@@ -110,6 +119,9 @@ export const variables: readonly Variable[] = [
   { name: 'GATEHOUSE_APIS', doc: 'path to the JSON file declaring the upstream APIs reachable at /api/<name>/ (see docs/apis.md); empty in development registers the demo APIs' },
   { name: 'GATEHOUSE_PROXY_MAX_BODY', doc: 'largest request body, in bytes, forwarded to an upstream API (larger: 413)', default: '10485760' },
   { name: 'GATEHOUSE_TOKEN_REFRESH_SKEW', doc: 'seconds before expiry at which an access token is refreshed before being sent upstream', default: '60' },
+  { name: 'GATEHOUSE_API_TOKEN_SCOPES', doc: 'scopes of the IdP grant behind each API token (see docs/scripts.md); without offline_access a token ends with the IdP session', default: 'openid offline_access' },
+  { name: 'GATEHOUSE_API_TOKEN_MAX_DAYS', doc: 'longest lifetime, in days, a user may choose for an API token', default: '90' },
+  { name: 'GATEHOUSE_API_TOKEN_CONSENT_PROMPT', doc: 'enabled sends prompt=consent with an API token\'s authorization request (oidc-provider needs it for offline_access; Keycloak does not)', default: 'enabled' },
 ];
 
 /**
@@ -183,6 +195,12 @@ export function loadConfig(env: Env = readEnvironment()): Config {
   const upstreams = apisFile === undefined ? undefined : loadUpstreamRegistry(apisFile, env, problems);
   const maxBodyBytes = integer('GATEHOUSE_PROXY_MAX_BODY', get, problems, 0, 2 ** 31);
   const refreshSkewSeconds = integer('GATEHOUSE_TOKEN_REFRESH_SKEW', get, problems, 0, 3600);
+  const apiTokenScopes = get('GATEHOUSE_API_TOKEN_SCOPES')!;
+  if (!apiTokenScopes.split(/\s+/).includes('openid')) {
+    problems.push(`GATEHOUSE_API_TOKEN_SCOPES must include "openid" (got "${apiTokenScopes}")`);
+  }
+  const apiTokenMaxDays = integer('GATEHOUSE_API_TOKEN_MAX_DAYS', get, problems, 1, 3650);
+  const apiTokenConsentPrompt = oneOf('GATEHOUSE_API_TOKEN_CONSENT_PROMPT', get, problems, ['enabled', 'disabled'] as const) === 'enabled';
 
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -209,6 +227,7 @@ export function loadConfig(env: Env = readEnvironment()): Config {
     logLevel,
     soap,
     proxy: { upstreams, maxBodyBytes, refreshSkewSeconds },
+    apiTokens: { scopes: apiTokenScopes, maxDays: apiTokenMaxDays, consentPrompt: apiTokenConsentPrompt },
   };
 }
 

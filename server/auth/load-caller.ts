@@ -3,6 +3,8 @@ import type { Clock } from '../clock.ts';
 import { unauthenticated } from '../errors.ts';
 import type { Grant, GrantStore } from '../grants/grant-store.ts';
 import { destroySession } from '../session/session-lifecycle.ts';
+import { authenticateApiToken } from '../tokens/api-token-auth.ts';
+import { apiTokenPrefix, type ApiTokenStore } from '../tokens/api-token-store.ts';
 
 /** Session lifetimes, in milliseconds. */
 export interface SessionLimits {
@@ -16,13 +18,19 @@ const lastSeenResolutionMs = 15_000;
 
 /**
  * Finds the grant this request reaches through its session cookie, or through an
- * `Authorization: Bearer` handle (a SOAP IdentityToken). An idle or too-old
+ * `Authorization: Bearer` handle (a SOAP IdentityToken, or a `gh_` API token). An idle or too-old
  * session is ended here (grant deleted, session destroyed) and the request goes on as
  * anonymous; so is a session whose grant has ended elsewhere (logout, back-channel logout).
  */
-export function loadCaller(grants: GrantStore, clock: Clock, limits: SessionLimits): RequestHandler {
-  return async (req, _res, next) => {
+export function loadCaller(grants: GrantStore, clock: Clock, limits: SessionLimits, apiTokens?: ApiTokenStore): RequestHandler {
+  return async (req, res, next) => {
     const handle = bearerHandle(req);
+    if (handle?.startsWith(apiTokenPrefix) && apiTokens) {
+      // A Gatehouse API token: refused outright (401/403) rather than treated as anonymous.
+      req.grant = await authenticateApiToken(apiTokens, grants, req, res, handle);
+      req.credential = 'bearer';
+      return next();
+    }
     if (handle !== undefined) {
       // A bearer handle is the request's explicit credential: one that reaches no grant leaves
       // the request anonymous instead of falling back to the cookie.
