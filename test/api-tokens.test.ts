@@ -93,6 +93,17 @@ describe('API tokens', () => {
     assert.equal((await withToken(`${gatehouse.url}/auth/user`, secret)).status, 200, 'and it still works');
   });
 
+  test('the list shows when a token was last used, to within a minute', async () => {
+    const browser = await signedInBrowser('bob');
+    const { secret } = await createApiToken(gatehouse, browser, { name: 'used later' });
+    const before = (await listTokens(browser)).find((t) => t.name === 'used later');
+    assert.equal(before.lastUsedAt, before.createdAt);
+    clock.advance(2 * 60_000);
+    await withToken(`${gatehouse.url}/auth/user`, secret);
+    const after = (await listTokens(browser)).find((t) => t.name === 'used later');
+    assert.equal(after.lastUsedAt, new Date(clock.now).toISOString());
+  });
+
   test('an unknown token gets 401 invalid_token with a Bearer challenge', async () => {
     const response = await withToken(`${gatehouse.url}/api/renku/user`, `gh_${'A'.repeat(43)}`);
     assert.equal(response.status, 401);
@@ -220,5 +231,36 @@ describe('API tokens', () => {
     assert.equal(logs.includes(secret), false);
     assert.equal(logs.includes(secret.slice(3)), false);
     assert.match(logs, /api token created/);
+  });
+});
+
+describe('API tokens where the IdP grants no offline access', () => {
+  let sessionBound: TestGatehouse;
+  before(async () => {
+    sessionBound = await startGatehouse({ GATEHOUSE_API_TOKEN_SCOPES: 'openid' });
+  });
+  after(() => sessionBound.stop());
+
+  test('the token still works, the pages say it ends with the IdP session, and a logout by that session\'s sid ends it', async () => {
+    const browser = new CookieBrowser();
+    await signIn(sessionBound, browser);
+    const { secret, page } = await createApiToken(sessionBound, browser);
+    assert.match(page, /id="session-bound"/);
+    assert.match((await browser.navigate(`${sessionBound.url}/tokens`)).body, /class="token-session-bound"/);
+    assert.equal((await withToken(`${sessionBound.url}/api/renku/user`, secret)).status, 200);
+    const [listed] = ((await (await browser.request(`${sessionBound.url}/auth/tokens`)).json()) as { tokens: Array<{ offline: boolean }> }).tokens;
+    assert.equal(listed!.offline, false);
+
+    const home = await browser.navigate(`${sessionBound.url}/`);
+    const csrf = /name="csrf" value="([^"]+)"/.exec(home.body)![1]!;
+    const logout = await browser.request(`${sessionBound.url}/auth/logout`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ csrf }).toString(),
+    });
+    await signOutAtIdp(browser, logout.headers.get('location')!);
+    const ended = await withToken(`${sessionBound.url}/auth/user`, secret);
+    assert.equal(ended.status, 401);
+    assert.equal(ended.json.error, 'session_expired');
   });
 });

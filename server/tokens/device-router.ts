@@ -194,10 +194,11 @@ export function deviceRouters(deps: AppDeps, options: DeviceRouterOptions): { en
     if (!found || found.status !== 'pending' || clock() >= found.expiresAt) {
       throw new AppError(400, 'device_request_gone', 'This device request has expired or was already answered; start again on the device.');
     }
-    const { token, secret } = await options.issuer.issue(req, signIn, pending);
+    const { token, secret, grant } = await options.issuer.issue(req, signIn, pending);
     found.status = 'approved';
     found.sealedToken = cipher.seal(secret, found.id);
-    found.tokenExpiresAt = token.expiresAt;
+    // The IdP's refresh token may end before the chosen lifetime.
+    found.tokenExpiresAt = Math.min(token.expiresAt, grant.expiresAt);
     await store.setIfPresent(key, JSON.stringify(found), Math.max(1, found.expiresAt + expiresInSeconds * 1000 - clock()));
     await store.delete(`device-user:${found.userCode}`);
     res.render('device', { step: 'approved', csrfToken: '', userCode: '', error: undefined, request: describe(found) });

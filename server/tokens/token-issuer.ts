@@ -2,7 +2,7 @@ import type { Request, Response } from 'express';
 import type { AppDeps } from '../app.ts';
 import { Authorizations } from '../auth/authorization.ts';
 import { AppError } from '../errors.ts';
-import type { TokenSet } from '../grants/grant-store.ts';
+import type { Grant, TokenSet } from '../grants/grant-store.ts';
 import type { SignIn } from '../idp/idp-adapter.ts';
 import type { ApiToken, ApiTokenStore } from './api-token-store.ts';
 import type { TokenRequest } from './token-request.ts';
@@ -45,7 +45,7 @@ export class ApiTokenIssuer {
    * asked, and the IdP must have answered for that user; otherwise the new grant is revoked
    * at the IdP and nothing is stored.
    */
-  async issue(req: Request, signIn: SignIn, pending: PendingToken): Promise<{ token: ApiToken; secret: string }> {
+  async issue(req: Request, signIn: SignIn, pending: PendingToken): Promise<{ token: ApiToken; secret: string; grant: Grant }> {
     const { grants, idp, logger, config } = this.deps;
     const caller = req.credential === 'cookie' ? req.grant : undefined;
     if (!caller || caller.sub !== pending.sub || signIn.sub !== pending.sub) {
@@ -75,7 +75,7 @@ export class ApiTokenIssuer {
       ...(pending.clientName ? { clientName: pending.clientName } : {}),
     });
     logger.info('api token created', { sub: grant.sub, tokenId: created.token.id, offline, device: pending.deviceId !== undefined });
-    return created;
+    return { ...created, grant };
   }
 }
 

@@ -129,10 +129,10 @@ export function tokensRouters(deps: AppDeps, options: TokensRouterOptions): { pa
   const complete: AuthorizationCompletion = async (req: Request, res: Response, signIn, data) => {
     res.locals.errorFormat = 'html';
     const pending = data as PendingToken;
-    const { token, secret } = await issuer.issue(req, signIn, pending);
+    const { token, secret, grant } = await issuer.issue(req, signIn, pending);
     res.setHeader('Cache-Control', 'no-store');
     res.render('token-created', {
-      token: { ...summary(token, undefined, token.createdAt), active: true },
+      token: summary(token, grant, token.createdAt),
       secret,
       publicUrl: config.publicUrl,
       exampleUpstream: token.upstreams?.[0] ?? options.upstreamNames[0] ?? 'NAME',
