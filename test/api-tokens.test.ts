@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { SignJWT, importJWK } from 'jose';
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { createApiToken, withToken } from './helpers/api-tokens.ts';
 import { CookieBrowser, signIn, signOutAtIdp, startGatehouse, TestClock, type TestGatehouse } from './helpers/harness.ts';
 
@@ -219,6 +221,26 @@ describe('API tokens', () => {
       const response = await post(body);
       assert.equal(response.status, 400, JSON.stringify(body));
       assert.equal(((await response.json()) as { field: string }).field, field);
+    }
+  });
+
+  test('docs/examples/call_api.py and call_api.sh reach the API with GATEHOUSE_TOKEN and explain a refusal', async () => {
+    const browser = await signedInBrowser();
+    const { secret } = await createApiToken(gatehouse, browser, { name: 'examples' });
+    // Asynchronously: Gatehouse answers from this same process.
+    const run = (file: string, command: string, token: string) => new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(command, [fileURLToPath(new URL(`../docs/examples/${file}`, import.meta.url)), 'renku/user'], {
+        env: { PATH: process.env.PATH, GATEHOUSE_URL: gatehouse.url, GATEHOUSE_TOKEN: token },
+        timeout: 30_000,
+      }, (error, stdout, stderr) => resolve({ status: error ? Number(error.code ?? 1) || 1 : 0, stdout, stderr }));
+    });
+    for (const [file, command] of [['call_api.py', 'python3'], ['call_api.sh', 'sh']] as const) {
+      const ok = await run(file, command, secret);
+      assert.equal(ok.status, 0, `${file}: ${ok.stderr}`);
+      assert.equal(JSON.parse(ok.stdout).username, 'alice', file);
+      const refused = await run(file, command, `gh_${'B'.repeat(43)}`);
+      assert.notEqual(refused.status, 0, file);
+      assert.match(`${refused.stdout}${refused.stderr}`, /invalid_token/, file);
     }
   });
 
