@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { withToken } from './helpers/api-tokens.ts';
-import { CookieBrowser, signIn, startGatehouse, TestClock, type TestGatehouse } from './helpers/harness.ts';
+import { callbackUrlFor, CookieBrowser, signIn, startGatehouse, TestClock, type TestGatehouse } from './helpers/harness.ts';
 
 let gatehouse: TestGatehouse;
 const clock = new TestClock();
@@ -84,6 +84,29 @@ describe('device sign-in (RFC 8628)', () => {
     const listed = await (await browser.request(`${gatehouse.url}/auth/tokens`)).json() as { tokens: Array<{ name: string; clientName?: string }> };
     assert.ok(listed.tokens.some((t) => t.name === 'test bench' && t.clientName === 'hardpy-cli'));
     assert.equal(gatehouse.logs.join('\n').includes(granted.json.access_token), false, 'no log line holds the token');
+  });
+
+  test('a code approved twice (two tabs) creates one token; the second approval gets device_request_gone', async () => {
+    const start = await post('/auth/device/code', { client_name: 'double click', token_name: 'raced' });
+    const browser = await signedInBrowser();
+    const confirm = await browser.navigate(`${gatehouse.url}/device?user_code=${start.json.user_code}`);
+    const csrf = /name="csrf" value="([^"]+)"/.exec(confirm.body)![1]!;
+    const approve = async (): Promise<string> => {
+      const response = await browser.request(`${gatehouse.url}/device/approve`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ csrf, user_code: start.json.user_code }).toString(),
+      });
+      assert.equal(response.status, 303);
+      return callbackUrlFor(gatehouse, browser, 'alice', response.headers.get('location')!);
+    };
+    const [first, second] = [await approve(), await approve()];
+    assert.equal((await browser.navigate(first)).response.status, 200);
+    const late = await browser.navigate(second, { headers: { accept: 'application/json' } });
+    assert.equal(late.response.status, 400);
+    assert.equal(JSON.parse(late.body).error, 'device_request_gone');
+    const listed = await (await browser.request(`${gatehouse.url}/auth/tokens`)).json() as { tokens: Array<{ name: string }> };
+    assert.equal(listed.tokens.filter((t) => t.name === 'raced').length, 1);
   });
 
   test('a denied request answers access_denied, then invalid_grant', async () => {

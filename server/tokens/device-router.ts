@@ -185,7 +185,6 @@ export function deviceRouters(deps: AppDeps, options: DeviceRouterOptions): { en
   });
 
   const complete: AuthorizationCompletion = async (req: Request, res: Response, signIn, data) => {
-    res.locals.errorFormat = 'html';
     res.setHeader('Cache-Control', 'no-store');
     const pending = data as PendingToken;
     const key = `device:${pending.deviceId}`;
@@ -194,7 +193,18 @@ export function deviceRouters(deps: AppDeps, options: DeviceRouterOptions): { en
     if (!found || found.status !== 'pending' || clock() >= found.expiresAt) {
       throw new AppError(400, 'device_request_gone', 'This device request has expired or was already answered; start again on the device.');
     }
-    const { token, secret, grant } = await options.issuer.issue(req, signIn, pending);
+    // Of two approvals racing (a double click, two tabs), one creates the token.
+    if (!(await store.setIfAbsent(`device-approved:${found.id}`, '1', 2 * expiresInSeconds * 1000))) {
+      throw new AppError(400, 'device_request_gone', 'This device request was already answered.');
+    }
+    let issued: Awaited<ReturnType<ApiTokenIssuer['issue']>>;
+    try {
+      issued = await options.issuer.issue(req, signIn, pending);
+    } catch (error) {
+      await store.delete(`device-approved:${found.id}`); // nothing was created: the user may try again
+      throw error;
+    }
+    const { token, secret, grant } = issued;
     found.status = 'approved';
     found.sealedToken = cipher.seal(secret, found.id);
     // The IdP's refresh token may end before the chosen lifetime.
@@ -225,7 +235,6 @@ export function deviceRouters(deps: AppDeps, options: DeviceRouterOptions): { en
 
   /** The authorization an Approve or Deny form names; only from a signed-in browser with the page's CSRF token. */
   async function decided(req: Request, res: Response): Promise<DeviceAuthorization> {
-    res.locals.errorFormat = 'html';
     if (!req.grant || req.credential !== 'cookie') throw new AppError(401, 'unauthenticated', 'Sign in first.', { details: { loginUrl: '/auth/login?returnTo=%2Fdevice' } });
     if (!hasCsrfProof(req)) throw new AppError(403, 'csrf_proof_missing', 'Answer device requests from Gatehouse\'s own page at /device.');
     const typed = (req.body as Record<string, unknown>).user_code;

@@ -127,7 +127,6 @@ export function tokensRouters(deps: AppDeps, options: TokensRouterOptions): { pa
   }
 
   const complete: AuthorizationCompletion = async (req: Request, res: Response, signIn, data) => {
-    res.locals.errorFormat = 'html';
     const pending = data as PendingToken;
     const { token, secret, grant } = await issuer.issue(req, signIn, pending);
     res.setHeader('Cache-Control', 'no-store');
