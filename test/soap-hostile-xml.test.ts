@@ -225,6 +225,12 @@ const cases: HostileCase[] = [
     expected: { faultcode: 'Client', faultstring: 'The request is not valid UTF-8.' },
   },
   {
+    name: 'a charset no decoder knows',
+    body: (u) => redirectCall(`<RequestURL>${u}</RequestURL>`),
+    headers: { 'content-type': 'text/xml; charset=x-made-up' },
+    expected: { faultcode: 'Client', faultstring: 'The charset "x-made-up" is not supported; send UTF-8.' },
+  },
+  {
     name: 'an element that is no envelope',
     body: (u) => `<RequestURL>${u}</RequestURL>`,
     expected: { faultcode: 'Client', faultstring: 'The request is not a SOAP envelope.' },
