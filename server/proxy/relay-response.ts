@@ -54,6 +54,11 @@ export async function relayResponse(response: IncomingMessage, res: Response, op
     throw responseTooLarge(upstream);
   }
 
+  // Read before any upstream header is set: if reading fails, the error page gets clean headers.
+  const errorBody = status >= 400 && accessToken !== undefined
+    ? { bytes: await readErrorBody(response, declared, upstream, options.deadline) }
+    : undefined;
+
   for (const [name, value] of browserResponseHeaders(response.headers, accessToken)) {
     // What Gatehouse already set (helmet's security headers, the request id) is its own policy.
     if (res.hasHeader(name)) continue;
@@ -62,13 +67,12 @@ export async function relayResponse(response: IncomingMessage, res: Response, op
   res.setHeader('Content-Security-Policy', proxiedContentSecurityPolicy);
   if (response.headers['cache-control'] === undefined) res.setHeader('Cache-Control', 'private, no-store');
 
-  if (status >= 400 && accessToken !== undefined) {
-    const body = await readErrorBody(response, declared, upstream, options.deadline);
-    if (body === undefined) {
+  if (errorBody && accessToken !== undefined) {
+    if (errorBody.bytes === undefined) {
       withheld(res, status, upstream, options.requestId);
       return;
     }
-    const redacted = Buffer.from(redact(body.toString('latin1'), accessToken), 'latin1');
+    const redacted = Buffer.from(redact(errorBody.bytes.toString('latin1'), accessToken), 'latin1');
     // The body Gatehouse sends is decoded and may be shorter: the upstream's framing, encoding
     // and validators no longer describe it.
     for (const name of ['content-length', 'content-encoding', 'etag', 'content-md5', 'digest', 'content-digest', 'repr-digest']) res.removeHeader(name);
@@ -124,7 +128,8 @@ async function readErrorBody(response: IncomingMessage, declared: number | undef
   } finally {
     deadline?.removeEventListener('abort', onDeadline);
   }
-  if (deadline?.aborted || !response.complete) throw deadlinePassed(upstream.name, upstream.deadlineMs ?? 0);
+  if (deadline?.aborted) throw deadlinePassed(upstream.name, upstream.deadlineMs ?? 0);
+  if (!response.complete) throw new AppError(502, 'upstream_unreachable', `The ${upstream.name} API broke off its answer.`, { details: { upstream: upstream.name } });
   try {
     // Bounded: a small compressed body must not expand into a large one.
     return decode(Buffer.concat(chunks));
