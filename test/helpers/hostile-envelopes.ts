@@ -43,7 +43,8 @@ export function declarationFlood(): string {
  * one per way of making the parser work: as many namespace declarations as allowed, declared
  * one level at a time so every lookup walks the longest scope chain; as many elements as
  * allowed; elements with as many attributes as allowed; text full of character references.
- * Then the envelope of issue 10 (thousands of declarations and elements), refused by the scan.
+ * Then two refused by the scan: issue 10's envelope (thousands of declarations and elements) and
+ * a start tag that never closes.
  */
 export function worstEnvelopes(): Array<{ name: string; xml: string }> {
   const { maxElements, maxAttributes, maxNamespaceDeclarations, maxDepth } = envelopeLimits;
@@ -59,5 +60,7 @@ export function worstEnvelopes(): Array<{ name: string; xml: string }> {
     { name: `elements of ${maxAttributes} attributes (the limit), as many as allowed`, xml: fill((inner) => envelopeWith(inner), elementWithAttributes(maxAttributes), maxElements - 3) },
     { name: 'text of character references up to 64 KiB', xml: fill((inner) => envelopeWith(`<RequestURL>${inner}</RequestURL>`), '&#x41;&amp;') },
     { name: 'issue 10\'s envelope: 1,500 declarations on one element, then elements (refused)', xml: declarationFlood() },
+    // The start-tag pattern must not backtrack over attributes more than once when no `>` comes.
+    { name: 'a start tag of attributes up to 64 KiB that never closes (refused)', xml: fill((inner) => `<SOAP-ENV:Envelope xmlns:SOAP-ENV="${soap11}"><SOAP-ENV:Body><a${inner}`, ' b="1"') },
   ];
 }
