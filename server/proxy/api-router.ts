@@ -4,8 +4,8 @@ import { type Request, type Response, Router } from 'express';
 import type { AppDeps } from '../app.ts';
 import { AppError, unauthenticated } from '../errors.ts';
 import type { Grant } from '../grants/grant-store.ts';
-import type { Logger } from '../log.ts';
 import type { TokenRefresher } from '../grants/token-refresher.ts';
+import type { Logger } from '../log.ts';
 import { audienceCheck } from './audience-check.ts';
 import { upstreamRequestHeaders } from './proxy-headers.ts';
 import { relayResponse } from './relay-response.ts';
@@ -26,6 +26,8 @@ export interface ApiRouterOptions {
  * (403), a declared upstream (404), an allowed method (405), a path that stays inside the
  * upstream (400), a body within the limit (413), a token (401/403/502/503). Bodies stream both
  * ways. An upstream 401 `invalid_token` to a request without a body gets one refresh and one retry.
+ * The answer goes back through {@link relayResponse}: no policy for Gatehouse's origin, no
+ * echoed token, within the upstream's `maxResponseBytes` and `deadlineMs`.
  */
 export function apiRouter(deps: AppDeps, options: ApiRouterOptions): Router {
   const { config } = deps;
