@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { decodeJwt } from 'jose';
+import type { AppError } from '../server/errors.ts';
+import { audienceCheck } from '../server/proxy/audience-check.ts';
 import { validateUpstreams } from '../server/proxy/upstream-registry.ts';
 import { EchoUpstream } from './helpers/echo-upstream.ts';
 import { knownTokens, type ProxyFixture, startProxyFixture } from './helpers/proxy-fixture.ts';
@@ -206,6 +208,17 @@ describe('audiences of opaque access tokens', () => {
     assert.equal(body.error, 'audience_mismatch');
     assert.deepEqual(body.got, ['opaque-api']);
     assert.equal(opaqueEcho.arrivals, arrivals);
+  });
+
+  test('an opaque token the IdP no longer holds active is refused with 401 token_inactive', async () => {
+    await f.raw('GET', '/api/opaque/items');
+    const token = opaqueEcho.requests.at(-1)!.token!;
+    const { idp, clock } = f.gatehouse.gh.deps;
+    await idp.revoke(token, 'access_token');
+    // A check with its own, empty cache: the router's still holds the answer from before.
+    const check = audienceCheck(idp.clientId, idp, clock);
+    const upstream = f.gatehouse.gh.upstreams.find((u) => u.name === 'opaque')!;
+    await assert.rejects(check(token, upstream), (error: AppError) => error.status === 401 && error.code === 'token_inactive');
   });
 
   test('an upstream that takes the user\'s token without audience or resource gets a start-up warning saying why', () => {
