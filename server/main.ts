@@ -28,7 +28,7 @@ export interface StartOptions {
   clock?: Clock;
   logger?: Logger;
   /** Overrides for the embedded IdP (e.g. short token lifetimes in tests). */
-  devIdp?: Partial<Pick<DevIdpOptions, 'accessTokenTtlSeconds' | 'refreshTokenTtlSeconds' | 'extraClients' | 'statesRefreshExpiresIn'>>;
+  devIdp?: Partial<Pick<DevIdpOptions, 'accessTokenTtlSeconds' | 'refreshTokenTtlSeconds' | 'extraClients' | 'statesRefreshExpiresIn' | 'introspection'>>;
   /** First retry delay of IdP discovery. */
   discoveryRetryMs?: number;
 }

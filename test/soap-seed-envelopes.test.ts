@@ -121,10 +121,21 @@ describe('the seed 002 envelopes', () => {
     assert.deepEqual(fault(answer), { faultcode: 'Client', faultstring: 'Invalid or ended IdentityToken.' });
   });
 
-  test('GET /Session without ?wsdl gets a Client fault', async () => {
-    const response = await fetch(`${gh.url}/Session`);
-    assert.equal(response.status, 500);
-    assert.equal(fault({ status: 500, contentType: '', body: await response.text() }).faultcode, 'Client');
+  test('GET /Session without ?wsdl gets 405 with Allow, not a fault', async () => {
+    const response = await fetch(`${gh.url}/Session`, { headers: { accept: 'application/json' } });
+    assert.equal(response.status, 405);
+    assert.equal(response.headers.get('allow'), 'GET, POST');
+    assert.match(response.headers.get('content-type') ?? '', /^application\/json/);
+    assert.equal(((await response.json()) as { error: string }).error, 'method_not_allowed');
+  });
+
+  test('PUT, DELETE and PATCH on /Session get 405 with Allow, not a fault', async () => {
+    for (const method of ['PUT', 'DELETE', 'PATCH']) {
+      const response = await fetch(`${gh.url}/Session`, { method, headers: { 'content-type': 'text/xml' }, body: seed('session-server-info.request') });
+      assert.equal(response.status, 405, method);
+      assert.equal(response.headers.get('allow'), 'GET, POST', method);
+      assert.doesNotMatch(await response.text(), /Fault/, method);
+    }
   });
 
   test('GET /Session?wsdl describes the four operations, RPC/encoded in the seed namespace, at this server', async () => {

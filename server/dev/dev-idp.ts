@@ -34,7 +34,11 @@ export const devUsers: readonly DevUser[] = [
 export const devResources: Readonly<Record<string, readonly string[]>> = {
   'urn:gatehouse:demo-apis': ['renku', 'dataverse', 'account'],
   'urn:gatehouse:stats': ['stats'],
+  'urn:gatehouse:opaque': ['opaque-api'],
 };
+
+/** The resource whose access tokens are opaque (what many IdPs issue): its audience is known only by introspection. */
+export const devOpaqueResource = 'urn:gatehouse:opaque';
 
 const defaultResource = 'urn:gatehouse:demo-apis';
 
@@ -57,6 +61,8 @@ export interface DevIdpOptions {
   refreshTokenTtlSeconds?: number;
   /** Like Keycloak, state the refresh token's life as `refresh_expires_in` in token responses. */
   statesRefreshExpiresIn?: boolean;
+  /** Offer token introspection (RFC 7662); default true. */
+  introspection?: boolean;
 }
 
 /** Counts what the IdP did, for tests and the benchmark. */
@@ -136,6 +142,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       revocation: { enabled: true },
+      introspection: { enabled: options.introspection ?? true },
       deviceFlow: { enabled: true },
       backchannelLogout: { enabled: true },
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
@@ -153,6 +160,9 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
         getResourceServerInfo: async (_ctx, resource) => {
           const audience = devResources[resource];
           if (!audience) throw new errors.InvalidTarget();
+          if (resource === devOpaqueResource) {
+            return { scope: 'api', audience: audience[0]!, accessTokenFormat: 'opaque', accessTokenTTL: options.accessTokenTtlSeconds ?? 300 };
+          }
           return {
             scope: 'api',
             audience: audience[0]!,

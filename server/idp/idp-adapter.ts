@@ -29,6 +29,15 @@ export interface AuthorizationRequest {
   codeVerifier: string;
 }
 
+/** What token introspection (RFC 7662) says about a token: the members Gatehouse uses. */
+export interface TokenIntrospection {
+  active: boolean;
+  /** The token's audiences; empty when the IdP did not say. */
+  aud: string[];
+  /** Expiry in seconds since the epoch, when the IdP said. */
+  exp?: number;
+}
+
 /** What a successful code exchange yields. */
 export interface SignIn {
   tokens: TokenSet;
@@ -166,6 +175,27 @@ export class IdpAdapter {
       await client.tokenRevocation(config, token, { token_type_hint: hint });
     } catch (error) {
       this.logger.warn('token revocation failed', { error: translateIdpError(error, 'revocation_failed') });
+    }
+  }
+
+  /** Whether the IdP offers token introspection (RFC 7662): an `introspection_endpoint` in its discovery. */
+  get introspectionSupported(): boolean {
+    return typeof this.configuration?.serverMetadata().introspection_endpoint === 'string';
+  }
+
+  /** Asks the IdP whether an access token is active, and for whom it is (RFC 7662). */
+  async introspectToken(token: string): Promise<TokenIntrospection> {
+    const config = this.config();
+    try {
+      const response = await client.tokenIntrospection(config, token, { token_type_hint: 'access_token' });
+      const aud = response.aud;
+      return {
+        active: response.active === true,
+        aud: typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((a): a is string => typeof a === 'string') : [],
+        ...(typeof response.exp === 'number' ? { exp: response.exp } : {}),
+      };
+    } catch (error) {
+      throw translateIdpError(error, 'introspection_failed');
     }
   }
 
