@@ -148,26 +148,32 @@ describe('an IdP that is down at start', () => {
 });
 
 describe('process lifecycle', () => {
-  test('npm start prints the banner, and SIGTERM closes the server and exits 0', async () => {
+  test('npm start with only GATEHOUSE_PORT prints the banner with that port, and SIGTERM closes the server and exits 0', async () => {
     const { spawn } = await import('node:child_process');
     const { fileURLToPath } = await import('node:url');
     const [port, idpPort] = [await freePort(), await freePort()];
     const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), fileURLToPath(new URL('../server/main.ts', import.meta.url))], {
-      env: { PATH: process.env.PATH, GATEHOUSE_PORT: String(port), GATEHOUSE_PUBLIC_URL: `http://localhost:${port}`, GATEHOUSE_DEV_IDP_PORT: String(idpPort), GATEHOUSE_LOG_LEVEL: 'warn' },
+      // No GATEHOUSE_PUBLIC_URL: the banner's address follows GATEHOUSE_PORT.
+      env: { PATH: process.env.PATH, GATEHOUSE_PORT: String(port), GATEHOUSE_DEV_IDP_PORT: String(idpPort), GATEHOUSE_LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
     child.stdout.on('data', (chunk) => (output += chunk));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    const deadline = Date.now() + 20_000;
-    while (!output.includes('demo users')) {
-      assert.ok(Date.now() < deadline, `banner within 20 s; got: ${output}`);
-      await new Promise((r) => setTimeout(r, 50));
+    try {
+      const deadline = Date.now() + 20_000;
+      while (!output.includes('demo users')) {
+        assert.ok(Date.now() < deadline, `banner within 20 s; got: ${output}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.match(output, new RegExp(`Gatehouse is listening on http://localhost:${port}`));
+      assert.match(output, new RegExp(`identity provider: http://127.0.0.1:${idpPort}`));
+      assert.match(output, /alice \/ alice-dev-password/);
+      assert.equal((await fetch(`http://localhost:${port}/healthz`)).status, 200);
+    } catch (error) {
+      child.kill('SIGKILL'); // a failed check must not leave the server running
+      throw error;
     }
-    assert.match(output, new RegExp(`Gatehouse is listening on http://localhost:${port}`));
-    assert.match(output, new RegExp(`identity provider: http://127.0.0.1:${idpPort}`));
-    assert.match(output, /alice \/ alice-dev-password/);
-    assert.equal((await fetch(`http://localhost:${port}/healthz`)).status, 200);
     child.kill('SIGTERM');
     assert.equal(await exited, 0);
     await assert.rejects(fetch(`http://localhost:${port}/healthz`));
