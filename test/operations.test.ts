@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startDevIdp } from '../server/dev/dev-idp.ts';
-import { CookieBrowser, signIn, startGatehouse, type TestGatehouse } from './helpers/harness.ts';
+import { CookieBrowser, signIn, startGatehouse, TestClock, type TestGatehouse } from './helpers/harness.ts';
 import { freePort } from './helpers/ports.ts';
 
 describe('health, readiness, request ids and logs', () => {
@@ -143,6 +143,44 @@ describe('an IdP that is down at start', () => {
       assert.equal(browser.cookie('localhost', 'gatehouse'), undefined);
     } finally {
       await gatehouse.stop();
+    }
+  });
+});
+
+describe('an IdP that goes down after start', () => {
+  test('/readyz turns 503 naming the IdP\'s key set at its next check (at most every 30 s), and ready again once the IdP is back', async () => {
+    const clock = new TestClock();
+    const [idpPort, clientSecret] = [await freePort(), 'a-client-secret-for-the-flaky-idp'];
+    const startIdp = () => startDevIdp({ port: idpPort, client: { clientId: 'gatehouse', clientSecret, redirectUris: ['http://localhost:9/auth/callback'], postLogoutRedirectUris: [] } });
+    let idp: Awaited<ReturnType<typeof startDevIdp>> | undefined = await startIdp();
+    const gatehouse = await startGatehouse({
+      GATEHOUSE_OIDC_ISSUER: `http://127.0.0.1:${idpPort}`,
+      GATEHOUSE_OIDC_CLIENT_SECRET: clientSecret,
+    }, { clock: clock.read });
+    const readyz = async (): Promise<{ status: number; body: { status: string; reasons?: string[] } }> => {
+      const response = await fetch(`${gatehouse.url}/readyz`);
+      return { status: response.status, body: await response.json() as { status: string; reasons?: string[] } };
+    };
+    try {
+      assert.deepEqual(await readyz(), { status: 200, body: { status: 'ready' } });
+
+      await idp.close();
+      idp = undefined;
+      assert.equal((await readyz()).status, 200, 'within 30 s of the last check the answer is the cached one');
+      clock.advance(30_000);
+      const down = await readyz();
+      assert.equal(down.status, 503);
+      assert.equal(down.body.status, 'unavailable');
+      assert.deepEqual(down.body.reasons, ['identity provider unreachable: its key set (jwks_uri) could not be fetched (ECONNREFUSED)']);
+      assert.ok(gatehouse.logs.some((line) => line.includes('"msg":"identity provider not ready"')), 'the change is logged');
+
+      idp = await startIdp();
+      assert.equal((await readyz()).status, 503, 'the failure is cached too: a down IdP is not asked on every probe');
+      clock.advance(30_000);
+      assert.deepEqual(await readyz(), { status: 200, body: { status: 'ready' } });
+    } finally {
+      await gatehouse.stop();
+      await idp?.close();
     }
   });
 });
