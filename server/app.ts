@@ -94,7 +94,8 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
     } catch {
       problems.push('store unreachable');
     }
-    if (!idp.ready) problems.push('identity provider not discovered yet');
+    const idpProblem = await idp.readinessProblem();
+    if (idpProblem) problems.push(idpProblem);
     res.setHeader('Cache-Control', 'no-store');
     if (problems.length) res.status(503).json({ status: 'unavailable', error: 'not_ready', reasons: problems });
     else res.json({ status: 'ready' });

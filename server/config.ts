@@ -87,7 +87,8 @@ interface Variable {
 export const variables: readonly Variable[] = [
   { name: 'NODE_ENV', doc: '`production` refuses http URLs and never starts the embedded IdP', default: 'development' },
   { name: 'GATEHOUSE_PORT', doc: 'TCP port Gatehouse listens on', default: '3000' },
-  { name: 'GATEHOUSE_PUBLIC_URL', doc: 'URL browsers use to reach Gatehouse; the redirect URI is built from it', default: 'http://localhost:3000' },
+  // No static default: it follows GATEHOUSE_PORT (see loadConfig).
+  { name: 'GATEHOUSE_PUBLIC_URL', doc: 'URL browsers use to reach Gatehouse; the redirect URI is built from it; default http://localhost:<GATEHOUSE_PORT>' },
   { name: 'GATEHOUSE_OIDC_ISSUER', doc: 'issuer URL of the IdP (e.g. https://keycloak.example/realms/renku); empty in development starts the embedded IdP' },
   { name: 'GATEHOUSE_OIDC_CLIENT_ID', doc: 'client id registered for Gatehouse at the IdP (confidential client)', default: 'gatehouse' },
   { name: 'GATEHOUSE_OIDC_CLIENT_SECRET', doc: 'client secret, for client_secret_basic and client_secret_post' },
@@ -131,7 +132,13 @@ export function loadConfig(env: Env = readEnvironment()): Config {
   const idleSeconds = integer('GATEHOUSE_SESSION_IDLE', get, problems, 10, 30 * 86400);
   const maxSeconds = integer('GATEHOUSE_SESSION_MAX', get, problems, 10, 365 * 86400);
 
-  const publicUrl = url('GATEHOUSE_PUBLIC_URL', get, problems, production);
+  // A newcomer who only moves the port gets redirect URIs and a banner on that port.
+  const publicUrl = get('GATEHOUSE_PUBLIC_URL') === undefined
+    ? `http://localhost:${port}`
+    : url('GATEHOUSE_PUBLIC_URL', get, problems, production);
+  if (production && get('GATEHOUSE_PUBLIC_URL') === undefined) {
+    problems.push('GATEHOUSE_PUBLIC_URL is required in production (the https URL browsers use, e.g. https://gatehouse.example.org)');
+  }
   const issuer = get('GATEHOUSE_OIDC_ISSUER') === undefined
     ? undefined
     : url('GATEHOUSE_OIDC_ISSUER', get, problems, production);
