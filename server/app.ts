@@ -17,6 +17,7 @@ import { errorHandler, type FaultRenderer } from './error-handler.ts';
 import type { GrantStore } from './grants/grant-store.ts';
 import type { RateLimits } from './http/rate-limits.ts';
 import { requestLogging } from './http/request-context.ts';
+import { warnUntrustedForwarding } from './http/untrusted-forwarding.ts';
 import type { IdpAdapter } from './idp/idp-adapter.ts';
 import type { Logger } from './log.ts';
 import { SessionStoreAdapter } from './session/session-store.ts';
@@ -67,6 +68,7 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
   app.set('trust proxy', config.trustProxy);
 
   app.use(requestLogging(logger, clock));
+  app.use(warnUntrustedForwarding(logger, app.get('trust proxy fn') as (address: string, hop: number) => boolean));
   app.use(helmet({
     contentSecurityPolicy: {
       useDefaults: false,

@@ -273,10 +273,33 @@ describe('trusted proxies (GATEHOUSE_TRUST_PROXY)', () => {
       assert.equal((await spoof(2)).status, 302);
       assert.equal((await spoof(3)).status, 429, 'counted under the peer, fd00::2');
       assert.equal(refusals(gh).at(-1)?.clientIp, 'fd00::2');
+      // The operator hears once that a peer's forwarding headers were ignored.
+      const warnings = gh.logs.filter((line) => line.includes('not a trusted proxy'));
+      assert.equal(warnings.length, 1);
+      assert.equal(JSON.parse(warnings[0]!).peer, 'fd00::2');
       // A proxy on loopback is trusted: the address it forwards is the one counted.
       for (let i = 0; i < 3; i++) assert.equal((await loginFrom(gh, loopback, { 'x-forwarded-for': '203.0.113.50' })).status, 302);
       assert.equal((await loginFrom(gh, loopback, { 'x-forwarded-for': '203.0.113.50' })).status, 429);
       assert.equal(refusals(gh).at(-1)?.clientIp, '203.0.113.50');
+    });
+  });
+
+  describe('with a list that names a proxy on the unique-local network and not loopback', () => {
+    let gh: TestGatehouse;
+    before(async () => {
+      gh = await startGatehouse({ GATEHOUSE_TRUST_PROXY: 'fd00::/64', GATEHOUSE_RATE_LIMIT_LOGIN: '1/60' });
+    });
+    after(() => gh.stop());
+
+    test('the named proxy forwards client addresses, and loopback is now just a client', async () => {
+      assert.equal((await loginFrom(gh, uniqueLocalV6, { 'x-forwarded-for': '203.0.113.1' })).status, 302);
+      assert.equal((await loginFrom(gh, uniqueLocalV6, { 'x-forwarded-for': '203.0.113.2' })).status, 302, 'another client behind the proxy');
+      assert.equal((await loginFrom(gh, uniqueLocalV6, { 'x-forwarded-for': '203.0.113.1' })).status, 429);
+      assert.equal(refusals(gh).at(-1)?.clientIp, '203.0.113.1');
+
+      assert.equal((await loginFrom(gh, loopback, { 'x-forwarded-for': '203.0.113.3' })).status, 302);
+      assert.equal((await loginFrom(gh, loopback, { 'x-forwarded-for': '203.0.113.4' })).status, 429, 'counted under 127.0.0.1');
+      assert.match(String(refusals(gh).at(-1)?.clientIp), /127\.0\.0\.1$/);
     });
   });
 
