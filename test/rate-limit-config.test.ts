@@ -19,7 +19,7 @@ describe('rate-limit and trusted-proxy settings', () => {
     assert.equal(addressKey('2001:db8:1:2:aaaa::1'), '2001:db8:1:2::/64');
     assert.equal(addressKey('2001:db8:1:2:bbbb:cccc:dddd:eeee'), '2001:db8:1:2::/64');
     assert.equal(addressKey('2001:db8::1'), '2001:db8:0:0::/64');
-    assert.equal(addressKey('::ffff:192.0.2.2'), '192.0.2.2');
-    assert.equal(addressKey('192.0.2.2'), '192.0.2.2');
+    assert.equal(addressKey('::ffff:203.0.113.7'), '203.0.113.7');
+    assert.equal(addressKey('203.0.113.7'), '203.0.113.7');
   });
 });
