@@ -50,7 +50,8 @@ describe('the seed 002 envelopes', () => {
     assert.ok((redirect.searchParams.get('state') ?? '').length >= 22);
     assert.ok((redirect.searchParams.get('nonce') ?? '').length >= 22);
     assert.match(text(answer.body, 'ContextID'), /^\{[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}\}$/);
-    assert.equal(store.size, keysBefore + 1, 'the context is stored server-side');
+    // The context, and the first entry of this caller address's list of pending contexts.
+    assert.equal(store.size, keysBefore + 2, 'the context is stored server-side');
   });
 
   test('two GetExternalLoginRedirectURL calls get different ContextIDs and states', async () => {

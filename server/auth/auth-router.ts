@@ -3,7 +3,9 @@ import type { AppDeps, AppExtensions } from '../app.ts';
 import { AppError } from '../errors.ts';
 import { signOutGrant } from '../grants/sign-out-grant.ts';
 import { readCookie } from '../http/cookies.ts';
+import { clientAddress } from '../http/rate-limits.ts';
 import { hashHandle, randomHandle } from '../random.ts';
+import { boundPending } from '../store/bound-pending.ts';
 import { destroySession, regenerateSession, saveSession } from '../session/session-lifecycle.ts';
 import { hasCsrfProof } from './csrf.ts';
 import { requireGrant, sessionExpiresAt } from './load-caller.ts';
@@ -20,6 +22,9 @@ interface LoginTransaction {
 
 const transactionTtlMs = 10 * 60 * 1000;
 
+/** Sign-ins one browser may have pending at once (tabs, retries); starting more ends the oldest. */
+export const maxPendingLoginsPerBrowser = 10;
+
 /** Names of Gatehouse's cookies; `__Host-` when served over https. */
 export function cookieNames(secure: boolean): { session: string; login: string } {
   return secure
@@ -32,13 +37,13 @@ export function cookieNames(secure: boolean): { session: string; login: string }
  * steps; every failure leaves no session, no cookie and no transaction behind.
  */
 export function authRouter(deps: AppDeps, extensions: Pick<AppExtensions, 'signOutExternal'> = {}): Router {
-  const { config, store, grants, idp, logger, clock } = deps;
+  const { config, store, grants, idp, logger, clock, limits: rateLimits } = deps;
   const names = cookieNames(config.secureCookies);
   const redirectUri = `${config.publicUrl}/auth/callback`;
   const limits = { idleMs: config.session.idleSeconds * 1000, maxMs: config.session.maxSeconds * 1000 };
   const router = Router();
 
-  router.get('/login', async (req, res) => {
+  router.get('/login', rateLimits.start('auth_login'), async (req, res) => {
     const returnTo = safeReturnTo(req.query.returnTo);
     const request = await idp.authorizationRequest(redirectUri, config.oidc.scopes);
     // One binding cookie per browser, shared by its tabs, so several sign-ins can run at once.
@@ -50,7 +55,9 @@ export function authRouter(deps: AppDeps, extensions: Pick<AppExtensions, 'signO
       returnTo,
       browser: hashHandle(browser),
     };
-    await store.set(`tx:${hashHandle(request.state)}`, JSON.stringify(transaction), transactionTtlMs);
+    const key = `tx:${hashHandle(request.state)}`;
+    await store.set(key, JSON.stringify(transaction), transactionTtlMs);
+    await boundPending(store, `txb:${transaction.browser}`, key, { max: maxPendingLoginsPerBrowser, ttlMs: transactionTtlMs, now: clock() });
     res.cookie(names.login, browser, {
       httpOnly: true,
       // Lax, not Strict: the IdP's redirect back is a cross-site navigation.
@@ -145,7 +152,7 @@ export function authRouter(deps: AppDeps, extensions: Pick<AppExtensions, 'signO
     // An external sign-in ends at its SOAP server (Logout), which names the IdP sign-out URL and,
     // when that server is this Gatehouse, has already ended the grant below.
     const external = req.session?.external;
-    const externalSignOutUrl = external ? await extensions.signOutExternal?.(external) : undefined;
+    const externalSignOutUrl = external ? await extensions.signOutExternal?.(external, clientAddress(req)) : undefined;
     let idTokenHint: string | undefined;
     if (grant) {
       // The ended record's id_token: a refresh on another instance may have replaced it.

@@ -4,6 +4,7 @@ import { AppError } from '../errors.ts';
 import { signOutGrant } from '../grants/sign-out-grant.ts';
 import type { TokenCipher } from '../grants/token-cipher.ts';
 import { readCookie } from '../http/cookies.ts';
+import { clientAddress } from '../http/rate-limits.ts';
 import { randomHandle } from '../random.ts';
 import { regenerateSession, saveSession } from '../session/session-lifecycle.ts';
 import { contextTtlMs } from '../soap/session-service.ts';
@@ -27,7 +28,7 @@ export function contextCookie(secure: boolean): { name: string; path: string } {
  * trades code, state and ContextID for an IdentityToken that stays in the server-side session.
  */
 export function externalRouter(deps: AppDeps, soap: SoapClient, cipher: TokenCipher): Router {
-  const { config, grants, idp, store, logger, clock } = deps;
+  const { config, grants, idp, store, logger, clock, limits: rateLimits } = deps;
   const requestUrl = `${config.publicUrl}/external/callback`;
   const cookie = contextCookie(config.secureCookies);
   const cookieOptions: CookieOptions = {
@@ -39,10 +40,10 @@ export function externalRouter(deps: AppDeps, soap: SoapClient, cipher: TokenCip
   };
   const router = Router();
 
-  router.get('/login', async (_req, res) => {
-    const info = await soap.sessionServerInfo();
+  router.get('/login', rateLimits.start('external_login'), async (req, res) => {
+    const info = await soap.sessionServerInfo(clientAddress(req));
     if (!info.externalAuth) throw new AppError(403, 'external_auth_disabled', 'External login is turned off on the login server.');
-    const { redirectUrl, contextId } = await soap.getExternalLoginRedirectURL(requestUrl);
+    const { redirectUrl, contextId } = await soap.getExternalLoginRedirectURL(requestUrl, clientAddress(req));
     res.cookie(cookie.name, contextId, { ...cookieOptions, maxAge: contextTtlMs });
     res.setHeader('Cache-Control', 'no-store');
     res.redirect(302, redirectUrl);
@@ -62,7 +63,7 @@ export function externalRouter(deps: AppDeps, soap: SoapClient, cipher: TokenCip
     const state = queryString(req, 'state');
     if (!code || !state) throw callbackError('missing_code', 'The sign-in response has no code or state.');
 
-    const login = await soap.externalLogin({ code, state, contextId });
+    const login = await soap.externalLogin({ code, state, contextId }, clientAddress(req));
     // When the Session service is this Gatehouse the IdentityToken reaches a grant here, and the
     // cookie session uses it too (home page, /auth/user, /api).
     const grant = await grants.resolveHandle(login.identityToken);

@@ -1,5 +1,6 @@
 import express, { type Request, type RequestHandler, type Response, Router } from 'express';
 import { AppError } from '../errors.ts';
+import { clientAddress } from '../http/rate-limits.ts';
 import { buildResponse } from './build-envelope.ts';
 import { soapEnvelopeNs } from './namespaces.ts';
 import { maxEnvelopeBytes, parseEnvelope } from './parse-envelope.ts';
@@ -38,7 +39,7 @@ export function sessionRouter(service: SessionService, wsdlLocation: string): Ro
     if (/^application\/soap\+xml/i.test(req.get('content-type') ?? '')) throw versionMismatch(soapEnvelopeNs);
     const call = readCall(envelope);
     checkSoapAction(req.get('soapaction'), call.method);
-    const fields = await service.call(call);
+    const fields = await service.call(call, { address: clientAddress(req) });
     res.setHeader('Cache-Control', 'no-store');
     res.type('text/xml; charset=utf-8').send(buildResponse(call.method, fields));
   });
