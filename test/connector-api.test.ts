@@ -3,6 +3,7 @@ import { after, before, test } from 'node:test';
 import type { InvalidReference, Project } from '../public/js/types.js';
 import { draftOverPublishedDoi, unpublishedDoi, unsupportedDoi } from '../server/dev/demo-datasets.ts';
 import { type ConnectorFixture, startConnectorFixture } from './helpers/connector-fixture.ts';
+import { rejection } from './helpers/connector-page-context.ts';
 
 // The connector page's own browser modules (public/js) run here against a real Gatehouse, its
 // embedded IdP and the demo Renku 2.x data service and Dataverse-like API, as `npm start`
@@ -24,15 +25,6 @@ function project(label: string): Project {
   const found = projects.find((p) => `${p.namespace}/${p.slug}` === label);
   assert.ok(found, `alice has ${label}`);
   return found;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<any> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  assert.fail('expected a rejection');
 }
 
 test('the demo dataset is found by DOI, DOI link and Dataverse dataset link, with its title, authors and files', async () => {

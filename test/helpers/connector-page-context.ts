@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import * as api from '../../public/js/api.js';
 import * as errors from '../../public/js/connector-errors.js';
 import * as state from '../../public/js/connector-state.js';
@@ -22,6 +23,19 @@ export interface ConnectorModules {
 /** The connector's browser modules, imported once per process, like a browser's module map. */
 export async function loadConnectorModules(): Promise<ConnectorModules> {
   return { api, reference, state, dataverse, renku, errors };
+}
+
+/**
+ * What a page call rejected with (ApiError, SignInRequired, NotPublished…), to check as the
+ * page would; fails the test when the call resolved instead.
+ */
+export async function rejection(promise: Promise<unknown>): Promise<any> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  assert.fail('expected a rejection');
 }
 
 /**
