@@ -42,7 +42,7 @@ test('the sign-in page, the IdP\'s login page, the home page and the connector l
   await settled(page);
 
   await page.goto(`${gatehouse.url}/connector`);
-  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Import a Dataverse dataset into Renku');
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Link a Dataverse dataset to Renku');
   await settled(page);
 
   expect(problems).toEqual([]);
