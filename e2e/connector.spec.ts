@@ -101,7 +101,7 @@ async function fitsTheWindow(page: Page): Promise<boolean> {
   return page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
 }
 
-/** Script errors, CSP refusals and failed responses but those `expected` (and the favicon). */
+/** Script errors, CSP refusals and failed responses but those `expected`. */
 function watchForErrors(page: Page, expected: RegExp[] = []): string[] {
   const errors: string[] = [];
   page.on('console', (message) => {
@@ -110,7 +110,7 @@ function watchForErrors(page: Page, expected: RegExp[] = []): string[] {
   page.on('pageerror', (error) => errors.push(error.message));
   page.on('response', (response) => {
     const line = `${response.status()} ${response.request().method()} ${new URL(response.url()).pathname}`;
-    if (response.status() >= 400 && !line.endsWith('/favicon.ico') && !expected.some((pattern) => pattern.test(line))) errors.push(line);
+    if (response.status() >= 400 && !expected.some((pattern) => pattern.test(line))) errors.push(line);
   });
   return errors;
 }

@@ -15,7 +15,9 @@ import type { Config } from './config.ts';
 import { AppError, storeUnavailable } from './errors.ts';
 import { errorHandler, type FaultRenderer } from './error-handler.ts';
 import type { Grant, GrantStore } from './grants/grant-store.ts';
+import type { RateLimits } from './http/rate-limits.ts';
 import { requestLogging } from './http/request-context.ts';
+import { warnUntrustedForwarding } from './http/untrusted-forwarding.ts';
 import type { IdpAdapter } from './idp/idp-adapter.ts';
 import type { Logger } from './log.ts';
 import { SessionStoreAdapter } from './session/session-store.ts';
@@ -30,6 +32,8 @@ export interface AppDeps {
   idp: IdpAdapter;
   logger: Logger;
   clock: Clock;
+  /** Rate limits on anonymous state-creating calls and failed credentials. */
+  limits: RateLimits;
 }
 
 /** Routers mounted by feature modules, kept out of createApp's signature churn. */
@@ -52,23 +56,26 @@ export interface AppExtensions {
   bypassLoginPage?: boolean;
   renderFault?: FaultRenderer;
   /** Ends an external (SOAP) sign-in at its server (POST /auth/logout); answers where the browser goes next. */
-  signOutExternal?: (external: NonNullable<SessionData['external']>) => Promise<string | undefined>;
+  signOutExternal?: (external: NonNullable<SessionData['external']>, clientIp?: string) => Promise<string | undefined>;
 }
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 /** Builds the Express app: middleware order and routers, nothing else. */
 export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Express {
-  const { config, store, grants, idp, logger, clock } = deps;
+  const { config, store, grants, idp, logger, clock, limits: rateLimits } = deps;
   const app = express();
   app.disable('x-powered-by');
   app.set('views', `${root}views`);
   app.engine('ejs', ejs.renderFile);
   app.set('view engine', 'ejs');
-  // With an https public URL Gatehouse sits behind a TLS-terminating proxy.
-  if (config.secureCookies) app.set('trust proxy', 'loopback, linklocal, uniquelocal');
+  // Only the proxies named in GATEHOUSE_TRUST_PROXY may say who the client is and whether it
+  // used https: X-Forwarded-For feeds the rate limits and the upstream's X-Forwarded-For,
+  // X-Forwarded-Proto the Secure session cookie.
+  app.set('trust proxy', config.trustProxy);
 
   app.use(requestLogging(logger, clock));
+  app.use(warnUntrustedForwarding(logger, app.get('trust proxy fn') as (address: string, hop: number) => boolean));
   app.use(helmet({
     contentSecurityPolicy: {
       useDefaults: false,
@@ -101,13 +108,15 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
     } catch {
       problems.push('store unreachable');
     }
-    if (!idp.ready) problems.push('identity provider not discovered yet');
+    const idpProblem = await idp.readinessProblem();
+    if (idpProblem) problems.push(idpProblem);
     res.setHeader('Cache-Control', 'no-store');
     if (problems.length) res.status(503).json({ status: 'unavailable', error: 'not_ready', reasons: problems });
     else res.json({ status: 'ready' });
   });
   for (const [path, handler] of extensions.sessionless ?? []) app.use(path, handler);
   // Server-to-server from the IdP: no browser session, no CSRF check (the token is signed).
+  app.post('/auth/backchannel-logout', rateLimits.start('backchannel_logout', 'backchannel_logout'));
   app.use('/auth/backchannel-logout', backchannelLogout(deps));
 
   const limits = { idleMs: config.session.idleSeconds * 1000, maxMs: config.session.maxSeconds * 1000 };
@@ -121,12 +130,15 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
     store: sessionStore,
     resave: false,
     saveUninitialized: false,
-    proxy: config.secureCookies,
+    // Unset: express-session asks `trust proxy` whether the request came over https.
     cookie: { httpOnly: true, sameSite: 'lax', secure: config.secureCookies, path: '/' },
   });
   // express-session reports store failures through next(err): make them 503s, not 500s.
   app.use((req, res, next) => sessionMiddleware(req, res, (err?: unknown) => next(err ? storeUnavailable(err) : undefined)));
-  app.use(loadCaller(grants, clock, limits, extensions.apiTokens));
+  app.use(loadCaller(grants, clock, limits, {
+    limits: rateLimits,
+    sessionCookie: { name: cookieNames(config.secureCookies).session, secure: config.secureCookies },
+  }, extensions.apiTokens));
 
   app.get('/', async (req, res) => {
     res.setHeader('Cache-Control', 'no-store');

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { parseEnv } from 'node:util';
 import { loadUpstreamRegistry, type Upstream } from './proxy/upstream-registry.ts';
 
@@ -59,6 +60,23 @@ export interface Config {
     /** An access token expiring within this many seconds is refreshed before it is sent. */
     refreshSkewSeconds: number;
   };
+  /**
+   * Express `trust proxy`: a hop count, or the addresses/CIDRs (and proxy-addr's names
+   * `loopback`, `linklocal`, `uniquelocal`) of the proxies allowed to set X-Forwarded-For/-Proto.
+   */
+  trustProxy: number | string[];
+  /** Rate limits; `undefined` turns one off. */
+  rateLimits: {
+    /** Per client address, per endpoint: anonymous calls that start a sign-in (and store state). */
+    login: RateLimit | undefined;
+    /** All addresses together, per endpoint. */
+    loginGlobal: RateLimit | undefined;
+    /** Per client address: back-channel logout deliveries. */
+    backchannelLogout: RateLimit | undefined;
+    backchannelLogoutGlobal: RateLimit | undefined;
+    /** Per client address: credentials that reach nothing (cookie, bearer handle, IdentityToken, ContextID, State). */
+    failedCredentials: RateLimit | undefined;
+  };
   /** Gatehouse API tokens for scripts (`/tokens`, device sign-in at `/device`). */
   apiTokens: {
     /** Scopes of each token's own authorization request at the IdP. */
@@ -68,6 +86,12 @@ export interface Config {
     /** Send `prompt=consent` with that request (oidc-provider grants offline_access only with it). */
     consentPrompt: boolean;
   };
+}
+
+/** At most `points` events per `durationSeconds`, in a fixed window. */
+export interface RateLimit {
+  points: number;
+  durationSeconds: number;
 }
 
 /** Thrown by {@link loadConfig} with every problem found, one per line. */
@@ -96,7 +120,8 @@ interface Variable {
 export const variables: readonly Variable[] = [
   { name: 'NODE_ENV', doc: '`production` refuses http URLs and never starts the embedded IdP', default: 'development' },
   { name: 'GATEHOUSE_PORT', doc: 'TCP port Gatehouse listens on', default: '3000' },
-  { name: 'GATEHOUSE_PUBLIC_URL', doc: 'URL browsers use to reach Gatehouse; the redirect URI is built from it', default: 'http://localhost:3000' },
+  // No static default: it follows GATEHOUSE_PORT (see loadConfig).
+  { name: 'GATEHOUSE_PUBLIC_URL', doc: 'URL browsers use to reach Gatehouse; the redirect URI is built from it; default http://localhost:<GATEHOUSE_PORT>' },
   { name: 'GATEHOUSE_OIDC_ISSUER', doc: 'issuer URL of the IdP (e.g. https://keycloak.example/realms/renku); empty in development starts the embedded IdP' },
   { name: 'GATEHOUSE_OIDC_CLIENT_ID', doc: 'client id registered for Gatehouse at the IdP (confidential client)', default: 'gatehouse' },
   { name: 'GATEHOUSE_OIDC_CLIENT_SECRET', doc: 'client secret, for client_secret_basic and client_secret_post' },
@@ -119,6 +144,12 @@ export const variables: readonly Variable[] = [
   { name: 'GATEHOUSE_APIS', doc: 'path to the JSON file declaring the upstream APIs reachable at /api/<name>/ (see docs/apis.md); empty in development registers the demo APIs' },
   { name: 'GATEHOUSE_PROXY_MAX_BODY', doc: 'largest request body, in bytes, forwarded to an upstream API (larger: 413)', default: '10485760' },
   { name: 'GATEHOUSE_TOKEN_REFRESH_SKEW', doc: 'seconds before expiry at which an access token is refreshed before being sent upstream', default: '60' },
+  { name: 'GATEHOUSE_TRUST_PROXY', doc: 'which peers may set X-Forwarded-For/-Proto: a hop count (0 trusts none), or a comma list of addresses, CIDRs and `loopback`, `linklocal`, `uniquelocal`', default: 'loopback' },
+  { name: 'GATEHOUSE_RATE_LIMIT_LOGIN', doc: '`<count>/<seconds>` or `off`: sign-in starts per client address, for each of /auth/login, /external/login and GetExternalLoginRedirectURL', default: '30/60' },
+  { name: 'GATEHOUSE_RATE_LIMIT_LOGIN_GLOBAL', doc: '`<count>/<seconds>` or `off`: sign-in starts from all addresses together, for each of those endpoints', default: '600/60' },
+  { name: 'GATEHOUSE_RATE_LIMIT_BACKCHANNEL_LOGOUT', doc: '`<count>/<seconds>` or `off`: POST /auth/backchannel-logout per client address (the IdP)', default: '600/60' },
+  { name: 'GATEHOUSE_RATE_LIMIT_BACKCHANNEL_LOGOUT_GLOBAL', doc: '`<count>/<seconds>` or `off`: POST /auth/backchannel-logout from all addresses together', default: '1200/60' },
+  { name: 'GATEHOUSE_RATE_LIMIT_FAILED_CREDENTIALS', doc: '`<count>/<seconds>` or `off`: unknown session cookies, bearer handles, IdentityTokens, ContextIDs or States per client address; past it every credential from that address is refused until the window ends', default: '20/300' },
   { name: 'GATEHOUSE_API_TOKEN_SCOPES', doc: 'scopes of the IdP grant behind each API token (see docs/scripts.md); without offline_access a token ends with the IdP session', default: 'openid offline_access' },
   { name: 'GATEHOUSE_API_TOKEN_MAX_DAYS', doc: 'longest lifetime, in days, a user may choose for an API token', default: '90' },
   { name: 'GATEHOUSE_API_TOKEN_CONSENT_PROMPT', doc: 'enabled sends prompt=consent with an API token\'s authorization request (oidc-provider needs it for offline_access; Keycloak does not)', default: 'enabled' },
@@ -143,7 +174,13 @@ export function loadConfig(env: Env = readEnvironment()): Config {
   const idleSeconds = integer('GATEHOUSE_SESSION_IDLE', get, problems, 10, 30 * 86400);
   const maxSeconds = integer('GATEHOUSE_SESSION_MAX', get, problems, 10, 365 * 86400);
 
-  const publicUrl = url('GATEHOUSE_PUBLIC_URL', get, problems, production);
+  // A newcomer who only moves the port gets redirect URIs and a banner on that port.
+  const publicUrl = get('GATEHOUSE_PUBLIC_URL') === undefined
+    ? `http://localhost:${port}`
+    : url('GATEHOUSE_PUBLIC_URL', get, problems, production);
+  if (production && get('GATEHOUSE_PUBLIC_URL') === undefined) {
+    problems.push('GATEHOUSE_PUBLIC_URL is required in production (the https URL browsers use, e.g. https://gatehouse.example.org)');
+  }
   const issuer = get('GATEHOUSE_OIDC_ISSUER') === undefined
     ? undefined
     : url('GATEHOUSE_OIDC_ISSUER', get, problems, production);
@@ -195,6 +232,14 @@ export function loadConfig(env: Env = readEnvironment()): Config {
   const upstreams = apisFile === undefined ? undefined : loadUpstreamRegistry(apisFile, env, problems);
   const maxBodyBytes = integer('GATEHOUSE_PROXY_MAX_BODY', get, problems, 0, 2 ** 31);
   const refreshSkewSeconds = integer('GATEHOUSE_TOKEN_REFRESH_SKEW', get, problems, 0, 3600);
+  const trustProxy = trustedProxies(get, problems);
+  const rateLimits: Config['rateLimits'] = {
+    login: rateLimit('GATEHOUSE_RATE_LIMIT_LOGIN', get, problems),
+    loginGlobal: rateLimit('GATEHOUSE_RATE_LIMIT_LOGIN_GLOBAL', get, problems),
+    backchannelLogout: rateLimit('GATEHOUSE_RATE_LIMIT_BACKCHANNEL_LOGOUT', get, problems),
+    backchannelLogoutGlobal: rateLimit('GATEHOUSE_RATE_LIMIT_BACKCHANNEL_LOGOUT_GLOBAL', get, problems),
+    failedCredentials: rateLimit('GATEHOUSE_RATE_LIMIT_FAILED_CREDENTIALS', get, problems),
+  };
   const apiTokenScopes = get('GATEHOUSE_API_TOKEN_SCOPES')!;
   if (!apiTokenScopes.split(/\s+/).includes('openid')) {
     problems.push(`GATEHOUSE_API_TOKEN_SCOPES must include "openid" (got "${apiTokenScopes}")`);
@@ -227,6 +272,8 @@ export function loadConfig(env: Env = readEnvironment()): Config {
     logLevel,
     soap,
     proxy: { upstreams, maxBodyBytes, refreshSkewSeconds },
+    trustProxy,
+    rateLimits,
     apiTokens: { scopes: apiTokenScopes, maxDays: apiTokenMaxDays, consentPrompt: apiTokenConsentPrompt },
   };
 }
@@ -275,6 +322,45 @@ function oneOf<const T extends readonly string[]>(name: string, get: Getter, pro
     return allowed[0] as T[number];
   }
   return raw as T[number];
+}
+
+/** `<count>/<seconds>` (e.g. `30/60`), or `off`. */
+function rateLimit(name: string, get: Getter, problems: string[]): RateLimit | undefined {
+  const raw = get(name) ?? '';
+  if (raw === 'off') return undefined;
+  const match = /^(\d+)\/(\d+)$/.exec(raw);
+  const points = Number(match?.[1]);
+  const durationSeconds = Number(match?.[2]);
+  if (!match || points < 1 || points > 1_000_000 || durationSeconds < 1 || durationSeconds > 86_400) {
+    problems.push(`${name} must be <count>/<seconds> (count 1 to 1000000, seconds 1 to 86400) or off (got "${raw}")`);
+    return undefined;
+  }
+  return { points, durationSeconds };
+}
+
+/** A hop count, or a list Express's `trust proxy` (proxy-addr) accepts; checked here so a typo fails at start. */
+function trustedProxies(get: Getter, problems: string[]): number | string[] {
+  const raw = get('GATEHOUSE_TRUST_PROXY') ?? '';
+  if (/^\d+$/.test(raw)) {
+    const hops = Number(raw);
+    if (hops <= 10) return hops;
+  }
+  const entries = raw.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  const bad = entries.filter((entry) => !isProxyEntry(entry));
+  if (entries.length === 0 || bad.length > 0) {
+    problems.push(`GATEHOUSE_TRUST_PROXY must be a hop count from 0 to 10 or a comma list of addresses, CIDRs, loopback, linklocal, uniquelocal (got "${raw}")`);
+    return ['loopback'];
+  }
+  return entries;
+}
+
+function isProxyEntry(entry: string): boolean {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) return true;
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d+$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
 }
 
 function soapSettings(get: Getter, problems: string[], publicUrl: string, production: boolean): Config['soap'] {

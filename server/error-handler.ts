@@ -36,8 +36,11 @@ export function errorHandler(logger: Logger, renderFault?: FaultRenderer): Error
     const format = errorFormatFor(req, res.locals.errorFormat);
     res.status(error.status);
     res.setHeader('Cache-Control', 'no-store');
+    if (error.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(error.retryAfterSeconds));
     if (format === 'soap' && renderFault) {
-      res.status(500).type('text/xml; charset=utf-8').send(renderFault(error, req.requestId));
+      // SOAP 1.1 answers faults with 500; an over-limit call keeps its 429 so clients and
+      // load balancers see a back-off, with the Fault in the body as the route speaks.
+      res.status(error.status === 429 ? 429 : 500).type('text/xml; charset=utf-8').send(renderFault(error, req.requestId));
     } else if (format === 'json') {
       res.json({ error: error.code, message, requestId: req.requestId, ...error.details });
     } else {

@@ -6,6 +6,8 @@ export interface AppErrorOptions {
   details?: Record<string, unknown>;
   /** Show the message to the caller even for a 5xx (default: only below 500). */
   expose?: boolean;
+  /** Seconds after which trying again may work; the error handler sends it as `Retry-After`. */
+  retryAfterSeconds?: number;
 }
 
 /**
@@ -19,6 +21,8 @@ export class AppError extends Error {
   readonly details: Record<string, unknown>;
   /** True when the message may be shown to the caller. */
   readonly expose: boolean;
+  /** Sent as `Retry-After` when set. */
+  readonly retryAfterSeconds: number | undefined;
 
   constructor(status: number, code: string, message: string, options: AppErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -27,6 +31,7 @@ export class AppError extends Error {
     this.code = code;
     this.details = options.details ?? {};
     this.expose = options.expose ?? status < 500;
+    this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
 
@@ -50,4 +55,16 @@ export function idpUnavailable(cause?: unknown): AppError {
 /** 503 when the store cannot be reached. */
 export function storeUnavailable(cause?: unknown): AppError {
   return new AppError(503, 'store_unavailable', 'Session storage is unreachable; try again shortly.', { cause, expose: true });
+}
+
+/** The code of {@link rateLimited}; the SOAP fault renderer makes it a `Server` fault. */
+export const rateLimitedCode = 'rate_limited';
+
+/** 429 when a caller went over a rate limit; `Retry-After` says when the window ends. */
+export function rateLimited(retryAfterSeconds: number): AppError {
+  const seconds = Math.max(1, Math.ceil(retryAfterSeconds));
+  return new AppError(429, rateLimitedCode, `Too many requests; try again in ${seconds} seconds.`, {
+    details: { retryAfter: seconds },
+    retryAfterSeconds: seconds,
+  });
 }

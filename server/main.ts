@@ -11,6 +11,7 @@ import { type DevIdp, type DevIdpOptions, devUsers, startDevIdp } from './dev/de
 import { mountExternalLogin } from './external/mount-external-login.ts';
 import { GrantStore } from './grants/grant-store.ts';
 import { TokenRefresher } from './grants/token-refresher.ts';
+import { RateLimits } from './http/rate-limits.ts';
 import { IdpAdapter } from './idp/idp-adapter.ts';
 import { createLogger, type Logger } from './log.ts';
 import { apiRouter } from './proxy/api-router.ts';
@@ -29,7 +30,7 @@ export interface StartOptions {
   clock?: Clock;
   logger?: Logger;
   /** Overrides for the embedded IdP (e.g. short token lifetimes in tests). */
-  devIdp?: Partial<Pick<DevIdpOptions, 'accessTokenTtlSeconds' | 'refreshTokenTtlSeconds' | 'extraClients' | 'statesRefreshExpiresIn'>>;
+  devIdp?: Partial<Pick<DevIdpOptions, 'accessTokenTtlSeconds' | 'refreshTokenTtlSeconds' | 'extraClients' | 'statesRefreshExpiresIn' | 'introspection'>>;
   /** First retry delay of IdP discovery. */
   discoveryRetryMs?: number;
 }
@@ -102,7 +103,8 @@ export async function start(options: StartOptions = {}): Promise<Gatehouse> {
   }, logger, clock);
   await idp.start();
 
-  const deps: AppDeps = { config, store, grants, idp, logger, clock };
+  const limits = new RateLimits(store, config.rateLimits, logger);
+  const deps: AppDeps = { config, store, grants, idp, logger, clock, limits };
   const extensions: AppExtensions = {};
   mountExternalLogin(extensions, deps);
 

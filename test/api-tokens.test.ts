@@ -286,3 +286,28 @@ describe('API tokens where the IdP grants no offline access', () => {
     assert.equal(ended.json.error, 'session_expired');
   });
 });
+
+describe('API tokens and device sign-in under the rate limits', () => {
+  let limited: TestGatehouse;
+  before(async () => {
+    limited = await startGatehouse({ GATEHOUSE_RATE_LIMIT_LOGIN: '2/60', GATEHOUSE_RATE_LIMIT_FAILED_CREDENTIALS: '2/300' });
+  });
+  after(() => limited.stop());
+
+  test('POST /auth/device/code counts as a sign-in start: the third from one address in a minute gets 429 with Retry-After', async () => {
+    const start = () => fetch(`${limited.url}/auth/device/code`, { method: 'POST', body: new URLSearchParams({ client_name: 'cli' }) });
+    assert.equal((await start()).status, 200);
+    assert.equal((await start()).status, 200);
+    const refused = await start();
+    assert.equal(refused.status, 429);
+    assert.ok(Number(refused.headers.get('retry-after')) > 0);
+    assert.equal(((await refused.json()) as { error: string }).error, 'rate_limited');
+  });
+
+  test('unknown gh_ tokens count as failed credentials: past the limit the address is refused with 429', async () => {
+    for (let i = 0; i < 2; i++) assert.equal((await withToken(`${limited.url}/auth/user`, `gh_${String(i).repeat(43)}`)).status, 401);
+    const refused = await withToken(`${limited.url}/auth/user`, `gh_${'9'.repeat(43)}`);
+    assert.equal(refused.status, 429);
+    assert.equal(refused.json.error, 'rate_limited');
+  });
+});

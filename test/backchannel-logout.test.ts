@@ -50,6 +50,8 @@ interface SignOptions {
   key?: CryptoKey | Uint8Array;
   alg?: string;
   kid?: string;
+  /** The `typ` header; null leaves it out. */
+  typ?: string | null;
 }
 
 /**
@@ -68,7 +70,11 @@ async function logoutToken(claims: Record<string, unknown>, options: SignOptions
     ...claims,
   }).filter(([, value]) => value !== undefined));
   return new SignJWT(payload)
-    .setProtectedHeader({ alg: options.alg ?? 'RS256', kid: options.kid ?? 'dev-idp-rs256', typ: 'logout+jwt' })
+    .setProtectedHeader({
+      alg: options.alg ?? 'RS256',
+      kid: options.kid ?? 'dev-idp-rs256',
+      ...(options.typ === null ? {} : { typ: options.typ ?? 'logout+jwt' }),
+    })
     .sign(options.key ?? idpKey);
 }
 
@@ -116,6 +122,23 @@ describe('back-channel logout with a valid logout_token', () => {
     assert.equal(retried.status, 200, 'the retry is not refused as a replay');
     assert.equal(await isSignedIn(victim.browser), false);
   });
+
+  const accepted: Array<{ name: string; claims?: Record<string, unknown>; options?: SignOptions }> = [
+    { name: 'a typ of JWT', options: { typ: 'JWT' } },
+    { name: 'a typ of application/logout+jwt', options: { typ: 'application/logout+jwt' } },
+    { name: 'no typ header', options: { typ: null } },
+    { name: 'aud as an array holding only the client', claims: { aud: ['gatehouse'] } },
+    // IdPs that predate the final spec (Glewlwyd 2.7) send no exp: iat's max age bounds the token.
+    { name: 'no exp, issued within the max age', claims: { exp: undefined, iat: Math.floor(Date.now() / 1000) - 240 } },
+  ];
+  for (const { name, claims = {}, options = {} } of accepted) {
+    test(`a logout_token with ${name} is accepted and ends the session`, async () => {
+      const victim = await signedIn();
+      const response = await deliver(await logoutToken({ sid: victim.sid, ...claims }, options));
+      assert.equal(response.status, 200);
+      assert.equal(await isSignedIn(victim.browser), false);
+    });
+  }
 
   test('a logout_token with only sub ends every grant of that user and no one else\'s', async () => {
     const [first, second, bob] = [await signedIn('alice'), await signedIn('alice'), await signedIn('bob')];
@@ -194,6 +217,9 @@ describe('back-channel logout with an invalid logout_token', () => {
     },
     { name: 'a logout_token with a wrong iss', reason: 'iss_invalid', token: (sid) => logoutToken({ sid, iss: 'http://127.0.0.1:1' }) },
     { name: 'a logout_token with a wrong aud', reason: 'aud_invalid', token: (sid) => logoutToken({ sid, aud: 'other-app' }) },
+    { name: 'a logout_token whose aud names another audience besides the client', reason: 'aud_untrusted', token: (sid) => logoutToken({ sid, aud: ['gatehouse', 'other-app'] }) },
+    { name: 'a logout_token typed as an access token (at+jwt)', reason: 'typ_invalid', token: (sid) => logoutToken({ sid }, { typ: 'at+jwt' }) },
+    { name: 'a logout_token typed as a security event token (secevent+jwt)', reason: 'typ_invalid', token: (sid) => logoutToken({ sid }, { typ: 'secevent+jwt' }) },
     { name: 'a logout_token without events', reason: 'events_invalid', token: (sid) => logoutToken({ sid, events: undefined }) },
     { name: 'a logout_token whose events lack the back-channel logout member', reason: 'events_invalid', token: (sid) => logoutToken({ sid, events: { 'http://schemas.openid.net/event/other': {} } }) },
     { name: 'a logout_token whose events member is not an object', reason: 'events_invalid', token: (sid) => logoutToken({ sid, events: { [event]: 'yes' } }) },

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { ConfigError, loadConfig, variables } from '../server/config.ts';
+import { CookieBrowser, signIn, startGatehouse } from './helpers/harness.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -31,6 +32,40 @@ describe('configuration', () => {
     assert.equal(config.session.secretGenerated, true);
     assert.ok(config.session.secret.length >= 32);
     assert.equal(config.secureCookies, false);
+  });
+
+  test('without GATEHOUSE_PUBLIC_URL the public URL follows GATEHOUSE_PORT, and so do the redirect URIs', () => {
+    const config = loadConfig({ GATEHOUSE_PORT: '8080' });
+    assert.equal(config.publicUrl, 'http://localhost:8080');
+    assert.deepEqual(config.soap.redirectUris, ['http://localhost:8080/external/callback']);
+    assert.equal(config.soap.url, 'http://localhost:8080/Session');
+    assert.equal(loadConfig({ GATEHOUSE_PORT: '8080', GATEHOUSE_PUBLIC_URL: 'http://gatehouse.test:9000' }).publicUrl, 'http://gatehouse.test:9000');
+  });
+
+  test('with only GATEHOUSE_PORT set, the embedded IdP accepts the redirect URI on that port and alice signs in', async () => {
+    // An empty value counts as unset: the harness's own public URL is taken away.
+    const gatehouse = await startGatehouse({ GATEHOUSE_PUBLIC_URL: '' });
+    try {
+      const port = gatehouse.gh.config.port;
+      assert.equal(gatehouse.gh.config.publicUrl, `http://localhost:${port}`);
+      const login = await fetch(`http://localhost:${port}/auth/login`, { redirect: 'manual' });
+      assert.equal(new URL(login.headers.get('location')!).searchParams.get('redirect_uri'), `http://localhost:${port}/auth/callback`);
+      const home = await signIn(gatehouse, new CookieBrowser());
+      assert.equal(home.url, `http://localhost:${port}/`);
+      assert.match(home.body, /Alice Liddell/);
+    } finally {
+      await gatehouse.stop();
+    }
+  });
+
+  test('production needs GATEHOUSE_PUBLIC_URL set: the localhost default is for development', () => {
+    const problems = problemsOf({
+      NODE_ENV: 'production',
+      GATEHOUSE_OIDC_ISSUER: 'https://idp.example',
+      GATEHOUSE_OIDC_CLIENT_SECRET: 'secret',
+      GATEHOUSE_SESSION_SECRET: 'x'.repeat(32),
+    });
+    assert.deepEqual(problems, ['GATEHOUSE_PUBLIC_URL is required in production (the https URL browsers use, e.g. https://gatehouse.example.org)']);
   });
 
   test('every problem is reported at once, each naming its variable and the fix', () => {

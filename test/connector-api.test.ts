@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import type { InvalidReference, Project } from '../public/js/types.js';
 import { draftOverPublishedDoi, unpublishedDoi, unsupportedDoi } from '../server/dev/demo-datasets.ts';
 import { type ConnectorFixture, startConnectorFixture } from './helpers/connector-fixture.ts';
-import type { PageProject } from './helpers/connector-page-context.ts';
+import { rejection } from './helpers/connector-page-context.ts';
 
 // The connector page's own browser modules (public/js) run here against a real Gatehouse, its
 // embedded IdP and the demo Renku 2.x data service and Dataverse-like API, as `npm start`
@@ -10,7 +11,7 @@ import type { PageProject } from './helpers/connector-page-context.ts';
 // headers, ULIDs, 201/200/409/404/422, `{"error": {"code", "message", "detail"}}`).
 
 let f: ConnectorFixture;
-let projects: PageProject[];
+let projects: Project[];
 before(async () => {
   f = await startConnectorFixture();
   projects = await f.modules.renku.listProjects();
@@ -20,19 +21,10 @@ after(() => f.stop());
 const demoDoi = 'doi:10.5072/FK2/J8SJZB';
 const ulid = /^[0-9A-HJKMNP-TV-Z]{26}$/;
 
-function project(label: string): PageProject {
+function project(label: string): Project {
   const found = projects.find((p) => `${p.namespace}/${p.slug}` === label);
   assert.ok(found, `alice has ${label}`);
   return found;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<any> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  assert.fail('expected a rejection');
 }
 
 test('the demo dataset is found by DOI, DOI link and Dataverse dataset link, with its title, authors and files', async () => {
@@ -99,7 +91,7 @@ test('a malformed DOI is refused in the page with a plain message before any cal
   for (const input of ['doi:10.5072', 'doi:10.12/short-registrant', 'https://doi.org/11.5072/x', 'doi:10.5072/FK2 J8SJZB']) {
     const reference = f.modules.reference.parseDatasetReference(input);
     assert.equal(reference.kind, 'invalid', input);
-    const problem = f.modules.errors.describeInvalidReference(reference as { kind: 'invalid'; reason: string; input: string });
+    const problem = f.modules.errors.describeInvalidReference(reference as InvalidReference);
     assert.equal(problem.title, 'Not a valid DOI', input);
     assert.ok(problem.message.includes(input), input);
     assert.match(problem.next, /doi:10\.5072\/FK2\/J8SJZB/);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
+import type { InvalidReference } from '../public/js/types.js';
 import { type ConnectorModules, loadConnectorModules } from './helpers/connector-page-context.ts';
 
 // What the connector page makes of the lookup field and of its own URL, before any call.
@@ -52,7 +53,7 @@ test('anything else is a keyword search, white space folded; empty and over-long
 
 test('each refusal reads as a plain sentence with what to do next', () => {
   const problems = ['', 'doi:10.5072', 'https://example.org/x'].map((input) =>
-    m.errors.describeInvalidReference(m.reference.parseDatasetReference(input) as { kind: 'invalid'; reason: string; input: string }));
+    m.errors.describeInvalidReference(m.reference.parseDatasetReference(input) as InvalidReference));
   assert.deepEqual(problems.map((p) => p.title), ['Nothing to look up', 'Not a valid DOI', 'Not a dataset link']);
   assert.equal(problems[1]!.message, '“doi:10.5072” is not a valid DOI.');
   assert.ok(problems.every((p) => p.next.length > 20 && p.action === 'none'));

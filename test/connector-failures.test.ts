@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { type ConnectorFixture, startConnectorFixture } from './helpers/connector-fixture.ts';
+import { rejection } from './helpers/connector-page-context.ts';
 import { CookieBrowser, signIn } from './helpers/harness.ts';
 import { freePort } from './helpers/ports.ts';
 import { SwitchableUpstream } from './helpers/switchable-upstream.ts';
@@ -13,15 +14,6 @@ import { SwitchableUpstream } from './helpers/switchable-upstream.ts';
 
 const demoDoi = 'doi:10.5072/FK2/J8SJZB';
 const minute = 60_000;
-
-async function rejection(promise: Promise<unknown>): Promise<any> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  assert.fail('expected a rejection');
-}
 
 describe('a misconfigured Gatehouse: Dataverse expects another audience, Renku never answers', () => {
   let f: ConnectorFixture;

@@ -67,8 +67,9 @@ test('every module the page loads is served as JavaScript, imports included', as
     }
   }
   assert.deepEqual([...served].sort(), [
-    '/public/js/api.js', '/public/js/connector-errors.js', '/public/js/connector-state.js', '/public/js/connector.js',
-    '/public/js/dataset-reference.js', '/public/js/dataverse-client.js', '/public/js/renku-client.js', '/public/js/unexpected-answer.js',
+    '/public/js/api.js', '/public/js/connector-errors.js', '/public/js/connector-page.js', '/public/js/connector-state.js', '/public/js/connector.js',
+    '/public/js/dataset-reference.js', '/public/js/dataverse-client.js', '/public/js/dom.js', '/public/js/latest-request.js',
+    '/public/js/renku-client.js', '/public/js/unexpected-answer.js',
   ]);
   assert.equal((await fetch(`${gatehouse.url}/public/css/connector.css`)).status, 200);
 });

@@ -206,6 +206,53 @@ describe('the browser side of the external login, against this Gatehouse', () =>
   });
 });
 
+describe('with an https public URL', () => {
+  // Behind a TLS-terminating proxy on loopback: Gatehouse listens on http, browsers use https.
+  const publicUrl = 'https://gatehouse.example';
+  let gh: TestGatehouse;
+  let local: string;
+  before(async () => {
+    const port = await freePort();
+    local = `http://localhost:${port}`;
+    gh = await startGatehouse({ GATEHOUSE_PORT: String(port), GATEHOUSE_PUBLIC_URL: publicUrl, GATEHOUSE_SOAP_URL: `${local}/Session` });
+  });
+  after(() => gh.stop());
+
+  /** Starts an external login; returns the ContextID cookie's Set-Cookie line and the IdP's callback URL (on localhost). */
+  async function startExternalLogin(): Promise<{ setCookie: string; callback: string }> {
+    const response = await fetch(`${local}/external/login`, { redirect: 'manual', headers: { 'x-forwarded-proto': 'https' } });
+    assert.equal(response.status, 302);
+    const [setCookie] = response.headers.getSetCookie();
+    // The IdP sends the browser to the public URL; the test delivers that to the local port.
+    const callback = await callbackUrlFor({ ...gh, url: publicUrl }, new CookieBrowser(), 'alice', response.headers.get('location')!, '/external/callback');
+    return { setCookie: setCookie!, callback: callback.replace(publicUrl, local) };
+  }
+
+  test('the ContextID cookie is __Host-ContextID: Secure, Path=/ and no Domain', async () => {
+    const { setCookie } = await startExternalLogin();
+    const attributes = setCookie.split(';').map((part) => part.trim());
+    assert.match(decodeURIComponent(attributes[0]!), new RegExp(`^__Host-ContextID=${guid.source}$`));
+    for (const expected of ['Path=/', 'Secure', 'HttpOnly', 'SameSite=Lax']) assert.ok(attributes.includes(expected), expected);
+    assert.ok(!attributes.some((a) => /^domain=/i.test(a)), 'no Domain');
+  });
+
+  test('a plain ContextID cookie (one a sibling subdomain could plant) is ignored; the __Host- one is read', async () => {
+    const { setCookie, callback } = await startExternalLogin();
+    const contextId = setCookie.split(';')[0]!.split('=').slice(1).join('=');
+    const https = { 'x-forwarded-proto': 'https', accept: 'text/html' };
+
+    const planted = await fetch(callback, { redirect: 'manual', headers: { ...https, cookie: `ContextID=${contextId}` } });
+    assert.equal(planted.status, 400);
+    assert.match(await planted.text(), /id="error-code">external_context_missing</);
+    assert.ok(!planted.headers.getSetCookie().some((c) => c.startsWith('__Host-gatehouse=')), 'no session');
+
+    const own = await fetch(callback, { redirect: 'manual', headers: { ...https, cookie: `__Host-ContextID=${contextId}` } });
+    assert.equal(own.status, 302, 'the same context, under the __Host- name, signs in');
+    assert.equal(own.headers.get('location'), '/');
+    assert.ok(own.headers.getSetCookie().some((c) => c.startsWith('__Host-gatehouse=')));
+  });
+});
+
 describe('with external auth disabled', () => {
   let gh: TestGatehouse;
   before(async () => {

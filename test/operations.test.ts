@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startDevIdp } from '../server/dev/dev-idp.ts';
-import { CookieBrowser, signIn, startGatehouse, type TestGatehouse } from './helpers/harness.ts';
+import { CookieBrowser, signIn, startGatehouse, TestClock, type TestGatehouse } from './helpers/harness.ts';
 import { freePort } from './helpers/ports.ts';
 
 describe('health, readiness, request ids and logs', () => {
@@ -147,27 +147,71 @@ describe('an IdP that is down at start', () => {
   });
 });
 
+describe('an IdP that goes down after start', () => {
+  test('/readyz turns 503 naming the IdP\'s key set at its next check (at most every 30 s), and ready again once the IdP is back', async () => {
+    const clock = new TestClock();
+    const [idpPort, clientSecret] = [await freePort(), 'a-client-secret-for-the-flaky-idp'];
+    const startIdp = () => startDevIdp({ port: idpPort, client: { clientId: 'gatehouse', clientSecret, redirectUris: ['http://localhost:9/auth/callback'], postLogoutRedirectUris: [] } });
+    let idp: Awaited<ReturnType<typeof startDevIdp>> | undefined = await startIdp();
+    const gatehouse = await startGatehouse({
+      GATEHOUSE_OIDC_ISSUER: `http://127.0.0.1:${idpPort}`,
+      GATEHOUSE_OIDC_CLIENT_SECRET: clientSecret,
+    }, { clock: clock.read });
+    const readyz = async (): Promise<{ status: number; body: { status: string; reasons?: string[] } }> => {
+      const response = await fetch(`${gatehouse.url}/readyz`);
+      return { status: response.status, body: await response.json() as { status: string; reasons?: string[] } };
+    };
+    try {
+      assert.deepEqual(await readyz(), { status: 200, body: { status: 'ready' } });
+
+      await idp.close();
+      idp = undefined;
+      assert.equal((await readyz()).status, 200, 'within 30 s of the last check the answer is the cached one');
+      clock.advance(30_000);
+      const down = await readyz();
+      assert.equal(down.status, 503);
+      assert.equal(down.body.status, 'unavailable');
+      assert.deepEqual(down.body.reasons, ['identity provider unreachable: its key set (jwks_uri) could not be fetched (ECONNREFUSED)']);
+      assert.ok(gatehouse.logs.some((line) => line.includes('"msg":"identity provider not ready"')), 'the change is logged');
+
+      idp = await startIdp();
+      assert.equal((await readyz()).status, 503, 'the failure is cached too: a down IdP is not asked on every probe');
+      clock.advance(30_000);
+      assert.deepEqual(await readyz(), { status: 200, body: { status: 'ready' } });
+    } finally {
+      await gatehouse.stop();
+      await idp?.close();
+    }
+  });
+});
+
 describe('process lifecycle', () => {
-  test('npm start prints the banner, and SIGTERM closes the server and exits 0', async () => {
+  test('npm start with only GATEHOUSE_PORT prints the banner with that port, and SIGTERM closes the server and exits 0', async () => {
     const { spawn } = await import('node:child_process');
     const { fileURLToPath } = await import('node:url');
     const [port, idpPort] = [await freePort(), await freePort()];
     const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), fileURLToPath(new URL('../server/main.ts', import.meta.url))], {
-      env: { PATH: process.env.PATH, GATEHOUSE_PORT: String(port), GATEHOUSE_PUBLIC_URL: `http://localhost:${port}`, GATEHOUSE_DEV_IDP_PORT: String(idpPort), GATEHOUSE_LOG_LEVEL: 'warn' },
+      // No GATEHOUSE_PUBLIC_URL: the banner's address follows GATEHOUSE_PORT.
+      env: { PATH: process.env.PATH, GATEHOUSE_PORT: String(port), GATEHOUSE_DEV_IDP_PORT: String(idpPort), GATEHOUSE_LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
     child.stdout.on('data', (chunk) => (output += chunk));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    const deadline = Date.now() + 20_000;
-    while (!output.includes('demo users')) {
-      assert.ok(Date.now() < deadline, `banner within 20 s; got: ${output}`);
-      await new Promise((r) => setTimeout(r, 50));
+    try {
+      const deadline = Date.now() + 20_000;
+      while (!output.includes('demo users')) {
+        assert.ok(Date.now() < deadline, `banner within 20 s; got: ${output}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.match(output, new RegExp(`Gatehouse is listening on http://localhost:${port}`));
+      assert.match(output, new RegExp(`identity provider: http://127.0.0.1:${idpPort}`));
+      assert.match(output, /alice \/ alice-dev-password/);
+      assert.equal((await fetch(`http://localhost:${port}/healthz`)).status, 200);
+    } catch (error) {
+      child.kill('SIGKILL'); // a failed check must not leave the server running
+      throw error;
     }
-    assert.match(output, new RegExp(`Gatehouse is listening on http://localhost:${port}`));
-    assert.match(output, new RegExp(`identity provider: http://127.0.0.1:${idpPort}`));
-    assert.match(output, /alice \/ alice-dev-password/);
-    assert.equal((await fetch(`http://localhost:${port}/healthz`)).status, 200);
     child.kill('SIGTERM');
     assert.equal(await exited, 0);
     await assert.rejects(fetch(`http://localhost:${port}/healthz`));

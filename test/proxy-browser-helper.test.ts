@@ -4,16 +4,8 @@ import { type ProxyFixture, startProxyFixture } from './helpers/proxy-fixture.ts
 
 // public/js/api.js runs in browsers; here it runs in Node against a real Gatehouse: `fetch`
 // resolves the page's relative URLs and sends the signed-in browser's cookie, and `location`
-// records where the page would go.
-interface BrowserHelper {
-  api(path: string, init?: RequestInit): Promise<Response>;
-  apiJson(path: string, init?: RequestInit): Promise<any>;
-  ApiError: new (...args: unknown[]) => Error;
-  SignInRequired: new () => Error;
-}
-// A plain browser script without type declarations: imported by a computed specifier.
-const helperPath = '../public/js/api.js';
-const load = () => import(helperPath) as Promise<BrowserHelper>;
+// records where the page would go. Its types are its own JSDoc.
+const load = () => import('../public/js/api.js');
 
 let f: ProxyFixture;
 let navigatedTo: string | undefined;
@@ -65,8 +57,8 @@ test('apiJson() returns the JSON body, and rejects a non-2xx answer with its err
   assert.equal((await apiJson('/api/echo/items')).url, '/base/items');
   await assert.rejects(apiJson('/api/readonly/items', { method: 'DELETE' }), (error: unknown) => {
     assert.ok(error instanceof ApiError);
-    assert.equal((error as unknown as { status: number }).status, 405);
-    assert.equal((error as unknown as { code: string }).code, 'method_not_allowed');
+    assert.equal(error.status, 405);
+    assert.equal(error.code, 'method_not_allowed');
     return true;
   });
 });

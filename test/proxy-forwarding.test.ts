@@ -5,7 +5,8 @@ import { aliceGrant, echoApiKey, knownTokens, type ProxyFixture, startProxyFixtu
 
 let f: ProxyFixture;
 before(async () => {
-  f = await startProxyFixture({ env: { GATEHOUSE_PROXY_MAX_BODY: '65536' } });
+  // No trusted proxy: the test client (on loopback) is a browser whose forwarding headers are lies.
+  f = await startProxyFixture({ env: { GATEHOUSE_PROXY_MAX_BODY: '65536', GATEHOUSE_TRUST_PROXY: '0' } });
 });
 after(() => f.stop());
 

@@ -68,6 +68,17 @@ test('activity slides the idle timeout: a session used every 50 s outlives a 60 
   assert.equal(await grantStored(), true);
 });
 
+test('a short idle limit is kept to within a quarter: a session used every 12 s outlives a 20 s idle limit', async () => {
+  const { clock, sessionEnd, grantStored } = await signedInOnTestClock({ GATEHOUSE_SESSION_IDLE: '20', GATEHOUSE_SESSION_MAX: '3600' });
+  for (let i = 0; i < 5; i++) {
+    clock.advance(12 * second);
+    const end = await sessionEnd();
+    assert.ok(end !== undefined, `still signed in after ${(i + 1) * 12} s`);
+    assert.ok(end >= clock.now + 15 * second, `at least three quarters of the idle limit left after ${(i + 1) * 12} s (${(end - clock.now) / second} s)`);
+  }
+  assert.equal(await grantStored(), true);
+});
+
 test('an active session ends at GATEHOUSE_SESSION_MAX however active, and its grant is deleted', async () => {
   const { clock, signedInAt, sessionEnd, grantStored } = await signedInOnTestClock({ GATEHOUSE_SESSION_IDLE: '60', GATEHOUSE_SESSION_MAX: '150' });
   clock.advance(50 * second);

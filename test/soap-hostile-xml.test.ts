@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
+import { envelopeLimits } from '../server/soap/parse-envelope.ts';
 import type { MemoryStore } from '../server/store/memory-store.ts';
 import { startGatehouse, type TestGatehouse } from './helpers/harness.ts';
+import { declarationFlood } from './helpers/hostile-envelopes.ts';
 import { callEnvelope, callSoap, fault, postSoap, text } from './helpers/soap.ts';
 
 const soap11 = 'http://schemas.xmlsoap.org/soap/envelope/';
@@ -18,6 +20,34 @@ function redirectCall(inner: string, envelopeNs = soap11): string {
 }
 
 const malformed = { faultcode: 'Client', faultstring: 'The request is not well-formed XML.' };
+
+/**
+ * A SessionServerInfo call padded in a header entry (ignored: no mustUnderstand) to exactly
+ * `elements` elements, one element with `attributes` attributes, and `declarations` namespace
+ * declarations in all.
+ */
+function paddedCall({ elements, attributes, declarations }: { elements: number; attributes: number; declarations: number }): string {
+  // Envelope, Header, Filler, Body, call and SoapTransform are 6 elements; SOAP-ENV, m and h 3 declarations.
+  const fillers = elements - 6;
+  const extraDeclarations = declarations - 3;
+  if (extraDeclarations > fillers) throw new Error('not enough elements to carry the declarations');
+  const fillerAttributes = Array.from({ length: attributes - 1 }, (_, i) => ` a${i}="v"`).join('');
+  const padding = Array.from({ length: fillers }, (_, i) => (i < extraDeclarations ? `<h:e xmlns:d${i}="urn:d${i}"/>` : '<h:e/>')).join('');
+  return `<SOAP-ENV:Envelope xmlns:SOAP-ENV="${soap11}"><SOAP-ENV:Header><h:Filler xmlns:h="urn:h"${fillerAttributes}>${padding}</h:Filler></SOAP-ENV:Header>`
+    + '<SOAP-ENV:Body><m:SessionServerInfo xmlns:m="urn:Statistica Server"><SoapTransform>no</SoapTransform></m:SessionServerInfo></SOAP-ENV:Body></SOAP-ENV:Envelope>';
+}
+
+const atLimits = {
+  elements: envelopeLimits.maxElements,
+  attributes: envelopeLimits.maxAttributes,
+  declarations: envelopeLimits.maxNamespaceDeclarations,
+};
+
+/** `text` as UTF-8 with `bytes` in place of the marker `@`. */
+function withRawBytes(text: string, bytes: number[]): Uint8Array {
+  const [before, after] = text.split('@') as [string, string];
+  return Buffer.concat([Buffer.from(before), Buffer.from(bytes), Buffer.from(after)]);
+}
 
 interface HostileCase {
   name: string;
@@ -159,6 +189,48 @@ const cases: HostileCase[] = [
     expected: { faultcode: 'Client', faultstring: 'The Body must hold exactly one element.' },
   },
   {
+    name: 'one element more than the limit',
+    body: () => paddedCall({ ...atLimits, elements: atLimits.elements + 1 }),
+    expected: { faultcode: 'Client', faultstring: 'The SOAP message has too many elements.' },
+  },
+  {
+    name: 'an element with one attribute more than the limit',
+    body: () => paddedCall({ ...atLimits, attributes: atLimits.attributes + 1 }),
+    expected: { faultcode: 'Client', faultstring: 'An element of the SOAP message has too many attributes.' },
+  },
+  {
+    name: 'one namespace declaration more than the limit, spread over elements',
+    body: () => paddedCall({ ...atLimits, declarations: atLimits.declarations + 1 }),
+    expected: { faultcode: 'Client', faultstring: 'The SOAP message declares too many namespaces.' },
+  },
+  {
+    // Issue 10: each element once paid for a copy of every declaration above it (~1 s per request).
+    name: 'thousands of namespace declarations on the Envelope over thousands of elements',
+    body: () => declarationFlood(),
+    expected: { faultcode: 'Client', faultstring: 'An element of the SOAP message has too many attributes.' },
+  },
+  {
+    name: 'a parameter in invalid UTF-8 (a lead byte without its continuation)',
+    body: (u) => withRawBytes(redirectCall(`<RequestURL>${u}?x=@</RequestURL>`), [0xc3, 0x28]),
+    expected: { faultcode: 'Client', faultstring: 'The request is not valid UTF-8.' },
+  },
+  {
+    name: 'an overlong UTF-8 encoding of "/"',
+    body: (u) => withRawBytes(redirectCall(`<RequestURL>${u}@</RequestURL>`), [0xc0, 0xaf]),
+    expected: { faultcode: 'Client', faultstring: 'The request is not valid UTF-8.' },
+  },
+  {
+    name: 'a UTF-16 surrogate encoded in UTF-8',
+    body: (u) => withRawBytes(redirectCall(`<RequestURL>${u}@</RequestURL>`), [0xed, 0xa0, 0x80]),
+    expected: { faultcode: 'Client', faultstring: 'The request is not valid UTF-8.' },
+  },
+  {
+    name: 'a charset no decoder knows',
+    body: (u) => redirectCall(`<RequestURL>${u}</RequestURL>`),
+    headers: { 'content-type': 'text/xml; charset=x-made-up' },
+    expected: { faultcode: 'Client', faultstring: 'The charset "x-made-up" is not supported; send UTF-8.' },
+  },
+  {
     name: 'an element that is no envelope',
     body: (u) => `<RequestURL>${u}</RequestURL>`,
     expected: { faultcode: 'Client', faultstring: 'The request is not a SOAP envelope.' },
@@ -181,7 +253,8 @@ describe('hostile XML at POST /Session', () => {
     const keysBefore = store.size;
     const answer = await postSoap(gh.url, redirectCall(`<RequestURL>${requestUrl}</RequestURL>`));
     assert.equal(answer.status, 200, answer.body);
-    assert.equal(store.size, keysBefore + 1);
+    // The context, and the first entry of this caller address's list of pending contexts.
+    assert.equal(store.size, keysBefore + 2);
   });
 
   test('ordinary XML declarations (quotes of either kind, standalone, a BOM) are accepted', async () => {
@@ -189,6 +262,17 @@ describe('hostile XML at POST /Session', () => {
       const answer = await postSoap(gh.url, `${declaration}${redirectCall(`<RequestURL>${requestUrl}</RequestURL>`)}`);
       assert.equal(answer.status, 200, `${declaration}: ${answer.body}`);
     }
+  });
+
+  test('an envelope at every scan limit (elements, attributes on one element, namespace declarations) is served', async () => {
+    const answer = await postSoap(gh.url, paddedCall(atLimits));
+    assert.equal(answer.status, 200, answer.body);
+  });
+
+  test('a parameter in valid UTF-8 beyond ASCII is served', async () => {
+    const answer = await postSoap(gh.url, callEnvelope('SessionServerInfo', []).replace('<SoapTransform>no</SoapTransform>', '<SoapTransform>nö ✓ 𝄞</SoapTransform>'));
+    assert.equal(answer.status, 200, answer.body);
+    assert.equal(text(answer.body, 'SoapTransform'), 'nö ✓ 𝄞');
   });
 
   test('an envelope just under 64 KiB is served', async () => {

@@ -50,7 +50,8 @@ describe('the seed 002 envelopes', () => {
     assert.ok((redirect.searchParams.get('state') ?? '').length >= 22);
     assert.ok((redirect.searchParams.get('nonce') ?? '').length >= 22);
     assert.match(text(answer.body, 'ContextID'), /^\{[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}\}$/);
-    assert.equal(store.size, keysBefore + 1, 'the context is stored server-side');
+    // The context, and the first entry of this caller address's list of pending contexts.
+    assert.equal(store.size, keysBefore + 2, 'the context is stored server-side');
   });
 
   test('two GetExternalLoginRedirectURL calls get different ContextIDs and states', async () => {
@@ -121,10 +122,21 @@ describe('the seed 002 envelopes', () => {
     assert.deepEqual(fault(answer), { faultcode: 'Client', faultstring: 'Invalid or ended IdentityToken.' });
   });
 
-  test('GET /Session without ?wsdl gets a Client fault', async () => {
-    const response = await fetch(`${gh.url}/Session`);
-    assert.equal(response.status, 500);
-    assert.equal(fault({ status: 500, contentType: '', body: await response.text() }).faultcode, 'Client');
+  test('GET /Session without ?wsdl gets 405 with Allow, not a fault', async () => {
+    const response = await fetch(`${gh.url}/Session`, { headers: { accept: 'application/json' } });
+    assert.equal(response.status, 405);
+    assert.equal(response.headers.get('allow'), 'GET, POST');
+    assert.match(response.headers.get('content-type') ?? '', /^application\/json/);
+    assert.equal(((await response.json()) as { error: string }).error, 'method_not_allowed');
+  });
+
+  test('PUT, DELETE and PATCH on /Session get 405 with Allow, not a fault', async () => {
+    for (const method of ['PUT', 'DELETE', 'PATCH']) {
+      const response = await fetch(`${gh.url}/Session`, { method, headers: { 'content-type': 'text/xml' }, body: seed('session-server-info.request') });
+      assert.equal(response.status, 405, method);
+      assert.equal(response.headers.get('allow'), 'GET, POST', method);
+      assert.doesNotMatch(await response.text(), /Fault/, method);
+    }
   });
 
   test('GET /Session?wsdl describes the four operations, RPC/encoded in the seed namespace, at this server', async () => {

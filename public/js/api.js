@@ -7,8 +7,16 @@
 // it) and the session cookie. When Gatehouse answers 401 because the session is missing or
 // has ended, the browser goes to sign-in and comes back to the current page.
 
+/** @import { ApiInit } from './types.js' */
+
 /** An API call that failed: `status`, Gatehouse's or the upstream's error `code`, and the parsed `body`. */
 export class ApiError extends Error {
+  /**
+   * @param {number} status
+   * @param {string} code
+   * @param {string} message
+   * @param {unknown} body The parsed JSON body, or the text of a body that is not JSON.
+   */
   constructor(status, code, message, body) {
     super(message);
     this.name = 'ApiError';
@@ -23,6 +31,7 @@ export class ApiError extends Error {
  * page must offer it. `code` is Gatehouse's reason: `unauthenticated` or `session_expired`.
  */
 export class SignInRequired extends Error {
+  /** @param {string} [code] */
   constructor(code = 'unauthenticated') {
     super('Signing in again');
     this.name = 'SignInRequired';
@@ -35,6 +44,9 @@ export class SignInRequired extends Error {
  * on Gatehouse's 401 it sends the browser to `/auth/login?returnTo=<this page>` and rejects
  * with {@link SignInRequired}. With `init.signIn = 'manual'` it only rejects, so a page in the
  * middle of something can say why and offer its own "Sign in again".
+ * @param {string} path
+ * @param {ApiInit} [init]
+ * @returns {Promise<Response>}
  */
 export async function api(path, { signIn = 'redirect', ...init } = {}) {
   const headers = new Headers(init.headers);
@@ -50,7 +62,12 @@ export async function api(path, { signIn = 'redirect', ...init } = {}) {
   return response;
 }
 
-/** {@link api}, then the JSON body; a non-2xx answer rejects with {@link ApiError}. */
+/**
+ * {@link api}, then the JSON body; a non-2xx answer rejects with {@link ApiError}.
+ * @param {string} path
+ * @param {ApiInit} [init]
+ * @returns {Promise<any>} The body as the API sent it: callers check each field they read.
+ */
 export async function apiJson(path, init = {}) {
   const response = await api(path, init);
   const type = response.headers.get('content-type') ?? '';
@@ -67,6 +84,10 @@ export async function apiJson(path, init = {}) {
 // passes through unchanged: signing in again would not fix it, and redirecting on it could
 // loop, since the IdP session would sign the user straight back in.
 // Returns Gatehouse's error code for its own 401, undefined for an upstream's.
+/**
+ * @param {Response} response
+ * @returns {Promise<string | undefined>}
+ */
 async function gatehouseSignInError(response) {
   try {
     const body = await response.clone().json();

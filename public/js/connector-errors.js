@@ -7,7 +7,10 @@ import { NotPublished } from './dataverse-client.js';
 import { renkuReason } from './renku-client.js';
 import { UnexpectedAnswer } from './unexpected-answer.js';
 
+/** @import { ErrorContext, InvalidReference, Problem, ProblemAction } from './types.js' */
+
 const apiNames = { dataverse: 'Dataverse', renku: 'Renku' };
+/** @type {Record<ErrorContext['action'], keyof typeof apiNames>} */
 const apiOf = { lookup: 'dataverse', search: 'dataverse', projects: 'renku', connectors: 'renku', link: 'renku' };
 
 /** What the page says when Renku lists no projects: also what a token Renku treats as anonymous gets. */
@@ -20,6 +23,8 @@ const noDataverseAccount = /no (?:linked|matching) user|not linked to any|unregi
 /**
  * What the user typed is not something the connector can look up; nothing was sent.
  * `reference` is what {@link parseDatasetReference} returned.
+ * @param {InvalidReference} reference
+ * @returns {Problem}
  */
 export function describeInvalidReference(reference) {
   switch (reference.reason) {
@@ -47,6 +52,7 @@ export function describeInvalidReference(reference) {
 /**
  * Renku answered an empty project list. It answers the same to a token it treats as anonymous
  * (one without the `renku` audience), so the page says both.
+ * @returns {Problem}
  */
 export function describeNoProjects() {
   return problem('No Renku projects', 'Renku lists no projects for you: there is nothing to link the dataset to.', 'Create a project in Renku first, then reload this page.', 'none', noProjectsHint);
@@ -55,6 +61,9 @@ export function describeNoProjects() {
 /**
  * A failed call. `context.action` says what was being done (`lookup`, `search`, `projects`,
  * `connectors`, `link`); `context.doi`, `context.query` and `context.projectName` name what.
+ * @param {unknown} error
+ * @param {ErrorContext} context
+ * @returns {Problem}
  */
 export function describeError(error, context) {
   const name = apiOf[context.action] ?? 'renku';
@@ -87,8 +96,10 @@ export function describeError(error, context) {
     return problem('Gatehouse is unreachable', 'This page could not reach Gatehouse.', 'Check your network connection, then try again.', 'retry');
   }
 
-  const body = error.body && typeof error.body === 'object' ? error.body : {};
+  /** @type {Record<string, unknown>} */
+  const body = error.body && typeof error.body === 'object' ? /** @type {Record<string, unknown>} */ (error.body) : {};
   const reference = typeof body.requestId === 'string' ? body.requestId : undefined;
+  /** @type {(described: Problem) => Problem} */
   const withReference = (described) => (reference ? { ...described, reference } : described);
 
   switch (error.code) {
@@ -173,7 +184,7 @@ export function describeError(error, context) {
       'none',
     );
   }
-  if (context.action === 'link' && error.status === 404 && error.step === 'link') {
+  if (context.action === 'link' && error.status === 404 && /** @type {{ step?: unknown }} */ (error).step === 'link') {
     // db.py insert_link: Renku says 404 both for a project that is gone and for one the user may only read.
     return withReference(problem(
       'You cannot write to this project',
@@ -209,10 +220,19 @@ export function describeError(error, context) {
   ));
 }
 
+/** @param {ErrorContext} context */
 function nothingChanged(context) {
   return context.action === 'link' ? 'Nothing was linked.' : 'Nothing was changed.';
 }
 
+/**
+ * @param {string} title
+ * @param {string} message
+ * @param {string} next
+ * @param {ProblemAction} action
+ * @param {string} [hint]
+ * @returns {Problem}
+ */
 function problem(title, message, next, action, hint) {
   return hint ? { title, message, next, action, hint } : { title, message, next, action };
 }

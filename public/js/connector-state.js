@@ -2,10 +2,16 @@
 // Signing in again returns to that URL (Gatehouse's returnTo), so the form comes back filled;
 // a reload or a bookmark does the same. No storage in the browser is needed.
 
+/** @import { FormState } from './types.js' */
+
 // Renku 2.x project ids are ULIDs; anything path-like is refused all the same.
 const projectIdPattern = /^(?!\.+$)[^\s/?#\\]{1,100}$/;
 
-/** The form state in a query string (`location.search`); unusable values are dropped. */
+/**
+ * The form state in a query string (`location.search`); unusable values are dropped.
+ * @param {string} search
+ * @returns {FormState}
+ */
 export function readFormState(search) {
   const params = new URLSearchParams(search);
   const q = (params.get('q') ?? '').trim().slice(0, 500);
@@ -13,7 +19,11 @@ export function readFormState(search) {
   return { q, project: projectIdPattern.test(project) ? project : '' };
 }
 
-/** The query string (`?…`, or '' when empty) that {@link readFormState} reads back. */
+/**
+ * The query string (`?…`, or '' when empty) that {@link readFormState} reads back.
+ * @param {Partial<FormState>} state
+ * @returns {string}
+ */
 export function formStateSearch({ q = '', project = '' }) {
   const params = new URLSearchParams();
   if (q.trim()) params.set('q', q.trim());

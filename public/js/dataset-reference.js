@@ -2,6 +2,8 @@
 // dataset URL, or keywords. Decided here, before any call, so a malformed DOI never leaves
 // the page.
 
+/** @import { DatasetReference, InvalidReference } from './types.js' */
+
 const maxLength = 500;
 // A DOI: "10.", a registrant code of 4–9 digits (with optional ".sub" parts), "/", a suffix
 // without white space (DOI Handbook §2.2; DataCite and Crossref suffixes may hold almost anything).
@@ -15,6 +17,8 @@ const doiHosts = new Set(['doi.org', 'dx.doi.org', 'www.doi.org']);
  * - `{ kind: 'keywords', query }` for anything that does not look like a DOI or a URL;
  * - `{ kind: 'invalid', reason, input }` where `reason` is `empty`, `too_long`,
  *   `malformed_doi` (it tries to be a DOI but is not one) or `unsupported_url`.
+ * @param {unknown} text
+ * @returns {DatasetReference}
  */
 export function parseDatasetReference(text) {
   const input = String(text ?? '').trim();
@@ -28,6 +32,11 @@ export function parseDatasetReference(text) {
   return { kind: 'keywords', query: input.replace(/\s+/g, ' ') };
 }
 
+/**
+ * @param {string} text
+ * @param {string} input
+ * @returns {DatasetReference}
+ */
 function fromUrl(text, input) {
   let url;
   try {
@@ -51,6 +60,11 @@ function fromUrl(text, input) {
   return doiOrMalformed(persistentId.trim().slice(4), input);
 }
 
+/**
+ * @param {string} doi
+ * @param {string} input
+ * @returns {{ kind: 'doi', doi: string } | InvalidReference}
+ */
 function doiOrMalformed(doi, input) {
   return doiPattern.test(doi) ? { kind: 'doi', doi: `doi:${doi}` } : { kind: 'invalid', reason: 'malformed_doi', input };
 }

@@ -4,8 +4,11 @@
 import { ApiError, apiJson } from './api.js';
 import { UnexpectedAnswer } from './unexpected-answer.js';
 
+/** @import { ApiInit, Dataset, SearchResults } from './types.js' */
+
 const base = '/api/dataverse';
 // The connector offers its own "Sign in again", keeping the user's place.
+/** @type {ApiInit} */
 const init = { signIn: 'manual' };
 
 /**
@@ -13,6 +16,7 @@ const init = { signIn: 'manual' };
  * does not offer it.
  */
 export class NotPublished extends Error {
+  /** @param {string} doi */
   constructor(doi) {
     super(`${doi} has no published version.`);
     this.name = 'NotPublished';
@@ -27,6 +31,8 @@ export class NotPublished extends Error {
  * published one is then asked for at `/versions/:latest-published`, and `newerDraft` is true.
  * Rejects with ApiError (404 when Dataverse has no such dataset), {@link NotPublished} or
  * {@link UnexpectedAnswer}.
+ * @param {string} doi
+ * @returns {Promise<Dataset>}
  */
 export async function fetchDataset(doi) {
   // `:persistentId` is literal: Dataverse's way of naming a dataset by DOI in the path.
@@ -45,13 +51,19 @@ export async function fetchDataset(doi) {
   return { ...datasetFromDataverse({ data: { ...body.data, latestVersion: published.data } }, doi), newerDraft: latest !== undefined };
 }
 
-/** Datasets matching `query` (Dataverse's search API): `{ total, items: [{ doi, title, authors, published }] }`. */
+/**
+ * Datasets matching `query` (Dataverse's search API): `{ total, items: [{ doi, title, authors, published }] }`.
+ * @param {string} query
+ * @returns {Promise<SearchResults>}
+ */
 export async function searchDatasets(query) {
   const body = await apiJson(`${base}/api/search?q=${encodeURIComponent(query)}&type=dataset&per_page=10`, init);
   const data = body?.data;
   if (!data || !Array.isArray(data.items)) throw new UnexpectedAnswer('Dataverse', 'a list of search results');
+  /** @type {any[]} */
+  const results = data.items;
   // Only datasets with a DOI can be linked by DOI; Handle-only datasets are left out.
-  const items = data.items
+  const items = results
     .filter((item) => item?.type === 'dataset' && typeof item.global_id === 'string' && /^doi:/i.test(item.global_id))
     .map((item) => ({
       doi: item.global_id,
@@ -62,14 +74,23 @@ export async function searchDatasets(query) {
   return { total: Number(data.total_count) || items.length, items };
 }
 
-/** Reads Dataverse's dataset JSON (`GET /api/datasets/:persistentId/`) into what the page shows. */
+/**
+ * Reads Dataverse's dataset JSON (`GET /api/datasets/:persistentId/`) into what the page shows.
+ * @param {any} body The JSON as Dataverse sent it; each field is checked as it is read.
+ * @param {string} doi The DOI asked for, used when the body does not state its own.
+ * @returns {Omit<Dataset, 'newerDraft'>}
+ */
 export function datasetFromDataverse(body, doi) {
   const data = body?.data;
   const version = data?.latestVersion;
   if (!version || typeof version !== 'object') throw new UnexpectedAnswer('Dataverse', 'a dataset version');
+  /** @type {any[]} */
   const fields = Array.isArray(version.metadataBlocks?.citation?.fields) ? version.metadataBlocks.citation.fields : [];
+  /** @type {(name: string) => any} */
   const field = (name) => fields.find((f) => f?.typeName === name)?.value;
+  /** @type {any[]} */
   const authors = Array.isArray(field('author')) ? field('author') : [];
+  /** @type {any[]} */
   const files = Array.isArray(version.files) ? version.files : [];
   const ownDoi = data.protocol === 'doi' && data.authority && data.identifier ? `doi:${data.authority}/${data.identifier}` : doi;
   return {
@@ -87,6 +108,10 @@ export function datasetFromDataverse(body, doi) {
   };
 }
 
+/**
+ * @param {unknown} value
+ * @returns {string}
+ */
 function text(value) {
   return typeof value === 'string' ? value.trim() : '';
 }

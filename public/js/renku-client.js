@@ -12,8 +12,11 @@
 import { ApiError, api } from './api.js';
 import { UnexpectedAnswer } from './unexpected-answer.js';
 
+/** @import { ApiInit, DataConnector, LinkResult, LinkStep, Project } from './types.js' */
+
 const base = '/api/renku';
 // The connector offers its own "Sign in again", keeping the user's place.
+/** @type {ApiInit} */
 const init = { signIn: 'manual' };
 // Renku's largest page (base_api/pagination.py refuses more than 100).
 const perPage = 100;
@@ -27,15 +30,18 @@ const parallelChecks = 6;
  * `[{ id, name, namespace, slug, writable }]`. `writable` comes from
  * `GET /projects/{id}/permissions` (`write`). An empty list is what Renku also answers to a
  * token it treats as anonymous (one without the `renku` audience).
+ * @returns {Promise<Project[]>}
  */
 export async function listProjects() {
+  /** @type {Project[]} */
   const projects = [];
   for (let page = 1; page <= maxPages; page++) {
     const { body, headers } = await renkuGet(`/projects?direct_member=true&per_page=${perPage}&page=${page}`);
     if (!Array.isArray(body)) throw new UnexpectedAnswer('Renku', 'a list of projects');
     for (const project of body) {
       if (typeof project?.id !== 'string' || project.id === '') continue;
-      projects.push({ id: project.id, name: text(project.name) || project.id, namespace: text(project.namespace), slug: text(project.slug) });
+      // `writable` is settled below, once every page is read.
+      projects.push({ id: project.id, name: text(project.name) || project.id, namespace: text(project.namespace), slug: text(project.slug), writable: false });
     }
     const totalPages = Number(headers.get('total-pages'));
     // Without paging headers (not Renku's data service, or a proxy that drops them) a short page is the last.
@@ -47,7 +53,11 @@ export async function listProjects() {
   return projects;
 }
 
-/** Whether the user may write to the project (`GET /projects/{id}/permissions` → `write`). */
+/**
+ * Whether the user may write to the project (`GET /projects/{id}/permissions` → `write`).
+ * @param {string} projectId
+ * @returns {Promise<boolean>}
+ */
 export async function canWrite(projectId) {
   const { body } = await renkuGet(`/projects/${encodeURIComponent(projectId)}/permissions`);
   if (!body || typeof body !== 'object') throw new UnexpectedAnswer('Renku', 'the permissions on a project');
@@ -57,18 +67,22 @@ export async function canWrite(projectId) {
 /**
  * The data connectors linked to a project: `[{ id, name, publisherName, doi }]`, `doi` bare
  * (`10.…/…`) or '' for a connector that is not a DOI.
+ * @param {string} projectId
+ * @returns {Promise<DataConnector[]>}
  */
 export async function listProjectConnectors(projectId) {
   const { body: linkList } = await renkuGet(`/projects/${encodeURIComponent(projectId)}/data_connector_links`);
   if (!Array.isArray(linkList)) throw new UnexpectedAnswer('Renku', 'a list of data connector links');
+  /** @type {string[]} */
   const ids = linkList.map((link) => link?.data_connector_id).filter((id) => typeof id === 'string' && id !== '');
+  /** @type {DataConnector[]} */
   const connectors = [];
   await eachLimited(ids, parallelChecks, async (id) => {
     const { body } = await renkuGet(`/data_connectors/${encodeURIComponent(id)}`);
     connectors.push({ id, name: text(body?.name) || id, publisherName: text(body?.publisher_name), doi: text(body?.doi) });
   });
   // Keep Renku's order of links, whatever order the parallel reads finished in.
-  return ids.map((id) => connectors.find((c) => c.id === id));
+  return ids.map((id) => /** @type {DataConnector} */ (connectors.find((c) => c.id === id)));
 }
 
 /**
@@ -78,6 +92,10 @@ export async function listProjectConnectors(projectId) {
  * `{ connector: { id, name, publisherName, doi }, created, alreadyLinked }`; a 409 on the link
  * is `alreadyLinked: true`, not a failure. `onStep('connector' | 'link')` reports progress.
  * Rejects with ApiError (`step` says which call failed) or {@link UnexpectedAnswer}.
+ * @param {string} projectId
+ * @param {string} doi
+ * @param {{ onStep?: (step: LinkStep) => void }} [options]
+ * @returns {Promise<LinkResult>}
  */
 export async function linkDataset(projectId, doi, { onStep = () => {} } = {}) {
   onStep('connector');
@@ -105,30 +123,48 @@ export async function linkDataset(projectId, doi, { onStep = () => {} } = {}) {
   return { connector: summary, created, alreadyLinked: false };
 }
 
-/** `10.…/…` from `doi:10.…/…`, `https://doi.org/10.…/…` or a bare DOI; Renku stores the bare form. */
+/**
+ * `10.…/…` from `doi:10.…/…`, `https://doi.org/10.…/…` or a bare DOI; Renku stores the bare form.
+ * @param {string | undefined} doi
+ * @returns {string}
+ */
 export function bareDoi(doi) {
   return String(doi ?? '').trim().replace(/^doi:/i, '').replace(/^https?:\/\/(?:dx\.|www\.)?doi\.org\//i, '');
 }
 
-/** Whether two DOIs name the same dataset (DOIs are case-insensitive; prefixes are ignored). */
+/**
+ * Whether two DOIs name the same dataset (DOIs are case-insensitive; prefixes are ignored).
+ * @param {string | undefined} a
+ * @param {string | undefined} b
+ * @returns {boolean}
+ */
 export function sameDoi(a, b) {
   const left = bareDoi(a).toLowerCase();
   return left !== '' && left === bareDoi(b).toLowerCase();
 }
 
-/** Renku's own reason from an ApiError's body: `message`, and `detail` when it adds one. */
+/**
+ * Renku's own reason from an ApiError's body: `message`, and `detail` when it adds one.
+ * @param {unknown} error
+ * @returns {string}
+ */
 export function renkuReason(error) {
-  const body = error?.body?.error;
+  const body = /** @type {any} */ (error)?.body?.error;
   if (!body || typeof body !== 'object') return '';
   const message = text(body.message);
   const detail = text(body.detail);
   return detail && detail !== message ? `${message}${/[.!?]$/.test(message) ? '' : '.'} ${detail}` : message;
 }
 
+/** @param {string} path */
 function renkuGet(path) {
   return renkuCall(path, init);
 }
 
+/**
+ * @param {string} path
+ * @param {unknown} payload
+ */
 function renkuSend(path, payload) {
   return renkuCall(path, { ...init, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload) });
 }
@@ -137,6 +173,9 @@ function renkuSend(path, payload) {
  * {@link api} with what the connector needs beyond {@link apiJson}: the status (201 against
  * 200) and the paging headers. A non-2xx answer rejects with ApiError, its message Renku's
  * `error.message` (Gatehouse's own errors keep theirs).
+ * @param {string} path
+ * @param {ApiInit} options
+ * @returns {Promise<{ status: number, headers: Headers, body: any }>}
  */
 async function renkuCall(path, options) {
   const response = await api(`${base}${path}`, options);
@@ -150,19 +189,34 @@ async function renkuCall(path, options) {
   return { status: response.status, headers: response.headers, body };
 }
 
+/**
+ * @param {unknown} error
+ * @param {LinkStep} step
+ */
 function tagStep(error, step) {
-  if (error && typeof error === 'object') error.step = step;
+  if (error && typeof error === 'object') /** @type {{ step?: LinkStep }} */ (error).step = step;
   return error;
 }
 
+/**
+ * Runs `work` on every item, at most `limit` at a time.
+ * @template T
+ * @param {T[]} items
+ * @param {number} limit
+ * @param {(item: T) => Promise<void>} work
+ */
 async function eachLimited(items, limit, work) {
   let next = 0;
   const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await work(items[next++]);
+    while (next < items.length) await work(/** @type {T} */ (items[next++]));
   });
   await Promise.all(workers);
 }
 
+/**
+ * @param {unknown} value
+ * @returns {string}
+ */
 function text(value) {
   return typeof value === 'string' ? value.trim() : '';
 }

@@ -1,15 +1,16 @@
 // The copy button on the "token created" page. The token is already on the page (shown once);
 // this only puts it on the clipboard.
-for (const button of document.querySelectorAll('[data-copy]')) {
-  button.addEventListener('click', async () => {
-    const field = document.getElementById(button.dataset.copy);
-    const status = document.getElementById('copy-status');
-    try {
-      await navigator.clipboard.writeText(field.value);
-      if (status) status.textContent = 'Copied.';
-    } catch {
-      field.select();
-      if (status) status.textContent = 'Select the token and copy it (Ctrl+C).';
-    }
-  });
-}
+import { byId } from './dom.js';
+
+const field = byId('token-secret', HTMLInputElement);
+const status = byId('copy-status', HTMLElement);
+byId('copy-token', HTMLButtonElement).addEventListener('click', async () => {
+  try {
+    await navigator.clipboard.writeText(field.value);
+    status.textContent = 'Copied.';
+  } catch {
+    // No clipboard permission (an http origin, a locked-down browser): leave it selected.
+    field.select();
+    status.textContent = 'Select the token and copy it (Ctrl+C).';
+  }
+});

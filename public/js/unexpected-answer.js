@@ -3,6 +3,10 @@
  * `GATEHOUSE_APIS` that points at the wrong base path, or an API version the page does not know.
  */
 export class UnexpectedAnswer extends Error {
+  /**
+   * @param {string} api The API's name as the user knows it (`Dataverse`, `Renku`).
+   * @param {string} what What the answer lacked, as in "answered without <what>".
+   */
   constructor(api, what) {
     super(`The ${api} API answered without ${what}.`);
     this.name = 'UnexpectedAnswer';

@@ -2,6 +2,7 @@ import express, { type Request, type Response, Router } from 'express';
 import type { AppDeps, AppExtensions } from '../app.ts';
 import { AppError } from '../errors.ts';
 import { signOutGrant } from '../grants/sign-out-grant.ts';
+import { clientAddress } from '../http/rate-limits.ts';
 import type { SignIn } from '../idp/idp-adapter.ts';
 import { randomHandle } from '../random.ts';
 import { destroySession, regenerateSession, saveSession } from '../session/session-lifecycle.ts';
@@ -10,7 +11,7 @@ import { hasCsrfProof } from './csrf.ts';
 import { requireGrant, sessionExpiresAt } from './load-caller.ts';
 import { safeReturnTo } from './return-to.ts';
 
-export { cookieNames } from './authorization.ts';
+export { cookieNames, maxPendingLoginsPerBrowser } from './authorization.ts';
 
 /** Completes an authorization that a feature (not the browser sign-in) started; see {@link AuthorizationPurpose}. */
 export type AuthorizationCompletion = (req: Request, res: Response, signIn: SignIn, data: unknown) => Promise<void>;
@@ -20,13 +21,13 @@ export type AuthorizationCompletion = (req: Request, res: Response, signIn: Sign
  * steps; every failure leaves no session, no cookie and no transaction behind.
  */
 export function authRouter(deps: AppDeps, extensions: Pick<AppExtensions, 'signOutExternal' | 'authorizationPurposes'> = {}): Router {
-  const { config, store, grants, idp, logger, clock } = deps;
+  const { config, store, grants, idp, logger, clock, limits: rateLimits } = deps;
   const names = cookieNames(config.secureCookies);
   const authorizations = new Authorizations(deps);
   const limits = { idleMs: config.session.idleSeconds * 1000, maxMs: config.session.maxSeconds * 1000 };
   const router = Router();
 
-  router.get('/login', async (req, res) => {
+  router.get('/login', rateLimits.start('auth_login'), async (req, res) => {
     const returnTo = safeReturnTo(req.query.returnTo);
     const url = await authorizations.start(req, res, { returnTo, scope: config.oidc.scopes });
     res.setHeader('Cache-Control', 'no-store');
@@ -96,7 +97,7 @@ export function authRouter(deps: AppDeps, extensions: Pick<AppExtensions, 'signO
     // An external sign-in ends at its SOAP server (Logout), which names the IdP sign-out URL and,
     // when that server is this Gatehouse, has already ended the grant below.
     const external = req.session?.external;
-    const externalSignOutUrl = external ? await extensions.signOutExternal?.(external) : undefined;
+    const externalSignOutUrl = external ? await extensions.signOutExternal?.(external, clientAddress(req)) : undefined;
     let idTokenHint: string | undefined;
     if (grant) {
       // The ended record's id_token: a refresh on another instance may have replaced it.

@@ -4,6 +4,7 @@ import { AppError } from '../errors.ts';
 import { readCookie } from '../http/cookies.ts';
 import type { SignIn } from '../idp/idp-adapter.ts';
 import { hashHandle, randomHandle } from '../random.ts';
+import { boundPending } from '../store/bound-pending.ts';
 
 /**
  * What the callback does with a completed authorization besides the browser sign-in: the
@@ -36,6 +37,9 @@ export interface AuthorizationOptions {
 
 const transactionTtlMs = 10 * 60 * 1000;
 
+/** Sign-ins one browser may have pending at once (tabs, retries); starting more ends the oldest. */
+export const maxPendingLoginsPerBrowser = 10;
+
 /** Names of Gatehouse's cookies; `__Host-` when served over https. */
 export function cookieNames(secure: boolean): { session: string; login: string } {
   return secure
@@ -51,13 +55,13 @@ export function cookieNames(secure: boolean): { session: string; login: string }
 export class Authorizations {
   readonly redirectUri: string;
 
-  constructor(private readonly deps: Pick<AppDeps, 'config' | 'store' | 'idp'>) {
+  constructor(private readonly deps: Pick<AppDeps, 'config' | 'store' | 'idp' | 'clock'>) {
     this.redirectUri = `${deps.config.publicUrl}/auth/callback`;
   }
 
   /** Stores the transaction, sets the browser-binding cookie and returns the IdP URL to redirect to. */
   async start(req: Request, res: Response, options: AuthorizationOptions): Promise<string> {
-    const { config, store, idp } = this.deps;
+    const { config, store, idp, clock } = this.deps;
     const names = cookieNames(config.secureCookies);
     const request = await idp.authorizationRequest(this.redirectUri, options.scope, options.prompt ? { prompt: options.prompt } : {});
     // One binding cookie per browser, shared by its tabs, so several sign-ins can run at once.
@@ -70,7 +74,9 @@ export class Authorizations {
       browser: hashHandle(browser),
       ...(options.purpose ? { purpose: options.purpose } : {}),
     };
-    await store.set(`tx:${hashHandle(request.state)}`, JSON.stringify(transaction), transactionTtlMs);
+    const key = `tx:${hashHandle(request.state)}`;
+    await store.set(key, JSON.stringify(transaction), transactionTtlMs);
+    await boundPending(store, `txb:${transaction.browser}`, key, { max: maxPendingLoginsPerBrowser, ttlMs: transactionTtlMs, now: clock() });
     res.cookie(names.login, browser, {
       httpOnly: true,
       // Lax, not Strict: the IdP's redirect back is a cross-site navigation.

@@ -1,7 +1,9 @@
 import type { Request, RequestHandler } from 'express';
 import type { Clock } from '../clock.ts';
-import { unauthenticated } from '../errors.ts';
+import { AppError, unauthenticated } from '../errors.ts';
 import type { Grant, GrantStore } from '../grants/grant-store.ts';
+import { readCookie } from '../http/cookies.ts';
+import { clientAddress, type RateLimits } from '../http/rate-limits.ts';
 import { destroySession } from '../session/session-lifecycle.ts';
 import { authenticateApiToken } from '../tokens/api-token-auth.ts';
 import { apiTokenPrefix, type ApiTokenStore } from '../tokens/api-token-store.ts';
@@ -13,8 +15,20 @@ export interface SessionLimits {
 }
 
 // Rewriting the session on every request would cost a store write per API call; the idle
-// timeout only needs `lastSeenAt` to within this much.
+// timeout only needs `lastSeenAt` to within this much, and never more coarsely than a quarter
+// of the idle limit: with a 20 s limit, a 15 s step would end a session used every 12 s.
 const lastSeenResolutionMs = 15_000;
+
+function lastSeenStepMs(limits: SessionLimits): number {
+  return Math.min(lastSeenResolutionMs, limits.idleMs / 4);
+}
+
+/** How {@link loadCaller} reports credentials to the failed-credential limit. */
+export interface CredentialGuard {
+  limits: RateLimits;
+  /** The session cookie's name and how it is cleared. */
+  sessionCookie: { name: string; secure: boolean };
+}
 
 /**
  * Finds the grant this request reaches through its session cookie, or through an
@@ -22,32 +36,68 @@ const lastSeenResolutionMs = 15_000;
  * session is ended here (grant deleted, session destroyed) and the request goes on as
  * anonymous; so is a session whose grant has ended elsewhere (logout, back-channel logout).
  */
-export function loadCaller(grants: GrantStore, clock: Clock, limits: SessionLimits, apiTokens?: ApiTokenStore): RequestHandler {
+export function loadCaller(grants: GrantStore, clock: Clock, limits: SessionLimits, guard?: CredentialGuard, apiTokens?: ApiTokenStore): RequestHandler {
   return async (req, res, next) => {
     const handle = bearerHandle(req);
     if (handle?.startsWith(apiTokenPrefix) && apiTokens) {
       // A Gatehouse API token: refused outright (401/403) rather than treated as anonymous.
-      req.grant = await authenticateApiToken(apiTokens, grants, req, res, handle);
+      const admitted = guard?.limits.admitCredential(clientAddress(req));
+      admitted?.catch(() => {}); // awaited below; this only keeps an early failure from being "unhandled"
+      try {
+        req.grant = await authenticateApiToken(apiTokens, grants, req, res, handle);
+      } catch (error) {
+        await admitted;
+        if (error instanceof AppError && error.code === 'invalid_token') await guard?.limits.failedCredential(clientAddress(req), 'api_token');
+        throw error;
+      }
+      await admitted;
       req.credential = 'bearer';
       return next();
     }
     if (handle !== undefined) {
+      // Checked while the handle is looked up (a read only): a locked-out address is refused
+      // even with a right handle, at no extra round trip.
+      const admitted = guard?.limits.admitCredential(clientAddress(req));
+      admitted?.catch(() => {}); // awaited below; this only keeps an early failure from being "unhandled"
       // A bearer handle is the request's explicit credential: one that reaches no grant leaves
       // the request anonymous instead of falling back to the cookie.
       const grant = handle === '' ? undefined : await grants.resolveHandle(handle);
+      await admitted;
       if (grant) {
         req.grant = grant;
         req.credential = 'bearer';
+      } else {
+        await guard?.limits.failedCredential(clientAddress(req), 'bearer_handle');
       }
       return next();
     }
+    let admitted: Promise<void> | undefined;
+    if (guard && readCookie(req, guard.sessionCookie.name) !== undefined) {
+      // Every stored session has createdAt: without it the cookie reached none (guessed,
+      // forged, or left from a session that ended). Cleared, so a browser's stale cookie counts once.
+      if (!req.session?.createdAt) {
+        await guard.limits.admitCredential(clientAddress(req));
+        await guard.limits.failedCredential(clientAddress(req), 'session_cookie');
+        const { name, secure } = guard.sessionCookie;
+        res.clearCookie(name, { path: '/', httpOnly: true, sameSite: 'lax', secure });
+        return next();
+      }
+      // Checked while the grant is read, not before: no extra round trip on every API call.
+      admitted = guard.limits.admitCredential(clientAddress(req));
+      admitted.catch(() => {}); // awaited below; this only keeps an early failure from being "unhandled"
+    }
     const session = req.session;
-    if (session?.external && !session.grantId) return keepExternalSession(req, clock(), limits, next);
+    if (session?.external && !session.grantId) {
+      await admitted;
+      return keepExternalSession(req, clock(), limits, next);
+    }
     if (!session?.grantId) return next();
     const now = clock();
     const idle = now - (session.lastSeenAt ?? 0) > limits.idleMs;
     const tooOld = now - (session.createdAt ?? 0) > limits.maxMs;
     const grant = idle || tooOld ? undefined : await grants.get(session.grantId);
+    // Refused before anything changes (an idle session ended, the grant marked used).
+    await admitted;
     if (!grant) {
       // Ended without revoking its refresh token: this request may be the callback of a new
       // sign-in in the same IdP session, and revoking could end the IdP grant its code belongs to.
@@ -55,7 +105,7 @@ export function loadCaller(grants: GrantStore, clock: Clock, limits: SessionLimi
       await destroySession(req);
       return next();
     }
-    if (now - (session.lastSeenAt ?? 0) > lastSeenResolutionMs) session.lastSeenAt = now;
+    if (now - (session.lastSeenAt ?? 0) > lastSeenStepMs(limits)) session.lastSeenAt = now;
     await grants.markUsed(grant);
     req.grant = grant;
     req.credential = 'cookie';
@@ -83,7 +133,7 @@ async function keepExternalSession(req: Request, now: number, limits: SessionLim
   const session = req.session;
   if (now - (session.lastSeenAt ?? 0) > limits.idleMs || now - (session.createdAt ?? 0) > limits.maxMs) {
     await destroySession(req);
-  } else if (now - (session.lastSeenAt ?? 0) > lastSeenResolutionMs) {
+  } else if (now - (session.lastSeenAt ?? 0) > lastSeenStepMs(limits)) {
     session.lastSeenAt = now;
   }
   next();

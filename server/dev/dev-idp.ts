@@ -34,7 +34,11 @@ export const devUsers: readonly DevUser[] = [
 export const devResources: Readonly<Record<string, readonly string[]>> = {
   'urn:gatehouse:demo-apis': ['renku', 'dataverse', 'account'],
   'urn:gatehouse:stats': ['stats'],
+  'urn:gatehouse:opaque': ['opaque-api'],
 };
+
+/** The resource whose access tokens are opaque (what many IdPs issue): its audience is known only by introspection. */
+export const devOpaqueResource = 'urn:gatehouse:opaque';
 
 const defaultResource = 'urn:gatehouse:demo-apis';
 
@@ -57,6 +61,8 @@ export interface DevIdpOptions {
   refreshTokenTtlSeconds?: number;
   /** Like Keycloak, state the refresh token's life as `refresh_expires_in` in token responses. */
   statesRefreshExpiresIn?: boolean;
+  /** Offer token introspection (RFC 7662); default true. */
+  introspection?: boolean;
 }
 
 /** Counts what the IdP did, for tests and the benchmark. */
@@ -138,6 +144,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       revocation: { enabled: true },
+      introspection: { enabled: options.introspection ?? true },
       deviceFlow: { enabled: true },
       backchannelLogout: { enabled: true },
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
@@ -155,6 +162,9 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
         getResourceServerInfo: async (_ctx, resource) => {
           const audience = devResources[resource];
           if (!audience) throw new errors.InvalidTarget();
+          if (resource === devOpaqueResource) {
+            return { scope: 'api', audience: audience[0]!, accessTokenFormat: 'opaque', accessTokenTTL: options.accessTokenTtlSeconds ?? 300 };
+          }
           return {
             scope: 'api',
             audience: audience[0]!,
@@ -233,6 +243,11 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   const oidc = provider.callback();
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', issuer);
+    if (url.pathname === faviconPath) {
+      res.writeHead(200, { 'content-type': 'image/svg+xml', 'cache-control': 'public, max-age=3600' });
+      res.end(favicon);
+      return;
+    }
     if (url.pathname.startsWith('/interaction/')) {
       handleInteraction(provider, req, res, url, dedicatedGrants).catch(() => {
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
@@ -337,9 +352,15 @@ async function postLogoutSuccessSource(ctx: KoaContextWithOIDC): Promise<void> {
   ctx.body = page('Signed out', '<h1>You are signed out of the development IdP.</h1>');
 }
 
+// Its own icon (an amber key), so a developer sees at a glance which server a tab shows, and
+// no page of the IdP logs a favicon 404.
+const faviconPath = '/favicon.svg';
+const favicon = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><title>Development IdP</title><rect width="32" height="32" rx="6" fill="#b36b00"/><circle cx="11" cy="16" r="5" fill="none" stroke="#fff" stroke-width="3"/><path fill="#fff" d="M15 14.5h12v3h-2v4h-3v-4h-2v3h-3v-3h-2z"/></svg>';
+
 function page(title: string, body: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escape(title)}</title>
+<link rel="icon" href="${faviconPath}" type="image/svg+xml">
 <style>body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem}label{display:block;margin:.75rem 0}input{display:block;width:100%;padding:.4rem;font-size:1rem}button{margin-top:1rem;padding:.5rem 1rem;font-size:1rem}.error{color:#a00}.note{color:#555;font-size:.9rem}</style>
 </head><body>${body}</body></html>`;
 }

@@ -4,6 +4,7 @@ import { AppError } from '../errors.ts';
 import { signOutGrant } from '../grants/sign-out-grant.ts';
 import type { TokenCipher } from '../grants/token-cipher.ts';
 import { readCookie } from '../http/cookies.ts';
+import { clientAddress } from '../http/rate-limits.ts';
 import { randomHandle } from '../random.ts';
 import { regenerateSession, saveSession } from '../session/session-lifecycle.ts';
 import { contextTtlMs } from '../soap/session-service.ts';
@@ -11,8 +12,15 @@ import type { SoapClient } from '../soap/soap-client.ts';
 import { sealExternalCredentials } from './external-credentials.ts';
 import { signOutStashKey } from './external-sign-out.ts';
 
-/** The cookie that carries the ContextID from GetExternalLoginRedirectURL to the callback (seed step 3). */
-export const contextCookie = 'ContextID';
+/**
+ * The cookie that carries the ContextID from GetExternalLoginRedirectURL to the callback (seed
+ * step 3). Over https it is `__Host-ContextID`: browsers keep a `__Host-` cookie only when it is
+ * `Secure`, has `Path=/` and no `Domain`, so a sibling subdomain cannot plant one for the
+ * callback to pick up. A plain `ContextID` is then never read.
+ */
+export function contextCookie(secure: boolean): { name: string; path: string } {
+  return secure ? { name: '__Host-ContextID', path: '/' } : { name: 'ContextID', path: '/external' };
+}
 
 /**
  * `/external`: the browser side of seed 002's flow, as a SOAP client of the configured Session
@@ -20,22 +28,23 @@ export const contextCookie = 'ContextID';
  * trades code, state and ContextID for an IdentityToken that stays in the server-side session.
  */
 export function externalRouter(deps: AppDeps, soap: SoapClient, cipher: TokenCipher): Router {
-  const { config, grants, idp, store, logger, clock } = deps;
+  const { config, grants, idp, store, logger, clock, limits: rateLimits } = deps;
   const requestUrl = `${config.publicUrl}/external/callback`;
+  const cookie = contextCookie(config.secureCookies);
   const cookieOptions: CookieOptions = {
     httpOnly: true,
     // Lax, not Strict: the IdP's redirect back is a cross-site navigation.
     sameSite: 'lax',
     secure: config.secureCookies,
-    path: '/external',
+    path: cookie.path,
   };
   const router = Router();
 
-  router.get('/login', async (_req, res) => {
-    const info = await soap.sessionServerInfo();
+  router.get('/login', rateLimits.start('external_login'), async (req, res) => {
+    const info = await soap.sessionServerInfo(clientAddress(req));
     if (!info.externalAuth) throw new AppError(403, 'external_auth_disabled', 'External login is turned off on the login server.');
-    const { redirectUrl, contextId } = await soap.getExternalLoginRedirectURL(requestUrl);
-    res.cookie(contextCookie, contextId, { ...cookieOptions, maxAge: contextTtlMs });
+    const { redirectUrl, contextId } = await soap.getExternalLoginRedirectURL(requestUrl, clientAddress(req));
+    res.cookie(cookie.name, contextId, { ...cookieOptions, maxAge: contextTtlMs });
     res.setHeader('Cache-Control', 'no-store');
     res.redirect(302, redirectUrl);
   });
@@ -43,8 +52,8 @@ export function externalRouter(deps: AppDeps, soap: SoapClient, cipher: TokenCip
   router.get('/callback', async (req, res) => {
     res.setHeader('Cache-Control', 'no-store');
     // The context works once, whatever happens next: the browser forgets it now.
-    const contextId = readCookie(req, contextCookie);
-    res.clearCookie(contextCookie, cookieOptions);
+    const contextId = readCookie(req, cookie.name);
+    res.clearCookie(cookie.name, cookieOptions);
     if (!contextId) throw callbackError('external_context_missing', 'This sign-in expired or was started in another browser; start again.');
     if (typeof req.query.error === 'string') {
       const code = req.query.error.replace(/[^a-z_]/g, '').slice(0, 40);
@@ -54,7 +63,7 @@ export function externalRouter(deps: AppDeps, soap: SoapClient, cipher: TokenCip
     const state = queryString(req, 'state');
     if (!code || !state) throw callbackError('missing_code', 'The sign-in response has no code or state.');
 
-    const login = await soap.externalLogin({ code, state, contextId });
+    const login = await soap.externalLogin({ code, state, contextId }, clientAddress(req));
     // When the Session service is this Gatehouse the IdentityToken reaches a grant here, and the
     // cookie session uses it too (home page, /auth/user, /api).
     const grant = await grants.resolveHandle(login.identityToken);

@@ -23,7 +23,7 @@ export function signOutStashKey(id: string): string {
  */
 export function externalSignOut(deps: AppDeps, soap: SoapClient, cipher: TokenCipher, formActionOrigins: () => readonly string[]) {
   const { store, logger } = deps;
-  return async (external: NonNullable<SessionData['external']>): Promise<string | undefined> => {
+  return async (external: NonNullable<SessionData['external']>, clientIp?: string): Promise<string | undefined> => {
     const credentials = openExternalCredentials(cipher, external);
     if (!credentials) {
       // Sealed under another session secret (rotated): sign out locally.
@@ -32,7 +32,7 @@ export function externalSignOut(deps: AppDeps, soap: SoapClient, cipher: TokenCi
     }
     let signOutUrl = credentials.signOutUrl || undefined;
     try {
-      signOutUrl = (await soap.logout(credentials.identityToken)).signOutUrl ?? signOutUrl;
+      signOutUrl = (await soap.logout(credentials.identityToken, clientIp)).signOutUrl ?? signOutUrl;
     } catch (error) {
       logger.warn('external Logout failed; signing out locally', { error: error instanceof Error ? error : String(error) });
     }

@@ -29,6 +29,15 @@ export interface AuthorizationRequest {
   codeVerifier: string;
 }
 
+/** What token introspection (RFC 7662) says about a token: the members Gatehouse uses. */
+export interface TokenIntrospection {
+  active: boolean;
+  /** The token's audiences; empty when the IdP did not say. */
+  aud: string[];
+  /** Expiry in seconds since the epoch, when the IdP said. */
+  exp?: number;
+}
+
 /** What a successful code exchange yields. */
 export interface SignIn {
   tokens: TokenSet;
@@ -170,6 +179,27 @@ export class IdpAdapter {
     }
   }
 
+  /** Whether the IdP offers token introspection (RFC 7662): an `introspection_endpoint` in its discovery. */
+  get introspectionSupported(): boolean {
+    return typeof this.configuration?.serverMetadata().introspection_endpoint === 'string';
+  }
+
+  /** Asks the IdP whether an access token is active, and for whom it is (RFC 7662). */
+  async introspectToken(token: string): Promise<TokenIntrospection> {
+    const config = this.config();
+    try {
+      const response = await client.tokenIntrospection(config, token, { token_type_hint: 'access_token' });
+      const aud = response.aud;
+      return {
+        active: response.active === true,
+        aud: typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((a): a is string => typeof a === 'string') : [],
+        ...(typeof response.exp === 'number' ? { exp: response.exp } : {}),
+      };
+    } catch (error) {
+      throw translateIdpError(error, 'introspection_failed');
+    }
+  }
+
   /** The RP-initiated logout URL, or undefined when the IdP has no end_session_endpoint. */
   endSessionUrl(parameters: { idTokenHint?: string; postLogoutRedirectUri: string; state?: string }): string | undefined {
     const config = this.configuration;
@@ -191,6 +221,34 @@ export class IdpAdapter {
   get jwksUri(): string | undefined {
     return this.configuration?.serverMetadata().jwks_uri;
   }
+
+  /**
+   * Why the IdP cannot serve sign-ins now, for `/readyz`; undefined when it can. Besides
+   * discovery, the IdP must serve its key set (`jwks_uri`): without it no id_token or
+   * logout_token can be checked. That fetch runs at most once per {@link readinessIntervalMs}
+   * (concurrent probes share one), so probes never hammer the IdP; its answer is kept between.
+   */
+  async readinessProblem(): Promise<string | undefined> {
+    if (!this.configuration) return 'identity provider not discovered yet';
+    const jwksUri = this.jwksUri;
+    if (!jwksUri) return 'identity provider metadata has no jwks_uri';
+    const now = this.clock();
+    if (this.readiness && now - this.readiness.checkedAt < readinessIntervalMs) return this.readiness.problem;
+    this.readinessCheck ??= checkKeySet(jwksUri).then((problem) => {
+      if (problem !== this.readiness?.problem) {
+        if (problem) this.logger.warn('identity provider not ready', { issuer: this.settings.issuer, reason: problem });
+        else if (this.readiness) this.logger.info('identity provider ready again', { issuer: this.settings.issuer });
+      }
+      this.readiness = { checkedAt: now, problem };
+      return problem;
+    }).finally(() => {
+      this.readinessCheck = undefined;
+    });
+    return this.readinessCheck;
+  }
+
+  private readiness: { checkedAt: number; problem: string | undefined } | undefined;
+  private readinessCheck: Promise<string | undefined> | undefined;
 
   private config(): client.Configuration {
     if (!this.configuration) throw idpUnavailable(new Error(this.lastError));
@@ -231,6 +289,29 @@ export class IdpAdapter {
     if (clientAuth === 'client_secret_basic') return client.ClientSecretBasic(clientSecret);
     const key = await importPKCS8(privateKey!, signingAlgorithm(privateKey!));
     return client.PrivateKeyJwt(privateKeyId ? { key, kid: privateKeyId } : key);
+  }
+}
+
+/** How often `/readyz` asks the IdP again (readiness probes come every few seconds). */
+export const readinessIntervalMs = 30_000;
+// As for the store's ping in /readyz: a probe must answer before the orchestrator gives up.
+const readinessTimeoutMs = 2000;
+
+/** Fetches the IdP's key set; says what is wrong with it, or undefined when it holds keys. */
+async function checkKeySet(jwksUri: string): Promise<string | undefined> {
+  const what = 'identity provider unreachable: its key set (jwks_uri)';
+  try {
+    const response = await fetch(jwksUri, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(readinessTimeoutMs) });
+    if (!response.ok) {
+      await response.body?.cancel();
+      return `${what} answered HTTP ${response.status}`;
+    }
+    const body = await response.json().catch(() => undefined) as { keys?: unknown } | undefined;
+    return Array.isArray(body?.keys) && body.keys.length > 0 ? undefined : `${what} holds no keys`;
+  } catch (error) {
+    if (error instanceof DOMException && error.name === 'TimeoutError') return `${what} did not answer within ${readinessTimeoutMs / 1000} s`;
+    const code = (error as { cause?: { code?: unknown } }).cause?.code;
+    return `${what} could not be fetched${typeof code === 'string' ? ` (${code})` : ''}`;
   }
 }
 

@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
+import { createRemoteJWKSet, errors, jwtVerify, type JWTHeaderParameters, type JWTPayload } from 'jose';
 import type { Clock } from '../clock.ts';
 import { AppError, idpUnavailable } from '../errors.ts';
 import type { Store } from '../store/store.ts';
@@ -29,13 +29,18 @@ const algorithms = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256
 // IdPs send logout tokens at once and give them minutes at most (oidc-provider: 2).
 const maxAgeSeconds = 300;
 const clockToleranceSeconds = 30;
+// Explicit typing (Back-Channel Logout 1.0 §2.4) names `logout+jwt`; IdPs that predate it send
+// `JWT` or nothing. Any other type is a token made for something else (`at+jwt`, `secevent+jwt`).
+const acceptedTypes = new Set(['logout+jwt', 'jwt']);
 
 /**
  * Validates a `logout_token` as OpenID Connect Back-Channel Logout 1.0 §2.6 requires:
- * signature with the IdP's keys, `iss`, `aud`, `iat` (and `exp` when present) with a small
- * clock skew, the back-channel-logout `events` member, `sid` or `sub`, no `nonce`, and a
- * `jti` not seen before (on any instance: the store remembers it while the token could be
- * accepted). An invalid token is a 400 `invalid_request` whose `reason` names the rule.
+ * signature with the IdP's keys, a `typ` of `logout+jwt` or `JWT` (or none), `iss`, `aud`
+ * (this client and no other audience), `iat` (and `exp` when present) with a small clock
+ * skew, the back-channel-logout `events` member, `sid` or `sub`, no `nonce`, and a `jti` not
+ * seen before (on any instance: the store remembers it while the token could be accepted).
+ * A token without `exp` (IdPs that predate the final spec) passes only while its `iat` is
+ * within the max age. An invalid token is a 400 `invalid_request` whose `reason` names the rule.
  */
 export class LogoutTokenVerifier {
   private jwks: { uri: string; keys: ReturnType<typeof createRemoteJWKSet> } | undefined;
@@ -45,8 +50,9 @@ export class LogoutTokenVerifier {
   async verify(logoutToken: string): Promise<LogoutToken> {
     const { issuer, clientId, store, clock } = this.settings;
     let payload: JWTPayload;
+    let header: JWTHeaderParameters;
     try {
-      ({ payload } = await jwtVerify(logoutToken, this.keys(), {
+      ({ payload, protectedHeader: header } = await jwtVerify(logoutToken, this.keys(), {
         issuer,
         audience: clientId,
         algorithms,
@@ -57,6 +63,15 @@ export class LogoutTokenVerifier {
       }));
     } catch (error) {
       throw translateJoseError(error);
+    }
+    // Media types are case-insensitive and may omit "application/" (RFC 7515 §4.1.9).
+    if (header.typ !== undefined && !acceptedTypes.has(header.typ.toLowerCase().replace(/^application\//, ''))) {
+      throw invalidLogoutToken('typ_invalid', 'its "typ" header is neither logout+jwt nor JWT');
+    }
+    // As for an id_token (OpenID Connect Core §3.1.3.7): other audiences are parties this client
+    // does not trust with ending its sessions.
+    if (Array.isArray(payload.aud) && payload.aud.some((audience) => audience !== clientId)) {
+      throw invalidLogoutToken('aud_untrusted', '"aud" names audiences besides this client');
     }
 
     const event = (payload.events as Record<string, unknown> | undefined)?.[backchannelLogoutEvent];

@@ -5,8 +5,10 @@ import type { AppDeps } from '../app.ts';
 import { AppError, unauthenticated } from '../errors.ts';
 import type { Grant } from '../grants/grant-store.ts';
 import type { TokenRefresher } from '../grants/token-refresher.ts';
+import type { Logger } from '../log.ts';
 import { audienceCheck } from './audience-check.ts';
-import { browserResponseHeaders, rewriteLocation, upstreamRequestHeaders } from './proxy-headers.ts';
+import { upstreamRequestHeaders } from './proxy-headers.ts';
+import { relayResponse } from './relay-response.ts';
 import { payloadTooLarge, sendUpstream, type UpstreamAddress } from './send-upstream.ts';
 import { upstreamPath } from './upstream-path.ts';
 import type { Upstream } from './upstream-registry.ts';
@@ -17,9 +19,6 @@ export interface ApiRouterOptions {
   tokens: TokenRefresher;
 }
 
-// Proxied responses are data, never pages of Gatehouse's origin: no script, no frame, no form.
-const proxiedContentSecurityPolicy = "default-src 'none'; frame-ancestors 'none'; form-action 'none'; sandbox";
-
 /**
  * `ALL /api/<name>/<path>`: forwards to the declared upstream `<name>` with the access token
  * it needs, fresh and for the right audience. Each step either passes or refuses with a JSON
@@ -27,6 +26,8 @@ const proxiedContentSecurityPolicy = "default-src 'none'; frame-ancestors 'none'
  * (403), a declared upstream (404), an allowed method (405), a path that stays inside the
  * upstream (400), a body within the limit (413), a token (401/403/502/503). Bodies stream both
  * ways. An upstream 401 `invalid_token` to a request without a body gets one refresh and one retry.
+ * The answer goes back through {@link relayResponse}: no policy for Gatehouse's origin, no
+ * echoed token, within the upstream's `maxResponseBytes` and `deadlineMs`.
  */
 export function apiRouter(deps: AppDeps, options: ApiRouterOptions): Router {
   const { config } = deps;
@@ -34,7 +35,8 @@ export function apiRouter(deps: AppDeps, options: ApiRouterOptions): Router {
   const basePath = publicUrl.pathname.replace(/\/+$/, '');
   const registry = new Map(options.upstreams.map((upstream) => [upstream.name, upstream]));
   const addresses = new Map(options.upstreams.map((upstream) => [upstream.name, addressOf(upstream)]));
-  const checkAudience = audienceCheck(deps.idp.clientId);
+  const checkAudience = audienceCheck(deps.idp.clientId, deps.idp, deps.clock);
+  warnAboutUnboundTokens(options.upstreams, deps.logger);
   // Keep-alive per upstream; idle sockets close before Node's default 5 s server keep-alive would.
   const agents = new Map(options.upstreams.map((upstream) => [
     upstream.name,
@@ -51,6 +53,7 @@ export function apiRouter(deps: AppDeps, options: ApiRouterOptions): Router {
     const hasBody = refuseLargeBody(req, res, config.proxy.maxBodyBytes);
 
     const address = addresses.get(upstream.name)!;
+    const deadline = startDeadline(upstream, res);
     const send = (accessToken: string | undefined): Promise<IncomingMessage> => sendUpstream({
       upstreamName: upstream.name,
       address,
@@ -69,11 +72,13 @@ export function apiRouter(deps: AppDeps, options: ApiRouterOptions): Router {
       timeoutMs: upstream.timeoutMs,
       agent: agents.get(upstream.name)!,
       caller: res,
+      ...(deadline ? { deadline: { signal: deadline, ms: upstream.deadlineMs! } } : {}),
     });
 
     let response: IncomingMessage;
+    let accessToken: string | undefined;
     try {
-      let accessToken = await accessTokenFor(upstream, grant);
+      accessToken = await accessTokenFor(upstream, grant);
       response = await send(accessToken);
       if (accessToken !== undefined && !hasBody && response.statusCode === 401 && rejectsToken(response)) {
         // The upstream says the token is no good although it looked fresh (revoked, clock skew):
@@ -88,7 +93,13 @@ export function apiRouter(deps: AppDeps, options: ApiRouterOptions): Router {
       if (error instanceof AppError && error.status === 413) res.setHeader('Connection', 'close');
       throw error;
     }
-    relay(response, res, upstream, `${basePath}/api/${upstream.name}`);
+    await relayResponse(response, res, {
+      upstream,
+      mountPath: `${basePath}/api/${upstream.name}`,
+      accessToken,
+      requestId: req.requestId,
+      deadline,
+    });
   });
 
   async function accessTokenFor(upstream: Upstream, grant: Grant, rejected?: string): Promise<string | undefined> {
@@ -100,11 +111,27 @@ export function apiRouter(deps: AppDeps, options: ApiRouterOptions): Router {
     const accessToken = upstream.token === 'user'
       ? await options.tokens.userAccessToken(grant, need, rejected)
       : await options.tokens.clientAccessToken(need, rejected);
-    checkAudience(accessToken, upstream);
+    await checkAudience(accessToken, upstream);
     return accessToken;
   }
 
   return router;
+}
+
+/**
+ * An upstream that gets the user's token with neither `audience` nor `resource` gets a token
+ * that every API trusting this IdP accepts: it could replay it against them, and nothing checks
+ * that the token was meant for it. Legitimate for some (Dataverse checks bearer tokens through
+ * UserInfo, with no audience), so a warning at start, not an error.
+ */
+function warnAboutUnboundTokens(upstreams: readonly Upstream[], logger: Logger): void {
+  for (const upstream of upstreams) {
+    if (upstream.token !== 'user' || upstream.audience !== undefined || upstream.resource !== undefined) continue;
+    logger.warn('upstream gets the user\'s access token without an audience or resource', {
+      upstream: upstream.name,
+      reason: 'the token is not bound to this API: it can replay it against any other API that trusts the same IdP; declare "audience" (checked before sending) or "resource" (RFC 8707, a token minted for this API) where the IdP allows',
+    });
+  }
 }
 
 function requireCaller(req: Request): Grant {
@@ -161,16 +188,13 @@ function rejectsToken(response: IncomingMessage): boolean {
   return typeof challenge === 'string' && /^\s*bearer\b/i.test(challenge) && /error\s*=\s*"?invalid_token"?/i.test(challenge);
 }
 
-function relay(response: IncomingMessage, res: Response, upstream: Upstream, mountPath: string): void {
-  for (const [name, value] of browserResponseHeaders(response.headers)) {
-    res.setHeader(name, name === 'location' && typeof value === 'string' ? rewriteLocation(value, upstream.url, mountPath) : value);
-  }
-  res.setHeader('Content-Security-Policy', proxiedContentSecurityPolicy);
-  if (response.headers['cache-control'] === undefined) res.setHeader('Cache-Control', 'private, no-store');
-  res.writeHead(response.statusCode ?? 502);
-  // Headers are out: a broken stream can only be cut, never turned into an error page.
-  response.on('error', () => res.destroy());
-  response.pipe(res);
+/** An upstream's overall deadline as a signal, from now until the browser's response is done. */
+function startDeadline(upstream: Upstream, res: Response): AbortSignal | undefined {
+  if (upstream.deadlineMs === undefined) return undefined;
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), upstream.deadlineMs);
+  res.once('close', () => clearTimeout(timer));
+  return controller.signal;
 }
 
 /** The upstream's request-target: its base path and the caller's rest, always starting with `/`. */

@@ -1,22 +1,57 @@
+import { createHash } from 'node:crypto';
 import { decodeJwt } from 'jose';
+import type { Clock } from '../clock.ts';
 import { AppError } from '../errors.ts';
+import type { TokenIntrospection } from '../idp/idp-adapter.ts';
 import type { Upstream } from './upstream-registry.ts';
 
-/** Checks an access token against an upstream's audience; throws 403 `audience_mismatch`. */
-export type AudienceCheck = (accessToken: string, upstream: Upstream) => void;
+/** Checks an access token against an upstream's audience; rejects with 403 `audience_mismatch`. */
+export type AudienceCheck = (accessToken: string, upstream: Upstream) => Promise<void>;
 
-// The same token goes out many times until it is refreshed: decode it once.
+/** What the check needs of the IdP adapter for opaque tokens. */
+export interface Introspector {
+  readonly introspectionSupported: boolean;
+  introspectToken(token: string): Promise<TokenIntrospection>;
+}
+
+// The same token goes out many times until it is refreshed: decode (or introspect) it once.
 const cachedTokens = 1000;
+// An introspection answer without `exp` is trusted this long: the token may be revoked meanwhile.
+const introspectionWithoutExpMs = 60_000;
 
 /**
- * Refuses to send a JWT access token whose `aud` lacks the upstream's declared audience: the
+ * Refuses to send an access token whose audience lacks the upstream's declared one: the
  * upstream would answer an opaque 401 (seed 004), and the token would reach a party it was not
- * issued for. Opaque tokens cannot be checked and pass. The 403 `audience_mismatch` says what
- * was expected, what the token carries, and how to fix the IdP configuration for `clientId`.
+ * issued for. A JWT's `aud` is read from the token. An opaque token's audience is asked of the
+ * IdP by introspection (RFC 7662), the answer kept in memory, keyed by a hash of the token,
+ * until the token expires (1000 tokens at most); an IdP without introspection makes the token
+ * unverifiable (502 `audience_unverifiable`, naming the fix) rather than trusted. The 403
+ * `audience_mismatch` says what was expected, what the token carries, and how to fix the IdP
+ * configuration for `clientId`.
  */
-export function audienceCheck(clientId: string): AudienceCheck {
+export function audienceCheck(clientId: string, introspector: Introspector, clock: Clock): AudienceCheck {
   const audiences = new Map<string, readonly string[] | undefined>();
-  return (accessToken, upstream) => {
+  const introspected = new Map<string, { aud: readonly string[]; until: number }>();
+
+  async function opaqueTokenAudiences(accessToken: string, upstream: Upstream): Promise<readonly string[]> {
+    const key = createHash('sha256').update(accessToken).digest('base64url');
+    const cached = introspected.get(key);
+    if (cached && cached.until > clock()) return cached.aud;
+    introspected.delete(key);
+    if (!introspector.introspectionSupported) throw unverifiable(upstream);
+    const answer = await introspector.introspectToken(accessToken);
+    if (!answer.active) {
+      throw new AppError(401, 'token_inactive', 'The identity provider says the access token is no longer active; sign in again.', {
+        details: { upstream: upstream.name, loginUrl: '/auth/login' },
+      });
+    }
+    const until = answer.exp !== undefined ? answer.exp * 1000 : clock() + introspectionWithoutExpMs;
+    if (introspected.size >= cachedTokens) introspected.delete(introspected.keys().next().value!);
+    introspected.set(key, { aud: answer.aud, until });
+    return answer.aud;
+  }
+
+  return async (accessToken, upstream) => {
     if (upstream.audience === undefined) return;
     let got = audiences.get(accessToken);
     if (!audiences.has(accessToken)) {
@@ -24,7 +59,8 @@ export function audienceCheck(clientId: string): AudienceCheck {
       if (audiences.size >= cachedTokens) audiences.delete(audiences.keys().next().value!);
       audiences.set(accessToken, got);
     }
-    if (got === undefined || got.includes(upstream.audience)) return;
+    got ??= await opaqueTokenAudiences(accessToken, upstream);
+    if (got.includes(upstream.audience)) return;
     throw mismatch(upstream, got, clientId);
   };
 }
@@ -38,6 +74,17 @@ function tokenAudiences(accessToken: string): readonly string[] | undefined {
     return undefined;
   }
   return typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((a): a is string => typeof a === 'string') : [];
+}
+
+function unverifiable(upstream: Upstream): AppError {
+  return new AppError(502, 'audience_unverifiable', `The access token for the ${upstream.name} API is opaque and the identity provider offers no token introspection, so its audience "${upstream.audience}" cannot be checked.`, {
+    expose: true,
+    details: {
+      upstream: upstream.name,
+      expected: upstream.audience,
+      hint: `Configure the identity provider to issue JWT access tokens for audience '${upstream.audience}', or enable token introspection (RFC 7662) for this client.`,
+    },
+  });
 }
 
 function mismatch(upstream: Upstream, got: readonly string[], clientId: string): AppError {

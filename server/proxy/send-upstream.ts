@@ -25,12 +25,15 @@ export interface UpstreamCall {
   agent: Agent;
   /** The browser's response: when the browser goes away, so does the upstream request. */
   caller: ServerResponse;
+  /** The upstream's overall deadline, if it has one: when it passes, the request is given up. */
+  deadline?: { signal: AbortSignal; ms: number };
 }
 
 /**
  * Sends one request upstream, streaming the body (counted against `maxBodyBytes`, never
  * buffered whole), and resolves with the response as soon as its headers arrive. Redirects are
- * not followed. Rejects with 502 `upstream_unreachable`, 504 `upstream_timeout` or 413
+ * not followed. Rejects with 502 `upstream_unreachable`, 504 `upstream_timeout` (silence past
+ * `timeoutMs`, or the overall deadline) or 413
  * `payload_too_large`; none of them quotes a header, so no token can leak through an error.
  */
 export function sendUpstream(call: UpstreamCall): Promise<IncomingMessage> {
@@ -74,6 +77,13 @@ export function sendUpstream(call: UpstreamCall): Promise<IncomingMessage> {
         details: { upstream: call.upstreamName },
       }));
     });
+    const { deadline } = call;
+    if (deadline) {
+      const onDeadline = (): void => fail(deadlinePassed(call.upstreamName, deadline.ms));
+      if (deadline.signal.aborted) onDeadline();
+      deadline.signal.addEventListener('abort', onDeadline, { once: true });
+      request.once('close', () => deadline.signal.removeEventListener('abort', onDeadline));
+    }
     request.on('error', (error) => fail(new AppError(502, 'upstream_unreachable', `The ${call.upstreamName} API could not be reached.`, {
       cause: error,
       details: { upstream: call.upstreamName },
@@ -81,6 +91,13 @@ export function sendUpstream(call: UpstreamCall): Promise<IncomingMessage> {
 
     if (call.body) streamBody(call.body, request, call.maxBodyBytes, () => fail(payloadTooLarge(call.maxBodyBytes)));
     else request.end();
+  });
+}
+
+/** 504 when an upstream's `deadlineMs` passes before its answer is complete. */
+export function deadlinePassed(upstreamName: string, deadlineMs: number): AppError {
+  return new AppError(504, 'upstream_timeout', `The ${upstreamName} API did not answer within its deadline.`, {
+    details: { upstream: upstreamName, deadlineMs },
   });
 }
 

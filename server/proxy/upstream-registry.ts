@@ -21,6 +21,10 @@ export interface Upstream {
   methods?: string[];
   /** How long the upstream may take to answer (and to go quiet while streaming). */
   timeoutMs: number;
+  /** The most bytes of one response passed on; undefined: no cap. */
+  maxResponseBytes?: number;
+  /** How long one whole exchange may take, response body included; undefined: no deadline. */
+  deadlineMs?: number;
   /** Static request headers, values already resolved (some come from environment variables). */
   headers: Record<string, string>;
 }
@@ -35,12 +39,14 @@ export interface UpstreamDefinition {
   scopes?: string[] | string;
   methods?: string[];
   timeoutMs?: number;
+  maxResponseBytes?: number;
+  deadlineMs?: number;
   /** A value is either the header value or `{ "env": "VARIABLE" }` to read it from the environment. */
   headers?: Record<string, string | { env: string }>;
 }
 
 const defaultTimeoutMs = 30_000;
-const knownKeys = new Set(['name', 'url', 'token', 'audience', 'resource', 'scopes', 'methods', 'timeoutMs', 'headers']);
+const knownKeys = new Set(['name', 'url', 'token', 'audience', 'resource', 'scopes', 'methods', 'timeoutMs', 'maxResponseBytes', 'deadlineMs', 'headers']);
 const knownMethods = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 const headerName = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 // Headers Gatehouse sets or strips itself: a registry entry may not smuggle them in.
@@ -169,6 +175,25 @@ function validateUpstream(entry: unknown, env: Record<string, string | undefined
     }
   }
 
+  // Both off by default: a download API may stream gigabytes for minutes; set them where an
+  // upstream's answers have a known size and duration.
+  let maxResponseBytes: number | undefined;
+  if (raw.maxResponseBytes !== undefined) {
+    if (typeof raw.maxResponseBytes !== 'number' || !Number.isSafeInteger(raw.maxResponseBytes) || raw.maxResponseBytes < 1) {
+      problem(`"maxResponseBytes" must be a whole number of bytes, at least 1 (got ${JSON.stringify(raw.maxResponseBytes)})`);
+    } else {
+      maxResponseBytes = raw.maxResponseBytes;
+    }
+  }
+  let deadlineMs: number | undefined;
+  if (raw.deadlineMs !== undefined) {
+    if (typeof raw.deadlineMs !== 'number' || !Number.isInteger(raw.deadlineMs) || raw.deadlineMs < 100 || raw.deadlineMs > 3_600_000) {
+      problem(`"deadlineMs" must be a whole number from 100 to 3600000 (got ${JSON.stringify(raw.deadlineMs)})`);
+    } else {
+      deadlineMs = raw.deadlineMs;
+    }
+  }
+
   const headers: Record<string, string> = {};
   if (raw.headers !== undefined) {
     if (typeof raw.headers !== 'object' || raw.headers === null || Array.isArray(raw.headers)) {
@@ -191,6 +216,8 @@ function validateUpstream(entry: unknown, env: Record<string, string | undefined
     ...(scope !== undefined ? { scope } : {}),
     ...(methods ? { methods } : {}),
     timeoutMs,
+    ...(maxResponseBytes !== undefined ? { maxResponseBytes } : {}),
+    ...(deadlineMs !== undefined ? { deadlineMs } : {}),
     headers,
   };
 }

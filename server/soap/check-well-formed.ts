@@ -23,9 +23,21 @@ const forbiddenChars = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\u
 /** An `&` that does not start one of XML's five entities or a character reference. */
 const strayAmpersand = /&(?!(?:amp|lt|gt|quot|apos|#[0-9]{1,7}|#x[0-9A-Fa-f]{1,6});)/;
 
+/** Bounds on what one document may hold, checked during the scan so that no later step pays for more. */
+export interface XmlLimits {
+  /** How deep elements may nest. */
+  maxDepth: number;
+  /** Elements in the whole document. */
+  maxElements: number;
+  /** Attributes (namespace declarations included) on one element. */
+  maxAttributes: number;
+  /** `xmlns` and `xmlns:*` declarations in the whole document. */
+  maxNamespaceDeclarations: number;
+}
+
 /**
  * Checks that `xml` is one well-formed XML element with no DTD and no processing instruction
- * (the XML declaration aside), nested at most `maxDepth` deep, whose names cannot reach
+ * (the XML declaration aside), within `limits`, whose names cannot reach
  * `Object.prototype`. Throws a Client-fault AppError otherwise, naming no position.
  *
  * fast-xml-parser is lenient by design (it accepts mismatched and unclosed tags, a second
@@ -34,9 +46,11 @@ const strayAmpersand = /&(?!(?:amp|lt|gt|quot|apos|#[0-9]{1,7}|#x[0-9A-Fa-f]{1,6
  * Returns the document without its XML declaration: the parser gets exactly what was
  * scanned, so the two can never disagree about where the declaration ends.
  */
-export function checkWellFormed(xml: string, maxDepth: number): string {
+export function checkWellFormed(xml: string, limits: XmlLimits): string {
   if (forbiddenChars.test(xml)) throw notWellFormed();
   const open: string[] = [];
+  let elements = 0;
+  let namespaceDeclarations = 0;
   let rootSeen = false;
   const start = xml.match(xmlDeclaration)?.[0].length ?? 0;
   if (start === 0 && /^\uFEFF?<\?xml[\s?]/.test(xml)) throw notWellFormed();
@@ -66,8 +80,12 @@ export function checkWellFormed(xml: string, maxDepth: number): string {
       if (open.length === 0 && rootSeen) throw notWellFormed();
       rootSeen = true;
       checkName(name);
-      checkAttributes(attributeList);
-      if (open.length + 1 > maxDepth) throw soapClientError('soap_too_deep', 'The XML is nested too deeply.');
+      if (++elements > limits.maxElements) throw soapClientError('soap_too_many_elements', 'The SOAP message has too many elements.');
+      namespaceDeclarations += checkAttributes(attributeList, limits.maxAttributes);
+      if (namespaceDeclarations > limits.maxNamespaceDeclarations) {
+        throw soapClientError('soap_too_many_namespaces', 'The SOAP message declares too many namespaces.');
+      }
+      if (open.length + 1 > limits.maxDepth) throw soapClientError('soap_too_deep', 'The XML is nested too deeply.');
       if (!selfClosing) open.push(name);
       at += whole.length;
     } else {
@@ -87,14 +105,19 @@ function take(pattern: RegExp, xml: string, at: number): RegExpExecArray | null 
   return pattern.exec(xml);
 }
 
-function checkAttributes(list: string): void {
+/** Checks one element's attributes and returns how many of them declare a namespace. */
+function checkAttributes(list: string, maxAttributes: number): number {
   const seen = new Set<string>();
+  let declarations = 0;
   for (const [, name, doubleQuoted, singleQuoted] of list.matchAll(attributes)) {
+    if (seen.size >= maxAttributes) throw soapClientError('soap_too_many_attributes', 'An element of the SOAP message has too many attributes.');
     if (seen.has(name!)) throw notWellFormed();
     seen.add(name!);
     checkName(name!);
+    if (name === 'xmlns' || name!.startsWith('xmlns:')) declarations++;
     if (strayAmpersand.test(doubleQuoted ?? singleQuoted ?? '')) throw notWellFormed();
   }
+  return declarations;
 }
 
 /** Names such as `__proto__` or `constructor` would reach Object.prototype in parsed objects. */

@@ -1,5 +1,5 @@
 import { XMLParser } from 'fast-xml-parser';
-import { checkWellFormed } from './check-well-formed.ts';
+import { checkWellFormed, type XmlLimits } from './check-well-formed.ts';
 import { soapEnvelopeNs } from './namespaces.ts';
 import { mustUnderstand, soapClientError, versionMismatch } from './soap-errors.ts';
 
@@ -36,6 +36,19 @@ export const maxEnvelopeBytes = 64 * 1024;
 /** Envelope, Body, call, parameter: responses add XMLDATA and Variables. Anything deeper is hostile. */
 const maxDepth = 8;
 
+/**
+ * Seed 002's envelopes hold under 30 elements, one or two attributes per element and two
+ * namespace declarations. These bounds leave ample room for other SOAP toolkits (which declare
+ * xsi, xsd, SOAP-ENC, … on the Envelope) while capping what a hostile 64 KiB body can make the
+ * scan and the parser do.
+ */
+export const envelopeLimits: Readonly<XmlLimits> = {
+  maxDepth,
+  maxElements: 256,
+  maxAttributes: 8,
+  maxNamespaceDeclarations: 32,
+};
+
 const parser = new XMLParser({
   preserveOrder: true,
   ignoreAttributes: false,
@@ -60,14 +73,15 @@ const xmlNs = 'http://www.w3.org/XML/1998/namespace';
  * demands it).
  */
 export function parseEnvelope(xml: string): Envelope {
-  const document = checkWellFormed(xml, maxDepth);
+  const document = checkWellFormed(xml, envelopeLimits);
   let nodes: unknown[];
   try {
     nodes = parser.parse(document) as unknown[];
   } catch (error) {
     throw soapClientError('soap_malformed', 'The request is not well-formed XML.', error);
   }
-  const root = nodes.map((node) => toElement(node as RawNode, new Map([['xml', xmlNs]]))).find((e) => e !== undefined);
+  const documentScope: Scope = { bindings: new Map([['xml', xmlNs]]), parent: undefined };
+  const root = nodes.map((node) => toElement(node as RawNode, documentScope)).find((e) => e !== undefined);
   if (!root) throw soapClientError('soap_malformed', 'The request is not well-formed XML.');
 
   if (root.localName !== 'Envelope') throw soapClientError('soap_not_envelope', 'The request is not a SOAP envelope.');
@@ -90,16 +104,28 @@ export function parseEnvelope(xml: string): Envelope {
 
 type RawNode = Record<string, unknown> & { ':@'?: Record<string, string> };
 
-function toElement(node: RawNode, scope: ReadonlyMap<string, string>): XmlElement | undefined {
+/**
+ * The namespace bindings in force: an element's own declarations, then its ancestors'. A chain
+ * rather than a copy per element, so the cost stays linear in the input: a copy made each
+ * element pay for every declaration above it (a 60 KB envelope of declarations and elements
+ * took a second of event-loop time). Lookups walk at most `maxDepth` links.
+ */
+interface Scope {
+  bindings: ReadonlyMap<string, string>;
+  parent: Scope | undefined;
+}
+
+function toElement(node: RawNode, scope: Scope): XmlElement | undefined {
   const qualifiedName = Object.keys(node).find((key) => key !== ':@');
   if (qualifiedName === undefined || qualifiedName === '#text' || qualifiedName === '#cdata') return undefined;
   const rawAttributes = Object.entries(node[':@'] ?? {});
 
-  const inner = new Map(scope);
+  let declared: Map<string, string> | undefined;
   for (const [name, raw] of rawAttributes) {
-    if (name === 'xmlns') inner.set('', decodeText(raw));
-    else if (name.startsWith('xmlns:')) inner.set(name.slice(6), decodeText(raw));
+    if (name === 'xmlns') (declared ??= new Map()).set('', decodeText(raw));
+    else if (name.startsWith('xmlns:')) (declared ??= new Map()).set(name.slice(6), decodeText(raw));
   }
+  const inner: Scope = declared ? { bindings: declared, parent: scope } : scope;
   const attributes: XmlAttribute[] = [];
   for (const [name, raw] of rawAttributes) {
     if (name === 'xmlns' || name.startsWith('xmlns:')) continue;
@@ -112,7 +138,7 @@ function toElement(node: RawNode, scope: ReadonlyMap<string, string>): XmlElemen
   const element: XmlElement = {
     qualifiedName,
     localName,
-    namespace: prefix === '' ? inner.get('') || undefined : resolve(inner, prefix),
+    namespace: prefix === '' ? lookup(inner, '') || undefined : resolve(inner, prefix),
     attributes,
     children: [],
     text: '',
@@ -135,8 +161,15 @@ function split(qualifiedName: string): { prefix: string; localName: string } {
     : { prefix: qualifiedName.slice(0, colon), localName: qualifiedName.slice(colon + 1) };
 }
 
-function resolve(scope: ReadonlyMap<string, string>, prefix: string): string {
-  const namespace = scope.get(prefix);
+function lookup(scope: Scope | undefined, prefix: string): string | undefined {
+  for (let at = scope; at; at = at.parent) {
+    if (at.bindings.has(prefix)) return at.bindings.get(prefix);
+  }
+  return undefined;
+}
+
+function resolve(scope: Scope, prefix: string): string {
+  const namespace = lookup(scope, prefix);
   if (!namespace) throw soapClientError('soap_malformed', `The namespace prefix "${prefix}" is not declared.`);
   return namespace;
 }

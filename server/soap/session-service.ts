@@ -2,7 +2,9 @@ import { timingSafeEqual } from 'node:crypto';
 import type { AppDeps } from '../app.ts';
 import { AppError } from '../errors.ts';
 import { signOutGrant } from '../grants/sign-out-grant.ts';
+import { addressKey } from '../http/rate-limits.ts';
 import { hashHandle } from '../random.ts';
+import { boundPending } from '../store/bound-pending.ts';
 import type { SoapField } from './build-envelope.ts';
 import { guidPattern, randomGuid } from './guid.ts';
 import { requiredParam, type SoapCall } from './read-call.ts';
@@ -20,6 +22,18 @@ interface LoginContext {
 export const contextTtlMs = 15 * 60 * 1000;
 
 /**
+ * Contexts one caller address may have pending; more ends the oldest. Per address, not per
+ * browser: a SOAP caller has no cookie. Generous, because many browsers may share an address.
+ */
+export const maxPendingContextsPerAddress = 50;
+
+/** Who made the call, for rate limits and bounds. */
+export interface SoapCaller {
+  /** The client address as `trust proxy` resolves it. */
+  address: string;
+}
+
+/**
  * The LiveScore Session service (seed 002): server info, the external login in two calls
  * (redirect URL, then code for IdentityToken) and Logout. Each method takes a parsed call and
  * returns the response's fields in the seed's order; refusals are AppErrors (Client faults).
@@ -28,16 +42,16 @@ export class SessionService {
   constructor(private readonly deps: AppDeps) {}
 
   /** Runs one call. */
-  async call(call: SoapCall): Promise<SoapField[]> {
+  async call(call: SoapCall, caller: SoapCaller): Promise<SoapField[]> {
     switch (call.method) {
       case 'SessionServerInfo':
         return this.sessionServerInfo(call);
       case 'GetExternalLoginRedirectURL':
-        return this.getExternalLoginRedirectURL(call);
+        return this.getExternalLoginRedirectURL(call, caller);
       case 'ExternalLogin':
-        return this.externalLogin(call);
+        return this.externalLogin(call, caller);
       case 'Logout':
-        return this.logout(call);
+        return this.logout(call, caller);
     }
   }
 
@@ -55,8 +69,9 @@ export class SessionService {
    * Starts an external login: an authorization request (PKCE S256, state, nonce) whose
    * redirect_uri is the caller's RequestURL, remembered for 15 minutes under a new ContextID.
    */
-  async getExternalLoginRedirectURL(call: SoapCall): Promise<SoapField[]> {
-    const { config, idp, store } = this.deps;
+  async getExternalLoginRedirectURL(call: SoapCall, caller: SoapCaller): Promise<SoapField[]> {
+    const { config, idp, store, clock, limits } = this.deps;
+    await limits.countStart('get_external_login_redirect_url', caller.address);
     this.requireExternalAuth();
     const requestUrl = requiredParam(call, 'RequestURL');
     if (!config.soap.redirectUris.includes(requestUrl)) {
@@ -66,6 +81,11 @@ export class SessionService {
     const contextId = randomGuid();
     const context: LoginContext = { state: request.state, nonce: request.nonce, codeVerifier: request.codeVerifier, requestUrl };
     await store.set(contextKey(contextId), JSON.stringify(context), contextTtlMs);
+    await boundPending(store, `soapctxa:${addressKey(caller.address)}`, contextKey(contextId), {
+      max: maxPendingContextsPerAddress,
+      ttlMs: contextTtlMs,
+      now: clock(),
+    });
     return [
       ['RedirectURL', base64(request.url)],
       ['ContextID', contextId],
@@ -78,18 +98,26 @@ export class SessionService {
    * fails), checks State, exchanges Code with the context's PKCE verifier and RequestURL,
    * and answers an IdentityToken that reaches the new grant until Logout.
    */
-  async externalLogin(call: SoapCall): Promise<SoapField[]> {
-    const { config, idp, store, grants, logger } = this.deps;
+  async externalLogin(call: SoapCall, caller: SoapCaller): Promise<SoapField[]> {
+    const { config, idp, store, grants, logger, limits } = this.deps;
     this.requireExternalAuth();
+    // Before the context is taken: a refused attempt must not use it up.
+    await limits.admitCredential(caller.address);
     // Missing, malformed, unknown, expired or used: one fault, in the seed's words, so a client
     // written for that server handles every case the same way.
     const contextId = call.params.get('ContextID') ?? '';
     const raw = guidPattern.test(contextId) ? await store.take(contextKey(contextId)) : undefined;
-    if (raw === undefined) throw soapClientError('soap_invalid_context', `Invalid context ID: ${contextId.slice(0, 64)}`.trimEnd());
+    if (raw === undefined) {
+      await limits.failedCredential(caller.address, 'context_id');
+      throw soapClientError('soap_invalid_context', `Invalid context ID: ${contextId.slice(0, 64)}`.trimEnd());
+    }
     const context = JSON.parse(raw) as LoginContext;
     const code = requiredParam(call, 'Code');
     const state = requiredParam(call, 'State');
-    if (!sameText(state, context.state)) throw soapClientError('soap_state_mismatch', 'State does not belong to this context.');
+    if (!sameText(state, context.state)) {
+      await limits.failedCredential(caller.address, 'state');
+      throw soapClientError('soap_state_mismatch', 'State does not belong to this context.');
+    }
 
     const callbackUrl = new URL(context.requestUrl);
     callbackUrl.searchParams.set('code', code);
@@ -123,11 +151,15 @@ export class SessionService {
   }
 
   /** Ends the grant an IdentityToken reaches (every handle on it stops working) and answers SignOutURL. */
-  async logout(call: SoapCall): Promise<SoapField[]> {
-    const { grants, idp, logger } = this.deps;
+  async logout(call: SoapCall, caller: SoapCaller): Promise<SoapField[]> {
+    const { grants, idp, logger, limits } = this.deps;
     const identityToken = requiredParam(call, 'IdentityToken');
+    await limits.admitCredential(caller.address);
     const grant = await grants.resolveHandle(identityToken);
-    if (!grant) throw soapClientError('soap_invalid_identity_token', 'Invalid or ended IdentityToken.');
+    if (!grant) {
+      await limits.failedCredential(caller.address, 'identity_token');
+      throw soapClientError('soap_invalid_identity_token', 'Invalid or ended IdentityToken.');
+    }
     await grants.dropHandle(identityToken);
     // The ended record's tokens: a refresh may have replaced them since the handle was resolved.
     const ended = await signOutGrant(grants, idp, grant.id);

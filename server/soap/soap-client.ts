@@ -24,14 +24,14 @@ export class SoapClient {
   constructor(private readonly url: string, private readonly timeoutMs: number) {}
 
   /** Seed step 1: is external login enabled there? */
-  async sessionServerInfo(): Promise<{ externalAuth: boolean; bypassLoginPage: boolean }> {
-    const fields = await this.call('SessionServerInfo', []);
+  async sessionServerInfo(forwardedFor?: string): Promise<{ externalAuth: boolean; bypassLoginPage: boolean }> {
+    const fields = await this.call('SessionServerInfo', [], forwardedFor);
     return { externalAuth: fields.get('ExternalAuth') === 'enabled', bypassLoginPage: fields.get('BypassLoginPage') === 'enabled' };
   }
 
   /** Seed step 2: the IdP URL to send the browser to, and the ContextID to keep in its cookie. */
-  async getExternalLoginRedirectURL(requestUrl: string): Promise<{ redirectUrl: string; contextId: string }> {
-    const fields = await this.call('GetExternalLoginRedirectURL', [['RequestURL', requestUrl]]);
+  async getExternalLoginRedirectURL(requestUrl: string, forwardedFor?: string): Promise<{ redirectUrl: string; contextId: string }> {
+    const fields = await this.call('GetExternalLoginRedirectURL', [['RequestURL', requestUrl]], forwardedFor);
     const redirectUrl = decodeUrl(fields.get('RedirectURL'));
     const contextId = fields.get('ContextID') ?? '';
     if (!redirectUrl || !guidPattern.test(contextId)) throw unusableAnswer('GetExternalLoginRedirectURL');
@@ -39,8 +39,8 @@ export class SoapClient {
   }
 
   /** Seed step 6: code, state and ContextID for an IdentityToken. */
-  async externalLogin(input: { code: string; state: string; contextId: string }): Promise<ExternalLoginAnswer> {
-    const fields = await this.call('ExternalLogin', [['Code', input.code], ['State', input.state], ['ContextID', input.contextId]]);
+  async externalLogin(input: { code: string; state: string; contextId: string }, forwardedFor?: string): Promise<ExternalLoginAnswer> {
+    const fields = await this.call('ExternalLogin', [['Code', input.code], ['State', input.state], ['ContextID', input.contextId]], forwardedFor);
     const identityToken = fields.get('IdentityToken') ?? '';
     const workspaceId = fields.get('SWS_WSID') ?? '';
     if (!identityToken || identityToken.length > 4096 || !workspaceId || workspaceId.length > 200) throw unusableAnswer('ExternalLogin');
@@ -48,18 +48,27 @@ export class SoapClient {
   }
 
   /** Ends the IdentityToken's login at the server; answers the IdP sign-out URL. */
-  async logout(identityToken: string): Promise<{ signOutUrl: string | undefined }> {
-    const fields = await this.call('Logout', [['IdentityToken', identityToken]]);
+  async logout(identityToken: string, forwardedFor?: string): Promise<{ signOutUrl: string | undefined }> {
+    const fields = await this.call('Logout', [['IdentityToken', identityToken]], forwardedFor);
     return { signOutUrl: decodeUrl(fields.get('SignOutURL')) };
   }
 
-  /** One call; answers the response's text fields by name. */
-  private async call(method: SessionMethod, params: readonly SoapField[]): Promise<Map<string, string>> {
+  /**
+   * One call; answers the response's text fields by name. `forwardedFor` is the browser's
+   * address, sent as X-Forwarded-For: Gatehouse calls the service on the browser's behalf, and
+   * the service's rate limits (this Gatehouse's own, which trusts loopback by default) must
+   * count the browser, not Gatehouse.
+   */
+  private async call(method: SessionMethod, params: readonly SoapField[], forwardedFor?: string): Promise<Map<string, string>> {
     let text: string;
     try {
       const response = await fetch(this.url, {
         method: 'POST',
-        headers: { 'content-type': 'text/xml; charset=utf-8', soapaction: `"${soapActionFor(method)}"` },
+        headers: {
+          'content-type': 'text/xml; charset=utf-8',
+          soapaction: `"${soapActionFor(method)}"`,
+          ...(forwardedFor ? { 'x-forwarded-for': forwardedFor } : {}),
+        },
         body: buildRequest(method, [['SoapTransform', 'no'], ...params]),
         redirect: 'error',
         signal: AbortSignal.timeout(this.timeoutMs),

@@ -1,4 +1,4 @@
-import { AppError } from '../errors.ts';
+import { AppError, rateLimitedCode } from '../errors.ts';
 
 /** AppError codes that are not plain Client faults; {@link faultCodeFor} maps them. */
 export const versionMismatchCode = 'soap_version_mismatch';
@@ -28,5 +28,7 @@ export function mustUnderstand(entry: string): AppError {
 export function faultCodeFor(error: AppError): 'Client' | 'Server' | 'VersionMismatch' | 'MustUnderstand' {
   if (error.code === versionMismatchCode) return 'VersionMismatch';
   if (error.code === mustUnderstandCode) return 'MustUnderstand';
+  // SOAP 1.1 §4.4.1: `Server` is for a message that may succeed later, unchanged.
+  if (error.code === rateLimitedCode) return 'Server';
   return error.status < 500 ? 'Client' : 'Server';
 }

@@ -1,5 +1,19 @@
+import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { type Clock, systemClock } from '../clock.ts';
+import { flexibleRateLimiter, type LimitOptions, type RateLimiter } from './rate-limiter.ts';
 import type { Store } from './store.ts';
+
+/**
+ * Most records of each pending kind the memory store keeps: login transactions (`tx:`), SOAP
+ * login contexts (`soapctx:`) and their per-owner indexes. Anonymous callers create them; past
+ * the bound the oldest is evicted (see docs/architecture.md, "Bounded pending state").
+ */
+export const defaultPendingBounds: Readonly<Record<string, number>> = {
+  'tx:': 10_000,
+  'txb:': 10_000,
+  'soapctx:': 10_000,
+  'soapctxa:': 10_000,
+};
 
 interface Entry<T> {
   value: T;
@@ -8,16 +22,24 @@ interface Entry<T> {
 
 /**
  * The single-process store. Expired entries are dropped when read and by a sweep, so an idle
- * process does not keep dead sessions in memory.
+ * process does not keep dead sessions in memory. Pending records (`pendingBounds`, by key
+ * prefix) are capped: setting one more than the bound evicts the oldest of its kind.
  */
 export class MemoryStore implements Store {
   private readonly values = new Map<string, Entry<string>>();
   private readonly sets = new Map<string, Entry<Set<string>>>();
+  /** Keys of each bounded prefix, oldest first (a Set keeps insertion order). */
+  private readonly pending = new Map<string, Set<string>>();
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(private readonly clock: Clock = systemClock, sweepEveryMs = 60_000) {
+  constructor(
+    private readonly clock: Clock = systemClock,
+    sweepEveryMs = 60_000,
+    private readonly pendingBounds: Readonly<Record<string, number>> = defaultPendingBounds,
+  ) {
     this.sweeper = setInterval(() => this.sweep(), sweepEveryMs);
     this.sweeper.unref();
+    for (const prefix of Object.keys(pendingBounds)) this.pending.set(prefix, new Set());
   }
 
   async get(key: string): Promise<string | undefined> {
@@ -26,11 +48,13 @@ export class MemoryStore implements Store {
 
   async set(key: string, value: string, ttlMs?: number): Promise<void> {
     this.values.set(key, { value, expiresAt: this.expiry(ttlMs) });
+    this.track(key);
   }
 
   async setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
     if (this.live(this.values, key)) return false;
     this.values.set(key, { value, expiresAt: this.expiry(ttlMs) });
+    this.track(key);
     return true;
   }
 
@@ -43,19 +67,18 @@ export class MemoryStore implements Store {
   async take(key: string): Promise<string | undefined> {
     const entry = this.live(this.values, key);
     this.values.delete(key);
+    this.untrack(key);
     return entry?.value;
   }
 
   async delete(...keys: string[]): Promise<void> {
-    for (const key of keys) {
-      this.values.delete(key);
-      this.sets.delete(key);
-    }
+    for (const key of keys) this.dropKey(key);
   }
 
   async addToSet(key: string, member: string, ttlMs?: number): Promise<void> {
     const entry = this.live(this.sets, key) ?? { value: new Set<string>(), expiresAt: Infinity };
     entry.value.add(member);
+    if (!this.sets.has(key)) this.track(key);
     if (ttlMs !== undefined) {
       // Lengthen, never shorten: an index must outlive the longest-lived member it lists.
       const expiresAt = this.expiry(ttlMs);
@@ -68,11 +91,15 @@ export class MemoryStore implements Store {
     const entry = this.live(this.sets, key);
     if (!entry) return;
     entry.value.delete(member);
-    if (entry.value.size === 0) this.sets.delete(key);
+    if (entry.value.size === 0) this.dropKey(key);
   }
 
   async members(key: string): Promise<string[]> {
     return [...(this.live(this.sets, key)?.value ?? [])];
+  }
+
+  rateLimiter(name: string, options: LimitOptions): RateLimiter {
+    return flexibleRateLimiter(new RateLimiterMemory({ keyPrefix: `rl:${name}`, points: options.points, duration: options.durationSeconds }), options);
   }
 
   async ping(): Promise<void> {}
@@ -94,6 +121,7 @@ export class MemoryStore implements Store {
     const entry = map.get(key);
     if (entry && entry.expiresAt <= this.clock()) {
       map.delete(key);
+      this.untrack(key);
       return undefined;
     }
     return entry;
@@ -102,7 +130,41 @@ export class MemoryStore implements Store {
   private sweep(): void {
     const now = this.clock();
     for (const map of [this.values, this.sets] as Map<string, Entry<unknown>>[]) {
-      for (const [key, entry] of map) if (entry.expiresAt <= now) map.delete(key);
+      for (const [key, entry] of map) {
+        if (entry.expiresAt > now) continue;
+        map.delete(key);
+        this.untrack(key);
+      }
     }
+  }
+
+  /** Records a pending key as the newest of its kind, evicting the oldest beyond the bound. */
+  private track(key: string): void {
+    const prefix = this.pendingPrefix(key);
+    if (prefix === undefined) return;
+    const keys = this.pending.get(prefix)!;
+    keys.delete(key);
+    keys.add(key);
+    const bound = this.pendingBounds[prefix]!;
+    for (const oldest of keys) {
+      if (keys.size <= bound) break;
+      this.dropKey(oldest);
+    }
+  }
+
+  private untrack(key: string): void {
+    const prefix = this.pendingPrefix(key);
+    if (prefix !== undefined) this.pending.get(prefix)!.delete(key);
+  }
+
+  private dropKey(key: string): void {
+    this.values.delete(key);
+    this.sets.delete(key);
+    this.untrack(key);
+  }
+
+  private pendingPrefix(key: string): string | undefined {
+    for (const prefix of this.pending.keys()) if (key.startsWith(prefix)) return prefix;
+    return undefined;
   }
 }

@@ -1,6 +1,8 @@
+import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { createClient, type RedisClientType } from 'redis';
 import { storeUnavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { flexibleRateLimiter, type LimitOptions, type RateLimiter } from './rate-limiter.ts';
 import type { Store } from './store.ts';
 
 /** Options for {@link RedisStore.connect}. */
@@ -122,6 +124,23 @@ export class RedisStore implements Store {
 
   members(key: string): Promise<string[]> {
     return this.run(() => this.client.sMembers(key));
+  }
+
+  rateLimiter(name: string, options: LimitOptions): RateLimiter {
+    const limiter = new RateLimiterRedis({
+      storeClient: this.client,
+      // node-redis v4+ (this is v5/v6): its camel-cased commands and EVAL with {keys, arguments}.
+      useRedisPackage: true,
+      keyPrefix: `rl:${name}`,
+      points: options.points,
+      duration: options.durationSeconds,
+    });
+    const limited = flexibleRateLimiter(limiter, options);
+    // The same bound on a hung Redis as every other command: a 503, not a request held open.
+    return {
+      consume: (key) => this.run(() => limited.consume(key)),
+      peek: (key) => this.run(() => limited.peek(key)),
+    };
   }
 
   ping(): Promise<void> {

@@ -1,3 +1,5 @@
+import type { LimitOptions, RateLimiter } from './rate-limiter.ts';
+
 /**
  * The one place Gatehouse keeps state: grants, handles, browser sessions, login
  * transactions, SOAP contexts, indexes and locks. Values are strings (JSON); keys are
@@ -27,6 +29,11 @@ export interface Store {
   addToSet(key: string, member: string, ttlMs?: number): Promise<void>;
   removeFromSet(key: string, member: string): Promise<void>;
   members(key: string): Promise<string[]>;
+  /**
+   * A rate limiter whose counters live in this store's backend (`rl:<name>:<key>`), so a limit
+   * holds across every instance that shares the store. Build one per limit, at start.
+   */
+  rateLimiter(name: string, options: LimitOptions): RateLimiter;
   /** Resolves when the store answers; used by /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;

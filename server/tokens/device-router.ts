@@ -3,7 +3,7 @@ import express, { type Request, type RequestHandler, type Response, Router } fro
 import type { AppDeps } from '../app.ts';
 import type { AuthorizationCompletion } from '../auth/auth-router.ts';
 import { hasCsrfProof } from '../auth/csrf.ts';
-import { AppError } from '../errors.ts';
+import { AppError, rateLimited } from '../errors.ts';
 import { TokenCipher } from '../grants/token-cipher.ts';
 import { hashHandle, randomHandle } from '../random.ts';
 import type { ApiTokenIssuer, PendingToken } from './token-issuer.ts';
@@ -160,7 +160,7 @@ export function deviceRouters(deps: AppDeps, options: DeviceRouterOptions): { en
     }
     const csrfToken = req.session?.csrfToken ?? '';
     if (!typed) return res.render('device', { step: 'enter', csrfToken, userCode: '', error: undefined, request: undefined });
-    const found = await lookUp(req, res, typed);
+    const found = await lookUp(req, typed);
     if (!found) {
       res.status(400);
       return res.render('device', { step: 'enter', csrfToken, userCode: typed, error: 'That code is not valid (or has expired). Check it and try again.', request: undefined });
@@ -215,13 +215,12 @@ export function deviceRouters(deps: AppDeps, options: DeviceRouterOptions): { en
   };
 
   /** The pending authorization a typed code names, counting wrong codes (429 + Retry-After past the limit). */
-  async function lookUp(req: Request, res: Response, typed: string): Promise<DeviceAuthorization | undefined> {
+  async function lookUp(req: Request, typed: string): Promise<DeviceAuthorization | undefined> {
     const now = clock();
     const window = Math.floor(now / 60_000);
     const guessKey = `device-guesses:${hashHandle(req.sessionID ?? req.grant!.id)}:${window}`;
     if ((await store.members(guessKey)).length >= maxWrongCodesPerMinute) {
-      res.setHeader('Retry-After', String(Math.ceil(((window + 1) * 60_000 - now) / 1000)));
-      throw new AppError(429, 'too_many_attempts', 'Too many wrong codes; wait a minute and try again.');
+      throw rateLimited(((window + 1) * 60_000 - now) / 1000);
     }
     const code = typed.toUpperCase().replace(/[\s-]/g, '');
     const id = code.length === 8 && [...code].every((c) => userCodeAlphabet.includes(c)) ? await store.get(`device-user:${code}`) : undefined;
@@ -238,7 +237,7 @@ export function deviceRouters(deps: AppDeps, options: DeviceRouterOptions): { en
     if (!req.grant || req.credential !== 'cookie') throw new AppError(401, 'unauthenticated', 'Sign in first.', { details: { loginUrl: '/auth/login?returnTo=%2Fdevice' } });
     if (!hasCsrfProof(req)) throw new AppError(403, 'csrf_proof_missing', 'Answer device requests from Gatehouse\'s own page at /device.');
     const typed = (req.body as Record<string, unknown>).user_code;
-    const found = typeof typed === 'string' ? await lookUp(req, res, typed.slice(0, 40)) : undefined;
+    const found = typeof typed === 'string' ? await lookUp(req, typed.slice(0, 40)) : undefined;
     if (!found) throw new AppError(400, 'invalid_user_code', 'That code is not valid (or has expired).');
     return found;
   }

@@ -1,88 +1,41 @@
+import assert from 'node:assert/strict';
+import * as api from '../../public/js/api.js';
+import * as errors from '../../public/js/connector-errors.js';
+import * as state from '../../public/js/connector-state.js';
+import * as reference from '../../public/js/dataset-reference.js';
+import * as dataverse from '../../public/js/dataverse-client.js';
+import * as renku from '../../public/js/renku-client.js';
 import { CookieBrowser } from './cookie-browser.ts';
 
-/** A failure as the connector's modules report it (api.js's ApiError, SignInRequired, UnexpectedAnswer). */
-export interface PageError extends Error {
-  status?: number;
-  code?: string;
-  body?: any;
-}
-
-/** What connector-errors.js returns: shown by the page as title, message, next step and button. */
-export interface Problem {
-  title: string;
-  message: string;
-  next: string;
-  hint?: string;
-  reference?: string;
-  action: 'retry' | 'sign-in' | 'none';
-}
-
-/** A project as renku-client.js returns it. */
-export interface PageProject {
-  id: string;
-  name: string;
-  namespace: string;
-  slug: string;
-  writable: boolean;
-}
-
-/** A data connector as renku-client.js returns it (`doi` bare, as Renku stores it). */
-export interface PageConnector {
-  id: string;
-  name: string;
-  publisherName: string;
-  doi: string;
-}
-
-/** The connector page's browser modules (public/js), loaded into Node. */
+/**
+ * The connector page's browser modules (public/js), loaded into Node. Their types are their
+ * own JSDoc (the shapes are in public/js/types.js), so a test cannot drift from the page.
+ */
 export interface ConnectorModules {
-  api: {
-    ApiError: new (...args: any[]) => PageError;
-    SignInRequired: new (...args: any[]) => PageError;
-  };
-  reference: {
-    parseDatasetReference(text: string): { kind: 'doi'; doi: string } | { kind: 'keywords'; query: string } | { kind: 'invalid'; reason: string; input: string };
-  };
-  state: {
-    readFormState(search: string): { q: string; project: string };
-    formStateSearch(state: { q?: string; project?: string }): string;
-  };
-  dataverse: {
-    NotPublished: new (...args: any[]) => PageError & { doi: string };
-    fetchDataset(doi: string): Promise<{ doi: string; title: string; publisher: string; newerDraft: boolean; authors: Array<{ name: string; affiliation: string }>; files: Array<{ name: string; size?: number; contentType: string }> }>;
-    searchDatasets(query: string): Promise<{ total: number; items: Array<{ doi: string; title: string; authors: string[]; published: string }> }>;
-  };
-  renku: {
-    listProjects(): Promise<PageProject[]>;
-    canWrite(projectId: string): Promise<boolean>;
-    listProjectConnectors(projectId: string): Promise<PageConnector[]>;
-    linkDataset(projectId: string, doi: string, options?: { onStep?: (step: 'connector' | 'link') => void }): Promise<{ connector: PageConnector; created: boolean; alreadyLinked: boolean }>;
-    bareDoi(doi: string): string;
-    sameDoi(a: string, b: string): boolean;
-    renkuReason(error: unknown): string;
-  };
-  errors: {
-    describeInvalidReference(reference: { kind: 'invalid'; reason: string; input: string }): Problem;
-    describeError(error: unknown, context: { action: string; doi?: string; query?: string; projectName?: string }): Problem;
-    describeNoProjects(): Problem;
-    noProjectsHint: string;
-  };
+  api: typeof api;
+  reference: typeof reference;
+  state: typeof state;
+  dataverse: typeof dataverse;
+  renku: typeof renku;
+  errors: typeof errors;
 }
 
-// Plain browser scripts without type declarations: imported by computed specifiers.
-const modulePaths = {
-  api: '../../public/js/api.js',
-  reference: '../../public/js/dataset-reference.js',
-  state: '../../public/js/connector-state.js',
-  dataverse: '../../public/js/dataverse-client.js',
-  renku: '../../public/js/renku-client.js',
-  errors: '../../public/js/connector-errors.js',
-};
-
-/** Imports the connector's browser modules (once per process, like a browser's module map). */
+/** The connector's browser modules, imported once per process, like a browser's module map. */
 export async function loadConnectorModules(): Promise<ConnectorModules> {
-  const entries = await Promise.all(Object.entries(modulePaths).map(async ([name, path]) => [name, await import(path)] as const));
-  return Object.fromEntries(entries) as unknown as ConnectorModules;
+  return { api, reference, state, dataverse, renku, errors };
+}
+
+/**
+ * What a page call rejected with (ApiError, SignInRequired, NotPublished…), to check as the
+ * page would; fails the test when the call resolved instead.
+ */
+export async function rejection(promise: Promise<unknown>): Promise<any> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  assert.fail('expected a rejection');
 }
 
 /**

@@ -1,4 +1,5 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import { createRemoteJWKSet, type JWTPayload, jwtVerify } from 'jose';
 
@@ -19,7 +20,13 @@ export interface EchoRecord {
  * IdP's JWKS, issuer, and its `audience` when set), records every complete request, and
  * answers with what it saw, the Authorization value redacted. Special paths (under any base):
  * `/set-cookie`, `/hop-headers`, `/redirect`, `/slow` (never answers), `/bytes/<n>` (answers n bytes),
- * `/drip` (sends a first chunk, then waits for {@link releaseDrip}). `rejectNext` makes the next
+ * `/drip` (sends a first chunk, then waits for {@link releaseDrip}), `/sized/<n>` (n bytes with a
+ * Content-Length), `/chunked/<n>` (n bytes in 1 KiB chunks, no length). A hostile upstream's paths:
+ * `/echo-token-error` (400 quoting the Authorization it got; `/echo-token-error/big` the same past
+ * 64 KiB, `/echo-token-error/gzip` gzip-encoded), `/echo-token-header` (200 with the
+ * Authorization in a header), `/hostile-headers` (CORS, HSTS, Clear-Site-Data, Refresh, CSP,
+ * cookies). Like many frameworks it honours X-HTTP-Method-Override and its kin, and routes by
+ * X-Original-URL. `rejectNext` makes the next
  * request get 401 `invalid_token` whatever its token. {@link nextBodyChunk} resolves when a
  * request body's first chunk arrives: proof that bodies are not buffered whole on the way.
  */
@@ -41,6 +48,20 @@ export class EchoUpstream {
   async start(): Promise<this> {
     this.server = createServer((req, res) => {
       this.arrivals++;
+      const chunked = /\/chunked\/(\d+)$/.exec(req.url!.split('?')[0]!);
+      if (chunked) {
+        this.requests.push({ method: req.method!, url: req.url!, headers: req.headers, token: undefined, claims: undefined, bodyBytes: 0 });
+        res.writeHead(200, { 'content-type': 'application/octet-stream' });
+        for (let left = Number(chunked[1]); left > 0; left -= 1024) res.write('x'.repeat(Math.min(1024, left)));
+        res.end();
+        return;
+      }
+      if (req.url!.split('?')[0]!.endsWith('/echo-token-error/gzip')) {
+        this.requests.push({ method: req.method!, url: req.url!, headers: req.headers, token: undefined, claims: undefined, bodyBytes: 0 });
+        res.writeHead(401, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+        res.end(gzipSync(JSON.stringify({ error: 'unauthorized', received: req.headers.authorization ?? '' })));
+        return;
+      }
       if (req.url!.split('?')[0]!.endsWith('/drip')) {
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.write('first-chunk\n');
@@ -101,9 +122,45 @@ export class EchoUpstream {
         invalid = (error as Error).message;
       }
     }
+    // Like Express's method-override or IIS's URL rewrite: the header wins over the request line.
+    const override = headers['x-http-method-override'] ?? headers['x-http-method'] ?? headers['x-method-override'];
+    if (typeof override === 'string') method = override.toUpperCase();
+    if (typeof headers['x-original-url'] === 'string') url = headers['x-original-url'];
     this.requests.push({ method, url, headers, token, claims, bodyBytes });
     const path = url.split('?')[0]!;
     const json = { 'content-type': 'application/json' };
+    const authorization = headers.authorization ?? '';
+    if (path.endsWith('/echo-token-error')) {
+      return { status: 400, headers: json, body: JSON.stringify({ error: 'bad_request', received: { authorization, token: encodeURIComponent(token ?? '') } }) };
+    }
+    if (path.endsWith('/echo-token-error/big')) {
+      return { status: 500, headers: { 'content-type': 'text/plain' }, body: `received ${authorization}\n${'x'.repeat(70 * 1024)}\n${authorization}` };
+    }
+    if (path.endsWith('/echo-token-header')) {
+      return { status: 200, headers: { ...json, 'x-debug-authorization': authorization, 'x-debug-safe': 'kept', link: `<https://debug.example/?t=${encodeURIComponent(token ?? '')}>` }, body: '{"ok":true}' };
+    }
+    if (path.endsWith('/hostile-headers')) {
+      return {
+        status: 200,
+        headers: {
+          ...json,
+          'access-control-allow-origin': 'https://attacker.example',
+          'access-control-allow-credentials': 'true',
+          'access-control-expose-headers': '*',
+          'strict-transport-security': 'max-age=0',
+          'clear-site-data': '"cookies", "storage"',
+          refresh: '0;url=https://attacker.example/',
+          'set-cookie': 'gatehouse_session=planted; Path=/',
+          'content-security-policy': "default-src * 'unsafe-inline' 'unsafe-eval'",
+          'x-frame-options': 'ALLOWALL',
+          'service-worker-allowed': '/',
+          'x-upstream-public': 'visible',
+        },
+        body: '{"ok":true}',
+      };
+    }
+    const sized = /\/sized\/(\d+)$/.exec(path);
+    if (sized) return { status: 200, headers: { 'content-type': 'application/octet-stream', 'content-length': sized[1]! }, body: 'x'.repeat(Number(sized[1])) };
     if (this.rejectNext > 0 || invalid) {
       if (this.rejectNext > 0) this.rejectNext--;
       return { status: 401, headers: { ...json, 'www-authenticate': 'Bearer error="invalid_token"' }, body: JSON.stringify({ error: 'invalid_token' }) };

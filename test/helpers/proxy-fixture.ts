@@ -41,7 +41,14 @@ export interface ProxyFixture {
 export const echoApiKey = 'echo-api-key-from-the-environment';
 
 /** Starts the fixture; `env` and `maxBody` tune Gatehouse. */
-export async function startProxyFixture(options: { env?: Record<string, string>; accessTokenTtlSeconds?: number } = {}): Promise<ProxyFixture> {
+export async function startProxyFixture(options: {
+  env?: Record<string, string>;
+  accessTokenTtlSeconds?: number;
+  /** More upstreams, declared after the standard ones (given the echo upstream's URL). */
+  upstreams?: (echoUrl: string) => object[];
+  /** Options of the embedded IdP beyond the access-token lifetime. */
+  devIdp?: { introspection?: boolean };
+} = {}): Promise<ProxyFixture> {
   const echo = await new EchoUpstream('renku').start();
   const statsEcho = await new EchoUpstream('stats').start();
   const deadPort = await freePort();
@@ -55,11 +62,12 @@ export async function startProxyFixture(options: { env?: Record<string, string>;
     { name: 'stats', url: `${statsEcho.url}/stats`, token: 'user', audience: 'stats', resource: 'urn:gatehouse:stats' },
     { name: 'wrongaud', url: `${statsEcho.url}/wrong`, token: 'user', audience: 'stats' },
     { name: 'service', url: `${echo.url}/service`, token: 'client', audience: 'renku' },
+    ...(options.upstreams?.(echo.url) ?? []),
   ]);
   const clock = new TestClock();
   const gatehouse = await startGatehouse(
     { GATEHOUSE_APIS: apis, ECHO_API_KEY: echoApiKey, ...options.env },
-    { clock: clock.read, ...(options.accessTokenTtlSeconds ? { devIdp: { accessTokenTtlSeconds: options.accessTokenTtlSeconds } } : {}) },
+    { clock: clock.read, devIdp: { ...options.devIdp, ...(options.accessTokenTtlSeconds ? { accessTokenTtlSeconds: options.accessTokenTtlSeconds } : {}) } },
   );
   echo.issuer = gatehouse.issuer;
   statsEcho.issuer = gatehouse.issuer;

@@ -1,4 +1,5 @@
 import { XMLParser } from 'fast-xml-parser';
+import { requestFrom } from './request-from.ts';
 
 /** What a SOAP POST answered. */
 export interface SoapAnswer {
@@ -7,13 +8,17 @@ export interface SoapAnswer {
   body: string;
 }
 
-/** Posts `body` to `${url}/Session` as a LiveScore client does. */
-export async function postSoap(url: string, body: string | Uint8Array, headers: Record<string, string> = {}): Promise<SoapAnswer> {
-  const response = await fetch(`${url}/Session`, {
-    method: 'POST',
-    headers: { 'content-type': 'text/xml; charset=utf-8', ...headers },
-    body: typeof body === 'string' ? body : new Uint8Array(body),
-  });
+/**
+ * Posts `body` to `${url}/Session` as a LiveScore client does; from `localAddress` (a loopback
+ * address, see {@link requestFrom}) when given, so Gatehouse sees a distinct caller.
+ */
+export async function postSoap(url: string, body: string | Uint8Array, headers: Record<string, string> = {}, localAddress?: string): Promise<SoapAnswer> {
+  const init = { method: 'POST', headers: { 'content-type': 'text/xml; charset=utf-8', ...headers }, body: typeof body === 'string' ? body : new Uint8Array(body) };
+  if (localAddress !== undefined) {
+    const answer = await requestFrom(localAddress, `${url}/Session`, init);
+    return { status: answer.status, contentType: answer.headers.get('content-type') ?? '', body: answer.body };
+  }
+  const response = await fetch(`${url}/Session`, init);
   return { status: response.status, contentType: response.headers.get('content-type') ?? '', body: await response.text() };
 }
 
@@ -30,9 +35,9 @@ ${params.map(([name, value]) => `<${name}>${escape(value)}</${name}>`).join('\n'
 </SOAP-ENV:Envelope>`;
 }
 
-/** Calls one method and returns the answer. */
-export function callSoap(url: string, method: string, params: Array<[string, string]> = [], headers: Record<string, string> = {}): Promise<SoapAnswer> {
-  return postSoap(url, callEnvelope(method, params), headers);
+/** Calls one method and returns the answer; from `localAddress` when given (see {@link postSoap}). */
+export function callSoap(url: string, method: string, params: Array<[string, string]> = [], headers: Record<string, string> = {}, localAddress?: string): Promise<SoapAnswer> {
+  return postSoap(url, callEnvelope(method, params), headers, localAddress);
 }
 
 const parser = new XMLParser({ preserveOrder: true, ignoreAttributes: false, attributeNamePrefix: '', parseTagValue: false, trimValues: true });

@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { hashHandle } from '../server/random.ts';
+import { MemoryStore } from '../server/store/memory-store.ts';
+import { CookieBrowser, startGatehouse, TestClock, type TestGatehouse } from './helpers/harness.ts';
+import { callSoap, text } from './helpers/soap.ts';
+
+describe('pending sign-in state is bounded', () => {
+  let gh: TestGatehouse;
+  before(async () => {
+    gh = await startGatehouse();
+  });
+  after(() => gh.stop());
+
+  test('many /auth/login from one browser keep only its 10 newest login transactions', async () => {
+    const browser = new CookieBrowser();
+    const states: string[] = [];
+    for (let i = 0; i < 25; i++) {
+      const response = await browser.request(`${gh.url}/auth/login`);
+      assert.equal(response.status, 302);
+      states.push(new URL(response.headers.get('location')!).searchParams.get('state')!);
+    }
+    const kept = [];
+    for (const state of states) kept.push(await gh.gh.deps.store.get(`tx:${hashHandle(state)}`) !== undefined);
+    assert.deepEqual(kept, [...Array(15).fill(false), ...Array(10).fill(true)], 'the oldest 15 were ended, the newest 10 kept');
+    // Another browser's sign-in is not touched by this one's.
+    const other = await new CookieBrowser().request(`${gh.url}/auth/login`);
+    const otherState = new URL(other.headers.get('location')!).searchParams.get('state')!;
+    assert.ok(await gh.gh.deps.store.get(`tx:${hashHandle(otherState)}`));
+    assert.ok(await gh.gh.deps.store.get(`tx:${hashHandle(states.at(-1)!)}`));
+  });
+
+  test('many GetExternalLoginRedirectURL from one address keep only its 50 newest contexts', async () => {
+    const contextIds: string[] = [];
+    for (let i = 0; i < 55; i++) {
+      const answer = await callSoap(gh.url, 'GetExternalLoginRedirectURL', [['RequestURL', `${gh.url}/external/callback`]]);
+      assert.equal(answer.status, 200, answer.body);
+      contextIds.push(text(answer.body, 'ContextID'));
+    }
+    const kept = [];
+    for (const id of contextIds) kept.push(await gh.gh.deps.store.get(`soapctx:${hashHandle(id.toUpperCase())}`) !== undefined);
+    assert.deepEqual(kept, [...Array(5).fill(false), ...Array(50).fill(true)]);
+  });
+});
+
+describe('the memory store\'s pending records', () => {
+  test('past the bound, the oldest pending record is evicted and the total stays bounded; other records are never evicted', async () => {
+    const clock = new TestClock();
+    const store = new MemoryStore(clock.read, 60_000, { 'tx:': 5, 'soapctx:': 3 });
+    await store.set('grant:kept', 'a grant', 60_000);
+    for (let i = 0; i < 50; i++) await store.set(`tx:${i}`, 'pending', 60_000);
+    for (let i = 0; i < 10; i++) await store.set(`soapctx:${i}`, 'pending', 60_000);
+    assert.equal(store.size, 1 + 5 + 3);
+    assert.equal(await store.get('tx:44'), undefined);
+    assert.equal(await store.get('tx:45'), 'pending');
+    assert.equal(await store.get('tx:49'), 'pending');
+    assert.equal(await store.get('soapctx:6'), undefined);
+    assert.equal(await store.get('soapctx:9'), 'pending');
+    assert.equal(await store.get('grant:kept'), 'a grant');
+
+    // A taken or expired record frees its place: the others are not evicted early.
+    assert.equal(await store.take('tx:45'), 'pending');
+    await store.set('tx:new', 'pending', 60_000);
+    assert.equal(await store.get('tx:46'), 'pending');
+    await store.close();
+  });
+});
