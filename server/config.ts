@@ -145,7 +145,7 @@ export const variables: readonly Variable[] = [
   { name: 'GATEHOUSE_PROXY_MAX_BODY', doc: 'largest request body, in bytes, forwarded to an upstream API (larger: 413)', default: '10485760' },
   { name: 'GATEHOUSE_TOKEN_REFRESH_SKEW', doc: 'seconds before expiry at which an access token is refreshed before being sent upstream', default: '60' },
   { name: 'GATEHOUSE_TRUST_PROXY', doc: 'which peers may set X-Forwarded-For/-Proto: a hop count (0 trusts none), or a comma list of addresses, CIDRs and `loopback`, `linklocal`, `uniquelocal`', default: 'loopback' },
-  { name: 'GATEHOUSE_RATE_LIMIT_LOGIN', doc: '`<count>/<seconds>` or `off`: sign-in starts per client address, for each of /auth/login, /external/login and GetExternalLoginRedirectURL', default: '30/60' },
+  { name: 'GATEHOUSE_RATE_LIMIT_LOGIN', doc: '`<count>/<seconds>` or `off`: sign-in starts per client address, for each of /auth/login, /external/login, GetExternalLoginRedirectURL and POST /auth/device/code', default: '30/60' },
   { name: 'GATEHOUSE_RATE_LIMIT_LOGIN_GLOBAL', doc: '`<count>/<seconds>` or `off`: sign-in starts from all addresses together, for each of those endpoints', default: '600/60' },
   { name: 'GATEHOUSE_RATE_LIMIT_BACKCHANNEL_LOGOUT', doc: '`<count>/<seconds>` or `off`: POST /auth/backchannel-logout per client address (the IdP)', default: '600/60' },
   { name: 'GATEHOUSE_RATE_LIMIT_BACKCHANNEL_LOGOUT_GLOBAL', doc: '`<count>/<seconds>` or `off`: POST /auth/backchannel-logout from all addresses together', default: '1200/60' },
