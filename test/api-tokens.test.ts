@@ -32,7 +32,7 @@ async function listTokens(browser: CookieBrowser): Promise<any[]> {
 }
 
 describe('API tokens', () => {
-  test('a token created on /tokens gets a grant of its own through the IdP and reaches /api/renku with the user\'s access token', async () => {
+  test('a token created on /tokens gets a grant of its own through the IdP, reaches /api/renku with the user\'s access token, and is no session (not listed, not endable as one)', async () => {
     const browser = await signedInBrowser();
     const codeExchanges = tokenRequests('authorization_code');
     const { secret, page } = await createApiToken(gatehouse, browser, { name: 'laptop script' });
@@ -65,6 +65,12 @@ describe('API tokens', () => {
     assert.equal(tokensPage.body.includes(secret), false, 'the page never shows it again');
     const home = await browser.navigate(`${gatehouse.url}/`);
     assert.match(home.body, /href="\/tokens">API tokens \(1\)</);
+
+    // Nor can it be ended as one.
+    const record = JSON.parse((await gatehouse.gh.deps.store.get(`apitoken:${listed.id}`))!);
+    const asSession = await browser.request(`${gatehouse.url}/auth/sessions/${record.grantId}`, { method: 'DELETE', headers: { 'x-csrf': '1' } });
+    assert.equal(asSession.status, 404);
+    assert.equal((await withToken(`${gatehouse.url}/auth/user`, secret)).status, 200);
   });
 
   test('a token outside its upstreams or methods gets 403 token_scope saying what it may do', async () => {
