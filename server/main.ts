@@ -96,6 +96,8 @@ export async function start(options: StartOptions = {}): Promise<Gatehouse> {
     ...(config.oidc.privateKey ? { privateKey: config.oidc.privateKey } : {}),
     ...(config.oidc.privateKeyId ? { privateKeyId: config.oidc.privateKeyId } : {}),
     timeoutSeconds: config.oidc.timeoutSeconds,
+    idTokenAlg: config.oidc.idTokenAlg,
+    clockToleranceSeconds: config.oidc.clockToleranceSeconds,
     allowHttp: !config.production,
     ...(options.discoveryRetryMs ? { retryBaseMs: options.discoveryRetryMs } : {}),
   }, logger, clock);

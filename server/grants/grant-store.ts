@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.ts';
+import type { OriginalIdToken } from '../idp/check-id-token.ts';
 import { hashHandle, randomHandle } from '../random.ts';
 import type { Store } from '../store/store.ts';
 import { TokenCipher } from './token-cipher.ts';
@@ -27,6 +28,11 @@ export interface Grant {
   via: GrantVia;
   /** id_token claims, minus protocol members (nonce, at_hash, …). */
   claims: Record<string, unknown>;
+  /**
+   * The sign-in id_token's `iss`, `sub`, `nonce` and `auth_time`, which a refreshed id_token
+   * must repeat (OpenID Connect Core §12.2). Absent on grants stored before it was kept.
+   */
+  originalIdToken?: OriginalIdToken;
   createdAt: number;
   /**
    * When this grant ends: its absolute end, or earlier when the IdP says the refresh token
@@ -47,6 +53,7 @@ export interface NewGrant {
   sid?: string;
   via: GrantVia;
   claims: Record<string, unknown>;
+  originalIdToken?: OriginalIdToken;
   tokens: TokenSet;
   /** The absolute lifetime (GATEHOUSE_SESSION_MAX). */
   maxLifetimeMs: number;
@@ -87,6 +94,7 @@ export class GrantStore {
       ...(input.sid ? { sid: input.sid } : {}),
       via: input.via,
       claims,
+      ...(input.originalIdToken ? { originalIdToken: input.originalIdToken } : {}),
       createdAt: now,
       expiresAt: endOf(maxExpiresAt, input.tokens),
       maxExpiresAt,

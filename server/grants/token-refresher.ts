@@ -6,6 +6,7 @@ import type { Logger } from '../log.ts';
 import { randomHandle } from '../random.ts';
 import type { Store } from '../store/store.ts';
 import type { Grant, GrantStore, TokenSet } from './grant-store.ts';
+import { signOutGrant } from './sign-out-grant.ts';
 
 /** Which token an upstream needs: the grant's own, or one for a resource and/or scope. */
 export interface TokenNeed {
@@ -46,8 +47,8 @@ interface CachedToken {
  * store lock `lock:refresh:<grantId>`, re-reading the grant once the lock is held, so another
  * instance's fresh tokens are used instead of refreshing again.
  *
- * Only `invalid_grant` ends the grant (401 `session_expired`); an IdP that is away is a 503 and
- * the grant stays. Tokens for a resource or scope other than the grant's own, and
+ * Only `invalid_grant` ends the grant (401 `session_expired`), and a refreshed id_token for
+ * another sign-in (OpenID Connect Core §12.2); an IdP that is away is a 503 and the grant stays. Tokens for a resource or scope other than the grant's own, and
  * client-credentials tokens, are cached in this process until they near expiry.
  */
 export class TokenRefresher {
@@ -173,8 +174,17 @@ export class TokenRefresher {
 
     let next: TokenSet;
     try {
-      next = await idp.refreshTokenGrant(current, need);
+      next = await idp.refreshTokenGrant(current, need, {
+        sub: grant.sub,
+        ...(grant.originalIdToken ? { originalIdToken: grant.originalIdToken } : {}),
+      });
     } catch (error) {
+      if (error instanceof AppError && error.code === 'id_token_refused') {
+        // The whole answer is thrown away: its access token is neither used nor stored.
+        await fromStore(signOutGrant(grants, idp, grantId));
+        logger.info('grant ended: a refresh returned an id_token that does not match its sign-in', { sub: grant.sub, reason: error.details.reason });
+        throw sessionExpired();
+      }
       if (error instanceof AppError && error.code === 'invalid_grant') {
         // Re-read once: if another instance rotated the refresh token meanwhile (a lock that
         // expired mid-refresh), its tokens are good and the grant must not end.

@@ -5,6 +5,7 @@ import { type Clock, systemClock } from '../clock.ts';
 import { AppError, idpUnavailable } from '../errors.ts';
 import type { TokenSet } from '../grants/grant-store.ts';
 import type { Logger } from '../log.ts';
+import { checkIdToken, type IdTokenRefusal, idTokenFailure, type OriginalIdToken, originalIdToken } from './check-id-token.ts';
 
 /** What the adapter needs to know about the IdP and our client registration there. */
 export interface IdpSettings {
@@ -15,6 +16,10 @@ export interface IdpSettings {
   privateKey?: string;
   privateKeyId?: string;
   timeoutSeconds: number;
+  /** The one JWS algorithm id_tokens may be signed with (our registered id_token_signed_response_alg). */
+  idTokenAlg: string;
+  /** Seconds of clock difference with the IdP tolerated on token timestamps. */
+  clockToleranceSeconds: number;
   /** Only for http issuers in development. */
   allowHttp: boolean;
   /** First retry delay of discovery; doubles up to 30 s. */
@@ -35,6 +40,14 @@ export interface SignIn {
   claims: Record<string, unknown>;
   sub: string;
   sid?: string;
+  /** What every refreshed id_token of this sign-in must repeat. */
+  originalIdToken: OriginalIdToken;
+}
+
+/** What a refresh must match: the grant's sign-in, when the grant remembers it. */
+export interface RefreshExpectations {
+  originalIdToken?: OriginalIdToken;
+  sub: string;
 }
 
 /**
@@ -98,7 +111,9 @@ export class IdpAdapter {
 
   /**
    * Exchanges the code from `callbackUrl` (whose origin and path are the redirect URI) and
-   * validates the id_token: signature, issuer, audience, expiry and nonce.
+   * validates the id_token: signature in the pinned algorithm, issuer, audience, expiry and
+   * nonce (openid-client), then Gatehouse's own rules ({@link checkIdToken}). A refused
+   * id_token is logged with its reason and leaves as a 400 `id_token_refused`.
    */
   async authorizationCodeGrant(callbackUrl: URL, checks: { codeVerifier: string; state: string; nonce: string }): Promise<SignIn> {
     const config = this.config();
@@ -111,13 +126,19 @@ export class IdpAdapter {
       });
       const claims = response.claims();
       if (!claims) throw new AppError(400, 'id_token_missing', 'The identity provider sent no id_token.');
+      const refusal = checkIdToken(claims, wallClockSeconds(), this.idTokenRules);
+      if (refusal) throw this.refuseIdToken(refusal, 'sign-in');
       return {
         tokens: toTokenSet(response, this.clock()),
         claims: { ...claims },
         sub: claims.sub,
         ...(typeof claims.sid === 'string' ? { sid: claims.sid } : {}),
+        originalIdToken: originalIdToken(claims),
       };
     } catch (error) {
+      if (error instanceof AppError) throw error;
+      const refusal = idTokenFailure(error, 'sign-in');
+      if (refusal) throw this.refuseIdToken(refusal, 'sign-in', error);
       throw translateIdpError(error, 'token_exchange_failed');
     }
   }
@@ -125,8 +146,13 @@ export class IdpAdapter {
   /**
    * Uses a refresh token. With `resource`, asks for a token for that resource (RFC 8707).
    * The answer keeps the old refresh token when the IdP does not rotate it.
+   *
+   * A new id_token in the answer must pass every sign-in rule and repeat the grant's sign-in
+   * (OpenID Connect Core §12.2: same `iss` and `sub`, `aud` with this client, the original
+   * `nonce` and `auth_time` when present); otherwise the whole answer is thrown away and a 401
+   * `id_token_refused` leaves here.
    */
-  async refreshTokenGrant(current: TokenSet, options: { resource?: string; scope?: string } = {}): Promise<TokenSet> {
+  async refreshTokenGrant(current: TokenSet, options: { resource?: string; scope?: string } = {}, expected?: RefreshExpectations): Promise<TokenSet> {
     if (!current.refreshToken) throw new AppError(401, 'invalid_grant', 'There is no refresh token.');
     const config = this.config();
     const parameters: Record<string, string> = {};
@@ -134,6 +160,12 @@ export class IdpAdapter {
     if (options.scope) parameters.scope = options.scope;
     try {
       const response = await client.refreshTokenGrant(config, current.refreshToken, parameters);
+      const claims = response.claims();
+      if (claims) {
+        const original = expected?.originalIdToken ?? (expected ? { iss: this.settings.issuer, sub: expected.sub } : undefined);
+        const refusal = checkIdToken(claims, wallClockSeconds(), this.idTokenRules, original);
+        if (refusal) throw this.refuseIdToken(refusal, 'refresh');
+      }
       const next = toTokenSet(response, this.clock());
       return {
         ...next,
@@ -141,6 +173,9 @@ export class IdpAdapter {
         idToken: next.idToken ?? current.idToken,
       };
     } catch (error) {
+      if (error instanceof AppError) throw error;
+      const refusal = idTokenFailure(error, 'refresh');
+      if (refusal) throw this.refuseIdToken(refusal, 'refresh', error);
       throw translateIdpError(error, 'refresh_failed');
     }
   }
@@ -191,6 +226,24 @@ export class IdpAdapter {
     return this.configuration?.serverMetadata().jwks_uri;
   }
 
+  private get idTokenRules() {
+    return { clientId: this.settings.clientId, clockToleranceSeconds: this.settings.clockToleranceSeconds };
+  }
+
+  /** Logs one line for a refused id_token (never the token) and returns the error to throw. */
+  private refuseIdToken(reason: IdTokenRefusal, entry: 'sign-in' | 'refresh', cause?: unknown): AppError {
+    this.logger.warn('id_token refused', {
+      event: 'id_token_refused',
+      reason,
+      entry,
+      issuer: this.settings.issuer,
+      ...(cause instanceof Error ? { error: cause } : {}),
+    });
+    return entry === 'refresh'
+      ? new AppError(401, 'id_token_refused', 'The identity provider sent an id_token for another sign-in.', { details: { reason } })
+      : new AppError(400, 'id_token_refused', 'The identity provider sent an id_token Gatehouse does not accept.', { details: { reason } });
+  }
+
   private config(): client.Configuration {
     if (!this.configuration) throw idpUnavailable(new Error(this.lastError));
     return this.configuration;
@@ -202,7 +255,11 @@ export class IdpAdapter {
       const config = await client.discovery(
         new URL(this.settings.issuer),
         this.settings.clientId,
-        undefined,
+        {
+          // Pinned: openid-client then refuses id_tokens in any other algorithm.
+          id_token_signed_response_alg: this.settings.idTokenAlg,
+          [client.clockTolerance]: this.settings.clockToleranceSeconds,
+        },
         await this.clientAuthentication(),
         {
           timeout: this.settings.timeoutSeconds,
@@ -231,6 +288,11 @@ export class IdpAdapter {
     const key = await importPKCS8(privateKey!, signingAlgorithm(privateKey!));
     return client.PrivateKeyJwt(privateKeyId ? { key, kid: privateKeyId } : key);
   }
+}
+
+// Token timestamps are the IdP's wall clock, judged against ours, as openid-client judges `exp`.
+function wallClockSeconds(): number {
+  return Math.floor(Date.now() / 1000);
 }
 
 function signingAlgorithm(pem: string): string {
