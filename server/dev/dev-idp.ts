@@ -66,11 +66,24 @@ export interface DevIdpStats {
   backchannelLogouts: number;
 }
 
+/** What a stand-in token endpoint answers (see {@link DevIdp.tokenEndpointStandIn}). */
+export interface StandInAnswer {
+  status: number;
+  body?: string;
+  contentType?: string;
+}
+
 /** A running embedded IdP. */
 export interface DevIdp {
   issuer: string;
   provider: Provider;
   stats: DevIdpStats;
+  /**
+   * For tests: while set, answers every token-endpoint request in oidc-provider's place, so a
+   * test can play an IdP that refuses differently (Glewlwyd's bare 400 to a revoked refresh
+   * token, a 401 `invalid_client`). Gets the request's form parameters.
+   */
+  tokenEndpointStandIn: ((params: URLSearchParams) => StandInAnswer) | undefined;
   /**
    * The private JWK the IdP signs with (`kid` and `alg` included). Development only: tests
    * sign logout tokens with it to prove Gatehouse checks what the IdP would send.
@@ -227,8 +240,28 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   }
 
   const oidc = provider.callback();
+  const devIdp: DevIdp = {
+    issuer,
+    provider,
+    stats,
+    signingJwk,
+    tokenEndpointStandIn: undefined,
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', issuer);
+    const standIn = devIdp.tokenEndpointStandIn;
+    if (standIn && req.method === 'POST' && url.pathname === '/token') {
+      readBody(req).then((body) => {
+        const answer = standIn(new URLSearchParams(body));
+        res.writeHead(answer.status, answer.contentType ? { 'content-type': answer.contentType } : {});
+        res.end(answer.body ?? '');
+      }, () => res.destroy());
+      return;
+    }
     if (url.pathname.startsWith('/interaction/')) {
       handleInteraction(provider, req, res, url).catch(() => {
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
@@ -239,16 +272,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     oidc(req, res);
   });
 
-  return {
-    issuer,
-    provider,
-    stats,
-    signingJwk,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
-  };
+  return devIdp;
 }
 
 function count(stats: DevIdpStats, ctx: KoaContextWithOIDC): void {

@@ -3,7 +3,7 @@ import type { Clock } from '../clock.ts';
 import { AppError, sessionExpired, storeUnavailable } from '../errors.ts';
 import type { IdpAdapter } from '../idp/idp-adapter.ts';
 import type { Logger } from '../log.ts';
-import { randomHandle } from '../random.ts';
+import { hashHandle, randomHandle } from '../random.ts';
 import type { Store } from '../store/store.ts';
 import type { Grant, GrantStore, TokenSet } from './grant-store.ts';
 import { signOutGrant } from './sign-out-grant.ts';
@@ -32,6 +32,13 @@ export interface TokenRefresherOptions {
   maxCachedTokens?: number;
 }
 
+/**
+ * How long a failed refresh of one grant (and token need) is remembered: calls meanwhile get
+ * the same error without asking the IdP, so a dead refresh token is not sent again on every
+ * call (IdPs log each as an attack, and fail2ban bans the sender: Gatehouse).
+ */
+export const refreshFailureTtlMs = 30_000;
+
 interface CachedToken {
   accessToken: string;
   expiresAt?: number;
@@ -47,8 +54,11 @@ interface CachedToken {
  * store lock `lock:refresh:<grantId>`, re-reading the grant once the lock is held, so another
  * instance's fresh tokens are used instead of refreshing again.
  *
- * Only `invalid_grant` ends the grant (401 `session_expired`), and a refreshed id_token for
- * another sign-in (OpenID Connect Core §12.2); an IdP that is away is a 503 and the grant stays. Tokens for a resource or scope other than the grant's own, and
+ * A refresh token the IdP refuses (`invalid_grant`, or any 4xx that does not blame Gatehouse's
+ * client) ends the grant (401 `session_expired`), and so does a refreshed id_token for another
+ * sign-in (OpenID Connect Core §12.2); an IdP that is away, or that refuses Gatehouse's client,
+ * is a 503 and the grant stays. A failure is remembered in the store for
+ * {@link refreshFailureTtlMs}, across instances. Tokens for a resource or scope other than the grant's own, and
  * client-credentials tokens, are cached in this process until they near expiry.
  */
 export class TokenRefresher {
@@ -172,6 +182,13 @@ export class TokenRefresher {
     const fresh = this.freshToken({ tokens: current }, grantId, need, rejected);
     if (fresh) return fresh;
 
+    const failureKey = refreshFailureKey(grantId, need);
+    const failed = await fromStore(this.options.store.get(failureKey));
+    if (failed !== undefined) {
+      logger.debug('refresh not retried: it failed less than 30 s ago', { sub: grant.sub, ...need });
+      throw recalledFailure(failed);
+    }
+
     let next: TokenSet;
     try {
       next = await idp.refreshTokenGrant(current, need, {
@@ -194,10 +211,13 @@ export class TokenRefresher {
           if (fresh) return fresh;
         }
         await fromStore(grants.end(grantId));
-        logger.info('grant ended: the identity provider refused its refresh token', { sub: grant.sub, cause: error });
+        logger.info('grant ended: the identity provider refused its refresh token', { sub: grant.sub, idpError: error.details.idpError, cause: error });
         throw sessionExpired();
       }
-      throw refusedOrUnavailable(error);
+      const refused = refusedOrUnavailable(error);
+      // Best effort: a store that fails here fails the next call's read anyway.
+      await this.options.store.set(failureKey, rememberedFailure(refused), refreshFailureTtlMs).catch(() => undefined);
+      throw refused;
     }
 
     // A resource token leaves the grant's own access token alone, but the refresh token may
@@ -233,6 +253,20 @@ function isDefault(need: TokenNeed): boolean {
 
 function cacheKey(grantId: string, need: TokenNeed): string {
   return `${grantId}\n${need.resource ?? ''}\n${need.scope ?? ''}`;
+}
+
+/** The store key remembering a failed refresh of one grant for one need. */
+function refreshFailureKey(grantId: string, need: TokenNeed): string {
+  return isDefault(need) ? `refreshfail:${grantId}` : `refreshfail:${grantId}:${hashHandle(`${need.resource ?? ''}\n${need.scope ?? ''}`)}`;
+}
+
+function rememberedFailure(error: AppError): string {
+  return JSON.stringify({ status: error.status, code: error.code, message: error.message, details: error.details, expose: error.expose });
+}
+
+function recalledFailure(raw: string): AppError {
+  const { status, code, message, details, expose } = JSON.parse(raw) as { status: number; code: string; message: string; details: Record<string, unknown>; expose: boolean };
+  return new AppError(status, code, message, { details, expose });
 }
 
 /** Caches a token; the oldest entry goes when the cache is full (tokens can always be fetched again). */

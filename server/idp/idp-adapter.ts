@@ -150,7 +150,7 @@ export class IdpAdapter {
    * A new id_token in the answer must pass every sign-in rule and repeat the grant's sign-in
    * (OpenID Connect Core §12.2: same `iss` and `sub`, `aud` with this client, the original
    * `nonce` and `auth_time` when present); otherwise the whole answer is thrown away and a 401
-   * `id_token_refused` leaves here.
+   * `id_token_refused` leaves here. Refusals of the refresh token: see {@link refreshRefusal}.
    */
   async refreshTokenGrant(current: TokenSet, options: { resource?: string; scope?: string } = {}, expected?: RefreshExpectations): Promise<TokenSet> {
     if (!current.refreshToken) throw new AppError(401, 'invalid_grant', 'There is no refresh token.');
@@ -176,7 +176,7 @@ export class IdpAdapter {
       if (error instanceof AppError) throw error;
       const refusal = idTokenFailure(error, 'refresh');
       if (refusal) throw this.refuseIdToken(refusal, 'refresh', error);
-      throw translateIdpError(error, 'refresh_failed');
+      throw this.refreshRefusal(error);
     }
   }
 
@@ -242,6 +242,40 @@ export class IdpAdapter {
     return entry === 'refresh'
       ? new AppError(401, 'id_token_refused', 'The identity provider sent an id_token for another sign-in.', { details: { reason } })
       : new AppError(400, 'id_token_refused', 'The identity provider sent an id_token Gatehouse does not accept.', { details: { reason } });
+  }
+
+  /**
+   * What a failed refresh means. `invalid_client` and `unauthorized_client` (and a bare 401,
+   * how some IdPs say the first) are Gatehouse's own registration being wrong: a 503 that ends
+   * no session. `invalid_target` and `invalid_scope` refuse the token asked for, not the grant.
+   * Any other 4xx, with a readable OAuth error or not (Glewlwyd answers a revoked refresh token
+   * with a bare 400), means the refresh token is dead: it becomes `invalid_grant`. 408 and 429
+   * are the IdP being busy, and 5xx or no answer the IdP being away: 503 `idp_unavailable`.
+   */
+  private refreshRefusal(error: unknown): AppError {
+    const status = error instanceof client.ResponseBodyError ? error.status
+      : error instanceof client.ClientError && error.cause instanceof Response ? error.cause.status
+        : undefined;
+    if (status === undefined || status < 400 || status >= 500) return translateIdpError(error, 'refresh_failed');
+    if (status === 408 || status === 429) return idpUnavailable(error);
+    const oauthError = error instanceof client.ResponseBodyError ? error.error : undefined;
+    if (oauthError === 'invalid_client' || oauthError === 'unauthorized_client' || (status === 401 && oauthError === undefined)) {
+      const reason = oauthError ?? 'HTTP 401 without an OAuth error';
+      this.logger.error('the identity provider refused Gatehouse\'s client at its token endpoint: check GATEHOUSE_OIDC_CLIENT_ID, the client credentials and that the client may use refresh tokens', {
+        event: 'idp_client_refused',
+        reason,
+        issuer: this.settings.issuer,
+      });
+      return new AppError(503, 'idp_client_refused', 'The identity provider refused Gatehouse\'s client registration; an operator must fix the configuration.', {
+        cause: error,
+        expose: true,
+      });
+    }
+    if (oauthError === 'invalid_target' || oauthError === 'invalid_scope') return translateIdpError(error, 'refresh_failed');
+    return new AppError(400, 'invalid_grant', 'The identity provider no longer accepts this grant.', {
+      cause: error,
+      details: { idpError: oauthError ?? `HTTP ${status}` },
+    });
   }
 
   private config(): client.Configuration {
