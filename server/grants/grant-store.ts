@@ -33,6 +33,8 @@ export interface Grant {
    * must repeat (OpenID Connect Core §12.2). Absent on grants stored before it was kept.
    */
   originalIdToken?: OriginalIdToken;
+  /** When {@link Grant.claims} were last read (sign-in, or a refresh that re-read them). */
+  claimsReadAt?: number;
   createdAt: number;
   /**
    * When this grant ends: its absolute end, or earlier when the IdP says the refresh token
@@ -87,7 +89,7 @@ export class GrantStore {
     const now = this.clock();
     const id = randomHandle(18);
     const maxExpiresAt = now + input.maxLifetimeMs;
-    const claims = Object.fromEntries(Object.entries(input.claims).filter(([k]) => !protocolClaims.has(k)));
+    const claims = withoutProtocolClaims(input.claims);
     const grant: Grant = {
       id,
       sub: input.sub,
@@ -127,13 +129,15 @@ export class GrantStore {
   /**
    * Replaces the grant's tokens after a refresh, and moves its end with the new refresh
    * token's (never past the absolute end); a no-op when the grant has ended meanwhile, also
-   * when it ends between the read and the write here (another instance's logout).
+   * when it ends between the read and the write here (another instance's logout). `claims`,
+   * when the refresh re-read them, update the stored ones (`sub` stays).
    */
-  async replaceTokens(grant: Grant, tokens: TokenSet): Promise<Grant | undefined> {
+  async replaceTokens(grant: Grant, tokens: TokenSet, claims?: Record<string, unknown>): Promise<Grant | undefined> {
     const current = await this.get(grant.id);
     if (!current) return undefined;
     const updated: Grant = {
       ...current,
+      ...(claims ? { claims: { ...current.claims, ...withoutProtocolClaims(claims), sub: current.sub }, claimsReadAt: this.clock() } : {}),
       expiresAt: endOf(current.maxExpiresAt, tokens),
       sealedTokens: this.cipher.seal(JSON.stringify(tokens), grant.id),
     };
@@ -211,6 +215,10 @@ export class GrantStore {
   async dropHandle(handle: string): Promise<void> {
     await this.store.delete(`handle:${hashHandle(handle)}`);
   }
+}
+
+function withoutProtocolClaims(claims: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(claims).filter(([k]) => !protocolClaims.has(k)));
 }
 
 /** A grant ends at its absolute end, or when its refresh token does if that is sooner. */

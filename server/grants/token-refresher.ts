@@ -30,6 +30,11 @@ export interface TokenRefresherOptions {
   lockWaitMs: number;
   /** Most tokens kept per cache (resource tokens and client-credentials tokens). */
   maxCachedTokens?: number;
+  /**
+   * Claims are re-read at a refresh that brings a new id_token, or whose claims are older than
+   * this (GATEHOUSE_OIDC_USERINFO_REFRESH); 0 = never. Default 0.
+   */
+  claimsRefreshMs?: number;
 }
 
 /**
@@ -117,6 +122,14 @@ export class TokenRefresher {
     return tokens;
   }
 
+  /** Whether this refresh re-reads the user's claims: a new id_token came, or they are old. */
+  private claimsDue(grant: Grant, next: TokenSet, current: TokenSet): boolean {
+    const everyMs = this.options.claimsRefreshMs ?? 0;
+    if (everyMs <= 0) return false;
+    if (next.idToken !== undefined && next.idToken !== current.idToken) return true;
+    return this.options.clock() - (grant.claimsReadAt ?? grant.createdAt) >= everyMs;
+  }
+
   private isFresh(token: CachedToken, rejected: string | undefined): boolean {
     if (rejected !== undefined && token.accessToken === rejected) return false;
     return token.expiresAt === undefined || token.expiresAt - this.options.skewMs > this.options.clock();
@@ -190,11 +203,15 @@ export class TokenRefresher {
     }
 
     let next: TokenSet;
+    let claims: Record<string, unknown> | undefined;
     try {
       next = await idp.refreshTokenGrant(current, need, {
         sub: grant.sub,
         ...(grant.originalIdToken ? { originalIdToken: grant.originalIdToken } : {}),
       });
+      if (isDefault(need) && this.claimsDue(grant, next, current)) {
+        claims = await idp.refreshedClaims(next, grant.sub, next.idToken !== current.idToken);
+      }
     } catch (error) {
       if (error instanceof AppError && error.code === 'id_token_refused') {
         // The whole answer is thrown away: its access token is neither used nor stored.
@@ -228,7 +245,7 @@ export class TokenRefresher {
       ...(next.idToken ? { idToken: next.idToken } : {}),
       ...(next.refreshExpiresAt ? { refreshExpiresAt: next.refreshExpiresAt } : {}),
     };
-    const updated = await fromStore(grants.replaceTokens(grant, stored));
+    const updated = await fromStore(grants.replaceTokens(grant, stored, claims));
     // Ended meanwhile. The new refresh token is not revoked: when a sign-in in the same IdP
     // session replaced this grant, revoking would end the replacing grant's tokens too.
     if (!updated) throw sessionExpired();

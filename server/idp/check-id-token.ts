@@ -22,7 +22,13 @@ export type IdTokenRefusal =
   | 'refresh_sub_mismatch'
   | 'refresh_aud_mismatch'
   | 'refresh_nonce_mismatch'
-  | 'refresh_auth_time_changed';
+  | 'refresh_auth_time_changed'
+  | 'userinfo_sub_mismatch'
+  | 'userinfo_alg_not_allowed'
+  | 'userinfo_signature'
+  | 'userinfo_iss_mismatch'
+  | 'userinfo_aud_mismatch'
+  | 'userinfo_invalid';
 
 /**
  * What the sign-in's id_token said that every later id_token of the same grant must repeat

@@ -1,11 +1,12 @@
 import { createPrivateKey } from 'node:crypto';
-import { importPKCS8 } from 'jose';
+import { decodeJwt, importPKCS8 } from 'jose';
 import * as client from 'openid-client';
 import { type Clock, systemClock } from '../clock.ts';
 import { AppError, idpUnavailable } from '../errors.ts';
 import type { TokenSet } from '../grants/grant-store.ts';
 import type { Logger } from '../log.ts';
 import { checkIdToken, type IdTokenRefusal, idTokenFailure, type OriginalIdToken, originalIdToken } from './check-id-token.ts';
+import { mergeUserInfo, type UserInfoMode, wantsUserInfo } from './userinfo-claims.ts';
 
 /** What the adapter needs to know about the IdP and our client registration there. */
 export interface IdpSettings {
@@ -20,6 +21,10 @@ export interface IdpSettings {
   idTokenAlg: string;
   /** Seconds of clock difference with the IdP tolerated on token timestamps. */
   clockToleranceSeconds: number;
+  /** When to read claims from UserInfo (GATEHOUSE_OIDC_USERINFO); default `never`. */
+  userInfo?: UserInfoMode;
+  /** The scopes asked for at sign-in: what was granted when the token response does not say. */
+  scopes?: string;
   /** Only for http issuers in development. */
   allowHttp: boolean;
   /** First retry delay of discovery; doubles up to 30 s. */
@@ -128,9 +133,11 @@ export class IdpAdapter {
       if (!claims) throw new AppError(400, 'id_token_missing', 'The identity provider sent no id_token.');
       const refusal = checkIdToken(claims, wallClockSeconds(), this.idTokenRules);
       if (refusal) throw this.refuseIdToken(refusal, 'sign-in');
+      const tokens = toTokenSet(response, this.clock());
+      const userinfo = await this.readUserInfo(tokens, claims.sub, 'sign-in');
       return {
-        tokens: toTokenSet(response, this.clock()),
-        claims: { ...claims },
+        tokens,
+        claims: userinfo ? mergeUserInfo({ ...claims }, userinfo) : { ...claims },
         sub: claims.sub,
         ...(typeof claims.sid === 'string' ? { sid: claims.sid } : {}),
         originalIdToken: originalIdToken(claims),
@@ -180,6 +187,20 @@ export class IdpAdapter {
     }
   }
 
+  /**
+   * The user's claims after a refresh, for the grant: the new id_token's (when `tokens`
+   * brought one) merged with UserInfo's (when GATEHOUSE_OIDC_USERINFO says so). Called on a
+   * refresh that happens anyway, so claims stay current without a request of their own. A
+   * UserInfo `sub` other than the grant's is a 401 `id_token_refused`.
+   */
+  async refreshedClaims(tokens: TokenSet, sub: string, newIdToken: boolean): Promise<Record<string, unknown> | undefined> {
+    // Verified by refreshTokenGrant a moment ago.
+    const fromIdToken = newIdToken && tokens.idToken ? { ...decodeJwt(tokens.idToken) } : undefined;
+    const userinfo = await this.readUserInfo(tokens, sub, 'refresh');
+    if (!userinfo) return fromIdToken;
+    return mergeUserInfo(fromIdToken ?? {}, userinfo);
+  }
+
   /** A token for Gatehouse itself (client-credentials grant). */
   async clientCredentialsGrant(options: { resource?: string; scope?: string } = {}): Promise<TokenSet> {
     const config = this.config();
@@ -224,6 +245,50 @@ export class IdpAdapter {
   /** The discovered metadata value, for the modules that verify IdP-signed JWTs with jose. */
   get jwksUri(): string | undefined {
     return this.configuration?.serverMetadata().jwks_uri;
+  }
+
+  /**
+   * UserInfo's claims for a fresh access token, or undefined when it is not called or fails
+   * in a way that must not block a sign-in (the IdP is slow or away, or refuses the token:
+   * logged, and the id_token's claims are used). A `sub` other than the id_token's, or a
+   * signed response that fails verification, refuses the sign-in like a bad id_token.
+   */
+  private async readUserInfo(tokens: TokenSet, sub: string, entry: 'sign-in' | 'refresh'): Promise<Record<string, unknown> | undefined> {
+    const config = this.config();
+    const hasEndpoint = config.serverMetadata().userinfo_endpoint !== undefined;
+    if (!wantsUserInfo(this.settings.userInfo ?? 'never', hasEndpoint, tokens.scope ?? this.settings.scopes ?? '')) return undefined;
+    try {
+      return { ...(await client.fetchUserInfo(config, tokens.accessToken, sub)) };
+    } catch (error) {
+      if (messageInChain(error, /"sub" property value/)) throw this.refuseIdToken('userinfo_sub_mismatch', entry, error);
+      const status = error instanceof client.WWWAuthenticateChallengeError ? error.status
+        : error instanceof client.ClientError && error.cause instanceof Response ? error.cause.status
+          : undefined;
+      const issuer = this.settings.issuer;
+      if (messageInChain(error, /JWE decryption is not configured/)) {
+        this.logger.warn('UserInfo is encrypted, which Gatehouse does not decrypt: turn off UserInfo encryption for the client at the IdP (userinfo_encrypted_response_alg); signed in with the id_token\'s claims', {
+          event: 'userinfo_refused', reason: 'userinfo_encrypted', entry, issuer,
+        });
+        return undefined;
+      }
+      if (status === 401 || status === 403) {
+        this.logger.warn('UserInfo refused Gatehouse\'s access token: a configuration problem. Check that the client is granted the openid scope and that its access tokens are accepted at UserInfo (an audience-bound token may not be), or set GATEHOUSE_OIDC_USERINFO=never; signed in with the id_token\'s claims', {
+          event: 'userinfo_refused', reason: `HTTP ${status}`, entry, issuer,
+        });
+        return undefined;
+      }
+      const jwtFailure = status === undefined ? idTokenFailure(error, 'sign-in') : undefined;
+      if (jwtFailure && entry === 'sign-in') throw this.refuseIdToken(userInfoRefusals[jwtFailure] ?? 'userinfo_invalid', entry, error);
+      const unavailable = translateIdpError(error, 'userinfo_failed');
+      this.logger.warn('UserInfo could not be read; signed in with the id_token\'s claims', {
+        event: 'userinfo_unavailable',
+        reason: status !== undefined ? `HTTP ${status}` : unavailable.code,
+        entry,
+        issuer,
+        error: error instanceof Error ? error : String(error),
+      });
+      return undefined;
+    }
   }
 
   private get idTokenRules() {
@@ -322,6 +387,21 @@ export class IdpAdapter {
     const key = await importPKCS8(privateKey!, signingAlgorithm(privateKey!));
     return client.PrivateKeyJwt(privateKeyId ? { key, kid: privateKeyId } : key);
   }
+}
+
+// A signed UserInfo response fails the checks an id_token would.
+const userInfoRefusals: Partial<Record<IdTokenRefusal, IdTokenRefusal>> = {
+  id_token_alg_not_allowed: 'userinfo_alg_not_allowed',
+  id_token_signature: 'userinfo_signature',
+  id_token_iss_mismatch: 'userinfo_iss_mismatch',
+  id_token_aud_mismatch: 'userinfo_aud_mismatch',
+};
+
+function messageInChain(error: unknown, pattern: RegExp): boolean {
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
+    if (pattern.test(current.message)) return true;
+  }
+  return false;
 }
 
 // Token timestamps are the IdP's wall clock, judged against ours, as openid-client judges `exp`.
