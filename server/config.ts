@@ -29,6 +29,14 @@ export interface Config {
     scopes: string;
     /** Seconds openid-client waits for the IdP before giving up. */
     timeoutSeconds: number;
+    /** The only JWS algorithm accepted on id_tokens (the client's `id_token_signed_response_alg`). */
+    idTokenAlg: string;
+    /** Seconds of clock difference with the IdP tolerated on token timestamps. */
+    clockToleranceSeconds: number;
+    /** When to read the user's claims from the UserInfo endpoint after a code exchange. */
+    userInfo: 'auto' | 'always' | 'never';
+    /** Seconds after which a refresh re-reads UserInfo even without a new id_token; 0 = never. */
+    userInfoRefreshSeconds: number;
   };
   session: {
     secret: string;
@@ -130,6 +138,10 @@ export const variables: readonly Variable[] = [
   { name: 'GATEHOUSE_OIDC_PRIVATE_KEY_ID', doc: '`kid` of that key as registered at the IdP (optional)' },
   { name: 'GATEHOUSE_OIDC_SCOPES', doc: 'scopes requested at sign-in', default: 'openid profile email offline_access' },
   { name: 'GATEHOUSE_OIDC_TIMEOUT', doc: 'seconds to wait for the IdP before answering 503', default: '10' },
+  { name: 'GATEHOUSE_OIDC_ID_TOKEN_ALG', doc: 'the one algorithm id_tokens must be signed with (the client\'s id_token_signed_response_alg at the IdP); any other is refused', default: 'RS256' },
+  { name: 'GATEHOUSE_OIDC_USERINFO', doc: 'auto, always or never: read name, email etc. from the IdP\'s UserInfo endpoint after sign-in (auto: when discovery lists one and profile, email, address or phone was granted)', default: 'auto' },
+  { name: 'GATEHOUSE_OIDC_USERINFO_REFRESH', doc: 'seconds after which a token refresh also re-reads UserInfo (it always does when the refresh brings a new id_token); 0 = never at refresh', default: '3600' },
+  { name: 'GATEHOUSE_CLOCK_TOLERANCE', doc: 'seconds of clock difference with the IdP tolerated on id_token timestamps (iat, exp, nbf)', default: '60' },
   { name: 'GATEHOUSE_SESSION_SECRET', doc: 'at least 32 characters; signs cookies and encrypts tokens at rest; required in production' },
   { name: 'GATEHOUSE_SESSION_IDLE', doc: 'seconds without a request after which a session ends', default: '1800' },
   { name: 'GATEHOUSE_SESSION_MAX', doc: 'seconds after sign-in after which a session ends, however active', default: '28800' },
@@ -171,6 +183,13 @@ export function loadConfig(env: Env = readEnvironment()): Config {
   const port = integer('GATEHOUSE_PORT', get, problems, 0, 65535);
   const devIdpPort = integer('GATEHOUSE_DEV_IDP_PORT', get, problems, 0, 65535);
   const timeoutSeconds = integer('GATEHOUSE_OIDC_TIMEOUT', get, problems, 1, 120);
+  const clockToleranceSeconds = integer('GATEHOUSE_CLOCK_TOLERANCE', get, problems, 0, 600);
+  const userInfo = oneOf('GATEHOUSE_OIDC_USERINFO', get, problems, ['auto', 'always', 'never'] as const);
+  const userInfoRefreshSeconds = integer('GATEHOUSE_OIDC_USERINFO_REFRESH', get, problems, 0, 30 * 86400);
+  // Asymmetric only: Gatehouse verifies id_token signatures against the IdP's JWKS (HS* would
+  // make the client secret a signing key anyone holding it could forge tokens with).
+  const idTokenAlg = oneOf('GATEHOUSE_OIDC_ID_TOKEN_ALG', get, problems,
+    ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const);
   const idleSeconds = integer('GATEHOUSE_SESSION_IDLE', get, problems, 10, 30 * 86400);
   const maxSeconds = integer('GATEHOUSE_SESSION_MAX', get, problems, 10, 365 * 86400);
 
@@ -264,6 +283,10 @@ export function loadConfig(env: Env = readEnvironment()): Config {
       privateKeyId: get('GATEHOUSE_OIDC_PRIVATE_KEY_ID'),
       scopes,
       timeoutSeconds,
+      idTokenAlg,
+      clockToleranceSeconds,
+      userInfo,
+      userInfoRefreshSeconds,
     },
     session: { secret, secretGenerated, idleSeconds, maxSeconds },
     store,

@@ -30,7 +30,7 @@ export interface StartOptions {
   clock?: Clock;
   logger?: Logger;
   /** Overrides for the embedded IdP (e.g. short token lifetimes in tests). */
-  devIdp?: Partial<Pick<DevIdpOptions, 'accessTokenTtlSeconds' | 'refreshTokenTtlSeconds' | 'extraClients' | 'statesRefreshExpiresIn' | 'introspection'>>;
+  devIdp?: Partial<Pick<DevIdpOptions, 'accessTokenTtlSeconds' | 'refreshTokenTtlSeconds' | 'extraClients' | 'statesRefreshExpiresIn' | 'introspection' | 'claimsFromUserInfo'>>;
   /** First retry delay of IdP discovery. */
   discoveryRetryMs?: number;
 }
@@ -98,6 +98,10 @@ export async function start(options: StartOptions = {}): Promise<Gatehouse> {
     ...(config.oidc.privateKey ? { privateKey: config.oidc.privateKey } : {}),
     ...(config.oidc.privateKeyId ? { privateKeyId: config.oidc.privateKeyId } : {}),
     timeoutSeconds: config.oidc.timeoutSeconds,
+    idTokenAlg: config.oidc.idTokenAlg,
+    clockToleranceSeconds: config.oidc.clockToleranceSeconds,
+    userInfo: config.oidc.userInfo,
+    scopes: config.oidc.scopes,
     allowHttp: !config.production,
     ...(options.discoveryRetryMs ? { retryBaseMs: options.discoveryRetryMs } : {}),
   }, logger, clock);
@@ -120,6 +124,7 @@ export async function start(options: StartOptions = {}): Promise<Gatehouse> {
     // The lock outlives the longest refresh openid-client allows; waiters give up just after it.
     lockTtlMs: (config.oidc.timeoutSeconds + 5) * 1000,
     lockWaitMs: (config.oidc.timeoutSeconds + 1) * 1000,
+    claimsRefreshMs: config.oidc.userInfoRefreshSeconds * 1000,
   });
   (extensions.routers ??= []).push(['/api', apiRouter(deps, { upstreams, tokens })]);
   extensions.routers.push(['/connector', connectorRouter({ upstreams, examples: demoApis ? demoLookupExamples : [] })]);

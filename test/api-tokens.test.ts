@@ -68,6 +68,9 @@ describe('API tokens', () => {
 
     // Nor can it be ended as one.
     const record = JSON.parse((await gatehouse.gh.deps.store.get(`apitoken:${listed.id}`))!);
+    const tokenGrant = (await gatehouse.gh.deps.grants.get(record.grantId))!;
+    assert.equal(tokenGrant.purpose, 'api_token');
+    assert.ok(tokenGrant.originalIdToken?.nonce, 'its refreshed id_tokens are held to its own sign-in\'s nonce');
     const asSession = await browser.request(`${gatehouse.url}/auth/sessions/${record.grantId}`, { method: 'DELETE', headers: { 'x-csrf': '1' } });
     assert.equal(asSession.status, 404);
     assert.equal((await withToken(`${gatehouse.url}/auth/user`, secret)).status, 200);

@@ -39,7 +39,7 @@ describe('id_token validation', () => {
       const browser = new CookieBrowser();
       const page = await browser.navigate(await callbackUrlFor(gatehouse, browser));
       assert.equal(page.response.status, 400);
-      assert.match(page.body, /token_exchange_failed/);
+      assert.match(page.body, /id_token_refused/);
       assert.equal(browser.cookie('localhost', 'gatehouse'), undefined);
       assert.deepEqual(await gatehouse.gh.deps.grants.idsBySub('alice'), []);
     } finally {

@@ -63,6 +63,12 @@ export interface DevIdpOptions {
   statesRefreshExpiresIn?: boolean;
   /** Offer token introspection (RFC 7662); default true. */
   introspection?: boolean;
+  /**
+   * Like LemonLDAP::NG and Authelia: the id_token carries only `sub` and protocol claims
+   * (`conformIdTokenClaims`), and names and email come from UserInfo. The access token from
+   * the code exchange is then opaque, since an audience-bound JWT is refused at UserInfo.
+   */
+  claimsFromUserInfo?: boolean;
 }
 
 /** Counts what the IdP did, for tests and the benchmark. */
@@ -70,6 +76,15 @@ export interface DevIdpStats {
   /** Successful and failed token-endpoint calls, by grant_type. */
   tokenRequests: Record<string, number>;
   backchannelLogouts: number;
+  /** Requests to the UserInfo endpoint. */
+  userinfoRequests: number;
+}
+
+/** What a stand-in token endpoint answers (see {@link DevIdp.tokenEndpointStandIn}). */
+export interface StandInAnswer {
+  status: number;
+  body?: string;
+  contentType?: string;
 }
 
 /** A running embedded IdP. */
@@ -77,6 +92,14 @@ export interface DevIdp {
   issuer: string;
   provider: Provider;
   stats: DevIdpStats;
+  /**
+   * For tests: while set, answers every token-endpoint request in oidc-provider's place, so a
+   * test can play an IdP that refuses differently (Glewlwyd's bare 400 to a revoked refresh
+   * token, a 401 `invalid_client`). Gets the request's form parameters.
+   */
+  tokenEndpointStandIn: ((params: URLSearchParams) => StandInAnswer) | undefined;
+  /** For tests: while set, answers every UserInfo request in oidc-provider's place. */
+  userinfoStandIn: (() => StandInAnswer) | undefined;
   /**
    * The private JWK the IdP signs with (`kid` and `alg` included). Development only: tests
    * sign logout tokens with it to prove Gatehouse checks what the IdP would send.
@@ -98,7 +121,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     server.listen(options.port, '127.0.0.1', () => resolve());
   });
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const stats: DevIdpStats = { tokenRequests: {}, backchannelLogouts: 0 };
+  const stats: DevIdpStats = { tokenRequests: {}, backchannelLogouts: 0, userinfoRequests: 0 };
 
   // Grants made by a consent interaction (an API token's): each belongs to one authorization only.
   const dedicatedGrants = new Set<string>();
@@ -132,7 +155,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     },
     // Like Keycloak: profile and email claims go in the id_token, since the audience-bound
     // access token is not accepted at userinfo.
-    conformIdTokenClaims: false,
+    conformIdTokenClaims: options.claimsFromUserInfo === true,
     pkce: { required: () => true },
     findAccount: async (_ctx, sub) => {
       const user = devUsers.find((u) => u.username === sub);
@@ -142,6 +165,10 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     interactions: { url: async (_ctx, interaction) => `/interaction/${interaction.uid}` },
     features: {
       devInteractions: { enabled: false },
+      // Only where the claims live there: the Keycloak-like default's audience-bound access
+      // token is refused at UserInfo, so advertising it would only earn every sign-in a 401.
+      userinfo: { enabled: options.claimsFromUserInfo === true },
+      jwtUserinfo: { enabled: options.claimsFromUserInfo === true },
       clientCredentials: { enabled: true },
       revocation: { enabled: true },
       introspection: { enabled: options.introspection ?? true },
@@ -154,11 +181,13 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
         // Keycloak client with an audience mapper for each would be), so a refresh-token grant
         // can later ask for any of them; a token request without one gets the demo-apis token.
         defaultResource: async (ctx, _client, oneOf) => {
+          // An opaque access token for UserInfo unless the token request names a resource.
+          if (oneOf === undefined && options.claimsFromUserInfo && ctx.oidc.route === 'token') return undefined as unknown as string;
           if (oneOf === undefined) return ctx.oidc.route === 'token' ? defaultResource : Object.keys(devResources);
           if (Array.isArray(oneOf)) return oneOf.includes(defaultResource) ? defaultResource : oneOf[0]!;
           return oneOf;
         },
-        useGrantedResource: async () => true,
+        useGrantedResource: async () => options.claimsFromUserInfo !== true,
         getResourceServerInfo: async (_ctx, resource) => {
           const audience = devResources[resource];
           if (!audience) throw new errors.InvalidTarget();
@@ -241,11 +270,41 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   }
 
   const oidc = provider.callback();
+  const devIdp: DevIdp = {
+    issuer,
+    provider,
+    stats,
+    signingJwk,
+    tokenEndpointStandIn: undefined,
+    userinfoStandIn: undefined,
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', issuer);
     if (url.pathname === faviconPath) {
       res.writeHead(200, { 'content-type': 'image/svg+xml', 'cache-control': 'public, max-age=3600' });
       res.end(favicon);
+      return;
+    }
+    if (url.pathname === '/me') {
+      stats.userinfoRequests++;
+      const answer = devIdp.userinfoStandIn?.();
+      if (answer) {
+        res.writeHead(answer.status, answer.contentType ? { 'content-type': answer.contentType } : {});
+        res.end(answer.body ?? '');
+        return;
+      }
+    }
+    const standIn = devIdp.tokenEndpointStandIn;
+    if (standIn && req.method === 'POST' && url.pathname === '/token') {
+      readBody(req).then((body) => {
+        const answer = standIn(new URLSearchParams(body));
+        res.writeHead(answer.status, answer.contentType ? { 'content-type': answer.contentType } : {});
+        res.end(answer.body ?? '');
+      }, () => res.destroy());
       return;
     }
     if (url.pathname.startsWith('/interaction/')) {
@@ -258,16 +317,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     oidc(req, res);
   });
 
-  return {
-    issuer,
-    provider,
-    stats,
-    signingJwk,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
-  };
+  return devIdp;
 }
 
 function count(stats: DevIdpStats, ctx: KoaContextWithOIDC): void {

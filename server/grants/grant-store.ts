@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.ts';
+import type { OriginalIdToken } from '../idp/check-id-token.ts';
 import { hashHandle, randomHandle } from '../random.ts';
 import type { Store } from '../store/store.ts';
 import { TokenCipher } from './token-cipher.ts';
@@ -27,6 +28,13 @@ export interface Grant {
   via: GrantVia;
   /** id_token claims, minus protocol members (nonce, at_hash, …). */
   claims: Record<string, unknown>;
+  /**
+   * The sign-in id_token's `iss`, `sub`, `nonce` and `auth_time`, which a refreshed id_token
+   * must repeat (OpenID Connect Core §12.2). Absent on grants stored before it was kept.
+   */
+  originalIdToken?: OriginalIdToken;
+  /** When {@link Grant.claims} were last read (sign-in, or a refresh that re-read them). */
+  claimsReadAt?: number;
   createdAt: number;
   /**
    * When this grant ends: its absolute end, or earlier when the IdP says the refresh token
@@ -49,6 +57,7 @@ export interface NewGrant {
   sid?: string;
   via: GrantVia;
   claims: Record<string, unknown>;
+  originalIdToken?: OriginalIdToken;
   tokens: TokenSet;
   /** The absolute lifetime (GATEHOUSE_SESSION_MAX). */
   maxLifetimeMs: number;
@@ -83,13 +92,14 @@ export class GrantStore {
     const now = this.clock();
     const id = randomHandle(18);
     const maxExpiresAt = now + input.maxLifetimeMs;
-    const claims = Object.fromEntries(Object.entries(input.claims).filter(([k]) => !protocolClaims.has(k)));
+    const claims = withoutProtocolClaims(input.claims);
     const grant: Grant = {
       id,
       sub: input.sub,
       ...(input.sid ? { sid: input.sid } : {}),
       via: input.via,
       claims,
+      ...(input.originalIdToken ? { originalIdToken: input.originalIdToken } : {}),
       createdAt: now,
       expiresAt: endOf(maxExpiresAt, input.tokens),
       maxExpiresAt,
@@ -123,13 +133,15 @@ export class GrantStore {
   /**
    * Replaces the grant's tokens after a refresh, and moves its end with the new refresh
    * token's (never past the absolute end); a no-op when the grant has ended meanwhile, also
-   * when it ends between the read and the write here (another instance's logout).
+   * when it ends between the read and the write here (another instance's logout). `claims`,
+   * when the refresh re-read them, update the stored ones (`sub` stays).
    */
-  async replaceTokens(grant: Grant, tokens: TokenSet): Promise<Grant | undefined> {
+  async replaceTokens(grant: Grant, tokens: TokenSet, claims?: Record<string, unknown>): Promise<Grant | undefined> {
     const current = await this.get(grant.id);
     if (!current) return undefined;
     const updated: Grant = {
       ...current,
+      ...(claims ? { claims: { ...current.claims, ...withoutProtocolClaims(claims), sub: current.sub }, claimsReadAt: this.clock() } : {}),
       expiresAt: endOf(current.maxExpiresAt, tokens),
       sealedTokens: this.cipher.seal(JSON.stringify(tokens), grant.id),
     };
@@ -207,6 +219,10 @@ export class GrantStore {
   async dropHandle(handle: string): Promise<void> {
     await this.store.delete(`handle:${hashHandle(handle)}`);
   }
+}
+
+function withoutProtocolClaims(claims: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(claims).filter(([k]) => !protocolClaims.has(k)));
 }
 
 /** A grant ends at its absolute end, or when its refresh token does if that is sooner. */

@@ -3,9 +3,10 @@ import type { Clock } from '../clock.ts';
 import { AppError, sessionExpired, storeUnavailable } from '../errors.ts';
 import type { IdpAdapter } from '../idp/idp-adapter.ts';
 import type { Logger } from '../log.ts';
-import { randomHandle } from '../random.ts';
+import { hashHandle, randomHandle } from '../random.ts';
 import type { Store } from '../store/store.ts';
 import type { Grant, GrantStore, TokenSet } from './grant-store.ts';
+import { signOutGrant } from './sign-out-grant.ts';
 
 /** Which token an upstream needs: the grant's own, or one for a resource and/or scope. */
 export interface TokenNeed {
@@ -29,7 +30,19 @@ export interface TokenRefresherOptions {
   lockWaitMs: number;
   /** Most tokens kept per cache (resource tokens and client-credentials tokens). */
   maxCachedTokens?: number;
+  /**
+   * Claims are re-read at a refresh that brings a new id_token, or whose claims are older than
+   * this (GATEHOUSE_OIDC_USERINFO_REFRESH); 0 = never. Default 0.
+   */
+  claimsRefreshMs?: number;
 }
+
+/**
+ * How long a failed refresh of one grant (and token need) is remembered: calls meanwhile get
+ * the same error without asking the IdP, so a dead refresh token is not sent again on every
+ * call (IdPs log each as an attack, and fail2ban bans the sender: Gatehouse).
+ */
+export const refreshFailureTtlMs = 30_000;
 
 interface CachedToken {
   accessToken: string;
@@ -46,8 +59,11 @@ interface CachedToken {
  * store lock `lock:refresh:<grantId>`, re-reading the grant once the lock is held, so another
  * instance's fresh tokens are used instead of refreshing again.
  *
- * Only `invalid_grant` ends the grant (401 `session_expired`); an IdP that is away is a 503 and
- * the grant stays. Tokens for a resource or scope other than the grant's own, and
+ * A refresh token the IdP refuses (`invalid_grant`, or any 4xx that does not blame Gatehouse's
+ * client) ends the grant (401 `session_expired`), and so does a refreshed id_token for another
+ * sign-in (OpenID Connect Core §12.2); an IdP that is away, or that refuses Gatehouse's client,
+ * is a 503 and the grant stays. A failure is remembered in the store for
+ * {@link refreshFailureTtlMs}, across instances. Tokens for a resource or scope other than the grant's own, and
  * client-credentials tokens, are cached in this process until they near expiry.
  */
 export class TokenRefresher {
@@ -104,6 +120,14 @@ export class TokenRefresher {
     if (this.opened.size >= this.maxCached) this.opened.delete(this.opened.keys().next().value!);
     this.opened.set(grant.id, { sealed: grant.sealedTokens, tokens });
     return tokens;
+  }
+
+  /** Whether this refresh re-reads the user's claims: a new id_token came, or they are old. */
+  private claimsDue(grant: Grant, next: TokenSet, current: TokenSet): boolean {
+    const everyMs = this.options.claimsRefreshMs ?? 0;
+    if (everyMs <= 0) return false;
+    if (next.idToken !== undefined && next.idToken !== current.idToken) return true;
+    return this.options.clock() - (grant.claimsReadAt ?? grant.createdAt) >= everyMs;
   }
 
   private isFresh(token: CachedToken, rejected: string | undefined): boolean {
@@ -171,10 +195,30 @@ export class TokenRefresher {
     const fresh = this.freshToken({ tokens: current }, grantId, need, rejected);
     if (fresh) return fresh;
 
+    const failureKey = refreshFailureKey(grantId, need);
+    const failed = await fromStore(this.options.store.get(failureKey));
+    if (failed !== undefined) {
+      logger.debug('refresh not retried: it failed less than 30 s ago', { sub: grant.sub, ...need });
+      throw recalledFailure(failed);
+    }
+
     let next: TokenSet;
+    let claims: Record<string, unknown> | undefined;
     try {
-      next = await idp.refreshTokenGrant(current, need);
+      next = await idp.refreshTokenGrant(current, need, {
+        sub: grant.sub,
+        ...(grant.originalIdToken ? { originalIdToken: grant.originalIdToken } : {}),
+      });
+      if (isDefault(need) && this.claimsDue(grant, next, current)) {
+        claims = await idp.refreshedClaims(next, grant.sub, next.idToken !== current.idToken);
+      }
     } catch (error) {
+      if (error instanceof AppError && error.code === 'id_token_refused') {
+        // The whole answer is thrown away: its access token is neither used nor stored.
+        await fromStore(signOutGrant(grants, idp, grantId));
+        logger.info('grant ended: a refresh returned an id_token that does not match its sign-in', { sub: grant.sub, reason: error.details.reason });
+        throw sessionExpired();
+      }
       if (error instanceof AppError && error.code === 'invalid_grant') {
         // Re-read once: if another instance rotated the refresh token meanwhile (a lock that
         // expired mid-refresh), its tokens are good and the grant must not end.
@@ -184,10 +228,13 @@ export class TokenRefresher {
           if (fresh) return fresh;
         }
         await fromStore(grants.end(grantId));
-        logger.info('grant ended: the identity provider refused its refresh token', { sub: grant.sub, cause: error });
+        logger.info('grant ended: the identity provider refused its refresh token', { sub: grant.sub, idpError: error.details.idpError, cause: error });
         throw sessionExpired();
       }
-      throw refusedOrUnavailable(error);
+      const refused = refusedOrUnavailable(error);
+      // Best effort: a store that fails here fails the next call's read anyway.
+      await this.options.store.set(failureKey, rememberedFailure(refused), refreshFailureTtlMs).catch(() => undefined);
+      throw refused;
     }
 
     // A resource token leaves the grant's own access token alone, but the refresh token may
@@ -198,7 +245,7 @@ export class TokenRefresher {
       ...(next.idToken ? { idToken: next.idToken } : {}),
       ...(next.refreshExpiresAt ? { refreshExpiresAt: next.refreshExpiresAt } : {}),
     };
-    const updated = await fromStore(grants.replaceTokens(grant, stored));
+    const updated = await fromStore(grants.replaceTokens(grant, stored, claims));
     // Ended meanwhile. The new refresh token is not revoked: when a sign-in in the same IdP
     // session replaced this grant, revoking would end the replacing grant's tokens too.
     if (!updated) throw sessionExpired();
@@ -223,6 +270,20 @@ function isDefault(need: TokenNeed): boolean {
 
 function cacheKey(grantId: string, need: TokenNeed): string {
   return `${grantId}\n${need.resource ?? ''}\n${need.scope ?? ''}`;
+}
+
+/** The store key remembering a failed refresh of one grant for one need. */
+function refreshFailureKey(grantId: string, need: TokenNeed): string {
+  return isDefault(need) ? `refreshfail:${grantId}` : `refreshfail:${grantId}:${hashHandle(`${need.resource ?? ''}\n${need.scope ?? ''}`)}`;
+}
+
+function rememberedFailure(error: AppError): string {
+  return JSON.stringify({ status: error.status, code: error.code, message: error.message, details: error.details, expose: error.expose });
+}
+
+function recalledFailure(raw: string): AppError {
+  const { status, code, message, details, expose } = JSON.parse(raw) as { status: number; code: string; message: string; details: Record<string, unknown>; expose: boolean };
+  return new AppError(status, code, message, { details, expose });
 }
 
 /** Caches a token; the oldest entry goes when the cache is full (tokens can always be fetched again). */

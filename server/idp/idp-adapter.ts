@@ -1,10 +1,12 @@
 import { createPrivateKey } from 'node:crypto';
-import { importPKCS8 } from 'jose';
+import { decodeJwt, importPKCS8 } from 'jose';
 import * as client from 'openid-client';
 import { type Clock, systemClock } from '../clock.ts';
 import { AppError, idpUnavailable } from '../errors.ts';
 import type { TokenSet } from '../grants/grant-store.ts';
 import type { Logger } from '../log.ts';
+import { checkIdToken, type IdTokenRefusal, idTokenFailure, type OriginalIdToken, originalIdToken } from './check-id-token.ts';
+import { mergeUserInfo, type UserInfoMode, wantsUserInfo } from './userinfo-claims.ts';
 
 /** What the adapter needs to know about the IdP and our client registration there. */
 export interface IdpSettings {
@@ -15,6 +17,14 @@ export interface IdpSettings {
   privateKey?: string;
   privateKeyId?: string;
   timeoutSeconds: number;
+  /** The one JWS algorithm id_tokens may be signed with (our registered id_token_signed_response_alg). */
+  idTokenAlg: string;
+  /** Seconds of clock difference with the IdP tolerated on token timestamps. */
+  clockToleranceSeconds: number;
+  /** When to read claims from UserInfo (GATEHOUSE_OIDC_USERINFO); default `never`. */
+  userInfo?: UserInfoMode;
+  /** The scopes asked for at sign-in: what was granted when the token response does not say. */
+  scopes?: string;
   /** Only for http issuers in development. */
   allowHttp: boolean;
   /** First retry delay of discovery; doubles up to 30 s. */
@@ -44,6 +54,14 @@ export interface SignIn {
   claims: Record<string, unknown>;
   sub: string;
   sid?: string;
+  /** What every refreshed id_token of this sign-in must repeat. */
+  originalIdToken: OriginalIdToken;
+}
+
+/** What a refresh must match: the grant's sign-in, when the grant remembers it. */
+export interface RefreshExpectations {
+  originalIdToken?: OriginalIdToken;
+  sub: string;
 }
 
 /**
@@ -108,7 +126,9 @@ export class IdpAdapter {
 
   /**
    * Exchanges the code from `callbackUrl` (whose origin and path are the redirect URI) and
-   * validates the id_token: signature, issuer, audience, expiry and nonce.
+   * validates the id_token: signature in the pinned algorithm, issuer, audience, expiry and
+   * nonce (openid-client), then Gatehouse's own rules ({@link checkIdToken}). A refused
+   * id_token is logged with its reason and leaves as a 400 `id_token_refused`.
    */
   async authorizationCodeGrant(callbackUrl: URL, checks: { codeVerifier: string; state: string; nonce: string }): Promise<SignIn> {
     const config = this.config();
@@ -121,13 +141,21 @@ export class IdpAdapter {
       });
       const claims = response.claims();
       if (!claims) throw new AppError(400, 'id_token_missing', 'The identity provider sent no id_token.');
+      const refusal = checkIdToken(claims, wallClockSeconds(), this.idTokenRules);
+      if (refusal) throw this.refuseIdToken(refusal, 'sign-in');
+      const tokens = toTokenSet(response, this.clock());
+      const userinfo = await this.readUserInfo(tokens, claims.sub, 'sign-in');
       return {
-        tokens: toTokenSet(response, this.clock()),
-        claims: { ...claims },
+        tokens,
+        claims: userinfo ? mergeUserInfo({ ...claims }, userinfo) : { ...claims },
         sub: claims.sub,
         ...(typeof claims.sid === 'string' ? { sid: claims.sid } : {}),
+        originalIdToken: originalIdToken(claims),
       };
     } catch (error) {
+      if (error instanceof AppError) throw error;
+      const refusal = idTokenFailure(error, 'sign-in');
+      if (refusal) throw this.refuseIdToken(refusal, 'sign-in', error);
       throw translateIdpError(error, 'token_exchange_failed');
     }
   }
@@ -135,8 +163,13 @@ export class IdpAdapter {
   /**
    * Uses a refresh token. With `resource`, asks for a token for that resource (RFC 8707).
    * The answer keeps the old refresh token when the IdP does not rotate it.
+   *
+   * A new id_token in the answer must pass every sign-in rule and repeat the grant's sign-in
+   * (OpenID Connect Core §12.2: same `iss` and `sub`, `aud` with this client, the original
+   * `nonce` and `auth_time` when present); otherwise the whole answer is thrown away and a 401
+   * `id_token_refused` leaves here. Refusals of the refresh token: see {@link refreshRefusal}.
    */
-  async refreshTokenGrant(current: TokenSet, options: { resource?: string; scope?: string } = {}): Promise<TokenSet> {
+  async refreshTokenGrant(current: TokenSet, options: { resource?: string; scope?: string } = {}, expected?: RefreshExpectations): Promise<TokenSet> {
     if (!current.refreshToken) throw new AppError(401, 'invalid_grant', 'There is no refresh token.');
     const config = this.config();
     const parameters: Record<string, string> = {};
@@ -144,6 +177,12 @@ export class IdpAdapter {
     if (options.scope) parameters.scope = options.scope;
     try {
       const response = await client.refreshTokenGrant(config, current.refreshToken, parameters);
+      const claims = response.claims();
+      if (claims) {
+        const original = expected?.originalIdToken ?? (expected ? { iss: this.settings.issuer, sub: expected.sub } : undefined);
+        const refusal = checkIdToken(claims, wallClockSeconds(), this.idTokenRules, original);
+        if (refusal) throw this.refuseIdToken(refusal, 'refresh');
+      }
       const next = toTokenSet(response, this.clock());
       return {
         ...next,
@@ -151,8 +190,25 @@ export class IdpAdapter {
         idToken: next.idToken ?? current.idToken,
       };
     } catch (error) {
-      throw translateIdpError(error, 'refresh_failed');
+      if (error instanceof AppError) throw error;
+      const refusal = idTokenFailure(error, 'refresh');
+      if (refusal) throw this.refuseIdToken(refusal, 'refresh', error);
+      throw this.refreshRefusal(error);
     }
+  }
+
+  /**
+   * The user's claims after a refresh, for the grant: the new id_token's (when `tokens`
+   * brought one) merged with UserInfo's (when GATEHOUSE_OIDC_USERINFO says so). Called on a
+   * refresh that happens anyway, so claims stay current without a request of their own. A
+   * UserInfo `sub` other than the grant's is a 401 `id_token_refused`.
+   */
+  async refreshedClaims(tokens: TokenSet, sub: string, newIdToken: boolean): Promise<Record<string, unknown> | undefined> {
+    // Verified by refreshTokenGrant a moment ago.
+    const fromIdToken = newIdToken && tokens.idToken ? { ...decodeJwt(tokens.idToken) } : undefined;
+    const userinfo = await this.readUserInfo(tokens, sub, 'refresh');
+    if (!userinfo) return fromIdToken;
+    return mergeUserInfo(fromIdToken ?? {}, userinfo);
   }
 
   /** A token for Gatehouse itself (client-credentials grant). */
@@ -250,6 +306,102 @@ export class IdpAdapter {
   private readiness: { checkedAt: number; problem: string | undefined } | undefined;
   private readinessCheck: Promise<string | undefined> | undefined;
 
+  /**
+   * UserInfo's claims for a fresh access token, or undefined when it is not called or fails
+   * in a way that must not block a sign-in (the IdP is slow or away, or refuses the token:
+   * logged, and the id_token's claims are used). A `sub` other than the id_token's, or a
+   * signed response that fails verification, refuses the sign-in like a bad id_token.
+   */
+  private async readUserInfo(tokens: TokenSet, sub: string, entry: 'sign-in' | 'refresh'): Promise<Record<string, unknown> | undefined> {
+    const config = this.config();
+    const hasEndpoint = config.serverMetadata().userinfo_endpoint !== undefined;
+    if (!wantsUserInfo(this.settings.userInfo ?? 'never', hasEndpoint, tokens.scope ?? this.settings.scopes ?? '')) return undefined;
+    try {
+      return { ...(await client.fetchUserInfo(config, tokens.accessToken, sub)) };
+    } catch (error) {
+      if (messageInChain(error, /"sub" property value/)) throw this.refuseIdToken('userinfo_sub_mismatch', entry, error);
+      const status = error instanceof client.WWWAuthenticateChallengeError ? error.status
+        : error instanceof client.ClientError && error.cause instanceof Response ? error.cause.status
+          : undefined;
+      const issuer = this.settings.issuer;
+      if (messageInChain(error, /JWE decryption is not configured/)) {
+        this.logger.warn('UserInfo is encrypted, which Gatehouse does not decrypt: turn off UserInfo encryption for the client at the IdP (userinfo_encrypted_response_alg); signed in with the id_token\'s claims', {
+          event: 'userinfo_refused', reason: 'userinfo_encrypted', entry, issuer,
+        });
+        return undefined;
+      }
+      if (status === 401 || status === 403) {
+        this.logger.warn('UserInfo refused Gatehouse\'s access token: a configuration problem. Check that the client is granted the openid scope and that its access tokens are accepted at UserInfo (an audience-bound token may not be), or set GATEHOUSE_OIDC_USERINFO=never; signed in with the id_token\'s claims', {
+          event: 'userinfo_refused', reason: `HTTP ${status}`, entry, issuer,
+        });
+        return undefined;
+      }
+      const jwtFailure = status === undefined ? idTokenFailure(error, 'sign-in') : undefined;
+      if (jwtFailure && entry === 'sign-in') throw this.refuseIdToken(userInfoRefusals[jwtFailure] ?? 'userinfo_invalid', entry, error);
+      const unavailable = translateIdpError(error, 'userinfo_failed');
+      this.logger.warn('UserInfo could not be read; signed in with the id_token\'s claims', {
+        event: 'userinfo_unavailable',
+        reason: status !== undefined ? `HTTP ${status}` : unavailable.code,
+        entry,
+        issuer,
+        error: error instanceof Error ? error : String(error),
+      });
+      return undefined;
+    }
+  }
+
+  private get idTokenRules() {
+    return { clientId: this.settings.clientId, clockToleranceSeconds: this.settings.clockToleranceSeconds };
+  }
+
+  /** Logs one line for a refused id_token (never the token) and returns the error to throw. */
+  private refuseIdToken(reason: IdTokenRefusal, entry: 'sign-in' | 'refresh', cause?: unknown): AppError {
+    this.logger.warn('id_token refused', {
+      event: 'id_token_refused',
+      reason,
+      entry,
+      issuer: this.settings.issuer,
+      ...(cause instanceof Error ? { error: cause } : {}),
+    });
+    return entry === 'refresh'
+      ? new AppError(401, 'id_token_refused', 'The identity provider sent an id_token for another sign-in.', { details: { reason } })
+      : new AppError(400, 'id_token_refused', 'The identity provider sent an id_token Gatehouse does not accept.', { details: { reason } });
+  }
+
+  /**
+   * What a failed refresh means. `invalid_client` and `unauthorized_client` (and a bare 401,
+   * how some IdPs say the first) are Gatehouse's own registration being wrong: a 503 that ends
+   * no session. `invalid_target` and `invalid_scope` refuse the token asked for, not the grant.
+   * Any other 4xx, with a readable OAuth error or not (Glewlwyd answers a revoked refresh token
+   * with a bare 400), means the refresh token is dead: it becomes `invalid_grant`. 408 and 429
+   * are the IdP being busy, and 5xx or no answer the IdP being away: 503 `idp_unavailable`.
+   */
+  private refreshRefusal(error: unknown): AppError {
+    const status = error instanceof client.ResponseBodyError ? error.status
+      : error instanceof client.ClientError && error.cause instanceof Response ? error.cause.status
+        : undefined;
+    if (status === undefined || status < 400 || status >= 500) return translateIdpError(error, 'refresh_failed');
+    if (status === 408 || status === 429) return idpUnavailable(error);
+    const oauthError = error instanceof client.ResponseBodyError ? error.error : undefined;
+    if (oauthError === 'invalid_client' || oauthError === 'unauthorized_client' || (status === 401 && oauthError === undefined)) {
+      const reason = oauthError ?? 'HTTP 401 without an OAuth error';
+      this.logger.error('the identity provider refused Gatehouse\'s client at its token endpoint: check GATEHOUSE_OIDC_CLIENT_ID, the client credentials and that the client may use refresh tokens', {
+        event: 'idp_client_refused',
+        reason,
+        issuer: this.settings.issuer,
+      });
+      return new AppError(503, 'idp_client_refused', 'The identity provider refused Gatehouse\'s client registration; an operator must fix the configuration.', {
+        cause: error,
+        expose: true,
+      });
+    }
+    if (oauthError === 'invalid_target' || oauthError === 'invalid_scope') return translateIdpError(error, 'refresh_failed');
+    return new AppError(400, 'invalid_grant', 'The identity provider no longer accepts this grant.', {
+      cause: error,
+      details: { idpError: oauthError ?? `HTTP ${status}` },
+    });
+  }
+
   private config(): client.Configuration {
     if (!this.configuration) throw idpUnavailable(new Error(this.lastError));
     return this.configuration;
@@ -261,7 +413,11 @@ export class IdpAdapter {
       const config = await client.discovery(
         new URL(this.settings.issuer),
         this.settings.clientId,
-        undefined,
+        {
+          // Pinned: openid-client then refuses id_tokens in any other algorithm.
+          id_token_signed_response_alg: this.settings.idTokenAlg,
+          [client.clockTolerance]: this.settings.clockToleranceSeconds,
+        },
         await this.clientAuthentication(),
         {
           timeout: this.settings.timeoutSeconds,
@@ -313,6 +469,26 @@ async function checkKeySet(jwksUri: string): Promise<string | undefined> {
     const code = (error as { cause?: { code?: unknown } }).cause?.code;
     return `${what} could not be fetched${typeof code === 'string' ? ` (${code})` : ''}`;
   }
+}
+
+// A signed UserInfo response fails the checks an id_token would.
+const userInfoRefusals: Partial<Record<IdTokenRefusal, IdTokenRefusal>> = {
+  id_token_alg_not_allowed: 'userinfo_alg_not_allowed',
+  id_token_signature: 'userinfo_signature',
+  id_token_iss_mismatch: 'userinfo_iss_mismatch',
+  id_token_aud_mismatch: 'userinfo_aud_mismatch',
+};
+
+function messageInChain(error: unknown, pattern: RegExp): boolean {
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
+    if (pattern.test(current.message)) return true;
+  }
+  return false;
+}
+
+// Token timestamps are the IdP's wall clock, judged against ours, as openid-client judges `exp`.
+function wallClockSeconds(): number {
+  return Math.floor(Date.now() / 1000);
 }
 
 function signingAlgorithm(pem: string): string {

@@ -62,6 +62,8 @@ export class ApiTokenIssuer {
       via: 'oidc',
       // The browser session's profile claims, where the token's own scopes asked for none.
       claims: { ...caller.claims, ...signIn.claims },
+      // What the grant's refreshed id_tokens must repeat (OpenID Connect Core §12.2).
+      originalIdToken: signIn.originalIdToken,
       tokens: signIn.tokens,
       maxLifetimeMs: pending.request.days * 86_400_000,
       purpose: 'api_token',
