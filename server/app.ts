@@ -1,11 +1,11 @@
 import { fileURLToPath } from 'node:url';
 import ejs from 'ejs';
-import express, { type Express, type RequestHandler, type Router } from 'express';
+import express, { type ErrorRequestHandler, type Express, type RequestHandler, type Router } from 'express';
 import session, { type SessionData } from 'express-session';
 import helmet from 'helmet';
 import './http/express-types.ts';
 import './session/session-data.ts';
-import { authRouter, cookieNames } from './auth/auth-router.ts';
+import { type AuthorizationCompletion, authRouter, cookieNames } from './auth/auth-router.ts';
 import { backchannelLogout } from './auth/backchannel-logout.ts';
 import { listSessions } from './auth/list-sessions.ts';
 import { loadCaller, sessionExpiresAt } from './auth/load-caller.ts';
@@ -14,7 +14,7 @@ import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import { AppError, storeUnavailable } from './errors.ts';
 import { errorHandler, type FaultRenderer } from './error-handler.ts';
-import type { GrantStore } from './grants/grant-store.ts';
+import type { Grant, GrantStore } from './grants/grant-store.ts';
 import type { RateLimits } from './http/rate-limits.ts';
 import { requestLogging } from './http/request-context.ts';
 import { warnUntrustedForwarding } from './http/untrusted-forwarding.ts';
@@ -22,6 +22,7 @@ import type { IdpAdapter } from './idp/idp-adapter.ts';
 import type { Logger } from './log.ts';
 import { SessionStoreAdapter } from './session/session-store.ts';
 import type { Store } from './store/store.ts';
+import type { ApiTokenStore } from './tokens/api-token-store.ts';
 
 /** Everything the routes need, built once by `start()` (or by a test). */
 export interface AppDeps {
@@ -37,14 +38,20 @@ export interface AppDeps {
 
 /** Routers mounted by feature modules, kept out of createApp's signature churn. */
 export interface AppExtensions {
-  /** Mounted after the session is loaded, before the 404 handler: `[path, router]`. */
-  routers?: Array<[string, Router | RequestHandler]>;
+  /** Mounted after the session is loaded, before the 404 handler: `[path, router]` (or an error handler for that path). */
+  routers?: Array<[string, Router | RequestHandler | ErrorRequestHandler]>;
   /** Mounted before the session middleware (protocols that do not use the browser session). */
   sessionless?: Array<[string, Router | RequestHandler]>;
   /** Extra origins forms may post or redirect to (e.g. an external SOAP server's IdP). */
   formActionOrigins?: string[];
   /** Links on the signed-in home page. */
   homeLinks?: Array<{ href: string; label: string }>;
+  /** Links on the signed-in home page that depend on the user (e.g. "API tokens (2)"). */
+  homeLinksFor?: Array<(grant: Grant) => Promise<{ href: string; label: string }>>;
+  /** Gatehouse API tokens: `Authorization: Bearer gh_…` is checked against them. */
+  apiTokens?: ApiTokenStore;
+  /** Completes authorizations started for a feature (`/auth/callback` with a transaction `purpose`), by kind. */
+  authorizationPurposes?: Record<string, AuthorizationCompletion>;
   externalLogin?: boolean;
   bypassLoginPage?: boolean;
   renderFault?: FaultRenderer;
@@ -131,7 +138,7 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
   app.use(loadCaller(grants, clock, limits, {
     limits: rateLimits,
     sessionCookie: { name: cookieNames(config.secureCookies).session, secure: config.secureCookies },
-  }));
+  }, extensions.apiTokens));
 
   app.get('/', async (req, res) => {
     res.setHeader('Cache-Control', 'no-store');
@@ -169,7 +176,7 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
       },
       sessions: await listSessions(grants, grant),
       csrfToken: req.session?.csrfToken ?? '',
-      links: extensions.homeLinks ?? [],
+      links: [...(extensions.homeLinks ?? []), ...await Promise.all((extensions.homeLinksFor ?? []).map((linkFor) => linkFor(grant)))],
     });
   });
   app.use('/auth', authRouter(deps, extensions));

@@ -85,6 +85,15 @@ export interface Config {
     /** Per client address: credentials that reach nothing (cookie, bearer handle, IdentityToken, ContextID, State). */
     failedCredentials: RateLimit | undefined;
   };
+  /** Gatehouse API tokens for scripts (`/tokens`, device sign-in at `/device`). */
+  apiTokens: {
+    /** Scopes of each token's own authorization request at the IdP. */
+    scopes: string;
+    /** The longest lifetime a user may choose. */
+    maxDays: number;
+    /** Send `prompt=consent` with that request (oidc-provider grants offline_access only with it). */
+    consentPrompt: boolean;
+  };
 }
 
 /** At most `points` events per `durationSeconds`, in a fixed window. */
@@ -148,11 +157,14 @@ export const variables: readonly Variable[] = [
   { name: 'GATEHOUSE_PROXY_MAX_BODY', doc: 'largest request body, in bytes, forwarded to an upstream API (larger: 413)', default: '10485760' },
   { name: 'GATEHOUSE_TOKEN_REFRESH_SKEW', doc: 'seconds before expiry at which an access token is refreshed before being sent upstream', default: '60' },
   { name: 'GATEHOUSE_TRUST_PROXY', doc: 'which peers may set X-Forwarded-For/-Proto: a hop count (0 trusts none), or a comma list of addresses, CIDRs and `loopback`, `linklocal`, `uniquelocal`', default: 'loopback' },
-  { name: 'GATEHOUSE_RATE_LIMIT_LOGIN', doc: '`<count>/<seconds>` or `off`: sign-in starts per client address, for each of /auth/login, /external/login and GetExternalLoginRedirectURL', default: '30/60' },
+  { name: 'GATEHOUSE_RATE_LIMIT_LOGIN', doc: '`<count>/<seconds>` or `off`: sign-in starts per client address, for each of /auth/login, /external/login, GetExternalLoginRedirectURL and POST /auth/device/code', default: '30/60' },
   { name: 'GATEHOUSE_RATE_LIMIT_LOGIN_GLOBAL', doc: '`<count>/<seconds>` or `off`: sign-in starts from all addresses together, for each of those endpoints', default: '600/60' },
   { name: 'GATEHOUSE_RATE_LIMIT_BACKCHANNEL_LOGOUT', doc: '`<count>/<seconds>` or `off`: POST /auth/backchannel-logout per client address (the IdP)', default: '600/60' },
   { name: 'GATEHOUSE_RATE_LIMIT_BACKCHANNEL_LOGOUT_GLOBAL', doc: '`<count>/<seconds>` or `off`: POST /auth/backchannel-logout from all addresses together', default: '1200/60' },
   { name: 'GATEHOUSE_RATE_LIMIT_FAILED_CREDENTIALS', doc: '`<count>/<seconds>` or `off`: unknown session cookies, bearer handles, IdentityTokens, ContextIDs or States per client address; past it every credential from that address is refused until the window ends', default: '20/300' },
+  { name: 'GATEHOUSE_API_TOKEN_SCOPES', doc: 'scopes of the IdP grant behind each API token (see docs/scripts.md); without offline_access a token ends with the IdP session', default: 'openid offline_access' },
+  { name: 'GATEHOUSE_API_TOKEN_MAX_DAYS', doc: 'longest lifetime, in days, a user may choose for an API token', default: '90' },
+  { name: 'GATEHOUSE_API_TOKEN_CONSENT_PROMPT', doc: 'enabled sends prompt=consent with an API token\'s authorization request (oidc-provider needs it for offline_access; Keycloak does not)', default: 'enabled' },
 ];
 
 /**
@@ -247,6 +259,12 @@ export function loadConfig(env: Env = readEnvironment()): Config {
     backchannelLogoutGlobal: rateLimit('GATEHOUSE_RATE_LIMIT_BACKCHANNEL_LOGOUT_GLOBAL', get, problems),
     failedCredentials: rateLimit('GATEHOUSE_RATE_LIMIT_FAILED_CREDENTIALS', get, problems),
   };
+  const apiTokenScopes = get('GATEHOUSE_API_TOKEN_SCOPES')!;
+  if (!apiTokenScopes.split(/\s+/).includes('openid')) {
+    problems.push(`GATEHOUSE_API_TOKEN_SCOPES must include "openid" (got "${apiTokenScopes}")`);
+  }
+  const apiTokenMaxDays = integer('GATEHOUSE_API_TOKEN_MAX_DAYS', get, problems, 1, 3650);
+  const apiTokenConsentPrompt = oneOf('GATEHOUSE_API_TOKEN_CONSENT_PROMPT', get, problems, ['enabled', 'disabled'] as const) === 'enabled';
 
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -279,6 +297,7 @@ export function loadConfig(env: Env = readEnvironment()): Config {
     proxy: { upstreams, maxBodyBytes, refreshSkewSeconds },
     trustProxy,
     rateLimits,
+    apiTokens: { scopes: apiTokenScopes, maxDays: apiTokenMaxDays, consentPrompt: apiTokenConsentPrompt },
   };
 }
 

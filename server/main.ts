@@ -18,6 +18,7 @@ import { apiRouter } from './proxy/api-router.ts';
 import type { Upstream } from './proxy/upstream-registry.ts';
 import { randomHandle } from './random.ts';
 import { createStore } from './store/create-store.ts';
+import { mountApiTokens } from './tokens/mount-api-tokens.ts';
 
 /** How long SIGTERM waits for in-flight requests before it closes their connections. */
 const shutdownGraceMs = 5000;
@@ -128,6 +129,7 @@ export async function start(options: StartOptions = {}): Promise<Gatehouse> {
   (extensions.routers ??= []).push(['/api', apiRouter(deps, { upstreams, tokens })]);
   extensions.routers.push(['/connector', connectorRouter({ upstreams, examples: demoApis ? demoLookupExamples : [] })]);
   (extensions.homeLinks ??= []).push({ href: '/connector', label: 'Link a Dataverse dataset to Renku' });
+  mountApiTokens(extensions, deps, upstreams.map((upstream) => upstream.name));
 
   const app = createApp(deps, extensions);
   const server = createServer(app);

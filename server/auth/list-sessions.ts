@@ -15,7 +15,8 @@ export interface SessionSummary {
 
 /** The signed-in user's live sessions (grants), the current one first, then the most recently used. */
 export async function listSessions(grants: GrantStore, current: Grant): Promise<SessionSummary[]> {
-  const own = await grants.listBySub(current.sub);
+  // An API token's grant is not a session: it is listed (and ended) on /tokens.
+  const own = (await grants.listBySub(current.sub)).filter((grant) => grant.purpose !== 'api_token');
   const lastUsed = await Promise.all(own.map((grant) => grants.lastUsedAt(grant)));
   return own
     .map((grant, i) => ({ grant, lastUsedAt: lastUsed[i]! }))

@@ -1,10 +1,12 @@
 import type { Request, RequestHandler } from 'express';
 import type { Clock } from '../clock.ts';
-import { unauthenticated } from '../errors.ts';
+import { AppError, unauthenticated } from '../errors.ts';
 import type { Grant, GrantStore } from '../grants/grant-store.ts';
 import { readCookie } from '../http/cookies.ts';
 import { clientAddress, type RateLimits } from '../http/rate-limits.ts';
 import { destroySession } from '../session/session-lifecycle.ts';
+import { authenticateApiToken } from '../tokens/api-token-auth.ts';
+import { apiTokenPrefix, type ApiTokenStore } from '../tokens/api-token-store.ts';
 
 /** Session lifetimes, in milliseconds. */
 export interface SessionLimits {
@@ -30,13 +32,28 @@ export interface CredentialGuard {
 
 /**
  * Finds the grant this request reaches through its session cookie, or through an
- * `Authorization: Bearer` handle (a SOAP IdentityToken). An idle or too-old
+ * `Authorization: Bearer` handle (a SOAP IdentityToken, or a `gh_` API token). An idle or too-old
  * session is ended here (grant deleted, session destroyed) and the request goes on as
  * anonymous; so is a session whose grant has ended elsewhere (logout, back-channel logout).
  */
-export function loadCaller(grants: GrantStore, clock: Clock, limits: SessionLimits, guard?: CredentialGuard): RequestHandler {
+export function loadCaller(grants: GrantStore, clock: Clock, limits: SessionLimits, guard?: CredentialGuard, apiTokens?: ApiTokenStore): RequestHandler {
   return async (req, res, next) => {
     const handle = bearerHandle(req);
+    if (handle?.startsWith(apiTokenPrefix) && apiTokens) {
+      // A Gatehouse API token: refused outright (401/403) rather than treated as anonymous.
+      const admitted = guard?.limits.admitCredential(clientAddress(req));
+      admitted?.catch(() => {}); // awaited below; this only keeps an early failure from being "unhandled"
+      try {
+        req.grant = await authenticateApiToken(apiTokens, grants, req, res, handle);
+      } catch (error) {
+        await admitted;
+        if (error instanceof AppError && error.code === 'invalid_token') await guard?.limits.failedCredential(clientAddress(req), 'api_token');
+        throw error;
+      }
+      await admitted;
+      req.credential = 'bearer';
+      return next();
+    }
     if (handle !== undefined) {
       // Checked while the handle is looked up (a read only): a locked-out address is refused
       // even with a right handle, at no extra round trip.

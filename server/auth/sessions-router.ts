@@ -48,7 +48,7 @@ export function sessionsRouter(deps: AppDeps): Router {
     if (!grantIdPattern.test(id)) throw new AppError(400, 'invalid_session_id', 'That is not a session id.');
     const caller = req.grant!;
     const target = await grants.get(id);
-    if (!target || target.sub !== caller.sub) {
+    if (!target || target.sub !== caller.sub || target.purpose === 'api_token') {
       throw new AppError(404, 'session_not_found', 'You have no such session; it may have ended already.');
     }
     await signOutGrant(grants, idp, id);

@@ -123,6 +123,8 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const stats: DevIdpStats = { tokenRequests: {}, backchannelLogouts: 0, userinfoRequests: 0 };
 
+  // Grants made by a consent interaction (an API token's): each belongs to one authorization only.
+  const dedicatedGrants = new Set<string>();
   const signingJwk = { ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }), kid: 'dev-idp-rs256', alg: 'RS256' };
   const configuration: Configuration = {
     clients: [
@@ -217,7 +219,9 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     rotateRefreshToken: true,
     loadExistingGrant: async (ctx) => {
       const grantId = ctx.oidc.result?.consent?.grantId ?? ctx.oidc.session!.grantIdFor(ctx.oidc.client!.clientId);
-      const existing = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
+      // A later sign-in must not reuse a grant dedicated to an API token: revoking one would end the other.
+      const reusable = ctx.oidc.result?.consent?.grantId !== undefined || !dedicatedGrants.has(grantId ?? '');
+      const existing = grantId && reusable ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
       // A grant revoked since (with its refresh token) leaves its id in the IdP session: without
       // a fresh grant, every sign-in would end in another login prompt.
       if (existing) return existing;
@@ -304,7 +308,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       return;
     }
     if (url.pathname.startsWith('/interaction/')) {
-      handleInteraction(provider, req, res, url).catch(() => {
+      handleInteraction(provider, req, res, url, dedicatedGrants).catch(() => {
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
         res.end('interaction failed');
       });
@@ -321,8 +325,19 @@ function count(stats: DevIdpStats, ctx: KoaContextWithOIDC): void {
   stats.tokenRequests[grantType] = (stats.tokenRequests[grantType] ?? 0) + 1;
 }
 
-async function handleInteraction(provider: Provider, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+async function handleInteraction(provider: Provider, req: IncomingMessage, res: ServerResponse, url: URL, dedicatedGrants: Set<string>): Promise<void> {
   const details = await provider.interactionDetails(req, res);
+  if (details.prompt.name === 'consent' && details.session?.accountId) {
+    // Asked with prompt=consent (how oidc-provider grants offline_access): first-party clients
+    // get it without a screen, in a grant of its own, as Keycloak's offline sessions are.
+    const grant = new provider.Grant({ clientId: String(details.params.client_id), accountId: details.session.accountId });
+    grant.addOIDCScope(String(details.params.scope ?? 'openid'));
+    for (const resource of Object.keys(devResources)) grant.addResourceScope(resource, 'api');
+    const grantId = await grant.save();
+    dedicatedGrants.add(grantId);
+    await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+    return;
+  }
   if (req.method === 'GET') {
     sendHtml(res, 200, loginPage(details.uid, String(details.params.login_hint ?? ''), undefined));
     return;

@@ -46,6 +46,8 @@ export interface Grant {
   userAgent?: string;
   /** SWS_WSID of an external (SOAP) login: the `{GUID}` naming its workspace. */
   workspaceId?: string;
+  /** Set on a grant that backs a Gatehouse API token: it is not a browser session. */
+  purpose?: 'api_token';
   sealedTokens: string;
 }
 
@@ -61,6 +63,7 @@ export interface NewGrant {
   maxLifetimeMs: number;
   userAgent?: string;
   workspaceId?: string;
+  purpose?: 'api_token';
 }
 
 // "Last used" is shown to the minute; writing it more often would cost a store write per request.
@@ -102,6 +105,7 @@ export class GrantStore {
       maxExpiresAt,
       ...(input.userAgent ? { userAgent: input.userAgent.slice(0, 200) } : {}),
       ...(input.workspaceId ? { workspaceId: input.workspaceId } : {}),
+      ...(input.purpose ? { purpose: input.purpose } : {}),
       sealedTokens: this.cipher.seal(JSON.stringify(input.tokens), id),
     };
     // Records live until the absolute end: a refresh may move `expiresAt` up to it.

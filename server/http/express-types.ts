@@ -1,4 +1,5 @@
 import type { Grant } from '../grants/grant-store.ts';
+import type { ApiToken } from '../tokens/api-token-store.ts';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -9,6 +10,8 @@ declare global {
       grant?: Grant;
       /** How the request proved who it is: the browser session cookie or a bearer handle. */
       credential?: 'cookie' | 'bearer';
+      /** The Gatehouse API token (`Authorization: Bearer gh_…`) this request came with (set by loadCaller). */
+      apiToken?: ApiToken;
     }
   }
 }

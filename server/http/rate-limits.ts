@@ -10,7 +10,7 @@ import type { Store } from '../store/store.ts';
 export type StartKind = 'login' | 'backchannel_logout';
 
 /** What made a credential count as failed; logged, never the credential itself. */
-export type FailedCredential = 'session_cookie' | 'bearer_handle' | 'identity_token' | 'context_id' | 'state';
+export type FailedCredential = 'session_cookie' | 'bearer_handle' | 'identity_token' | 'context_id' | 'state' | 'api_token';
 
 const failedCredentialsLimit = 'failed_credentials';
 

@@ -105,8 +105,8 @@ export class IdpAdapter {
     return this.settings.clientId;
   }
 
-  /** Builds an authorization-code request with PKCE S256, state and nonce. */
-  async authorizationRequest(redirectUri: string, scope: string): Promise<AuthorizationRequest> {
+  /** Builds an authorization-code request with PKCE S256, state and nonce (and `prompt` when given). */
+  async authorizationRequest(redirectUri: string, scope: string, extra: { prompt?: string } = {}): Promise<AuthorizationRequest> {
     const config = this.config();
     const codeVerifier = client.randomPKCECodeVerifier();
     const state = client.randomState();
@@ -119,6 +119,7 @@ export class IdpAdapter {
       nonce,
       code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
       code_challenge_method: 'S256',
+      ...(extra.prompt ? { prompt: extra.prompt } : {}),
     });
     return { url: url.href, state, nonce, codeVerifier };
   }

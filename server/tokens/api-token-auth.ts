@@ -1,0 +1,68 @@
+import type { ErrorRequestHandler, Request, Response } from 'express';
+import { AppError } from '../errors.ts';
+import type { Grant, GrantStore } from '../grants/grant-store.ts';
+import type { ApiToken, ApiTokenStore } from './api-token-store.ts';
+
+/** Where users create and revoke tokens. */
+export const tokensPageUrl = '/tokens';
+
+const readMethods = new Set(['GET', 'HEAD']);
+
+/**
+ * Checks a presented API token and what it may do with this request, and returns its grant.
+ * Refusals: unknown, revoked or expired → 401 `invalid_token` (RFC 6750 challenge); its IdP
+ * grant ended → 401 `session_expired`; anything but `/api/<name>/…` within its upstreams and
+ * methods, or `GET /auth/user` → 403 `token_scope`. A token never reaches the pages or the
+ * routes that manage tokens and sessions.
+ */
+export async function authenticateApiToken(tokens: ApiTokenStore, grants: GrantStore, req: Request, res: Response, secret: string): Promise<Grant> {
+  // A script is calling: whatever the path, refusals are JSON.
+  res.locals.errorFormat = 'json';
+  const resolved = await tokens.resolve(secret);
+  if (resolved.status === 'invalid') {
+    res.setHeader('WWW-Authenticate', 'Bearer error="invalid_token"');
+    throw new AppError(401, 'invalid_token', 'This API token is unknown, revoked or expired.', { details: { tokensUrl: tokensPageUrl } });
+  }
+  if (resolved.status === 'grant_ended') {
+    res.setHeader('WWW-Authenticate', 'Bearer error="invalid_token"');
+    throw tokenGrantEnded();
+  }
+  checkTokenScope(resolved.token, req);
+  req.apiToken = resolved.token;
+  await grants.markUsed(resolved.grant);
+  return resolved.grant;
+}
+
+/** 401 when the IdP no longer honours the token's grant: only a new token helps. */
+export function tokenGrantEnded(): AppError {
+  return new AppError(401, 'session_expired', `This API token's sign-in at the identity provider has ended; create a new token at ${tokensPageUrl}.`, {
+    details: { tokensUrl: tokensPageUrl },
+  });
+}
+
+/** 403 `token_scope` unless the request is one the token may make. */
+function checkTokenScope(token: ApiToken, req: Request): void {
+  const allowed = { upstreams: token.upstreams ?? 'all', readOnly: token.readOnly };
+  const refuse = (message: string): AppError => new AppError(403, 'token_scope', message, { details: allowed });
+  if (req.path === '/auth/user' && readMethods.has(req.method)) return;
+  const api = /^\/api\/([^/]*)/.exec(req.path);
+  if (!api) throw refuse('An API token reaches only /api/<name>/… and GET /auth/user.');
+  // Raw, as the /api router looks it up: an encoded name reaches no upstream either way.
+  const name = api[1]!;
+  if (token.upstreams && !token.upstreams.includes(name)) {
+    throw refuse(`This API token may reach only ${token.upstreams.map((u) => `/api/${u}/`).join(', ')}.`);
+  }
+  if (token.readOnly && !readMethods.has(req.method)) throw refuse('This API token is read-only: it may send only GET and HEAD.');
+}
+
+/**
+ * Mounted after the `/api` router: a refresh the IdP refused ends the token's grant, and the
+ * script is told to make a new token rather than to "sign in again".
+ */
+export const apiTokenErrors: ErrorRequestHandler = (err, req, res, next) => {
+  if (req.apiToken && err instanceof AppError && err.code === 'session_expired') {
+    res.setHeader('WWW-Authenticate', 'Bearer error="invalid_token"');
+    return next(tokenGrantEnded());
+  }
+  next(err);
+};

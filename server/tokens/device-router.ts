@@ -1,0 +1,263 @@
+import { randomInt } from 'node:crypto';
+import express, { type Request, type RequestHandler, type Response, Router } from 'express';
+import type { AppDeps } from '../app.ts';
+import type { AuthorizationCompletion } from '../auth/auth-router.ts';
+import { hasCsrfProof } from '../auth/csrf.ts';
+import { AppError, rateLimited } from '../errors.ts';
+import { TokenCipher } from '../grants/token-cipher.ts';
+import { hashHandle, randomHandle } from '../random.ts';
+import type { ApiTokenIssuer, PendingToken } from './token-issuer.ts';
+import { parseTokenRequest, type TokenRequest } from './token-request.ts';
+
+/** RFC 8628 §6.1: consonants only, so no word is spelled and no letter is mistaken for another. */
+const userCodeAlphabet = 'BCDFGHJKLMNPQRSTVWXZ';
+const deviceCodeGrantType = 'urn:ietf:params:oauth:grant-type:device_code';
+const expiresInSeconds = 600;
+const intervalSeconds = 5;
+/** RFC 8628 §5.1: wrong user codes per browser session and minute. */
+const maxWrongCodesPerMinute = 5;
+
+/** The purpose kind of a device approval's authorization at the IdP. */
+export const deviceApprovalPurpose = 'device_approval';
+
+/** One device authorization, stored under the hash of its device_code. */
+interface DeviceAuthorization {
+  id: string;
+  userCode: string;
+  clientName: string;
+  request: TokenRequest;
+  ip: string;
+  requestedAt: number;
+  expiresAt: number;
+  interval: number;
+  lastPolledAt?: number;
+  status: 'pending' | 'approved' | 'denied';
+  /** The approved token's secret, sealed, until the device collects it (once). */
+  sealedToken?: string;
+  tokenExpiresAt?: number;
+}
+
+/** What the device routes need besides the app's dependencies. */
+export interface DeviceRouterOptions {
+  issuer: ApiTokenIssuer;
+  upstreamNames: readonly string[];
+  /**
+   * Middleware run before `POST /auth/device/code` (e.g. a per-IP rate limit); it is an open
+   * endpoint, so a deployment should limit it.
+   */
+  codeRequestLimit?: RequestHandler[];
+}
+
+/**
+ * Device sign-in (RFC 8628) with Gatehouse as the authorization server for its own API tokens:
+ * `POST /auth/device/code` and `POST /auth/device/token` for the script (`endpoints`), and
+ * `/device` where the signed-in user approves or denies (`page`). An approval creates the token
+ * as /tokens does, through the IdP for a grant of its own, so any IdP works.
+ */
+export function deviceRouters(deps: AppDeps, options: DeviceRouterOptions): { endpoints: Router; page: Router; complete: AuthorizationCompletion } {
+  const { config, store, clock, logger } = deps;
+  const cipher = new TokenCipher(config.session.secret);
+  const form = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 20 });
+  const verificationUri = `${config.publicUrl}/device`;
+
+  const endpoints = Router();
+  endpoints.use((_req, res, next) => {
+    res.locals.errorFormat = 'json';
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  });
+
+  endpoints.post('/code', ...(options.codeRequestLimit ?? []), form, async (req, res) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const clientName = typeof body.client_name === 'string' ? body.client_name.trim().slice(0, 64).replace(/[\u0000-\u001f\u007f]/g, '') : '';
+    const request = parseTokenRequest(
+      { name: body.token_name, expiresInDays: body.expires_in_days, upstreams: body.upstreams, readOnly: body.read_only },
+      { maxDays: config.apiTokens.maxDays, upstreams: options.upstreamNames },
+      clientName || 'device sign-in',
+    );
+    const deviceCode = randomHandle(32);
+    const userCode = Array.from({ length: 8 }, () => userCodeAlphabet[randomInt(userCodeAlphabet.length)]).join('');
+    const now = clock();
+    const authorization: DeviceAuthorization = {
+      id: hashHandle(deviceCode),
+      userCode,
+      clientName: clientName || 'an unnamed program',
+      request,
+      ip: req.ip ?? 'unknown',
+      requestedAt: now,
+      expiresAt: now + expiresInSeconds * 1000,
+      interval: intervalSeconds,
+      status: 'pending',
+    };
+    // Kept past its expiry, so a late poll learns expired_token rather than invalid_grant.
+    await store.set(`device:${authorization.id}`, JSON.stringify(authorization), 2 * expiresInSeconds * 1000);
+    await store.set(`device-user:${userCode}`, authorization.id, expiresInSeconds * 1000);
+    const shown = `${userCode.slice(0, 4)}-${userCode.slice(4)}`;
+    res.json({
+      device_code: deviceCode,
+      user_code: shown,
+      verification_uri: verificationUri,
+      verification_uri_complete: `${verificationUri}?user_code=${shown}`,
+      expires_in: expiresInSeconds,
+      interval: intervalSeconds,
+    });
+  });
+
+  endpoints.post('/token', form, async (req, res) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const oauthError = (error: string, description: string): void => {
+      res.status(400).json({ error, error_description: description });
+    };
+    if (typeof body.grant_type !== 'string') return oauthError('invalid_request', 'Send grant_type.');
+    if (body.grant_type !== deviceCodeGrantType) return oauthError('unsupported_grant_type', `Only ${deviceCodeGrantType} is supported here.`);
+    if (typeof body.device_code !== 'string' || body.device_code === '') return oauthError('invalid_request', 'Send one device_code.');
+    const key = `device:${hashHandle(body.device_code)}`;
+    const raw = await store.get(key);
+    if (raw === undefined) return oauthError('invalid_grant', 'This device_code is unknown or was already used.');
+    const authorization = JSON.parse(raw) as DeviceAuthorization;
+    const now = clock();
+    if (authorization.status === 'approved') {
+      // Taken: of two polls racing for the token, one gets it.
+      const taken = await store.take(key);
+      if (taken === undefined) return oauthError('invalid_grant', 'This device_code was already used.');
+      const approved = JSON.parse(taken) as DeviceAuthorization;
+      return res.json({
+        access_token: cipher.open(approved.sealedToken!, approved.id),
+        token_type: 'Bearer',
+        expires_in: Math.max(0, Math.floor((approved.tokenExpiresAt! - now) / 1000)),
+      });
+    }
+    if (now >= authorization.expiresAt) {
+      await store.delete(key);
+      return oauthError('expired_token', 'The user did not approve in time; start again.');
+    }
+    if (authorization.status === 'denied') {
+      await store.delete(key);
+      return oauthError('access_denied', 'The user denied this request.');
+    }
+    if (authorization.lastPolledAt !== undefined && now - authorization.lastPolledAt < authorization.interval * 1000) {
+      authorization.interval += 5;
+      authorization.lastPolledAt = now;
+      await store.setIfPresent(key, JSON.stringify(authorization), Math.max(1, authorization.expiresAt + expiresInSeconds * 1000 - now));
+      return oauthError('slow_down', `Poll at most every ${authorization.interval} seconds.`);
+    }
+    authorization.lastPolledAt = now;
+    await store.setIfPresent(key, JSON.stringify(authorization), Math.max(1, authorization.expiresAt + expiresInSeconds * 1000 - now));
+    return oauthError('authorization_pending', 'The user has not approved yet.');
+  });
+
+  const page = Router();
+  page.use((_req, res, next) => {
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  });
+
+  page.get('/', async (req, res) => {
+    const typed = typeof req.query.user_code === 'string' ? req.query.user_code.slice(0, 40) : '';
+    if (!req.grant || req.credential !== 'cookie') {
+      const returnTo = typed ? `/device?user_code=${encodeURIComponent(typed)}` : '/device';
+      return res.redirect(302, `/auth/login?returnTo=${encodeURIComponent(returnTo)}`);
+    }
+    const csrfToken = req.session?.csrfToken ?? '';
+    if (!typed) return res.render('device', { step: 'enter', csrfToken, userCode: '', error: undefined, request: undefined });
+    const found = await lookUp(req, typed);
+    if (!found) {
+      res.status(400);
+      return res.render('device', { step: 'enter', csrfToken, userCode: typed, error: 'That code is not valid (or has expired). Check it and try again.', request: undefined });
+    }
+    res.render('device', { step: 'confirm', csrfToken, userCode: shownCode(found.userCode), error: undefined, request: describe(found) });
+  });
+
+  page.post('/approve', form, async (req, res) => {
+    const found = await decided(req, res);
+    const pending: PendingToken = { request: found.request, sub: req.grant!.sub, clientName: found.clientName, deviceId: found.id };
+    const url = await options.issuer.start(req, res, deviceApprovalPurpose, pending, '/device');
+    res.redirect(303, url);
+  });
+
+  page.post('/deny', form, async (req, res) => {
+    const found = await decided(req, res);
+    found.status = 'denied';
+    await store.setIfPresent(`device:${found.id}`, JSON.stringify(found), Math.max(1, found.expiresAt + expiresInSeconds * 1000 - clock()));
+    await store.delete(`device-user:${found.userCode}`);
+    logger.info('device sign-in denied', { sub: req.grant!.sub });
+    res.render('device', { step: 'denied', csrfToken: '', userCode: '', error: undefined, request: describe(found) });
+  });
+
+  const complete: AuthorizationCompletion = async (req: Request, res: Response, signIn, data) => {
+    res.setHeader('Cache-Control', 'no-store');
+    const pending = data as PendingToken;
+    const key = `device:${pending.deviceId}`;
+    const raw = await store.get(key);
+    const found = raw === undefined ? undefined : JSON.parse(raw) as DeviceAuthorization;
+    if (!found || found.status !== 'pending' || clock() >= found.expiresAt) {
+      throw new AppError(400, 'device_request_gone', 'This device request has expired or was already answered; start again on the device.');
+    }
+    // Of two approvals racing (a double click, two tabs), one creates the token.
+    if (!(await store.setIfAbsent(`device-approved:${found.id}`, '1', 2 * expiresInSeconds * 1000))) {
+      throw new AppError(400, 'device_request_gone', 'This device request was already answered.');
+    }
+    let issued: Awaited<ReturnType<ApiTokenIssuer['issue']>>;
+    try {
+      issued = await options.issuer.issue(req, signIn, pending);
+    } catch (error) {
+      await store.delete(`device-approved:${found.id}`); // nothing was created: the user may try again
+      throw error;
+    }
+    const { token, secret, grant } = issued;
+    found.status = 'approved';
+    found.sealedToken = cipher.seal(secret, found.id);
+    // The IdP's refresh token may end before the chosen lifetime.
+    found.tokenExpiresAt = Math.min(token.expiresAt, grant.expiresAt);
+    await store.setIfPresent(key, JSON.stringify(found), Math.max(1, found.expiresAt + expiresInSeconds * 1000 - clock()));
+    await store.delete(`device-user:${found.userCode}`);
+    res.render('device', { step: 'approved', csrfToken: '', userCode: '', error: undefined, request: describe(found) });
+  };
+
+  /** The pending authorization a typed code names, counting wrong codes (429 + Retry-After past the limit). */
+  async function lookUp(req: Request, typed: string): Promise<DeviceAuthorization | undefined> {
+    const now = clock();
+    const window = Math.floor(now / 60_000);
+    const guessKey = `device-guesses:${hashHandle(req.sessionID ?? req.grant!.id)}:${window}`;
+    if ((await store.members(guessKey)).length >= maxWrongCodesPerMinute) {
+      throw rateLimited(((window + 1) * 60_000 - now) / 1000);
+    }
+    const code = typed.toUpperCase().replace(/[\s-]/g, '');
+    const id = code.length === 8 && [...code].every((c) => userCodeAlphabet.includes(c)) ? await store.get(`device-user:${code}`) : undefined;
+    const raw = id === undefined ? undefined : await store.get(`device:${id}`);
+    const found = raw === undefined ? undefined : JSON.parse(raw) as DeviceAuthorization;
+    if (found && found.status === 'pending' && now < found.expiresAt) return found;
+    // Counted in the store, so the limit holds across instances.
+    await store.addToSet(guessKey, randomHandle(9), 120_000);
+    return undefined;
+  }
+
+  /** The authorization an Approve or Deny form names; only from a signed-in browser with the page's CSRF token. */
+  async function decided(req: Request, res: Response): Promise<DeviceAuthorization> {
+    if (!req.grant || req.credential !== 'cookie') throw new AppError(401, 'unauthenticated', 'Sign in first.', { details: { loginUrl: '/auth/login?returnTo=%2Fdevice' } });
+    if (!hasCsrfProof(req)) throw new AppError(403, 'csrf_proof_missing', 'Answer device requests from Gatehouse\'s own page at /device.');
+    const typed = (req.body as Record<string, unknown>).user_code;
+    const found = typeof typed === 'string' ? await lookUp(req, typed.slice(0, 40)) : undefined;
+    if (!found) throw new AppError(400, 'invalid_user_code', 'That code is not valid (or has expired).');
+    return found;
+  }
+
+  return { endpoints, page, complete };
+}
+
+function shownCode(code: string): string {
+  return `${code.slice(0, 4)}-${code.slice(4)}`;
+}
+
+/** What the page shows about a request: what asks, for what, from where and when. */
+function describe(found: DeviceAuthorization): Record<string, unknown> {
+  return {
+    clientName: found.clientName,
+    tokenName: found.request.name,
+    days: found.request.days,
+    upstreams: found.request.upstreams?.join(', ') ?? 'all',
+    readOnly: found.request.readOnly,
+    ip: found.ip,
+    requestedAt: new Date(found.requestedAt).toISOString(),
+  };
+}

@@ -1,0 +1,32 @@
+import type { AppDeps, AppExtensions } from '../app.ts';
+import { apiTokenErrors } from './api-token-auth.ts';
+import { ApiTokenStore } from './api-token-store.ts';
+import { ApiTokenIssuer } from './token-issuer.ts';
+import { apiTokenPurpose, tokensRouters } from './tokens-router.ts';
+import { deviceApprovalPurpose, deviceRouters } from './device-router.ts';
+
+/**
+ * Mounts Gatehouse API tokens: the bearer check (loadCaller), `/tokens`, `/auth/tokens`, device
+ * sign-in (`/auth/device/code`, `/auth/device/token`, `/device`), the callback completions of a
+ * token's own authorization, the token-aware `/api` error, and the home-page link. Call after
+ * the `/api` router is mounted.
+ */
+export function mountApiTokens(extensions: AppExtensions, deps: AppDeps, upstreamNames: readonly string[]): { apiTokens: ApiTokenStore; issuer: ApiTokenIssuer } {
+  const apiTokens = new ApiTokenStore(deps.store, deps.grants, deps.clock);
+  const issuer = new ApiTokenIssuer(deps, apiTokens);
+  const { page, json, complete } = tokensRouters(deps, { apiTokens, issuer, upstreamNames });
+  extensions.apiTokens = apiTokens;
+  (extensions.authorizationPurposes ??= {})[apiTokenPurpose] = complete;
+  (extensions.routers ??= []).push(['/api', apiTokenErrors], ['/tokens', page], ['/auth/tokens', json]);
+  // An anonymous endpoint that stores state: limited like a sign-in start (GATEHOUSE_RATE_LIMIT_LOGIN*).
+  const device = deviceRouters(deps, { issuer, upstreamNames, codeRequestLimit: [deps.limits.start('device_code')] });
+  extensions.authorizationPurposes[deviceApprovalPurpose] = device.complete;
+  // The script's endpoints use no browser session.
+  (extensions.sessionless ??= []).push(['/auth/device', device.endpoints]);
+  extensions.routers.push(['/device', device.page]);
+  (extensions.homeLinksFor ??= []).push(async (grant) => {
+    const count = (await apiTokens.listBySub(grant.sub)).length;
+    return { href: '/tokens', label: `API tokens (${count})` };
+  });
+  return { apiTokens, issuer };
+}

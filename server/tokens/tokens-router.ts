@@ -1,0 +1,157 @@
+import express, { type Request, type RequestHandler, type Response, Router } from 'express';
+import type { AppDeps } from '../app.ts';
+import type { AuthorizationCompletion } from '../auth/auth-router.ts';
+import { hasCsrfProof } from '../auth/csrf.ts';
+import { AppError, unauthenticated } from '../errors.ts';
+import type { Grant } from '../grants/grant-store.ts';
+import { signOutGrant } from '../grants/sign-out-grant.ts';
+import type { ApiToken, ApiTokenStore } from './api-token-store.ts';
+import type { ApiTokenIssuer, PendingToken } from './token-issuer.ts';
+import { lifetimeChoices, parseTokenRequest } from './token-request.ts';
+
+/** What the token routes need besides the app's dependencies. */
+export interface TokensRouterOptions {
+  apiTokens: ApiTokenStore;
+  issuer: ApiTokenIssuer;
+  /** Names of the declared upstreams, offered on the form. */
+  upstreamNames: readonly string[];
+}
+
+/** The purpose kind of a token's authorization at the IdP, started from /tokens. */
+export const apiTokenPurpose = 'api_token';
+
+/** One token as its user sees it: never the secret. */
+export interface TokenSummary {
+  id: string;
+  name: string;
+  createdAt: string;
+  lastUsedAt: string;
+  expiresAt: string;
+  upstreams: string[] | 'all';
+  readOnly: boolean;
+  /** False: the token ends with the IdP session (the IdP did not grant offline_access). */
+  offline: boolean;
+  /** False once its IdP grant has ended: the token only answers 401 session_expired then. */
+  active: boolean;
+  clientName?: string;
+}
+
+const tokenIdPattern = /^[\w-]{16}$/;
+
+/** Only a signed-in browser session manages tokens; an API token or a SOAP handle never can. */
+const requireBrowserSession: RequestHandler = (req, _res, next) => {
+  if (!req.grant) return next(unauthenticated());
+  if (req.credential !== 'cookie') {
+    return next(new AppError(403, 'browser_session_required', 'Tokens are managed from a signed-in browser at /tokens.'));
+  }
+  next();
+};
+
+/**
+ * `/tokens` (the page: list, create form, revoke buttons) and `/auth/tokens` (JSON: `GET` lists,
+ * `DELETE /:id` with `X-CSRF: 1` revokes). Returns both routers and the callback completion.
+ */
+export function tokensRouters(deps: AppDeps, options: TokensRouterOptions): { page: Router; json: Router; complete: AuthorizationCompletion } {
+  const { config, grants, idp, logger } = deps;
+  const { apiTokens, issuer } = options;
+  const choices = lifetimeChoices(config.apiTokens.maxDays);
+  const form = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 50 });
+
+  const page = Router();
+
+  page.get('/', async (req, res) => {
+    if (!req.grant) return res.redirect(302, '/auth/login?returnTo=%2Ftokens');
+    if (req.credential !== 'cookie') throw new AppError(403, 'browser_session_required', 'Tokens are managed from a signed-in browser at /tokens.');
+    res.setHeader('Cache-Control', 'no-store');
+    res.render('tokens', {
+      tokens: await summaries(req.grant),
+      csrfToken: req.session?.csrfToken ?? '',
+      choices,
+      upstreamNames: options.upstreamNames,
+      offlineRequested: config.apiTokens.scopes.split(/\s+/).includes('offline_access'),
+    });
+  });
+
+  page.post('/', form, requireBrowserSession, async (req, res) => {
+    if (!hasCsrfProof(req)) throw new AppError(403, 'csrf_proof_missing', 'Create tokens from Gatehouse\'s own page at /tokens.');
+    const body = req.body as Record<string, unknown>;
+    const request = parseTokenRequest(
+      { name: body.name, expiresInDays: body.expires_in_days, upstreams: body.upstreams, readOnly: body.read_only },
+      { maxDays: config.apiTokens.maxDays, upstreams: options.upstreamNames },
+    );
+    const pending: PendingToken = { request, sub: req.grant!.sub };
+    const url = await issuer.start(req, res, apiTokenPurpose, pending, '/tokens');
+    res.setHeader('Cache-Control', 'no-store');
+    res.redirect(303, url);
+  });
+
+  page.post('/:id/revoke', form, requireBrowserSession, async (req, res) => {
+    if (!hasCsrfProof(req)) throw new AppError(403, 'csrf_proof_missing', 'Revoke tokens from Gatehouse\'s own page at /tokens.');
+    await revokeOwn(req);
+    res.setHeader('Cache-Control', 'no-store');
+    res.redirect(303, '/tokens');
+  });
+
+  const json = Router();
+  json.use((_req, res, next) => {
+    res.locals.errorFormat = 'json';
+    next();
+  });
+  json.get('/', requireBrowserSession, async (req, res) => {
+    res.setHeader('Cache-Control', 'no-store');
+    res.json({ tokens: await summaries(req.grant!) });
+  });
+  json.delete('/:id', requireBrowserSession, async (req, res) => {
+    if (req.get('x-csrf') !== '1') throw new AppError(403, 'csrf_proof_missing', 'Send the header X-CSRF: 1 to revoke a token.');
+    await revokeOwn(req);
+    res.setHeader('Cache-Control', 'no-store');
+    res.status(204).end();
+  });
+
+  /** Revokes one of the caller's tokens and ends its grant at the IdP; anyone else's is "not found". */
+  async function revokeOwn(req: Request): Promise<void> {
+    const id = String(req.params.id);
+    const caller = req.grant!;
+    const token = tokenIdPattern.test(id) ? await apiTokens.get(id) : undefined;
+    if (!token || token.sub !== caller.sub) throw new AppError(404, 'token_not_found', 'You have no such token; it may have been revoked or expired.');
+    await apiTokens.remove(id);
+    // Its own grant: revoking its refresh token ends only that grant at the IdP.
+    await signOutGrant(grants, idp, token.grantId);
+    logger.info('api token revoked', { sub: caller.sub, tokenId: id });
+  }
+
+  async function summaries(caller: Grant): Promise<TokenSummary[]> {
+    const list = await apiTokens.listBySub(caller.sub);
+    // A token whose grant has ended is of no use any more: it is listed until revoked, as ended.
+    return Promise.all(list.map(async ({ token, grant }) => summary(token, grant, grant ? await grants.lastUsedAt(grant) : token.createdAt)));
+  }
+
+  const complete: AuthorizationCompletion = async (req: Request, res: Response, signIn, data) => {
+    const pending = data as PendingToken;
+    const { token, secret, grant } = await issuer.issue(req, signIn, pending);
+    res.setHeader('Cache-Control', 'no-store');
+    res.render('token-created', {
+      token: summary(token, grant, token.createdAt),
+      secret,
+      publicUrl: config.publicUrl,
+      exampleUpstream: token.upstreams?.[0] ?? options.upstreamNames[0] ?? 'NAME',
+    });
+  };
+
+  return { page, json, complete };
+}
+
+function summary(token: ApiToken, grant: Grant | undefined, lastUsedAt: number): TokenSummary {
+  return {
+    id: token.id,
+    name: token.name,
+    createdAt: new Date(token.createdAt).toISOString(),
+    lastUsedAt: new Date(lastUsedAt).toISOString(),
+    expiresAt: new Date(Math.min(token.expiresAt, grant?.expiresAt ?? token.expiresAt)).toISOString(),
+    upstreams: token.upstreams ?? 'all',
+    readOnly: token.readOnly,
+    offline: token.offline,
+    active: grant !== undefined,
+    ...(token.clientName ? { clientName: token.clientName } : {}),
+  };
+}
