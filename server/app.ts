@@ -5,7 +5,7 @@ import session, { type SessionData } from 'express-session';
 import helmet from 'helmet';
 import './http/express-types.ts';
 import './session/session-data.ts';
-import { type AuthorizationCompletion, authRouter, cookieNames } from './auth/auth-router.ts';
+import { type AuthorizationCompletion, authRouter } from './auth/auth-router.ts';
 import { backchannelLogout } from './auth/backchannel-logout.ts';
 import { listSessions } from './auth/list-sessions.ts';
 import { loadCaller, sessionExpiresAt } from './auth/load-caller.ts';
@@ -15,6 +15,8 @@ import type { Config } from './config.ts';
 import { AppError, storeUnavailable } from './errors.ts';
 import { errorHandler, type FaultRenderer } from './error-handler.ts';
 import type { Grant, GrantStore } from './grants/grant-store.ts';
+import { cookieNames, cookieOptions } from './http/cookies.ts';
+import { noStore } from './http/no-store.ts';
 import type { RateLimits } from './http/rate-limits.ts';
 import { requestLogging } from './http/request-context.ts';
 import { warnUntrustedForwarding } from './http/untrusted-forwarding.ts';
@@ -101,7 +103,7 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  app.get('/readyz', async (_req, res) => {
+  app.get('/readyz', noStore, async (_req, res) => {
     const problems: string[] = [];
     try {
       await withTimeout(store.ping(), 2000);
@@ -110,7 +112,6 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
     }
     const idpProblem = await idp.readinessProblem();
     if (idpProblem) problems.push(idpProblem);
-    res.setHeader('Cache-Control', 'no-store');
     if (problems.length) res.status(503).json({ status: 'unavailable', error: 'not_ready', reasons: problems });
     else res.json({ status: 'ready' });
   });
@@ -131,7 +132,7 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
     resave: false,
     saveUninitialized: false,
     // Unset: express-session asks `trust proxy` whether the request came over https.
-    cookie: { httpOnly: true, sameSite: 'lax', secure: config.secureCookies, path: '/' },
+    cookie: cookieOptions(config.secureCookies),
   });
   // express-session reports store failures through next(err): make them 503s, not 500s.
   app.use((req, res, next) => sessionMiddleware(req, res, (err?: unknown) => next(err ? storeUnavailable(err) : undefined)));
@@ -140,8 +141,7 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
     sessionCookie: { name: cookieNames(config.secureCookies).session, secure: config.secureCookies },
   }, extensions.apiTokens));
 
-  app.get('/', async (req, res) => {
-    res.setHeader('Cache-Control', 'no-store');
+  app.get('/', noStore, async (req, res) => {
     const grant = req.grant;
     const external = req.session?.external;
     if (!grant && external) {

@@ -3,15 +3,19 @@ import type { AppDeps, AppExtensions } from '../app.ts';
 import { AppError } from '../errors.ts';
 import { signOutGrant } from '../grants/sign-out-grant.ts';
 import { clientAddress } from '../http/rate-limits.ts';
+import { noStore } from '../http/no-store.ts';
 import type { SignIn } from '../idp/idp-adapter.ts';
+import { clearSessionCookie } from '../http/cookies.ts';
 import { randomHandle } from '../random.ts';
-import { destroySession, regenerateSession, saveSession } from '../session/session-lifecycle.ts';
-import { Authorizations, cookieNames } from './authorization.ts';
+import { destroySession } from '../session/session-lifecycle.ts';
+import { startBrowserSession } from '../session/start-browser-session.ts';
+import { Authorizations } from './authorization.ts';
 import { hasCsrfProof } from './csrf.ts';
 import { requireGrant, sessionExpiresAt } from './load-caller.ts';
 import { safeReturnTo } from './return-to.ts';
 
-export { cookieNames, maxPendingLoginsPerBrowser } from './authorization.ts';
+export { cookieNames } from '../http/cookies.ts';
+export { maxPendingLoginsPerBrowser } from './authorization.ts';
 
 /** Completes an authorization that a feature (not the browser sign-in) started; see {@link AuthorizationPurpose}. */
 export type AuthorizationCompletion = (req: Request, res: Response, signIn: SignIn, data: unknown) => Promise<void>;
@@ -21,16 +25,16 @@ export type AuthorizationCompletion = (req: Request, res: Response, signIn: Sign
  * steps; every failure leaves no session, no cookie and no transaction behind.
  */
 export function authRouter(deps: AppDeps, extensions: Pick<AppExtensions, 'signOutExternal' | 'authorizationPurposes'> = {}): Router {
-  const { config, store, grants, idp, logger, clock, limits: rateLimits } = deps;
-  const names = cookieNames(config.secureCookies);
+  const { config, grants, idp, logger, clock, limits: rateLimits } = deps;
   const authorizations = new Authorizations(deps);
   const limits = { idleMs: config.session.idleSeconds * 1000, maxMs: config.session.maxSeconds * 1000 };
   const router = Router();
+  // Sign-in redirects, the user's claims, sign-out: nothing here may be cached.
+  router.use(noStore);
 
   router.get('/login', rateLimits.start('auth_login'), async (req, res) => {
     const returnTo = safeReturnTo(req.query.returnTo);
     const url = await authorizations.start(req, res, { returnTo, scope: config.oidc.scopes });
-    res.setHeader('Cache-Control', 'no-store');
     res.redirect(302, url);
   });
 
@@ -48,26 +52,16 @@ export function authRouter(deps: AppDeps, extensions: Pick<AppExtensions, 'signO
       maxLifetimeMs: limits.maxMs,
       ...(req.get('user-agent') ? { userAgent: req.get('user-agent')! } : {}),
     });
-    // Signing in again in the same browser replaces its sign-in: the old grant would otherwise
-    // stay alive, unreachable, with a working refresh token. (A remote external sign-in's
-    // IdentityToken is simply forgotten: its server ends it at its own session lifetime.)
-    if (req.session?.grantId) await signOutGrant(grants, idp, req.session.grantId, grant);
-    await regenerateSession(req);
-    const now = clock();
-    req.session.grantId = grant.id;
-    req.session.csrfToken = randomHandle(24);
-    req.session.createdAt = now;
-    req.session.lastSeenAt = now;
-    await saveSession(req);
+    // (A remote external sign-in this replaces is simply forgotten: its server ends its
+    // IdentityToken at its own session lifetime.)
+    await startBrowserSession(req, { grants, idp, clock }, { grant });
     logger.info('signed in', { sub: grant.sub, via: 'oidc' });
-    res.setHeader('Cache-Control', 'no-store');
     res.redirect(302, transaction.returnTo);
   });
 
   router.get('/user', requireGrant, (req, res) => {
     const grant = req.grant!;
     const claims = grant.claims;
-    res.setHeader('Cache-Control', 'no-store');
     res.json({
       sub: grant.sub,
       name: claims.name ?? claims.preferred_username ?? null,
@@ -87,7 +81,6 @@ export function authRouter(deps: AppDeps, extensions: Pick<AppExtensions, 'signO
       throw new AppError(403, 'csrf_proof_missing', 'Sign out from Gatehouse\'s own page, or send the header X-CSRF: 1.');
     }
     const endSessionUrl = await endBrowserSession(req, res);
-    res.setHeader('Cache-Control', 'no-store');
     res.redirect(302, endSessionUrl ?? '/');
   });
 
@@ -106,7 +99,7 @@ export function authRouter(deps: AppDeps, extensions: Pick<AppExtensions, 'signO
       logger.info('signed out', { sub: grant.sub });
     }
     await destroySession(req);
-    res.clearCookie(names.session, { path: '/', httpOnly: true, sameSite: 'lax', secure: config.secureCookies });
+    clearSessionCookie(res, config.secureCookies);
     if (external) return externalSignOutUrl;
     if (!grant) return undefined;
     return idp.endSessionUrl({ idTokenHint, postLogoutRedirectUri: `${config.publicUrl}/`, state: randomHandle(16) });

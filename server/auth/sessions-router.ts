@@ -2,8 +2,9 @@ import express, { type Request, type Response, Router } from 'express';
 import type { AppDeps } from '../app.ts';
 import { AppError } from '../errors.ts';
 import { signOutGrant } from '../grants/sign-out-grant.ts';
+import { clearSessionCookie } from '../http/cookies.ts';
+import { noStore } from '../http/no-store.ts';
 import { destroySession } from '../session/session-lifecycle.ts';
-import { cookieNames } from './auth-router.ts';
 import { hasCsrfProof } from './csrf.ts';
 import { listSessions } from './list-sessions.ts';
 import { requireGrant } from './load-caller.ts';
@@ -18,15 +19,14 @@ const grantIdPattern = /^[\w-]{16,64}$/;
 export function sessionsRouter(deps: AppDeps): Router {
   const { config, grants, idp, logger } = deps;
   const router = Router();
+  router.use(noStore);
 
   router.get('/', requireGrant, async (req, res) => {
-    res.setHeader('Cache-Control', 'no-store');
     res.json({ sessions: await listSessions(grants, req.grant!) });
   });
 
   router.delete('/:id', requireGrant, async (req, res) => {
     await endOwnSession(req, res);
-    res.setHeader('Cache-Control', 'no-store');
     res.status(204).end();
   });
 
@@ -35,7 +35,6 @@ export function sessionsRouter(deps: AppDeps): Router {
     next();
   }, express.urlencoded({ extended: false, limit: '2kb' }), requireGrant, async (req, res) => {
     await endOwnSession(req, res);
-    res.setHeader('Cache-Control', 'no-store');
     res.redirect(303, '/');
   });
 
@@ -55,7 +54,7 @@ export function sessionsRouter(deps: AppDeps): Router {
     const current = id === caller.id;
     if (current) {
       await destroySession(req);
-      res.clearCookie(cookieNames(config.secureCookies).session, { path: '/', httpOnly: true, sameSite: 'lax', secure: config.secureCookies });
+      clearSessionCookie(res, config.secureCookies);
     }
     logger.info('session ended by its user', { sub: caller.sub, current });
   }

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../clock.ts';
 import { AppError, sessionExpired, storeUnavailable } from '../errors.ts';
+import { exchangeFailure } from '../idp/exchange-failure.ts';
 import type { IdpAdapter } from '../idp/idp-adapter.ts';
 import type { Logger } from '../log.ts';
 import { hashHandle, randomHandle } from '../random.ts';
@@ -298,9 +299,8 @@ function remember(cache: Map<string, CachedToken>, key: string, tokens: TokenSet
  * means this upstream's token cannot be had as configured: a 502 naming the IdP's reason.
  */
 function refusedOrUnavailable(error: unknown): AppError {
-  if (error instanceof AppError && error.status >= 500) return error;
-  return new AppError(502, 'token_unavailable', 'The identity provider refused a token for this API.', {
-    cause: error,
-    details: { reason: error instanceof AppError ? error.message : 'token request failed' },
-  });
+  return exchangeFailure(error, (_code, cause) => new AppError(502, 'token_unavailable', 'The identity provider refused a token for this API.', {
+    cause,
+    details: { reason: cause instanceof AppError ? cause.message : 'token request failed' },
+  }));
 }

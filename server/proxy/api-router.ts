@@ -2,7 +2,9 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { type Request, type Response, Router } from 'express';
 import type { AppDeps } from '../app.ts';
-import { AppError, unauthenticated } from '../errors.ts';
+import { hasCsrfProof } from '../auth/csrf.ts';
+import { requireCaller } from '../auth/load-caller.ts';
+import { AppError } from '../errors.ts';
 import type { Grant } from '../grants/grant-store.ts';
 import type { TokenRefresher } from '../grants/token-refresher.ts';
 import type { Logger } from '../log.ts';
@@ -134,18 +136,13 @@ function warnAboutUnboundTokens(upstreams: readonly Upstream[], logger: Logger):
   }
 }
 
-function requireCaller(req: Request): Grant {
-  if (!req.grant) throw unauthenticated();
-  return req.grant;
-}
-
 /**
  * A page on another site can make the browser send Gatehouse's cookie, but not a custom
  * header without a CORS preflight, which Gatehouse never grants. Bearer callers (scripts,
  * SOAP handles) carry no ambient credential and need no such proof.
  */
 function requireCsrfHeader(req: Request): void {
-  if (req.credential === 'cookie' && req.get('x-csrf') !== '1') {
+  if (req.credential === 'cookie' && !hasCsrfProof(req, 'header')) {
     throw new AppError(403, 'csrf_header_missing', 'API calls from the browser must send the header X-CSRF: 1.');
   }
 }

@@ -1,5 +1,6 @@
 import express, { type Request, type RequestHandler, type Response, Router } from 'express';
 import { AppError } from '../errors.ts';
+import { noStore } from '../http/no-store.ts';
 import { clientAddress } from '../http/rate-limits.ts';
 import { buildResponse } from './build-envelope.ts';
 import { soapEnvelopeNs } from './namespaces.ts';
@@ -32,7 +33,7 @@ export function sessionRouter(service: SessionService, wsdlLocation: string): Ro
     res.type('text/xml; charset=utf-8').send(sessionWsdl(wsdlLocation));
   });
 
-  router.post('/', requireXml, readBody, async (req, res) => {
+  router.post('/', noStore, requireXml, readBody, async (req, res) => {
     if (!Buffer.isBuffer(req.body)) throw soapClientError('soap_malformed', 'The request has no SOAP envelope.');
     const envelope = parseEnvelope(decodeBody(req.body, req.get('content-type')));
     // A SOAP 1.1 envelope sent as SOAP 1.2's media type is a client mixing the two versions.
@@ -40,7 +41,6 @@ export function sessionRouter(service: SessionService, wsdlLocation: string): Ro
     const call = readCall(envelope);
     checkSoapAction(req.get('soapaction'), call.method);
     const fields = await service.call(call, { address: clientAddress(req) });
-    res.setHeader('Cache-Control', 'no-store');
     res.type('text/xml; charset=utf-8').send(buildResponse(call.method, fields));
   });
 

@@ -5,6 +5,7 @@ import type { AuthorizationCompletion } from '../auth/auth-router.ts';
 import { hasCsrfProof } from '../auth/csrf.ts';
 import { AppError, rateLimited } from '../errors.ts';
 import { TokenCipher } from '../grants/token-cipher.ts';
+import { noStore } from '../http/no-store.ts';
 import { hashHandle, randomHandle } from '../random.ts';
 import type { ApiTokenIssuer, PendingToken } from './token-issuer.ts';
 import { parseTokenRequest, type TokenRequest } from './token-request.ts';
@@ -61,9 +62,8 @@ export function deviceRouters(deps: AppDeps, options: DeviceRouterOptions): { en
   const verificationUri = `${config.publicUrl}/device`;
 
   const endpoints = Router();
-  endpoints.use((_req, res, next) => {
+  endpoints.use(noStore, (_req, res, next) => {
     res.locals.errorFormat = 'json';
-    res.setHeader('Cache-Control', 'no-store');
     next();
   });
 
@@ -147,10 +147,7 @@ export function deviceRouters(deps: AppDeps, options: DeviceRouterOptions): { en
   });
 
   const page = Router();
-  page.use((_req, res, next) => {
-    res.setHeader('Cache-Control', 'no-store');
-    next();
-  });
+  page.use(noStore);
 
   page.get('/', async (req, res) => {
     const typed = typeof req.query.user_code === 'string' ? req.query.user_code.slice(0, 40) : '';
@@ -184,8 +181,8 @@ export function deviceRouters(deps: AppDeps, options: DeviceRouterOptions): { en
     res.render('device', { step: 'denied', csrfToken: '', userCode: '', error: undefined, request: describe(found) });
   });
 
+  // At /auth/callback, whose router sends no-store.
   const complete: AuthorizationCompletion = async (req: Request, res: Response, signIn, data) => {
-    res.setHeader('Cache-Control', 'no-store');
     const pending = data as PendingToken;
     const key = `device:${pending.deviceId}`;
     const raw = await store.get(key);

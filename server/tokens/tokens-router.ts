@@ -5,6 +5,7 @@ import { hasCsrfProof } from '../auth/csrf.ts';
 import { AppError, unauthenticated } from '../errors.ts';
 import type { Grant } from '../grants/grant-store.ts';
 import { signOutGrant } from '../grants/sign-out-grant.ts';
+import { noStore } from '../http/no-store.ts';
 import type { ApiToken, ApiTokenStore } from './api-token-store.ts';
 import type { ApiTokenIssuer, PendingToken } from './token-issuer.ts';
 import { lifetimeChoices, parseTokenRequest } from './token-request.ts';
@@ -58,11 +59,11 @@ export function tokensRouters(deps: AppDeps, options: TokensRouterOptions): { pa
   const form = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 50 });
 
   const page = Router();
+  page.use(noStore);
 
   page.get('/', async (req, res) => {
     if (!req.grant) return res.redirect(302, '/auth/login?returnTo=%2Ftokens');
     if (req.credential !== 'cookie') throw new AppError(403, 'browser_session_required', 'Tokens are managed from a signed-in browser at /tokens.');
-    res.setHeader('Cache-Control', 'no-store');
     res.render('tokens', {
       tokens: await summaries(req.grant),
       csrfToken: req.session?.csrfToken ?? '',
@@ -81,30 +82,26 @@ export function tokensRouters(deps: AppDeps, options: TokensRouterOptions): { pa
     );
     const pending: PendingToken = { request, sub: req.grant!.sub };
     const url = await issuer.start(req, res, apiTokenPurpose, pending, '/tokens');
-    res.setHeader('Cache-Control', 'no-store');
     res.redirect(303, url);
   });
 
   page.post('/:id/revoke', form, requireBrowserSession, async (req, res) => {
     if (!hasCsrfProof(req)) throw new AppError(403, 'csrf_proof_missing', 'Revoke tokens from Gatehouse\'s own page at /tokens.');
     await revokeOwn(req);
-    res.setHeader('Cache-Control', 'no-store');
     res.redirect(303, '/tokens');
   });
 
   const json = Router();
-  json.use((_req, res, next) => {
+  json.use(noStore, (_req, res, next) => {
     res.locals.errorFormat = 'json';
     next();
   });
   json.get('/', requireBrowserSession, async (req, res) => {
-    res.setHeader('Cache-Control', 'no-store');
     res.json({ tokens: await summaries(req.grant!) });
   });
   json.delete('/:id', requireBrowserSession, async (req, res) => {
-    if (req.get('x-csrf') !== '1') throw new AppError(403, 'csrf_proof_missing', 'Send the header X-CSRF: 1 to revoke a token.');
+    if (!hasCsrfProof(req, 'header')) throw new AppError(403, 'csrf_proof_missing', 'Send the header X-CSRF: 1 to revoke a token.');
     await revokeOwn(req);
-    res.setHeader('Cache-Control', 'no-store');
     res.status(204).end();
   });
 
@@ -129,7 +126,6 @@ export function tokensRouters(deps: AppDeps, options: TokensRouterOptions): { pa
   const complete: AuthorizationCompletion = async (req: Request, res: Response, signIn, data) => {
     const pending = data as PendingToken;
     const { token, secret, grant } = await issuer.issue(req, signIn, pending);
-    res.setHeader('Cache-Control', 'no-store');
     res.render('token-created', {
       token: summary(token, grant, token.createdAt),
       secret,
