@@ -10,12 +10,14 @@ import { backchannelLogout } from './auth/backchannel-logout.ts';
 import { listSessions } from './auth/list-sessions.ts';
 import { loadCaller, sessionExpiresAt } from './auth/load-caller.ts';
 import { sessionsRouter } from './auth/sessions-router.ts';
+import { userRouter } from './auth/user-router.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import { AppError, storeUnavailable } from './errors.ts';
 import { errorHandler, type FaultRenderer } from './error-handler.ts';
 import type { Grant, GrantStore } from './grants/grant-store.ts';
 import { cookieNames, cookieOptions } from './http/cookies.ts';
+import { declaredErrorFormat, errorFormat } from './http/error-format.ts';
 import { noStore } from './http/no-store.ts';
 import type { RateLimits } from './http/rate-limits.ts';
 import { requestLogging } from './http/request-context.ts';
@@ -100,10 +102,23 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
   }));
   app.use('/public', express.static(`${root}public`, { index: false, maxAge: '1h' }));
 
-  app.get('/healthz', (_req, res) => {
+  // Routers built here, mounted below; their declared error forms apply from the start.
+  const backchannel = backchannelLogout(deps);
+  const user = userRouter(deps);
+  const sessions = sessionsRouter(deps);
+  const own: Array<[string, Router]> = [['/auth/backchannel-logout', backchannel], ['/auth/user', user], ['/auth/sessions', sessions]];
+  // Each JSON (or SOAP) router declares its error form (answersIn). It is set here, before the
+  // session and the caller are loaded, so a failure on the router's paths (the store away, a
+  // rate limit, a locked-out credential) answers in that form too, whatever `Accept` says.
+  for (const [path, handler] of [...own, ...extensions.sessionless ?? [], ...extensions.routers ?? []]) {
+    const format = declaredErrorFormat(handler);
+    if (format) app.use(path, errorFormat(format));
+  }
+
+  app.get('/healthz', errorFormat('json'), (_req, res) => {
     res.json({ status: 'ok' });
   });
-  app.get('/readyz', noStore, async (_req, res) => {
+  app.get('/readyz', errorFormat('json'), noStore, async (_req, res) => {
     const problems: string[] = [];
     try {
       await withTimeout(store.ping(), 2000);
@@ -118,7 +133,7 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
   for (const [path, handler] of extensions.sessionless ?? []) app.use(path, handler);
   // Server-to-server from the IdP: no browser session, no CSRF check (the token is signed).
   app.post('/auth/backchannel-logout', rateLimits.start('backchannel_logout', 'backchannel_logout'));
-  app.use('/auth/backchannel-logout', backchannelLogout(deps));
+  app.use('/auth/backchannel-logout', backchannel);
 
   const limits = { idleMs: config.session.idleSeconds * 1000, maxMs: config.session.maxSeconds * 1000 };
   // The record lives until the session's absolute end, not just its idle limit: loadCaller
@@ -180,10 +195,11 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
     });
   });
   app.use('/auth', authRouter(deps, extensions));
-  app.use('/auth/sessions', sessionsRouter(deps));
+  app.use('/auth/user', user);
+  app.use('/auth/sessions', sessions);
   for (const [path, handler] of extensions.routers ?? []) app.use(path, handler);
 
-  app.use((req, _res, next) => next(new AppError(404, 'not_found', `Nothing is at ${req.method} ${req.path}.`)));
+  app.use((req, _res, next) => next(new AppError('not_found', `Nothing is at ${req.method} ${req.path}.`)));
   app.use(errorHandler(logger, extensions.renderFault));
   return app;
 }

@@ -11,6 +11,7 @@ import { idpErrorAtCallback } from '../server/auth/callback-errors.ts';
 import { hasCsrfProof } from '../server/auth/csrf.ts';
 import { requireCaller, requireGrant } from '../server/auth/load-caller.ts';
 import { constantTimeEqual } from '../server/constant-time.ts';
+import type { ErrorCode } from '../server/error-codes.ts';
 import { AppError } from '../server/errors.ts';
 import type { Grant } from '../server/grants/grant-store.ts';
 import { GrantStore } from '../server/grants/grant-store.ts';
@@ -129,15 +130,15 @@ describe('idpErrorAtCallback', () => {
 });
 
 describe('exchangeFailure', () => {
-  const refuse = (code: string, cause: unknown) => new AppError(400, code, 'refused', { cause });
+  const refuse = (code: ErrorCode, cause: unknown) => new AppError(code, 'refused', { cause });
 
   test('an IdP outage (5xx) stays what it is, so the caller may try again', () => {
-    const outage = new AppError(503, 'idp_unavailable', 'away');
+    const outage = new AppError('idp_unavailable', 'away');
     assert.equal(exchangeFailure(outage, refuse), outage);
   });
 
   test('an IdP refusal becomes the caller\'s 400 with the adapter\'s code', () => {
-    const refusal = new AppError(400, 'invalid_grant', 'no');
+    const refusal = new AppError('invalid_grant', 'no');
     const error = exchangeFailure(refusal, refuse);
     assert.equal(error.status, 400);
     assert.equal(error.code, 'invalid_grant');

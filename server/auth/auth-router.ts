@@ -11,7 +11,6 @@ import { destroySession } from '../session/session-lifecycle.ts';
 import { startBrowserSession } from '../session/start-browser-session.ts';
 import { Authorizations } from './authorization.ts';
 import { hasCsrfProof } from './csrf.ts';
-import { requireGrant, sessionExpiresAt } from './load-caller.ts';
 import { safeReturnTo } from './return-to.ts';
 
 export { cookieNames } from '../http/cookies.ts';
@@ -21,7 +20,7 @@ export { maxPendingLoginsPerBrowser } from './authorization.ts';
 export type AuthorizationCompletion = (req: Request, res: Response, signIn: SignIn, data: unknown) => Promise<void>;
 
 /**
- * `/auth`: login, callback, user, logout. Each handler reads top-down as the protocol's
+ * `/auth`: login, callback, logout (`/auth/user` is {@link userRouter}). Each handler reads top-down as the protocol's
  * steps; every failure leaves no session, no cookie and no transaction behind.
  */
 export function authRouter(deps: AppDeps, extensions: Pick<AppExtensions, 'signOutExternal' | 'authorizationPurposes'> = {}): Router {
@@ -42,7 +41,7 @@ export function authRouter(deps: AppDeps, extensions: Pick<AppExtensions, 'signO
     const { signIn, transaction } = await authorizations.complete(req);
     if (transaction.purpose) {
       const complete = extensions.authorizationPurposes?.[transaction.purpose.kind];
-      if (!complete) throw new AppError(400, 'unknown_purpose', 'This sign-in was started for something this Gatehouse does not offer.');
+      if (!complete) throw new AppError('unknown_purpose', 'This sign-in was started for something this Gatehouse does not offer.');
       return complete(req, res, signIn, transaction.purpose.data);
     }
 
@@ -59,26 +58,9 @@ export function authRouter(deps: AppDeps, extensions: Pick<AppExtensions, 'signO
     res.redirect(302, transaction.returnTo);
   });
 
-  router.get('/user', requireGrant, (req, res) => {
-    const grant = req.grant!;
-    const claims = grant.claims;
-    res.json({
-      sub: grant.sub,
-      name: claims.name ?? claims.preferred_username ?? null,
-      email: claims.email ?? null,
-      claims,
-      session: {
-        via: grant.via,
-        createdAt: new Date(grant.createdAt).toISOString(),
-        expiresAt: new Date(sessionExpiresAt(req, grant, limits)).toISOString(),
-      },
-      logoutUrl: '/auth/logout',
-    });
-  });
-
   router.post('/logout', express.urlencoded({ extended: false, limit: '2kb' }), async (req, res) => {
     if (!hasCsrfProof(req)) {
-      throw new AppError(403, 'csrf_proof_missing', 'Sign out from Gatehouse\'s own page, or send the header X-CSRF: 1.');
+      throw new AppError('csrf_proof_missing', 'Sign out from Gatehouse\'s own page, or send the header X-CSRF: 1.');
     }
     const endSessionUrl = await endBrowserSession(req, res);
     res.redirect(302, endSessionUrl ?? '/');

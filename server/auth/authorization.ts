@@ -1,5 +1,6 @@
 import type { Request, Response } from 'express';
 import type { AppDeps } from '../app.ts';
+import type { ErrorCode } from '../error-codes.ts';
 import { AppError } from '../errors.ts';
 import { cookieNames, cookieOptions, readCookie } from '../http/cookies.ts';
 import { exchangeFailure } from '../idp/exchange-failure.ts';
@@ -107,6 +108,6 @@ export class Authorizations {
   }
 }
 
-function callbackError(code: string, message: string, cause?: unknown): AppError {
-  return new AppError(400, code, message, { cause });
+function callbackError(code: ErrorCode, message: string, cause?: unknown): AppError {
+  return new AppError(code, message, { cause });
 }

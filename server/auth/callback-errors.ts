@@ -9,5 +9,5 @@ import { AppError } from '../errors.ts';
 export function idpErrorAtCallback(req: Request): AppError | undefined {
   if (typeof req.query.error !== 'string') return undefined;
   const code = req.query.error.replace(/[^a-z_]/g, '').slice(0, 40);
-  return new AppError(400, 'idp_error', `The identity provider refused the sign-in (${code}).`);
+  return new AppError('idp_error', `The identity provider refused the sign-in (${code}).`);
 }

@@ -1,5 +1,6 @@
 import { type Request, Router } from 'express';
 import type { AppDeps } from '../app.ts';
+import type { ErrorCode } from '../error-codes.ts';
 import { AppError } from '../errors.ts';
 import type { TokenCipher } from '../grants/token-cipher.ts';
 import { idpErrorAtCallback } from '../auth/callback-errors.ts';
@@ -29,7 +30,7 @@ export function externalRouter(deps: AppDeps, soap: SoapClient, cipher: TokenCip
 
   router.get('/login', rateLimits.start('external_login'), async (req, res) => {
     const info = await soap.sessionServerInfo(clientAddress(req));
-    if (!info.externalAuth) throw new AppError(403, 'external_auth_disabled', 'External login is turned off on the login server.');
+    if (!info.externalAuth) throw new AppError('external_auth_disabled', 'External login is turned off on the login server.');
     const { redirectUrl, contextId } = await soap.getExternalLoginRedirectURL(requestUrl, clientAddress(req));
     res.cookie(cookie.name, contextId, { ...contextCookieOptions, maxAge: contextTtlMs });
     res.redirect(302, redirectUrl);
@@ -79,6 +80,6 @@ function queryString(req: Request, name: string): string | undefined {
   return typeof value === 'string' && value.length > 0 && value.length <= 2048 ? value : undefined;
 }
 
-function callbackError(code: string, message: string): AppError {
-  return new AppError(400, code, message);
+function callbackError(code: ErrorCode, message: string): AppError {
+  return new AppError(code, message);
 }

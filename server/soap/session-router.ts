@@ -1,5 +1,6 @@
 import express, { type Request, type RequestHandler, type Response, Router } from 'express';
 import { AppError } from '../errors.ts';
+import { answersIn } from '../http/error-format.ts';
 import { noStore } from '../http/no-store.ts';
 import { clientAddress } from '../http/rate-limits.ts';
 import { buildResponse } from './build-envelope.ts';
@@ -22,11 +23,7 @@ const allowedMethods = 'GET, POST';
  * method, or a GET that does not ask for the WSDL, is an HTTP 405 with `Allow`.
  */
 export function sessionRouter(service: SessionService, wsdlLocation: string): Router {
-  const router = Router();
-  router.use((_req, res, next) => {
-    res.locals.errorFormat = 'soap';
-    next();
-  });
+  const router = answersIn('soap', Router());
 
   router.get('/', (req, res) => {
     if (!wantsWsdl(req)) throw methodNotAllowed(res);
@@ -65,7 +62,7 @@ function decodeBody(body: Buffer, contentType: string | undefined): string {
   try {
     decoder = new TextDecoder(charset, { fatal: true });
   } catch {
-    throw new AppError(415, 'charset_unsupported', `The charset "${charset.slice(0, 40)}" is not supported; send UTF-8.`);
+    throw new AppError('charset_unsupported', `The charset "${charset.slice(0, 40)}" is not supported; send UTF-8.`);
   }
   try {
     return decoder.decode(body);
@@ -103,7 +100,7 @@ function wantsWsdl(req: Request): boolean {
 function methodNotAllowed(res: Response): AppError {
   delete res.locals.errorFormat;
   res.setHeader('Allow', allowedMethods);
-  return new AppError(405, 'method_not_allowed', 'POST SOAP calls to /Session; GET /Session?wsdl describes them.', {
+  return new AppError('method_not_allowed', 'POST SOAP calls to /Session; GET /Session?wsdl describes them.', {
     details: { allowed: allowedMethods.split(', ') },
   });
 }

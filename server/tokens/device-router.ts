@@ -3,8 +3,10 @@ import express, { type Request, type RequestHandler, type Response, Router } fro
 import type { AppDeps } from '../app.ts';
 import type { AuthorizationCompletion } from '../auth/auth-router.ts';
 import { hasCsrfProof } from '../auth/csrf.ts';
+import { type ErrorCode, errorStatus } from '../error-codes.ts';
 import { AppError, rateLimited } from '../errors.ts';
 import { TokenCipher } from '../grants/token-cipher.ts';
+import { answersIn } from '../http/error-format.ts';
 import { noStore } from '../http/no-store.ts';
 import { hashHandle, randomHandle } from '../random.ts';
 import type { ApiTokenIssuer, PendingToken } from './token-issuer.ts';
@@ -61,11 +63,8 @@ export function deviceRouters(deps: AppDeps, options: DeviceRouterOptions): { en
   const form = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 20 });
   const verificationUri = `${config.publicUrl}/device`;
 
-  const endpoints = Router();
-  endpoints.use(noStore, (_req, res, next) => {
-    res.locals.errorFormat = 'json';
-    next();
-  });
+  const endpoints = answersIn('json', Router());
+  endpoints.use(noStore);
 
   endpoints.post('/code', ...(options.codeRequestLimit ?? []), form, async (req, res) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
@@ -105,8 +104,8 @@ export function deviceRouters(deps: AppDeps, options: DeviceRouterOptions): { en
 
   endpoints.post('/token', form, async (req, res) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
-    const oauthError = (error: string, description: string): void => {
-      res.status(400).json({ error, error_description: description });
+    const oauthError = (error: ErrorCode, description: string): void => {
+      res.status(errorStatus[error]).json({ error, error_description: description });
     };
     if (typeof body.grant_type !== 'string') return oauthError('invalid_request', 'Send grant_type.');
     if (body.grant_type !== deviceCodeGrantType) return oauthError('unsupported_grant_type', `Only ${deviceCodeGrantType} is supported here.`);
@@ -188,11 +187,11 @@ export function deviceRouters(deps: AppDeps, options: DeviceRouterOptions): { en
     const raw = await store.get(key);
     const found = raw === undefined ? undefined : JSON.parse(raw) as DeviceAuthorization;
     if (!found || found.status !== 'pending' || clock() >= found.expiresAt) {
-      throw new AppError(400, 'device_request_gone', 'This device request has expired or was already answered; start again on the device.');
+      throw new AppError('device_request_gone', 'This device request has expired or was already answered; start again on the device.');
     }
     // Of two approvals racing (a double click, two tabs), one creates the token.
     if (!(await store.setIfAbsent(`device-approved:${found.id}`, '1', 2 * expiresInSeconds * 1000))) {
-      throw new AppError(400, 'device_request_gone', 'This device request was already answered.');
+      throw new AppError('device_request_gone', 'This device request was already answered.');
     }
     let issued: Awaited<ReturnType<ApiTokenIssuer['issue']>>;
     try {
@@ -231,11 +230,11 @@ export function deviceRouters(deps: AppDeps, options: DeviceRouterOptions): { en
 
   /** The authorization an Approve or Deny form names; only from a signed-in browser with the page's CSRF token. */
   async function decided(req: Request, res: Response): Promise<DeviceAuthorization> {
-    if (!req.grant || req.credential !== 'cookie') throw new AppError(401, 'unauthenticated', 'Sign in first.', { details: { loginUrl: '/auth/login?returnTo=%2Fdevice' } });
-    if (!hasCsrfProof(req)) throw new AppError(403, 'csrf_proof_missing', 'Answer device requests from Gatehouse\'s own page at /device.');
+    if (!req.grant || req.credential !== 'cookie') throw new AppError('unauthenticated', 'Sign in first.', { details: { loginUrl: '/auth/login?returnTo=%2Fdevice' } });
+    if (!hasCsrfProof(req)) throw new AppError('csrf_proof_missing', 'Answer device requests from Gatehouse\'s own page at /device.');
     const typed = (req.body as Record<string, unknown>).user_code;
     const found = typeof typed === 'string' ? await lookUp(req, typed.slice(0, 40)) : undefined;
-    if (!found) throw new AppError(400, 'invalid_user_code', 'That code is not valid (or has expired).');
+    if (!found) throw new AppError('invalid_user_code', 'That code is not valid (or has expired).');
     return found;
   }
 
