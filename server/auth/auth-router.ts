@@ -1,23 +1,22 @@
 import express, { type Request, type Response, Router } from 'express';
-import type { AppDeps, AppExtensions } from '../app.ts';
+import type { AppDeps, AppExtensions } from '../deps.ts';
+
+export type { AuthorizationCompletion } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import { signOutGrant } from '../grants/sign-out-grant.ts';
-import { clientAddress } from '../http/rate-limits.ts';
-import { noStore } from '../http/no-store.ts';
-import type { SignIn } from '../idp/idp-adapter.ts';
 import { clearSessionCookie } from '../http/cookies.ts';
+import { noStore } from '../http/no-store.ts';
+import { clientAddress } from '../http/rate-limits.ts';
 import { randomHandle } from '../random.ts';
 import { destroySession } from '../session/session-lifecycle.ts';
 import { startBrowserSession } from '../session/start-browser-session.ts';
 import { Authorizations } from './authorization.ts';
 import { hasCsrfProof } from './csrf.ts';
+import { sessionLimitsOf } from './load-caller.ts';
 import { safeReturnTo } from './return-to.ts';
 
 export { cookieNames } from '../http/cookies.ts';
 export { maxPendingLoginsPerBrowser } from './authorization.ts';
-
-/** Completes an authorization that a feature (not the browser sign-in) started; see {@link AuthorizationPurpose}. */
-export type AuthorizationCompletion = (req: Request, res: Response, signIn: SignIn, data: unknown) => Promise<void>;
 
 /**
  * `/auth`: login, callback, logout (`/auth/user` is {@link userRouter}). Each handler reads top-down as the protocol's
@@ -26,7 +25,7 @@ export type AuthorizationCompletion = (req: Request, res: Response, signIn: Sign
 export function authRouter(deps: AppDeps, extensions: Pick<AppExtensions, 'signOutExternal' | 'authorizationPurposes'> = {}): Router {
   const { config, grants, idp, logger, clock, limits: rateLimits } = deps;
   const authorizations = new Authorizations(deps);
-  const limits = { idleMs: config.session.idleSeconds * 1000, maxMs: config.session.maxSeconds * 1000 };
+  const limits = sessionLimitsOf(config);
   const router = Router();
   // Sign-in redirects, the user's claims, sign-out: nothing here may be cached.
   router.use(noStore);

@@ -1,5 +1,5 @@
 import express, { Router } from 'express';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import { answersIn } from '../http/error-format.ts';
 import { noStore } from '../http/no-store.ts';

@@ -1,5 +1,6 @@
 import type { Request, RequestHandler } from 'express';
 import type { Clock } from '../clock.ts';
+import type { Config } from '../config.ts';
 import { AppError, unauthenticated } from '../errors.ts';
 import type { Grant, GrantStore } from '../grants/grant-store.ts';
 import { clearSessionCookie, readCookie } from '../http/cookies.ts';
@@ -12,6 +13,11 @@ import { apiTokenPrefix, type ApiTokenStore } from '../tokens/api-token-store.ts
 export interface SessionLimits {
   idleMs: number;
   maxMs: number;
+}
+
+/** The browser session's idle and absolute limits (`GATEHOUSE_SESSION_IDLE`, `GATEHOUSE_SESSION_MAX`). */
+export function sessionLimitsOf(config: Pick<Config, 'session'>): SessionLimits {
+  return { idleMs: config.session.idleSeconds * 1000, maxMs: config.session.maxSeconds * 1000 };
 }
 
 // Rewriting the session on every request would cost a store write per API call; the idle

@@ -1,5 +1,5 @@
 import express, { type Request, type Response, Router } from 'express';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import { signOutGrant } from '../grants/sign-out-grant.ts';
 import { clearSessionCookie } from '../http/cookies.ts';

@@ -1,8 +1,8 @@
 import { Router } from 'express';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { answersIn } from '../http/error-format.ts';
 import { noStore } from '../http/no-store.ts';
-import { requireGrant, sessionExpiresAt } from './load-caller.ts';
+import { requireGrant, sessionExpiresAt, sessionLimitsOf } from './load-caller.ts';
 
 /**
  * `GET /auth/user` (JSON): who is signed in, their claims and when the session ends. Reached by
@@ -10,7 +10,7 @@ import { requireGrant, sessionExpiresAt } from './load-caller.ts';
  */
 export function userRouter(deps: Pick<AppDeps, 'config'>): Router {
   const { config } = deps;
-  const limits = { idleMs: config.session.idleSeconds * 1000, maxMs: config.session.maxSeconds * 1000 };
+  const limits = sessionLimitsOf(config);
   const router = answersIn('json', Router());
   router.use(noStore);
 

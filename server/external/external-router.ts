@@ -1,5 +1,5 @@
 import { type Request, Router } from 'express';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import type { ErrorCode } from '../error-codes.ts';
 import { AppError } from '../errors.ts';
 import type { TokenCipher } from '../grants/token-cipher.ts';

@@ -1,7 +1,7 @@
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { type Request, type Response, Router } from 'express';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { hasCsrfProof } from '../auth/csrf.ts';
 import { requireCaller } from '../auth/load-caller.ts';
 import { AppError } from '../errors.ts';

@@ -1,4 +1,4 @@
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { constantTimeEqual } from '../constant-time.ts';
 import { AppError } from '../errors.ts';
 import { signOutGrant } from '../grants/sign-out-grant.ts';

@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import express, { type Request, type RequestHandler, type Response, Router } from 'express';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import type { AuthorizationCompletion } from '../auth/auth-router.ts';
 import { hasCsrfProof } from '../auth/csrf.ts';
 import { type ErrorCode, errorStatus } from '../error-codes.ts';

@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { Authorizations } from '../auth/authorization.ts';
 import { AppError } from '../errors.ts';
 import type { Grant, TokenSet } from '../grants/grant-store.ts';

@@ -1,5 +1,5 @@
 import express, { type Request, type RequestHandler, type Response, Router } from 'express';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import type { AuthorizationCompletion } from '../auth/auth-router.ts';
 import { hasCsrfProof } from '../auth/csrf.ts';
 import { AppError, unauthenticated } from '../errors.ts';
