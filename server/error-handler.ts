@@ -1,19 +1,20 @@
 import type { ErrorRequestHandler, Request } from 'express';
+import { errorStatus, isErrorCode } from './error-codes.ts';
 import { AppError } from './errors.ts';
+import type { ErrorFormat } from './http/error-format.ts';
 import type { Logger } from './log.ts';
 
-/** How an error is shown: a page, a JSON body, or a SOAP Fault. */
-export type ErrorFormat = 'html' | 'json' | 'soap';
+export type { ErrorFormat } from './http/error-format.ts';
 
 /** Renders a SOAP Fault; the SOAP module provides it, so this handler stays protocol-free. */
 export type FaultRenderer = (error: AppError, requestId: string) => string;
 
-const jsonPaths = /^\/(api|auth\/user|auth\/sessions|auth\/backchannel-logout|readyz|healthz)(\/|$)/;
-
-/** Which form the caller expects: routers may decide (`res.locals.errorFormat`), else the path and `Accept`. */
+/**
+ * Which form the caller expects: what the route declared where it is mounted
+ * (`res.locals.errorFormat`, see http/error-format.ts), else what `Accept` prefers.
+ */
 export function errorFormatFor(req: Request, chosen: unknown): ErrorFormat {
   if (chosen === 'html' || chosen === 'json' || chosen === 'soap') return chosen;
-  if (jsonPaths.test(req.path)) return 'json';
   return req.accepts(['html', 'json']) === 'json' ? 'json' : 'html';
 }
 
@@ -55,8 +56,12 @@ export function toAppError(err: unknown): AppError {
   const status = (err as { status?: unknown; type?: unknown })?.status;
   const type = (err as { type?: unknown })?.type;
   if (typeof status === 'number' && status >= 400 && status < 500) {
-    const code = status === 413 ? 'payload_too_large' : typeof type === 'string' ? type.replace(/\./g, '_') : 'bad_request';
-    return new AppError(status, code, status === 413 ? 'The request body is too large.' : 'The request could not be read.', { cause: err });
+    if (status === 413) return new AppError('payload_too_large', 'The request body is too large.', { cause: err });
+    // body-parser names its failures (`entity.parse.failed`, `charset.unsupported`, …); a name
+    // the catalogue does not hold with that status is a plain 400 `bad_request`.
+    const named = typeof type === 'string' ? type.replace(/\./g, '_') : undefined;
+    const code = isErrorCode(named) && errorStatus[named] === status ? named : 'bad_request';
+    return new AppError(code, 'The request could not be read.', { cause: err });
   }
-  return new AppError(500, 'internal_error', 'Internal error.', { cause: err });
+  return new AppError('internal_error', 'Internal error.', { cause: err });
 }

@@ -1,3 +1,5 @@
+import { type ErrorCode, errorStatus } from './error-codes.ts';
+
 /** Options for {@link AppError}. */
 export interface AppErrorOptions {
   /** The underlying failure; logged, never shown to the caller. */
@@ -11,12 +13,13 @@ export interface AppErrorOptions {
 }
 
 /**
- * The one error type routes throw. `code` is a stable string callers can switch on,
- * `status` the HTTP status, `message` a safe sentence for people. The error handler renders
- * it as HTML, JSON or a SOAP Fault; only errors below 500 show their message.
+ * The one error type routes throw. `code` is a stable string callers can switch on (one of
+ * {@link errorStatus}), `status` the HTTP status the table gives that code, `message` a safe
+ * sentence for people. The error handler renders it as HTML, JSON or a SOAP Fault; only errors
+ * below 500 show their message.
  */
 export class AppError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly status: number;
   readonly details: Record<string, unknown>;
   /** True when the message may be shown to the caller. */
@@ -24,9 +27,10 @@ export class AppError extends Error {
   /** Sent as `Retry-After` when set. */
   readonly retryAfterSeconds: number | undefined;
 
-  constructor(status: number, code: string, message: string, options: AppErrorOptions = {}) {
+  constructor(code: ErrorCode, message: string, options: AppErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'AppError';
+    const status = errorStatus[code];
     this.status = status;
     this.code = code;
     this.details = options.details ?? {};
@@ -37,33 +41,33 @@ export class AppError extends Error {
 
 /** 401 for API callers that are not signed in. */
 export function unauthenticated(loginUrl = '/auth/login'): AppError {
-  return new AppError(401, 'unauthenticated', 'Sign in first.', { details: { loginUrl } });
+  return new AppError('unauthenticated', 'Sign in first.', { details: { loginUrl } });
 }
 
 /** 401 when the IdP says the refresh token is gone: the grant has ended. */
 export function sessionExpired(loginUrl = '/auth/login'): AppError {
-  return new AppError(401, 'session_expired', 'Your session has ended at the identity provider; sign in again.', {
+  return new AppError('session_expired', 'Your session has ended at the identity provider; sign in again.', {
     details: { loginUrl },
   });
 }
 
 /** 503 when the IdP cannot be reached or answers with a server error. */
 export function idpUnavailable(cause?: unknown): AppError {
-  return new AppError(503, 'idp_unavailable', 'The identity provider is unreachable; try again shortly.', { cause, expose: true });
+  return new AppError('idp_unavailable', 'The identity provider is unreachable; try again shortly.', { cause, expose: true });
 }
 
 /** 503 when the store cannot be reached. */
 export function storeUnavailable(cause?: unknown): AppError {
-  return new AppError(503, 'store_unavailable', 'Session storage is unreachable; try again shortly.', { cause, expose: true });
+  return new AppError('store_unavailable', 'Session storage is unreachable; try again shortly.', { cause, expose: true });
 }
 
 /** The code of {@link rateLimited}; the SOAP fault renderer makes it a `Server` fault. */
-export const rateLimitedCode = 'rate_limited';
+export const rateLimitedCode = 'rate_limited' satisfies ErrorCode;
 
 /** 429 when a caller went over a rate limit; `Retry-After` says when the window ends. */
 export function rateLimited(retryAfterSeconds: number): AppError {
   const seconds = Math.max(1, Math.ceil(retryAfterSeconds));
-  return new AppError(429, rateLimitedCode, `Too many requests; try again in ${seconds} seconds.`, {
+  return new AppError(rateLimitedCode, `Too many requests; try again in ${seconds} seconds.`, {
     details: { retryAfter: seconds },
     retryAfterSeconds: seconds,
   });

@@ -1,36 +1,38 @@
 import express, { type Request, type Response, Router } from 'express';
-import type { AppDeps, AppExtensions } from '../app.ts';
+import type { AppDeps, AppExtensions } from '../deps.ts';
+
+export type { AuthorizationCompletion } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import { signOutGrant } from '../grants/sign-out-grant.ts';
+import { clearSessionCookie } from '../http/cookies.ts';
+import { noStore } from '../http/no-store.ts';
 import { clientAddress } from '../http/rate-limits.ts';
-import type { SignIn } from '../idp/idp-adapter.ts';
 import { randomHandle } from '../random.ts';
-import { destroySession, regenerateSession, saveSession } from '../session/session-lifecycle.ts';
-import { Authorizations, cookieNames } from './authorization.ts';
+import { destroySession } from '../session/session-lifecycle.ts';
+import { startBrowserSession } from '../session/start-browser-session.ts';
+import { Authorizations } from './authorization.ts';
 import { hasCsrfProof } from './csrf.ts';
-import { requireGrant, sessionExpiresAt } from './load-caller.ts';
+import { sessionLimitsOf } from './load-caller.ts';
 import { safeReturnTo } from './return-to.ts';
 
-export { cookieNames, maxPendingLoginsPerBrowser } from './authorization.ts';
-
-/** Completes an authorization that a feature (not the browser sign-in) started; see {@link AuthorizationPurpose}. */
-export type AuthorizationCompletion = (req: Request, res: Response, signIn: SignIn, data: unknown) => Promise<void>;
+export { cookieNames } from '../http/cookies.ts';
+export { maxPendingLoginsPerBrowser } from './authorization.ts';
 
 /**
- * `/auth`: login, callback, user, logout. Each handler reads top-down as the protocol's
+ * `/auth`: login, callback, logout (`/auth/user` is {@link userRouter}). Each handler reads top-down as the protocol's
  * steps; every failure leaves no session, no cookie and no transaction behind.
  */
 export function authRouter(deps: AppDeps, extensions: Pick<AppExtensions, 'signOutExternal' | 'authorizationPurposes'> = {}): Router {
-  const { config, store, grants, idp, logger, clock, limits: rateLimits } = deps;
-  const names = cookieNames(config.secureCookies);
+  const { config, grants, idp, logger, clock, limits: rateLimits } = deps;
   const authorizations = new Authorizations(deps);
-  const limits = { idleMs: config.session.idleSeconds * 1000, maxMs: config.session.maxSeconds * 1000 };
+  const limits = sessionLimitsOf(config);
   const router = Router();
+  // Sign-in redirects, the user's claims, sign-out: nothing here may be cached.
+  router.use(noStore);
 
   router.get('/login', rateLimits.start('auth_login'), async (req, res) => {
     const returnTo = safeReturnTo(req.query.returnTo);
     const url = await authorizations.start(req, res, { returnTo, scope: config.oidc.scopes });
-    res.setHeader('Cache-Control', 'no-store');
     res.redirect(302, url);
   });
 
@@ -38,7 +40,7 @@ export function authRouter(deps: AppDeps, extensions: Pick<AppExtensions, 'signO
     const { signIn, transaction } = await authorizations.complete(req);
     if (transaction.purpose) {
       const complete = extensions.authorizationPurposes?.[transaction.purpose.kind];
-      if (!complete) throw new AppError(400, 'unknown_purpose', 'This sign-in was started for something this Gatehouse does not offer.');
+      if (!complete) throw new AppError('unknown_purpose', 'This sign-in was started for something this Gatehouse does not offer.');
       return complete(req, res, signIn, transaction.purpose.data);
     }
 
@@ -48,46 +50,18 @@ export function authRouter(deps: AppDeps, extensions: Pick<AppExtensions, 'signO
       maxLifetimeMs: limits.maxMs,
       ...(req.get('user-agent') ? { userAgent: req.get('user-agent')! } : {}),
     });
-    // Signing in again in the same browser replaces its sign-in: the old grant would otherwise
-    // stay alive, unreachable, with a working refresh token. (A remote external sign-in's
-    // IdentityToken is simply forgotten: its server ends it at its own session lifetime.)
-    if (req.session?.grantId) await signOutGrant(grants, idp, req.session.grantId, grant);
-    await regenerateSession(req);
-    const now = clock();
-    req.session.grantId = grant.id;
-    req.session.csrfToken = randomHandle(24);
-    req.session.createdAt = now;
-    req.session.lastSeenAt = now;
-    await saveSession(req);
+    // (A remote external sign-in this replaces is simply forgotten: its server ends its
+    // IdentityToken at its own session lifetime.)
+    await startBrowserSession(req, { grants, idp, clock }, { grant });
     logger.info('signed in', { sub: grant.sub, via: 'oidc' });
-    res.setHeader('Cache-Control', 'no-store');
     res.redirect(302, transaction.returnTo);
-  });
-
-  router.get('/user', requireGrant, (req, res) => {
-    const grant = req.grant!;
-    const claims = grant.claims;
-    res.setHeader('Cache-Control', 'no-store');
-    res.json({
-      sub: grant.sub,
-      name: claims.name ?? claims.preferred_username ?? null,
-      email: claims.email ?? null,
-      claims,
-      session: {
-        via: grant.via,
-        createdAt: new Date(grant.createdAt).toISOString(),
-        expiresAt: new Date(sessionExpiresAt(req, grant, limits)).toISOString(),
-      },
-      logoutUrl: '/auth/logout',
-    });
   });
 
   router.post('/logout', express.urlencoded({ extended: false, limit: '2kb' }), async (req, res) => {
     if (!hasCsrfProof(req)) {
-      throw new AppError(403, 'csrf_proof_missing', 'Sign out from Gatehouse\'s own page, or send the header X-CSRF: 1.');
+      throw new AppError('csrf_proof_missing', 'Sign out from Gatehouse\'s own page, or send the header X-CSRF: 1.');
     }
     const endSessionUrl = await endBrowserSession(req, res);
-    res.setHeader('Cache-Control', 'no-store');
     res.redirect(302, endSessionUrl ?? '/');
   });
 
@@ -106,7 +80,7 @@ export function authRouter(deps: AppDeps, extensions: Pick<AppExtensions, 'signO
       logger.info('signed out', { sub: grant.sub });
     }
     await destroySession(req);
-    res.clearCookie(names.session, { path: '/', httpOnly: true, sameSite: 'lax', secure: config.secureCookies });
+    clearSessionCookie(res, config.secureCookies);
     if (external) return externalSignOutUrl;
     if (!grant) return undefined;
     return idp.endSessionUrl({ idTokenHint, postLogoutRedirectUri: `${config.publicUrl}/`, state: randomHandle(16) });

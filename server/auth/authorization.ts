@@ -1,10 +1,15 @@
 import type { Request, Response } from 'express';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
+import type { ErrorCode } from '../error-codes.ts';
 import { AppError } from '../errors.ts';
-import { readCookie } from '../http/cookies.ts';
+import { cookieNames, cookieOptions, readCookie } from '../http/cookies.ts';
+import { exchangeFailure } from '../idp/exchange-failure.ts';
 import type { SignIn } from '../idp/idp-adapter.ts';
 import { hashHandle, randomHandle } from '../random.ts';
 import { boundPending } from '../store/bound-pending.ts';
+import { idpErrorAtCallback } from './callback-errors.ts';
+
+export { cookieNames } from '../http/cookies.ts';
 
 /**
  * What the callback does with a completed authorization besides the browser sign-in: the
@@ -40,13 +45,6 @@ const transactionTtlMs = 10 * 60 * 1000;
 /** Sign-ins one browser may have pending at once (tabs, retries); starting more ends the oldest. */
 export const maxPendingLoginsPerBrowser = 10;
 
-/** Names of Gatehouse's cookies; `__Host-` when served over https. */
-export function cookieNames(secure: boolean): { session: string; login: string } {
-  return secure
-    ? { session: '__Host-gatehouse', login: '__Host-gatehouse-login' }
-    : { session: 'gatehouse', login: 'gatehouse-login' };
-}
-
 /**
  * Authorization-code requests through the browser and their completion at `/auth/callback`:
  * the transaction (PKCE verifier, nonce, state, browser binding) and the code exchange.
@@ -77,14 +75,7 @@ export class Authorizations {
     const key = `tx:${hashHandle(request.state)}`;
     await store.set(key, JSON.stringify(transaction), transactionTtlMs);
     await boundPending(store, `txb:${transaction.browser}`, key, { max: maxPendingLoginsPerBrowser, ttlMs: transactionTtlMs, now: clock() });
-    res.cookie(names.login, browser, {
-      httpOnly: true,
-      // Lax, not Strict: the IdP's redirect back is a cross-site navigation.
-      sameSite: 'lax',
-      secure: config.secureCookies,
-      path: '/',
-      maxAge: transactionTtlMs,
-    });
+    res.cookie(names.login, browser, { ...cookieOptions(config.secureCookies), maxAge: transactionTtlMs });
     return request.url;
   }
 
@@ -103,10 +94,8 @@ export class Authorizations {
     if (typeof browser !== 'string' || hashHandle(browser) !== transaction.browser) {
       throw callbackError('browser_mismatch', 'This sign-in was started in another browser.');
     }
-    if (typeof req.query.error === 'string') {
-      const code = req.query.error.replace(/[^a-z_]/g, '').slice(0, 40);
-      throw callbackError('idp_error', `The identity provider refused the sign-in (${code}).`);
-    }
+    const refused = idpErrorAtCallback(req);
+    if (refused) throw refused;
 
     const callbackUrl = new URL(this.redirectUri);
     callbackUrl.search = new URL(req.originalUrl, 'http://placeholder').search;
@@ -114,13 +103,11 @@ export class Authorizations {
       const signIn = await idp.authorizationCodeGrant(callbackUrl, { ...transaction, state });
       return { signIn, transaction };
     } catch (error) {
-      if (error instanceof AppError && error.status >= 500) throw error;
-      const code = error instanceof AppError ? error.code : 'token_exchange_failed';
-      throw callbackError(code, 'The sign-in could not be completed.', error);
+      throw exchangeFailure(error, (code, cause) => callbackError(code, 'The sign-in could not be completed.', cause));
     }
   }
 }
 
-function callbackError(code: string, message: string, cause?: unknown): AppError {
-  return new AppError(400, code, message, { cause });
+function callbackError(code: ErrorCode, message: string, cause?: unknown): AppError {
+  return new AppError(code, message, { cause });
 }

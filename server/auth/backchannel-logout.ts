@@ -1,6 +1,8 @@
 import express, { Router } from 'express';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { AppError } from '../errors.ts';
+import { answersIn } from '../http/error-format.ts';
+import { noStore } from '../http/no-store.ts';
 import { LogoutTokenVerifier } from '../idp/logout-token.ts';
 
 /**
@@ -18,12 +20,12 @@ export function backchannelLogout(deps: AppDeps): Router {
     store,
     clock,
   });
-  const router = Router();
+  const router = answersIn('json', Router());
 
-  router.post('/', express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 10 }), async (req, res) => {
+  router.post('/', noStore, express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 10 }), async (req, res) => {
     const logoutToken = (req.body as Record<string, unknown> | undefined)?.logout_token;
     if (typeof logoutToken !== 'string' || logoutToken.length === 0) {
-      throw new AppError(400, 'invalid_request', 'Send one logout_token as an application/x-www-form-urlencoded field.', {
+      throw new AppError('invalid_request', 'Send one logout_token as an application/x-www-form-urlencoded field.', {
         details: { reason: 'logout_token_missing' },
       });
     }
@@ -41,7 +43,6 @@ export function backchannelLogout(deps: AppDeps): Router {
     // Only now is a second delivery a replay (a store failure above is a 503 the IdP retries).
     await verifier.markDone(token);
     logger.info('back-channel logout', { by: sid ? 'sid' : 'sub', ended });
-    res.setHeader('Cache-Control', 'no-store');
     res.status(200).end();
   });
 

@@ -1,8 +1,9 @@
 import type { Request, RequestHandler } from 'express';
 import type { Clock } from '../clock.ts';
+import type { Config } from '../config.ts';
 import { AppError, unauthenticated } from '../errors.ts';
 import type { Grant, GrantStore } from '../grants/grant-store.ts';
-import { readCookie } from '../http/cookies.ts';
+import { clearSessionCookie, readCookie } from '../http/cookies.ts';
 import { clientAddress, type RateLimits } from '../http/rate-limits.ts';
 import { destroySession } from '../session/session-lifecycle.ts';
 import { authenticateApiToken } from '../tokens/api-token-auth.ts';
@@ -12,6 +13,11 @@ import { apiTokenPrefix, type ApiTokenStore } from '../tokens/api-token-store.ts
 export interface SessionLimits {
   idleMs: number;
   maxMs: number;
+}
+
+/** The browser session's idle and absolute limits (`GATEHOUSE_SESSION_IDLE`, `GATEHOUSE_SESSION_MAX`). */
+export function sessionLimitsOf(config: Pick<Config, 'session'>): SessionLimits {
+  return { idleMs: config.session.idleSeconds * 1000, maxMs: config.session.maxSeconds * 1000 };
 }
 
 // Rewriting the session on every request would cost a store write per API call; the idle
@@ -78,8 +84,7 @@ export function loadCaller(grants: GrantStore, clock: Clock, limits: SessionLimi
       if (!req.session?.createdAt) {
         await guard.limits.admitCredential(clientAddress(req));
         await guard.limits.failedCredential(clientAddress(req), 'session_cookie');
-        const { name, secure } = guard.sessionCookie;
-        res.clearCookie(name, { path: '/', httpOnly: true, sameSite: 'lax', secure });
+        clearSessionCookie(res, guard.sessionCookie.secure);
         return next();
       }
       // Checked while the grant is read, not before: no extra round trip on every API call.
@@ -146,7 +151,14 @@ export function sessionExpiresAt(req: Request, grant: Grant, limits: SessionLimi
   return Math.min(grant.expiresAt, (session.createdAt ?? 0) + limits.maxMs, session.lastSeenAt + limits.idleMs);
 }
 
-/** Rejects anonymous requests with 401 JSON (API-style routes never redirect). */
+/** The grant the request reaches; an anonymous request is refused with 401 `unauthenticated` (API-style routes never redirect). */
+export function requireCaller(req: Request): Grant {
+  if (!req.grant) throw unauthenticated();
+  return req.grant;
+}
+
+/** {@link requireCaller} as middleware, for routers that guard a whole route. */
 export const requireGrant: RequestHandler = (req, _res, next) => {
-  next(req.grant ? undefined : unauthenticated());
+  requireCaller(req);
+  next();
 };

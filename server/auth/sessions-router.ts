@@ -1,9 +1,11 @@
 import express, { type Request, type Response, Router } from 'express';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import { signOutGrant } from '../grants/sign-out-grant.ts';
+import { clearSessionCookie } from '../http/cookies.ts';
+import { answersIn, errorFormat } from '../http/error-format.ts';
+import { noStore } from '../http/no-store.ts';
 import { destroySession } from '../session/session-lifecycle.ts';
-import { cookieNames } from './auth-router.ts';
 import { hasCsrfProof } from './csrf.ts';
 import { listSessions } from './list-sessions.ts';
 import { requireGrant } from './load-caller.ts';
@@ -17,45 +19,41 @@ const grantIdPattern = /^[\w-]{16,64}$/;
  */
 export function sessionsRouter(deps: AppDeps): Router {
   const { config, grants, idp, logger } = deps;
-  const router = Router();
+  const router = answersIn('json', Router());
+  router.use(noStore);
 
   router.get('/', requireGrant, async (req, res) => {
-    res.setHeader('Cache-Control', 'no-store');
     res.json({ sessions: await listSessions(grants, req.grant!) });
   });
 
   router.delete('/:id', requireGrant, async (req, res) => {
     await endOwnSession(req, res);
-    res.setHeader('Cache-Control', 'no-store');
     res.status(204).end();
   });
 
-  router.post('/:id/end', (_req, res, next) => {
-    res.locals.errorFormat = 'html';
-    next();
-  }, express.urlencoded({ extended: false, limit: '2kb' }), requireGrant, async (req, res) => {
+  // The home page's form: a refusal is a page, not JSON.
+  router.post('/:id/end', errorFormat('html'), express.urlencoded({ extended: false, limit: '2kb' }), requireGrant, async (req, res) => {
     await endOwnSession(req, res);
-    res.setHeader('Cache-Control', 'no-store');
     res.redirect(303, '/');
   });
 
   /** Ends one of the caller's own grants; anyone else's is "not found", like one that never was. */
   async function endOwnSession(req: Request, res: Response): Promise<void> {
     if (!hasCsrfProof(req)) {
-      throw new AppError(403, 'csrf_proof_missing', 'End sessions from Gatehouse\'s own page, or send the header X-CSRF: 1.');
+      throw new AppError('csrf_proof_missing', 'End sessions from Gatehouse\'s own page, or send the header X-CSRF: 1.');
     }
     const id = String(req.params.id);
-    if (!grantIdPattern.test(id)) throw new AppError(400, 'invalid_session_id', 'That is not a session id.');
+    if (!grantIdPattern.test(id)) throw new AppError('invalid_session_id', 'That is not a session id.');
     const caller = req.grant!;
     const target = await grants.get(id);
     if (!target || target.sub !== caller.sub || target.purpose === 'api_token') {
-      throw new AppError(404, 'session_not_found', 'You have no such session; it may have ended already.');
+      throw new AppError('session_not_found', 'You have no such session; it may have ended already.');
     }
     await signOutGrant(grants, idp, id);
     const current = id === caller.id;
     if (current) {
       await destroySession(req);
-      res.clearCookie(cookieNames(config.secureCookies).session, { path: '/', httpOnly: true, sameSite: 'lax', secure: config.secureCookies });
+      clearSessionCookie(res, config.secureCookies);
     }
     logger.info('session ended by its user', { sub: caller.sub, current });
   }

@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import { safeReturnTo } from '../auth/return-to.ts';
+import { noStore } from '../http/no-store.ts';
 import type { Upstream } from '../proxy/upstream-registry.ts';
 
 /** Something the connector page offers to look up (the demo DOIs, in development). */
@@ -40,8 +41,7 @@ export function connectorRouter(options: ConnectorRouterOptions): Router {
   const renku = renkuWebUrl(options.upstreams);
   const router = Router();
 
-  router.get('/', (req, res) => {
-    res.setHeader('Cache-Control', 'no-store');
+  router.get('/', noStore, (req, res) => {
     if (!req.grant) {
       res.redirect(302, `/auth/login?returnTo=${encodeURIComponent(safeReturnTo(req.originalUrl))}`);
       return;

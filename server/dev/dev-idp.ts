@@ -1,7 +1,8 @@
-import { generateKeyPairSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Provider, { errors, type ClientMetadata, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import { constantTimeEqual } from '../constant-time.ts';
 
 /** A demo user of the embedded IdP. */
 export interface DevUser {
@@ -348,7 +349,7 @@ async function handleInteraction(provider: Provider, req: IncomingMessage, res: 
   }
   const form = new URLSearchParams(await readBody(req));
   const user = devUsers.find((u) => u.username === form.get('username'));
-  if (!user || !sameText(user.password, form.get('password') ?? '')) {
+  if (!user || !constantTimeEqual(user.password, form.get('password') ?? '')) {
     sendHtml(res, 200, loginPage(details.uid, form.get('username') ?? '', 'Wrong username or password.'));
     return;
   }
@@ -362,12 +363,6 @@ async function readBody(req: IncomingMessage): Promise<string> {
     if (body.length > 10_000) throw new Error('form too large');
   }
   return body;
-}
-
-function sameText(a: string, b: string): boolean {
-  const left = Buffer.from(a);
-  const right = Buffer.from(b);
-  return left.length === right.length && timingSafeEqual(left, right);
 }
 
 function sendHtml(res: ServerResponse, status: number, html: string): void {

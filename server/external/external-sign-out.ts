@@ -1,5 +1,5 @@
 import type { SessionData } from 'express-session';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { hashHandle, randomHandle } from '../random.ts';
 import type { TokenCipher } from '../grants/token-cipher.ts';
 import type { SoapClient } from '../soap/soap-client.ts';

@@ -1,4 +1,4 @@
-import type { AppDeps, AppExtensions } from '../app.ts';
+import type { AppDeps, AppExtensions } from '../deps.ts';
 import { TokenCipher } from '../grants/token-cipher.ts';
 import { renderFault } from '../soap/render-fault.ts';
 import { SessionService } from '../soap/session-service.ts';

@@ -1,6 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../clock.ts';
+import { isErrorCode } from '../error-codes.ts';
 import { AppError, sessionExpired, storeUnavailable } from '../errors.ts';
+import { exchangeFailure } from '../idp/exchange-failure.ts';
 import type { IdpAdapter } from '../idp/idp-adapter.ts';
 import type { Logger } from '../log.ts';
 import { hashHandle, randomHandle } from '../random.ts';
@@ -164,7 +166,7 @@ export class TokenRefresher {
       const fresh = this.freshToken(await this.readTokens(grantId), grantId, need, rejected);
       if (fresh) return fresh;
       if (waitedMs >= this.options.lockWaitMs) {
-        throw new AppError(503, 'token_refresh_busy', 'Tokens are being renewed elsewhere; try again shortly.');
+        throw new AppError('token_refresh_busy', 'Tokens are being renewed elsewhere; try again shortly.');
       }
       await sleep(delayMs);
       waitedMs += delayMs;
@@ -282,8 +284,8 @@ function rememberedFailure(error: AppError): string {
 }
 
 function recalledFailure(raw: string): AppError {
-  const { status, code, message, details, expose } = JSON.parse(raw) as { status: number; code: string; message: string; details: Record<string, unknown>; expose: boolean };
-  return new AppError(status, code, message, { details, expose });
+  const { code, message, details, expose } = JSON.parse(raw) as { code: unknown; message: string; details: Record<string, unknown>; expose: boolean };
+  return new AppError(isErrorCode(code) ? code : 'token_unavailable', message, { details, expose });
 }
 
 /** Caches a token; the oldest entry goes when the cache is full (tokens can always be fetched again). */
@@ -298,9 +300,8 @@ function remember(cache: Map<string, CachedToken>, key: string, tokens: TokenSet
  * means this upstream's token cannot be had as configured: a 502 naming the IdP's reason.
  */
 function refusedOrUnavailable(error: unknown): AppError {
-  if (error instanceof AppError && error.status >= 500) return error;
-  return new AppError(502, 'token_unavailable', 'The identity provider refused a token for this API.', {
-    cause: error,
-    details: { reason: error instanceof AppError ? error.message : 'token request failed' },
-  });
+  return exchangeFailure(error, (_code, cause) => new AppError('token_unavailable', 'The identity provider refused a token for this API.', {
+    cause,
+    details: { reason: cause instanceof AppError ? cause.message : 'token request failed' },
+  }));
 }

@@ -1,4 +1,4 @@
-import type { Request } from 'express';
+import type { CookieOptions, Request, Response } from 'express';
 
 /** One cookie's value from the request, or undefined. (Gatehouse reads two cookies; no parser needed.) */
 export function readCookie(req: Request, name: string): string | undefined {
@@ -15,4 +15,37 @@ export function readCookie(req: Request, name: string): string | undefined {
     }
   }
   return undefined;
+}
+
+/** Names of Gatehouse's cookies; `__Host-` when served over https. */
+export function cookieNames(secure: boolean): { session: string; login: string } {
+  return secure
+    ? { session: '__Host-gatehouse', login: '__Host-gatehouse-login' }
+    : { session: 'gatehouse', login: 'gatehouse-login' };
+}
+
+/**
+ * The cookie that carries the ContextID from GetExternalLoginRedirectURL to the callback (seed
+ * step 3). Over https it is `__Host-ContextID`: browsers keep a `__Host-` cookie only when it is
+ * `Secure`, has `Path=/` and no `Domain`, so a sibling subdomain cannot plant one for the
+ * callback to pick up. A plain `ContextID` is then never read.
+ */
+export function contextCookie(secure: boolean): { name: string; path: string } {
+  return secure ? { name: '__Host-ContextID', path: '/' } : { name: 'ContextID', path: '/external' };
+}
+
+/**
+ * The options every Gatehouse cookie is set and cleared with: `HttpOnly`, no `Domain`,
+ * `Secure` over https. `SameSite=Lax`, not `Strict`: the IdP's redirect back to a callback is a
+ * cross-site navigation, and a Strict cookie would not come with it (the sign-in would fail,
+ * and the session cookie would be missing on the first page after it). Lax still keeps the
+ * cookies off cross-site POSTs, subrequests and frames.
+ */
+export function cookieOptions(secure: boolean, path = '/'): CookieOptions & { httpOnly: true; sameSite: 'lax'; secure: boolean; path: string } {
+  return { httpOnly: true, sameSite: 'lax', secure, path };
+}
+
+/** Tells the browser to drop the session cookie (after the session record is gone). */
+export function clearSessionCookie(res: Response, secure: boolean): void {
+  res.clearCookie(cookieNames(secure).session, cookieOptions(secure));
 }

@@ -2,6 +2,7 @@ import { createPrivateKey } from 'node:crypto';
 import { decodeJwt, importPKCS8 } from 'jose';
 import * as client from 'openid-client';
 import { type Clock, systemClock } from '../clock.ts';
+import type { ErrorCode } from '../error-codes.ts';
 import { AppError, idpUnavailable } from '../errors.ts';
 import type { TokenSet } from '../grants/grant-store.ts';
 import type { Logger } from '../log.ts';
@@ -140,7 +141,7 @@ export class IdpAdapter {
         idTokenExpected: true,
       });
       const claims = response.claims();
-      if (!claims) throw new AppError(400, 'id_token_missing', 'The identity provider sent no id_token.');
+      if (!claims) throw new AppError('id_token_missing', 'The identity provider sent no id_token.');
       const refusal = checkIdToken(claims, wallClockSeconds(), this.idTokenRules);
       if (refusal) throw this.refuseIdToken(refusal, 'sign-in');
       const tokens = toTokenSet(response, this.clock());
@@ -170,7 +171,7 @@ export class IdpAdapter {
    * `id_token_refused` leaves here. Refusals of the refresh token: see {@link refreshRefusal}.
    */
   async refreshTokenGrant(current: TokenSet, options: { resource?: string; scope?: string } = {}, expected?: RefreshExpectations): Promise<TokenSet> {
-    if (!current.refreshToken) throw new AppError(401, 'invalid_grant', 'There is no refresh token.');
+    if (!current.refreshToken) throw new AppError('invalid_grant', 'There is no refresh token.');
     const config = this.config();
     const parameters: Record<string, string> = {};
     if (options.resource) parameters.resource = options.resource;
@@ -364,8 +365,8 @@ export class IdpAdapter {
       ...(cause instanceof Error ? { error: cause } : {}),
     });
     return entry === 'refresh'
-      ? new AppError(401, 'id_token_refused', 'The identity provider sent an id_token for another sign-in.', { details: { reason } })
-      : new AppError(400, 'id_token_refused', 'The identity provider sent an id_token Gatehouse does not accept.', { details: { reason } });
+      ? new AppError('id_token_refused', 'The identity provider sent an id_token for another sign-in.', { details: { reason } })
+      : new AppError('id_token_refused', 'The identity provider sent an id_token Gatehouse does not accept.', { details: { reason } });
   }
 
   /**
@@ -390,13 +391,13 @@ export class IdpAdapter {
         reason,
         issuer: this.settings.issuer,
       });
-      return new AppError(503, 'idp_client_refused', 'The identity provider refused Gatehouse\'s client registration; an operator must fix the configuration.', {
+      return new AppError('idp_client_refused', 'The identity provider refused Gatehouse\'s client registration; an operator must fix the configuration.', {
         cause: error,
         expose: true,
       });
     }
     if (oauthError === 'invalid_target' || oauthError === 'invalid_scope') return translateIdpError(error, 'refresh_failed');
-    return new AppError(400, 'invalid_grant', 'The identity provider no longer accepts this grant.', {
+    return new AppError('invalid_grant', 'The identity provider no longer accepts this grant.', {
       cause: error,
       details: { idpError: oauthError ?? `HTTP ${status}` },
     });
@@ -527,23 +528,23 @@ function toTokenSet(response: client.TokenEndpointResponse & client.TokenEndpoin
  * a 503 `idp_unavailable`; `invalid_grant` keeps its name so callers can end the grant;
  * anything else the IdP refused becomes `fallback` (400). The cause is kept for the log only.
  */
-export function translateIdpError(error: unknown, fallback: string): AppError {
+export function translateIdpError(error: unknown, fallback: ErrorCode): AppError {
   if (error instanceof AppError) return error;
   if (error instanceof client.ResponseBodyError) {
     if (error.status >= 500) return idpUnavailable(error);
     if (error.error === 'invalid_grant') {
-      return new AppError(400, 'invalid_grant', 'The identity provider no longer accepts this grant.', { cause: error });
+      return new AppError('invalid_grant', 'The identity provider no longer accepts this grant.', { cause: error });
     }
-    return new AppError(400, fallback, `The identity provider refused the request (${error.error}).`, { cause: error });
+    return new AppError(fallback, `The identity provider refused the request (${error.error}).`, { cause: error });
   }
   if (error instanceof client.AuthorizationResponseError) {
-    return new AppError(400, 'idp_error', `The identity provider answered with an error (${error.error}).`, { cause: error });
+    return new AppError('idp_error', `The identity provider answered with an error (${error.error}).`, { cause: error });
   }
   if (error instanceof client.ClientError) {
     if (error.code === 'OAUTH_TIMEOUT' || error.code === 'OAUTH_ABORT') return idpUnavailable(error);
     const response = error.cause;
     if (response instanceof Response && response.status >= 500) return idpUnavailable(error);
-    return new AppError(400, fallback, 'The identity provider response failed validation.', { cause: error });
+    return new AppError(fallback, 'The identity provider response failed validation.', { cause: error });
   }
   if (error instanceof TypeError && !(error as { code?: string }).code?.startsWith('ERR_INVALID_ARG')) {
     return idpUnavailable(error); // fetch's network failures are TypeErrors
@@ -551,5 +552,5 @@ export function translateIdpError(error: unknown, fallback: string): AppError {
   if (error instanceof DOMException && (error.name === 'TimeoutError' || error.name === 'AbortError')) {
     return idpUnavailable(error);
   }
-  return new AppError(400, fallback, 'The identity provider request failed.', { cause: error });
+  return new AppError(fallback, 'The identity provider request failed.', { cause: error });
 }

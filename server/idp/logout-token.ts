@@ -117,7 +117,7 @@ function nonEmptyString(value: unknown): string | undefined {
 }
 
 function invalidLogoutToken(reason: string, why: string, cause?: unknown): AppError {
-  return new AppError(400, 'invalid_request', `The logout_token was refused: ${why}.`, { cause, details: { reason } });
+  return new AppError('invalid_request', `The logout_token was refused: ${why}.`, { cause, details: { reason } });
 }
 
 /** jose's verdicts as 400s with a reason; failing to fetch the IdP's keys is the IdP's outage (503). */

@@ -1,10 +1,13 @@
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { type Request, type Response, Router } from 'express';
-import type { AppDeps } from '../app.ts';
-import { AppError, unauthenticated } from '../errors.ts';
+import type { AppDeps } from '../deps.ts';
+import { hasCsrfProof } from '../auth/csrf.ts';
+import { requireCaller } from '../auth/load-caller.ts';
+import { AppError } from '../errors.ts';
 import type { Grant } from '../grants/grant-store.ts';
 import type { TokenRefresher } from '../grants/token-refresher.ts';
+import { answersIn } from '../http/error-format.ts';
 import type { Logger } from '../log.ts';
 import { audienceCheck } from './audience-check.ts';
 import { upstreamRequestHeaders } from './proxy-headers.ts';
@@ -42,7 +45,8 @@ export function apiRouter(deps: AppDeps, options: ApiRouterOptions): Router {
     upstream.name,
     new (upstream.url.startsWith('https:') ? https.Agent : http.Agent)({ keepAlive: true, timeout: 4000, maxSockets: 256 }),
   ]));
-  const router = Router();
+  // Scripts and the pages' fetch calls read every refusal as JSON.
+  const router = answersIn('json', Router());
 
   // Not `/:name/*rest`: Express would decode the params first (and refuse some bad encodings
   // with its own error); the raw target is parsed and checked by resolveTarget instead.
@@ -134,19 +138,14 @@ function warnAboutUnboundTokens(upstreams: readonly Upstream[], logger: Logger):
   }
 }
 
-function requireCaller(req: Request): Grant {
-  if (!req.grant) throw unauthenticated();
-  return req.grant;
-}
-
 /**
  * A page on another site can make the browser send Gatehouse's cookie, but not a custom
  * header without a CORS preflight, which Gatehouse never grants. Bearer callers (scripts,
  * SOAP handles) carry no ambient credential and need no such proof.
  */
 function requireCsrfHeader(req: Request): void {
-  if (req.credential === 'cookie' && req.get('x-csrf') !== '1') {
-    throw new AppError(403, 'csrf_header_missing', 'API calls from the browser must send the header X-CSRF: 1.');
+  if (req.credential === 'cookie' && !hasCsrfProof(req, 'header')) {
+    throw new AppError('csrf_header_missing', 'API calls from the browser must send the header X-CSRF: 1.');
   }
 }
 
@@ -160,11 +159,11 @@ function resolveTarget(req: Request, res: Response, registry: Map<string, Upstre
   const name = nameEnd === -1 ? rawPath.slice(1) : rawPath.slice(1, nameEnd);
   const upstream = registry.get(name);
   if (!upstream) {
-    throw new AppError(404, 'unknown_upstream', 'No API is declared under that name.', { details: { upstreams: [...registry.keys()] } });
+    throw new AppError('unknown_upstream', 'No API is declared under that name.', { details: { upstreams: [...registry.keys()] } });
   }
   if (upstream.methods && !upstream.methods.includes(req.method) && !(req.method === 'HEAD' && upstream.methods.includes('GET'))) {
     res.setHeader('Allow', upstream.methods.join(', '));
-    throw new AppError(405, 'method_not_allowed', `The ${upstream.name} API accepts only ${upstream.methods.join(', ')}.`, {
+    throw new AppError('method_not_allowed', `The ${upstream.name} API accepts only ${upstream.methods.join(', ')}.`, {
       details: { allowed: upstream.methods },
     });
   }

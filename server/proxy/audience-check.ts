@@ -41,7 +41,7 @@ export function audienceCheck(clientId: string, introspector: Introspector, cloc
     if (!introspector.introspectionSupported) throw unverifiable(upstream);
     const answer = await introspector.introspectToken(accessToken);
     if (!answer.active) {
-      throw new AppError(401, 'token_inactive', 'The identity provider says the access token is no longer active; sign in again.', {
+      throw new AppError('token_inactive', 'The identity provider says the access token is no longer active; sign in again.', {
         details: { upstream: upstream.name, loginUrl: '/auth/login' },
       });
     }
@@ -77,7 +77,7 @@ function tokenAudiences(accessToken: string): readonly string[] | undefined {
 }
 
 function unverifiable(upstream: Upstream): AppError {
-  return new AppError(502, 'audience_unverifiable', `The access token for the ${upstream.name} API is opaque and the identity provider offers no token introspection, so its audience "${upstream.audience}" cannot be checked.`, {
+  return new AppError('audience_unverifiable', `The access token for the ${upstream.name} API is opaque and the identity provider offers no token introspection, so its audience "${upstream.audience}" cannot be checked.`, {
     expose: true,
     details: {
       upstream: upstream.name,
@@ -88,7 +88,7 @@ function unverifiable(upstream: Upstream): AppError {
 }
 
 function mismatch(upstream: Upstream, got: readonly string[], clientId: string): AppError {
-  return new AppError(403, 'audience_mismatch', `The access token is not meant for the ${upstream.name} API: its audience lacks "${upstream.audience}".`, {
+  return new AppError('audience_mismatch', `The access token is not meant for the ${upstream.name} API: its audience lacks "${upstream.audience}".`, {
     details: { upstream: upstream.name, expected: upstream.audience, got, hint: audienceHint(upstream, clientId) },
   });
 }

@@ -124,12 +124,12 @@ async function readErrorBody(response: IncomingMessage, declared: number | undef
     response.destroy();
     if (deadline?.aborted) throw deadlinePassed(upstream.name, upstream.deadlineMs ?? 0);
     if (error instanceof AppError) throw error;
-    throw new AppError(502, 'upstream_unreachable', `The ${upstream.name} API broke off its answer.`, { cause: error, details: { upstream: upstream.name } });
+    throw new AppError('upstream_unreachable', `The ${upstream.name} API broke off its answer.`, { cause: error, details: { upstream: upstream.name } });
   } finally {
     deadline?.removeEventListener('abort', onDeadline);
   }
   if (deadline?.aborted) throw deadlinePassed(upstream.name, upstream.deadlineMs ?? 0);
-  if (!response.complete) throw new AppError(502, 'upstream_unreachable', `The ${upstream.name} API broke off its answer.`, { details: { upstream: upstream.name } });
+  if (!response.complete) throw new AppError('upstream_unreachable', `The ${upstream.name} API broke off its answer.`, { details: { upstream: upstream.name } });
   try {
     // Bounded: a small compressed body must not expand into a large one.
     return decode(Buffer.concat(chunks));
@@ -168,7 +168,7 @@ function byteLimit(max: number | undefined): Transform {
 }
 
 function responseTooLarge(upstream: Upstream): AppError {
-  return new AppError(502, 'upstream_response_too_large', `The ${upstream.name} API answered with more than ${upstream.maxResponseBytes} bytes.`, {
+  return new AppError('upstream_response_too_large', `The ${upstream.name} API answered with more than ${upstream.maxResponseBytes} bytes.`, {
     details: { upstream: upstream.name, maxResponseBytes: upstream.maxResponseBytes },
   });
 }

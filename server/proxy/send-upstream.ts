@@ -73,7 +73,7 @@ export function sendUpstream(call: UpstreamCall): Promise<IncomingMessage> {
     request.on('timeout', () => {
       // The socket may go idle in the keep-alive pool after a complete response: not ours to cut.
       if (received?.complete) return;
-      fail(new AppError(504, 'upstream_timeout', `The ${call.upstreamName} API did not answer in time.`, {
+      fail(new AppError('upstream_timeout', `The ${call.upstreamName} API did not answer in time.`, {
         details: { upstream: call.upstreamName },
       }));
     });
@@ -84,7 +84,7 @@ export function sendUpstream(call: UpstreamCall): Promise<IncomingMessage> {
       deadline.signal.addEventListener('abort', onDeadline, { once: true });
       request.once('close', () => deadline.signal.removeEventListener('abort', onDeadline));
     }
-    request.on('error', (error) => fail(new AppError(502, 'upstream_unreachable', `The ${call.upstreamName} API could not be reached.`, {
+    request.on('error', (error) => fail(new AppError('upstream_unreachable', `The ${call.upstreamName} API could not be reached.`, {
       cause: error,
       details: { upstream: call.upstreamName },
     })));
@@ -96,14 +96,14 @@ export function sendUpstream(call: UpstreamCall): Promise<IncomingMessage> {
 
 /** 504 when an upstream's `deadlineMs` passes before its answer is complete. */
 export function deadlinePassed(upstreamName: string, deadlineMs: number): AppError {
-  return new AppError(504, 'upstream_timeout', `The ${upstreamName} API did not answer within its deadline.`, {
+  return new AppError('upstream_timeout', `The ${upstreamName} API did not answer within its deadline.`, {
     details: { upstream: upstreamName, deadlineMs },
   });
 }
 
 /** 413 for a body over the limit. */
 export function payloadTooLarge(maxBodyBytes: number): AppError {
-  return new AppError(413, 'payload_too_large', `The request body is larger than ${maxBodyBytes} bytes.`, { details: { maxBytes: maxBodyBytes } });
+  return new AppError('payload_too_large', `The request body is larger than ${maxBodyBytes} bytes.`, { details: { maxBytes: maxBodyBytes } });
 }
 
 /** Copies the body chunk by chunk, with backpressure, stopping at `max` bytes. */

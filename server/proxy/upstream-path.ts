@@ -37,5 +37,5 @@ export function upstreamPath(rest: string): string {
 }
 
 function badPath(): AppError {
-  return new AppError(400, 'bad_path', 'The path may not contain dot segments, encoded slashes, backslashes, control characters or double encoding.');
+  return new AppError('bad_path', 'The path may not contain dot segments, encoded slashes, backslashes, control characters or double encoding.');
 }

@@ -1,5 +1,7 @@
 import express, { type Request, type RequestHandler, type Response, Router } from 'express';
 import { AppError } from '../errors.ts';
+import { answersIn } from '../http/error-format.ts';
+import { noStore } from '../http/no-store.ts';
 import { clientAddress } from '../http/rate-limits.ts';
 import { buildResponse } from './build-envelope.ts';
 import { soapEnvelopeNs } from './namespaces.ts';
@@ -21,18 +23,14 @@ const allowedMethods = 'GET, POST';
  * method, or a GET that does not ask for the WSDL, is an HTTP 405 with `Allow`.
  */
 export function sessionRouter(service: SessionService, wsdlLocation: string): Router {
-  const router = Router();
-  router.use((_req, res, next) => {
-    res.locals.errorFormat = 'soap';
-    next();
-  });
+  const router = answersIn('soap', Router());
 
   router.get('/', (req, res) => {
     if (!wantsWsdl(req)) throw methodNotAllowed(res);
     res.type('text/xml; charset=utf-8').send(sessionWsdl(wsdlLocation));
   });
 
-  router.post('/', requireXml, readBody, async (req, res) => {
+  router.post('/', noStore, requireXml, readBody, async (req, res) => {
     if (!Buffer.isBuffer(req.body)) throw soapClientError('soap_malformed', 'The request has no SOAP envelope.');
     const envelope = parseEnvelope(decodeBody(req.body, req.get('content-type')));
     // A SOAP 1.1 envelope sent as SOAP 1.2's media type is a client mixing the two versions.
@@ -40,7 +38,6 @@ export function sessionRouter(service: SessionService, wsdlLocation: string): Ro
     const call = readCall(envelope);
     checkSoapAction(req.get('soapaction'), call.method);
     const fields = await service.call(call, { address: clientAddress(req) });
-    res.setHeader('Cache-Control', 'no-store');
     res.type('text/xml; charset=utf-8').send(buildResponse(call.method, fields));
   });
 
@@ -65,7 +62,7 @@ function decodeBody(body: Buffer, contentType: string | undefined): string {
   try {
     decoder = new TextDecoder(charset, { fatal: true });
   } catch {
-    throw new AppError(415, 'charset_unsupported', `The charset "${charset.slice(0, 40)}" is not supported; send UTF-8.`);
+    throw new AppError('charset_unsupported', `The charset "${charset.slice(0, 40)}" is not supported; send UTF-8.`);
   }
   try {
     return decoder.decode(body);
@@ -103,7 +100,7 @@ function wantsWsdl(req: Request): boolean {
 function methodNotAllowed(res: Response): AppError {
   delete res.locals.errorFormat;
   res.setHeader('Allow', allowedMethods);
-  return new AppError(405, 'method_not_allowed', 'POST SOAP calls to /Session; GET /Session?wsdl describes them.', {
+  return new AppError('method_not_allowed', 'POST SOAP calls to /Session; GET /Session?wsdl describes them.', {
     details: { allowed: allowedMethods.split(', ') },
   });
 }

@@ -1,7 +1,8 @@
-import { timingSafeEqual } from 'node:crypto';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
+import { constantTimeEqual } from '../constant-time.ts';
 import { AppError } from '../errors.ts';
 import { signOutGrant } from '../grants/sign-out-grant.ts';
+import { exchangeFailure } from '../idp/exchange-failure.ts';
 import { addressKey } from '../http/rate-limits.ts';
 import { hashHandle } from '../random.ts';
 import { boundPending } from '../store/bound-pending.ts';
@@ -114,7 +115,7 @@ export class SessionService {
     const context = JSON.parse(raw) as LoginContext;
     const code = requiredParam(call, 'Code');
     const state = requiredParam(call, 'State');
-    if (!sameText(state, context.state)) {
+    if (!constantTimeEqual(state, context.state)) {
       await limits.failedCredential(caller.address, 'state');
       throw soapClientError('soap_state_mismatch', 'State does not belong to this context.');
     }
@@ -130,8 +131,7 @@ export class SessionService {
     try {
       signIn = await idp.authorizationCodeGrant(callbackUrl, { codeVerifier: context.codeVerifier, state: context.state, nonce: context.nonce });
     } catch (error) {
-      if (error instanceof AppError && error.status >= 500) throw error;
-      throw soapClientError(error instanceof AppError ? error.code : 'token_exchange_failed', 'The identity provider did not accept the code.', error);
+      throw exchangeFailure(error, (code, cause) => soapClientError(code, 'The identity provider did not accept the code.', cause));
     }
 
     const grant = await grants.create({
@@ -201,10 +201,4 @@ function variables(call: SoapCall, omit: readonly string[] = []): SoapField {
 
 function base64(text: string): string {
   return Buffer.from(text, 'utf8').toString('base64');
-}
-
-function sameText(a: string, b: string): boolean {
-  const left = Buffer.from(a);
-  const right = Buffer.from(b);
-  return left.length === right.length && timingSafeEqual(left, right);
 }

@@ -75,7 +75,7 @@ export class SoapClient {
       });
       text = await readLimited(response, maxEnvelopeBytes);
     } catch (error) {
-      throw new AppError(503, 'soap_server_unavailable', 'The external login server is unreachable; try again shortly.', { cause: error, expose: true });
+      throw new AppError('soap_server_unavailable', 'The external login server is unreachable; try again shortly.', { cause: error, expose: true });
     }
 
     let entry: XmlElement;
@@ -88,7 +88,7 @@ export class SoapClient {
       const faultcode = childText(entry, 'faultcode');
       const faultstring = childText(entry, 'faultstring').slice(0, 200);
       if (faultcode === 'Client' || faultcode.endsWith(':Client')) {
-        throw new AppError(400, 'external_login_refused', `The external login server refused: ${faultstring}`);
+        throw new AppError('external_login_refused', `The external login server refused: ${faultstring}`);
       }
       throw unusableAnswer(method, new Error(`${faultcode}: ${faultstring}`));
     }
@@ -129,7 +129,7 @@ function decodeUrl(field: string | undefined): string | undefined {
 }
 
 function unusableAnswer(what: string, cause?: unknown): AppError {
-  return new AppError(502, 'soap_server_failed', 'The external login server failed; try again shortly.', {
+  return new AppError('soap_server_failed', 'The external login server failed; try again shortly.', {
     cause: cause ?? new Error(`unusable answer to ${what}`),
     expose: true,
   });

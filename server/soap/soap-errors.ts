@@ -1,3 +1,4 @@
+import type { ErrorCode } from '../error-codes.ts';
 import { AppError, rateLimitedCode } from '../errors.ts';
 
 /** AppError codes that are not plain Client faults; {@link faultCodeFor} maps them. */
@@ -8,20 +9,20 @@ export const mustUnderstandCode = 'soap_must_understand';
  * A fault caused by the caller (faultcode `Client`). The message becomes the faultstring, so
  * it must be short and safe: no parser positions, no IdP internals.
  */
-export function soapClientError(code: string, message: string, cause?: unknown): AppError {
-  return new AppError(400, code, message, { cause });
+export function soapClientError(code: ErrorCode, message: string, cause?: unknown): AppError {
+  return new AppError(code, message, { cause });
 }
 
 /** The envelope is not SOAP 1.1 (faultcode `VersionMismatch`). */
 export function versionMismatch(namespace: string | undefined): AppError {
-  return new AppError(400, versionMismatchCode, 'Only SOAP 1.1 envelopes are supported.', {
+  return new AppError(versionMismatchCode, 'Only SOAP 1.1 envelopes are supported.', {
     details: { envelopeNamespace: namespace ?? null },
   });
 }
 
 /** A header entry demands understanding that this service does not have (faultcode `MustUnderstand`). */
 export function mustUnderstand(entry: string): AppError {
-  return new AppError(400, mustUnderstandCode, `Header entry ${entry} is not understood.`);
+  return new AppError(mustUnderstandCode, `Header entry ${entry} is not understood.`);
 }
 
 /** The faultcode for an error, as seed 002 writes them: unqualified `Client`, `Server`, …. */

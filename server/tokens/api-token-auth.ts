@@ -21,7 +21,7 @@ export async function authenticateApiToken(tokens: ApiTokenStore, grants: GrantS
   const resolved = await tokens.resolve(secret);
   if (resolved.status === 'invalid') {
     res.setHeader('WWW-Authenticate', 'Bearer error="invalid_token"');
-    throw new AppError(401, 'invalid_token', 'This API token is unknown, revoked or expired.', { details: { tokensUrl: tokensPageUrl } });
+    throw new AppError('invalid_token', 'This API token is unknown, revoked or expired.', { details: { tokensUrl: tokensPageUrl } });
   }
   if (resolved.status === 'grant_ended') {
     res.setHeader('WWW-Authenticate', 'Bearer error="invalid_token"');
@@ -35,7 +35,7 @@ export async function authenticateApiToken(tokens: ApiTokenStore, grants: GrantS
 
 /** 401 when the IdP no longer honours the token's grant: only a new token helps. */
 export function tokenGrantEnded(): AppError {
-  return new AppError(401, 'session_expired', `This API token's sign-in at the identity provider has ended; create a new token at ${tokensPageUrl}.`, {
+  return new AppError('session_expired', `This API token's sign-in at the identity provider has ended; create a new token at ${tokensPageUrl}.`, {
     details: { tokensUrl: tokensPageUrl },
   });
 }
@@ -43,7 +43,7 @@ export function tokenGrantEnded(): AppError {
 /** 403 `token_scope` unless the request is one the token may make. */
 function checkTokenScope(token: ApiToken, req: Request): void {
   const allowed = { upstreams: token.upstreams ?? 'all', readOnly: token.readOnly };
-  const refuse = (message: string): AppError => new AppError(403, 'token_scope', message, { details: allowed });
+  const refuse = (message: string): AppError => new AppError('token_scope', message, { details: allowed });
   if (req.path === '/auth/user' && readMethods.has(req.method)) return;
   const api = /^\/api\/([^/]*)/.exec(req.path);
   if (!api) throw refuse('An API token reaches only /api/<name>/… and GET /auth/user.');

@@ -1,10 +1,13 @@
 import { randomInt } from 'node:crypto';
 import express, { type Request, type RequestHandler, type Response, Router } from 'express';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import type { AuthorizationCompletion } from '../auth/auth-router.ts';
 import { hasCsrfProof } from '../auth/csrf.ts';
+import { type ErrorCode, errorStatus } from '../error-codes.ts';
 import { AppError, rateLimited } from '../errors.ts';
 import { TokenCipher } from '../grants/token-cipher.ts';
+import { answersIn } from '../http/error-format.ts';
+import { noStore } from '../http/no-store.ts';
 import { hashHandle, randomHandle } from '../random.ts';
 import type { ApiTokenIssuer, PendingToken } from './token-issuer.ts';
 import { parseTokenRequest, type TokenRequest } from './token-request.ts';
@@ -60,12 +63,8 @@ export function deviceRouters(deps: AppDeps, options: DeviceRouterOptions): { en
   const form = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 20 });
   const verificationUri = `${config.publicUrl}/device`;
 
-  const endpoints = Router();
-  endpoints.use((_req, res, next) => {
-    res.locals.errorFormat = 'json';
-    res.setHeader('Cache-Control', 'no-store');
-    next();
-  });
+  const endpoints = answersIn('json', Router());
+  endpoints.use(noStore);
 
   endpoints.post('/code', ...(options.codeRequestLimit ?? []), form, async (req, res) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
@@ -105,8 +104,8 @@ export function deviceRouters(deps: AppDeps, options: DeviceRouterOptions): { en
 
   endpoints.post('/token', form, async (req, res) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
-    const oauthError = (error: string, description: string): void => {
-      res.status(400).json({ error, error_description: description });
+    const oauthError = (error: ErrorCode, description: string): void => {
+      res.status(errorStatus[error]).json({ error, error_description: description });
     };
     if (typeof body.grant_type !== 'string') return oauthError('invalid_request', 'Send grant_type.');
     if (body.grant_type !== deviceCodeGrantType) return oauthError('unsupported_grant_type', `Only ${deviceCodeGrantType} is supported here.`);
@@ -147,10 +146,7 @@ export function deviceRouters(deps: AppDeps, options: DeviceRouterOptions): { en
   });
 
   const page = Router();
-  page.use((_req, res, next) => {
-    res.setHeader('Cache-Control', 'no-store');
-    next();
-  });
+  page.use(noStore);
 
   page.get('/', async (req, res) => {
     const typed = typeof req.query.user_code === 'string' ? req.query.user_code.slice(0, 40) : '';
@@ -184,18 +180,18 @@ export function deviceRouters(deps: AppDeps, options: DeviceRouterOptions): { en
     res.render('device', { step: 'denied', csrfToken: '', userCode: '', error: undefined, request: describe(found) });
   });
 
+  // At /auth/callback, whose router sends no-store.
   const complete: AuthorizationCompletion = async (req: Request, res: Response, signIn, data) => {
-    res.setHeader('Cache-Control', 'no-store');
     const pending = data as PendingToken;
     const key = `device:${pending.deviceId}`;
     const raw = await store.get(key);
     const found = raw === undefined ? undefined : JSON.parse(raw) as DeviceAuthorization;
     if (!found || found.status !== 'pending' || clock() >= found.expiresAt) {
-      throw new AppError(400, 'device_request_gone', 'This device request has expired or was already answered; start again on the device.');
+      throw new AppError('device_request_gone', 'This device request has expired or was already answered; start again on the device.');
     }
     // Of two approvals racing (a double click, two tabs), one creates the token.
     if (!(await store.setIfAbsent(`device-approved:${found.id}`, '1', 2 * expiresInSeconds * 1000))) {
-      throw new AppError(400, 'device_request_gone', 'This device request was already answered.');
+      throw new AppError('device_request_gone', 'This device request was already answered.');
     }
     let issued: Awaited<ReturnType<ApiTokenIssuer['issue']>>;
     try {
@@ -234,11 +230,11 @@ export function deviceRouters(deps: AppDeps, options: DeviceRouterOptions): { en
 
   /** The authorization an Approve or Deny form names; only from a signed-in browser with the page's CSRF token. */
   async function decided(req: Request, res: Response): Promise<DeviceAuthorization> {
-    if (!req.grant || req.credential !== 'cookie') throw new AppError(401, 'unauthenticated', 'Sign in first.', { details: { loginUrl: '/auth/login?returnTo=%2Fdevice' } });
-    if (!hasCsrfProof(req)) throw new AppError(403, 'csrf_proof_missing', 'Answer device requests from Gatehouse\'s own page at /device.');
+    if (!req.grant || req.credential !== 'cookie') throw new AppError('unauthenticated', 'Sign in first.', { details: { loginUrl: '/auth/login?returnTo=%2Fdevice' } });
+    if (!hasCsrfProof(req)) throw new AppError('csrf_proof_missing', 'Answer device requests from Gatehouse\'s own page at /device.');
     const typed = (req.body as Record<string, unknown>).user_code;
     const found = typeof typed === 'string' ? await lookUp(req, typed.slice(0, 40)) : undefined;
-    if (!found) throw new AppError(400, 'invalid_user_code', 'That code is not valid (or has expired).');
+    if (!found) throw new AppError('invalid_user_code', 'That code is not valid (or has expired).');
     return found;
   }
 

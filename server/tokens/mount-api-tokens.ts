@@ -1,4 +1,4 @@
-import type { AppDeps, AppExtensions } from '../app.ts';
+import type { AppDeps, AppExtensions } from '../deps.ts';
 import { apiTokenErrors } from './api-token-auth.ts';
 import { ApiTokenStore } from './api-token-store.ts';
 import { ApiTokenIssuer } from './token-issuer.ts';

@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { Authorizations } from '../auth/authorization.ts';
 import { AppError } from '../errors.ts';
 import type { Grant, TokenSet } from '../grants/grant-store.ts';
@@ -50,8 +50,8 @@ export class ApiTokenIssuer {
     const caller = req.credential === 'cookie' ? req.grant : undefined;
     if (!caller || caller.sub !== pending.sub || signIn.sub !== pending.sub) {
       if (signIn.tokens.refreshToken) await idp.revoke(signIn.tokens.refreshToken, 'refresh_token');
-      if (!caller) throw new AppError(401, 'unauthenticated', 'Your session here ended meanwhile; sign in and ask for the token again. No token was created.');
-      throw new AppError(403, 'account_mismatch', 'The identity provider answered for another account than the one signed in here; no token was created.');
+      if (!caller) throw new AppError('unauthenticated', 'Your session here ended meanwhile; sign in and ask for the token again. No token was created.');
+      throw new AppError('account_mismatch', 'The identity provider answered for another account than the one signed in here; no token was created.');
     }
     const offline = grantsOffline(signIn.tokens, config.apiTokens.scopes);
     const grant = await grants.create({

@@ -51,5 +51,5 @@ export function parseTokenRequest(fields: TokenRequestFields, limits: { maxDays:
 }
 
 function invalid(field: string, message: string, extra: Record<string, unknown> = {}): AppError {
-  return new AppError(400, 'invalid_request', message, { details: { field, ...extra } });
+  return new AppError('invalid_request', message, { details: { field, ...extra } });
 }

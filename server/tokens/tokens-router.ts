@@ -1,10 +1,12 @@
 import express, { type Request, type RequestHandler, type Response, Router } from 'express';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import type { AuthorizationCompletion } from '../auth/auth-router.ts';
 import { hasCsrfProof } from '../auth/csrf.ts';
 import { AppError, unauthenticated } from '../errors.ts';
 import type { Grant } from '../grants/grant-store.ts';
 import { signOutGrant } from '../grants/sign-out-grant.ts';
+import { answersIn } from '../http/error-format.ts';
+import { noStore } from '../http/no-store.ts';
 import type { ApiToken, ApiTokenStore } from './api-token-store.ts';
 import type { ApiTokenIssuer, PendingToken } from './token-issuer.ts';
 import { lifetimeChoices, parseTokenRequest } from './token-request.ts';
@@ -42,7 +44,7 @@ const tokenIdPattern = /^[\w-]{16}$/;
 const requireBrowserSession: RequestHandler = (req, _res, next) => {
   if (!req.grant) return next(unauthenticated());
   if (req.credential !== 'cookie') {
-    return next(new AppError(403, 'browser_session_required', 'Tokens are managed from a signed-in browser at /tokens.'));
+    return next(new AppError('browser_session_required', 'Tokens are managed from a signed-in browser at /tokens.'));
   }
   next();
 };
@@ -58,11 +60,11 @@ export function tokensRouters(deps: AppDeps, options: TokensRouterOptions): { pa
   const form = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 50 });
 
   const page = Router();
+  page.use(noStore);
 
   page.get('/', async (req, res) => {
     if (!req.grant) return res.redirect(302, '/auth/login?returnTo=%2Ftokens');
-    if (req.credential !== 'cookie') throw new AppError(403, 'browser_session_required', 'Tokens are managed from a signed-in browser at /tokens.');
-    res.setHeader('Cache-Control', 'no-store');
+    if (req.credential !== 'cookie') throw new AppError('browser_session_required', 'Tokens are managed from a signed-in browser at /tokens.');
     res.render('tokens', {
       tokens: await summaries(req.grant),
       csrfToken: req.session?.csrfToken ?? '',
@@ -73,7 +75,7 @@ export function tokensRouters(deps: AppDeps, options: TokensRouterOptions): { pa
   });
 
   page.post('/', form, requireBrowserSession, async (req, res) => {
-    if (!hasCsrfProof(req)) throw new AppError(403, 'csrf_proof_missing', 'Create tokens from Gatehouse\'s own page at /tokens.');
+    if (!hasCsrfProof(req)) throw new AppError('csrf_proof_missing', 'Create tokens from Gatehouse\'s own page at /tokens.');
     const body = req.body as Record<string, unknown>;
     const request = parseTokenRequest(
       { name: body.name, expiresInDays: body.expires_in_days, upstreams: body.upstreams, readOnly: body.read_only },
@@ -81,30 +83,23 @@ export function tokensRouters(deps: AppDeps, options: TokensRouterOptions): { pa
     );
     const pending: PendingToken = { request, sub: req.grant!.sub };
     const url = await issuer.start(req, res, apiTokenPurpose, pending, '/tokens');
-    res.setHeader('Cache-Control', 'no-store');
     res.redirect(303, url);
   });
 
   page.post('/:id/revoke', form, requireBrowserSession, async (req, res) => {
-    if (!hasCsrfProof(req)) throw new AppError(403, 'csrf_proof_missing', 'Revoke tokens from Gatehouse\'s own page at /tokens.');
+    if (!hasCsrfProof(req)) throw new AppError('csrf_proof_missing', 'Revoke tokens from Gatehouse\'s own page at /tokens.');
     await revokeOwn(req);
-    res.setHeader('Cache-Control', 'no-store');
     res.redirect(303, '/tokens');
   });
 
-  const json = Router();
-  json.use((_req, res, next) => {
-    res.locals.errorFormat = 'json';
-    next();
-  });
+  const json = answersIn('json', Router());
+  json.use(noStore);
   json.get('/', requireBrowserSession, async (req, res) => {
-    res.setHeader('Cache-Control', 'no-store');
     res.json({ tokens: await summaries(req.grant!) });
   });
   json.delete('/:id', requireBrowserSession, async (req, res) => {
-    if (req.get('x-csrf') !== '1') throw new AppError(403, 'csrf_proof_missing', 'Send the header X-CSRF: 1 to revoke a token.');
+    if (!hasCsrfProof(req, 'header')) throw new AppError('csrf_proof_missing', 'Send the header X-CSRF: 1 to revoke a token.');
     await revokeOwn(req);
-    res.setHeader('Cache-Control', 'no-store');
     res.status(204).end();
   });
 
@@ -113,7 +108,7 @@ export function tokensRouters(deps: AppDeps, options: TokensRouterOptions): { pa
     const id = String(req.params.id);
     const caller = req.grant!;
     const token = tokenIdPattern.test(id) ? await apiTokens.get(id) : undefined;
-    if (!token || token.sub !== caller.sub) throw new AppError(404, 'token_not_found', 'You have no such token; it may have been revoked or expired.');
+    if (!token || token.sub !== caller.sub) throw new AppError('token_not_found', 'You have no such token; it may have been revoked or expired.');
     await apiTokens.remove(id);
     // Its own grant: revoking its refresh token ends only that grant at the IdP.
     await signOutGrant(grants, idp, token.grantId);
@@ -129,7 +124,6 @@ export function tokensRouters(deps: AppDeps, options: TokensRouterOptions): { pa
   const complete: AuthorizationCompletion = async (req: Request, res: Response, signIn, data) => {
     const pending = data as PendingToken;
     const { token, secret, grant } = await issuer.issue(req, signIn, pending);
-    res.setHeader('Cache-Control', 'no-store');
     res.render('token-created', {
       token: summary(token, grant, token.createdAt),
       secret,

@@ -1,0 +1,58 @@
+import type { RequestHandler } from 'express';
+import { listSessions } from './auth/list-sessions.ts';
+import { sessionExpiresAt, sessionLimitsOf } from './auth/load-caller.ts';
+import type { AppDeps, AppExtensions } from './deps.ts';
+
+/**
+ * `GET /`: the signed-in user's page (who, how, until when, their sessions and the features'
+ * links), or the login page (or straight to the external login with BypassLoginPage).
+ */
+export function homePage(
+  deps: Pick<AppDeps, 'config' | 'grants' | 'idp'>,
+  extensions: Pick<AppExtensions, 'bypassLoginPage' | 'externalLogin' | 'homeLinks' | 'homeLinksFor'>,
+): RequestHandler {
+  const { grants, idp } = deps;
+  const limits = sessionLimitsOf(deps.config);
+  return async (req, res) => {
+    const grant = req.grant;
+    const external = req.session?.external;
+    if (!grant && external) {
+      // Signed in at another LiveScore-compatible server: Gatehouse holds only its IdentityToken,
+      // no grant and no claims, so the page names the way in and the workspace.
+      const { createdAt = 0, lastSeenAt = 0, csrfToken = '' } = req.session;
+      return res.render('home', {
+        user: {
+          name: 'Not shared by the external login server',
+          email: '',
+          viaLabel: 'via external login',
+          workspaceId: external.workspaceId,
+          expiresAt: new Date(Math.min(createdAt + limits.maxMs, lastSeenAt + limits.idleMs)).toISOString(),
+        },
+        sessions: [],
+        csrfToken,
+        links: [],
+      });
+    }
+    if (!grant) {
+      if (extensions.bypassLoginPage) return res.redirect(302, '/external/login');
+      return res.render('login', { idpName: idpDisplayName(idp.issuer), externalLogin: extensions.externalLogin ?? false });
+    }
+    const claims = grant.claims;
+    res.render('home', {
+      user: {
+        name: claims.name ?? claims.preferred_username ?? grant.sub,
+        email: claims.email ?? '',
+        viaLabel: grant.via === 'external' ? 'via external login' : 'via OpenID Connect',
+        workspaceId: req.session?.external?.workspaceId,
+        expiresAt: new Date(sessionExpiresAt(req, grant, limits)).toISOString(),
+      },
+      sessions: await listSessions(grants, grant),
+      csrfToken: req.session?.csrfToken ?? '',
+      links: [...(extensions.homeLinks ?? []), ...await Promise.all((extensions.homeLinksFor ?? []).map((linkFor) => linkFor(grant)))],
+    });
+  };
+}
+
+function idpDisplayName(issuer: string): string {
+  return new URL(issuer).host;
+}
