@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { createApp, type AppDeps, type AppExtensions } from './app.ts';
 import { type Clock, systemClock } from './clock.ts';
-import { type Config, ConfigError, loadConfig } from './config.ts';
+import { type Config, ConfigError, loadConfig, readEnvironment } from './config.ts';
 import { connectorRouter } from './connector/connector-router.ts';
 import { type DemoApis, demoUpstreams, startDemoApis } from './dev/demo-apis.ts';
 import { demoLookupExamples } from './dev/demo-datasets.ts';
@@ -32,6 +32,11 @@ export interface StartOptions {
   devIdp?: Partial<Pick<DevIdpOptions, 'accessTokenTtlSeconds' | 'refreshTokenTtlSeconds' | 'extraClients' | 'statesRefreshExpiresIn' | 'introspection' | 'claimsFromUserInfo'>>;
   /** First retry delay of IdP discovery. */
   discoveryRetryMs?: number;
+  /**
+   * A server already listening, to serve on instead of binding `GATEHOUSE_PORT` (tests bind port
+   * 0 first when they must know the URL before Gatehouse starts). Gatehouse closes it on stop.
+   */
+  server?: Server;
 }
 
 /** A running Gatehouse. */
@@ -56,7 +61,33 @@ export interface Gatehouse {
  * every configuration problem.
  */
 export async function start(options: StartOptions = {}): Promise<Gatehouse> {
-  const config = loadConfig(options.env);
+  const env = options.env ?? readEnvironment();
+  const configured = loadConfig(env);
+  // On port 0 the port is known only once bound: bind first, then read the configuration again
+  // with that port, so the public URL and the redirect URIs registered at the embedded IdP name it.
+  const server = options.server ?? createServer();
+  if (!server.listening && configured.port === 0) await listen(server, 0);
+  const boundEarly = server.listening;
+  const config = boundEarly ? loadConfig({ ...env, GATEHOUSE_PORT: String((server.address() as AddressInfo).port) }) : configured;
+  try {
+    return await startOn(server, boundEarly, config, options);
+  } catch (error) {
+    if (server.listening) await new Promise((resolve) => server.close(resolve)); // a start that fails leaves nothing listening
+    throw error;
+  }
+}
+
+function listen(server: Server, port: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+async function startOn(server: Server, boundEarly: boolean, config: Config, options: StartOptions): Promise<Gatehouse> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config.logLevel);
   if (config.session.secretGenerated) {
@@ -130,11 +161,8 @@ export async function start(options: StartOptions = {}): Promise<Gatehouse> {
   (extensions.homeLinks ??= []).push({ href: '/connector', label: 'Link a Dataverse dataset to Renku' });
 
   const app = createApp(deps, extensions);
-  const server = createServer(app);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, () => resolve());
-  });
+  server.on('request', app);
+  if (!server.listening) await listen(server, config.port);
   const port = (server.address() as AddressInfo).port;
 
   let stopping: Promise<void> | undefined;
@@ -155,7 +183,7 @@ export async function start(options: StartOptions = {}): Promise<Gatehouse> {
     return stopping;
   };
 
-  return { url: config.port === 0 ? `http://localhost:${port}` : config.publicUrl, config, deps, server, ...(devIdp ? { devIdp } : {}), ...(demoApis ? { demoApis } : {}), upstreams, stop };
+  return { url: boundEarly ? `http://localhost:${port}` : config.publicUrl, config, deps, server, ...(devIdp ? { devIdp } : {}), ...(demoApis ? { demoApis } : {}), upstreams, stop };
 }
 
 function banner(gatehouse: Gatehouse): string {

@@ -5,7 +5,7 @@ import { openExternalCredentials } from '../server/external/external-credentials
 import { TokenCipher } from '../server/grants/token-cipher.ts';
 import { hashHandle } from '../server/random.ts';
 import { callbackUrlFor, CookieBrowser, signIn, startGatehouse, TestClock, type TestGatehouse } from './helpers/harness.ts';
-import { freePort } from './helpers/ports.ts';
+import { boundServer } from './helpers/ports.ts';
 
 const guid = /\{[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}\}/;
 
@@ -212,9 +212,9 @@ describe('with an https public URL', () => {
   let gh: TestGatehouse;
   let local: string;
   before(async () => {
-    const port = await freePort();
-    local = `http://localhost:${port}`;
-    gh = await startGatehouse({ GATEHOUSE_PORT: String(port), GATEHOUSE_PUBLIC_URL: publicUrl, GATEHOUSE_SOAP_URL: `${local}/Session` });
+    const { server, url } = await boundServer();
+    local = url;
+    gh = await startGatehouse({ GATEHOUSE_PUBLIC_URL: publicUrl, GATEHOUSE_SOAP_URL: `${local}/Session` }, { server });
   });
   after(() => gh.stop());
 
@@ -298,15 +298,13 @@ describe('against another LiveScore-compatible server', () => {
   let gh: TestGatehouse;
   const clock = new TestClock();
   before(async () => {
-    const port = await freePort();
-    const url = `http://localhost:${port}`;
+    const { server, url } = await boundServer();
     livescore = await startGatehouse({ GATEHOUSE_SOAP_REDIRECT_URIS: `${url}/external/callback` });
     gh = await startGatehouse({
-      GATEHOUSE_PORT: String(port),
       GATEHOUSE_PUBLIC_URL: url,
       GATEHOUSE_SOAP_URL: `${livescore.url}/Session`,
       GATEHOUSE_SESSION_MAX: '600',
-    }, { clock: clock.read });
+    }, { clock: clock.read, server });
   });
   after(async () => {
     await gh.stop();

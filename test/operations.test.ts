@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startDevIdp } from '../server/dev/dev-idp.ts';
 import { CookieBrowser, signIn, startGatehouse, TestClock, type TestGatehouse } from './helpers/harness.ts';
-import { freePort } from './helpers/ports.ts';
+import { bindSparePort, sparePort } from './helpers/ports.ts';
 
 describe('health, readiness, request ids and logs', () => {
   let gatehouse: TestGatehouse;
@@ -90,7 +90,8 @@ describe('health, readiness, request ids and logs', () => {
 
 describe('an IdP that is down at start', () => {
   test('Gatehouse starts anyway, answers 503 until discovery succeeds, then signs in', async () => {
-    const [idpPort, clientSecret] = [await freePort(), 'a-client-secret-for-the-late-idp'];
+    // Down at first, so not bound: a spare port, which no port-0 bind takes meanwhile.
+    const [idpPort, clientSecret] = [sparePort(), 'a-client-secret-for-the-late-idp'];
     const gatehouse = await startGatehouse({
       GATEHOUSE_OIDC_ISSUER: `http://127.0.0.1:${idpPort}`,
       GATEHOUSE_OIDC_CLIENT_SECRET: clientSecret,
@@ -150,9 +151,11 @@ describe('an IdP that is down at start', () => {
 describe('an IdP that goes down after start', () => {
   test('/readyz turns 503 naming the IdP\'s key set at its next check (at most every 30 s), and ready again once the IdP is back', async () => {
     const clock = new TestClock();
-    const [idpPort, clientSecret] = [await freePort(), 'a-client-secret-for-the-flaky-idp'];
-    const startIdp = () => startDevIdp({ port: idpPort, client: { clientId: 'gatehouse', clientSecret, redirectUris: ['http://localhost:9/auth/callback'], postLogoutRedirectUris: [] } });
-    let idp: Awaited<ReturnType<typeof startDevIdp>> | undefined = await startIdp();
+    const clientSecret = 'a-client-secret-for-the-flaky-idp';
+    const startIdp = (port: number) => startDevIdp({ port, client: { clientId: 'gatehouse', clientSecret, redirectUris: ['http://localhost:9/auth/callback'], postLogoutRedirectUris: [] } });
+    // It comes back on the same port: a spare one, which no port-0 bind takes while it is down.
+    const { port: idpPort, bound } = await bindSparePort(startIdp);
+    let idp: Awaited<ReturnType<typeof startDevIdp>> | undefined = bound;
     const gatehouse = await startGatehouse({
       GATEHOUSE_OIDC_ISSUER: `http://127.0.0.1:${idpPort}`,
       GATEHOUSE_OIDC_CLIENT_SECRET: clientSecret,
@@ -174,7 +177,7 @@ describe('an IdP that goes down after start', () => {
       assert.deepEqual(down.body.reasons, ['identity provider unreachable: its key set (jwks_uri) could not be fetched (ECONNREFUSED)']);
       assert.ok(gatehouse.logs.some((line) => line.includes('"msg":"identity provider not ready"')), 'the change is logged');
 
-      idp = await startIdp();
+      idp = await startIdp(idpPort);
       assert.equal((await readyz()).status, 503, 'the failure is cached too: a down IdP is not asked on every probe');
       clock.advance(30_000);
       assert.deepEqual(await readyz(), { status: 200, body: { status: 'ready' } });
@@ -186,13 +189,30 @@ describe('an IdP that goes down after start', () => {
 });
 
 describe('process lifecycle', () => {
+  test('on GATEHOUSE_PORT=0 the public URL and the redirect URIs name the port Gatehouse bound, and sign-in works', async () => {
+    const gatehouse = await startGatehouse({ GATEHOUSE_PORT: '0' }); // and no GATEHOUSE_PUBLIC_URL
+    try {
+      const port = Number(new URL(gatehouse.url).port);
+      assert.ok(port > 0, gatehouse.url);
+      assert.equal(gatehouse.gh.config.publicUrl, `http://localhost:${port}`);
+      const login = await fetch(`${gatehouse.url}/auth/login`, { redirect: 'manual' });
+      assert.equal(new URL(login.headers.get('location')!).searchParams.get('redirect_uri'), `http://localhost:${port}/auth/callback`);
+      const browser = new CookieBrowser();
+      await signIn(gatehouse, browser);
+      assert.equal((await browser.request(`${gatehouse.url}/auth/user`)).status, 200);
+    } finally {
+      await gatehouse.stop();
+    }
+  });
+
   test('npm start with only GATEHOUSE_PORT prints the banner with that port, and SIGTERM closes the server and exits 0', async () => {
     const { spawn } = await import('node:child_process');
     const { fileURLToPath } = await import('node:url');
-    const [port, idpPort] = [await freePort(), await freePort()];
+    // The banner must show the port asked for, so not 0: a spare one. The IdP takes port 0.
+    const port = sparePort();
     const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), fileURLToPath(new URL('../server/main.ts', import.meta.url))], {
       // No GATEHOUSE_PUBLIC_URL: the banner's address follows GATEHOUSE_PORT.
-      env: { PATH: process.env.PATH, GATEHOUSE_PORT: String(port), GATEHOUSE_DEV_IDP_PORT: String(idpPort), GATEHOUSE_LOG_LEVEL: 'warn' },
+      env: { PATH: process.env.PATH, GATEHOUSE_PORT: String(port), GATEHOUSE_DEV_IDP_PORT: '0', GATEHOUSE_LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -205,7 +225,7 @@ describe('process lifecycle', () => {
         await new Promise((r) => setTimeout(r, 50));
       }
       assert.match(output, new RegExp(`Gatehouse is listening on http://localhost:${port}`));
-      assert.match(output, new RegExp(`identity provider: http://127.0.0.1:${idpPort}`));
+      assert.match(output, /identity provider: http:\/\/127\.0\.0\.1:\d+ /);
       assert.match(output, /alice \/ alice-dev-password/);
       assert.equal((await fetch(`http://localhost:${port}/healthz`)).status, 200);
     } catch (error) {

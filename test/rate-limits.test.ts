@@ -5,7 +5,6 @@ import { after, before, describe, test } from 'node:test';
 import type { Express } from 'express';
 import { writeApisFile } from './helpers/apis-file.ts';
 import { callbackUrlFor, CookieBrowser, startCluster, startGatehouse, type TestCluster, type TestGatehouse } from './helpers/harness.ts';
-import { freePort } from './helpers/ports.ts';
 import { redisSkipReason, startTestRedis, type TestRedis } from './helpers/redis-server.ts';
 import { type AnswerFrom, requestFrom } from './helpers/request-from.ts';
 import { callEnvelope, callSoap, decodeBase64, fault, text } from './helpers/soap.ts';
@@ -260,7 +259,7 @@ describe('rate limits across instances', { skip: redisSkipReason() }, () => {
 describe('trusted proxies (GATEHOUSE_TRUST_PROXY)', () => {
   test('the default trusts loopback only: not private, unique-local or link-local peers', async () => {
     // An https public URL, where the old default also trusted the private networks.
-    const gh = await startGatehouse({ GATEHOUSE_PORT: String(await freePort()), GATEHOUSE_PUBLIC_URL: 'https://gatehouse.test' });
+    const gh = await startGatehouse({ GATEHOUSE_PUBLIC_URL: 'https://gatehouse.test' });
     try {
       // The Express app Gatehouse serves, and the `trust proxy` function it compiled.
       const app = gh.gh.server.listeners('request')[0] as Express;
@@ -280,7 +279,6 @@ describe('trusted proxies (GATEHOUSE_TRUST_PROXY)', () => {
     let gh: TestGatehouse;
     before(async () => {
       gh = await startGatehouse({
-        GATEHOUSE_PORT: String(await freePort()),
         GATEHOUSE_PUBLIC_URL: 'https://gatehouse.test',
         GATEHOUSE_TRUST_PROXY: loopback,
         // The cookie test starts one sign-in from the untrusted peer: two more are allowed, then none.
@@ -358,9 +356,7 @@ describe('trusted proxies (GATEHOUSE_TRUST_PROXY)', () => {
       });
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
       const upstreamPort = (server.address() as AddressInfo).port;
-      const port = await freePort();
       gh = await startGatehouse({
-        GATEHOUSE_PORT: String(port),
         GATEHOUSE_PUBLIC_URL: 'https://gatehouse.test',
         GATEHOUSE_TRUST_PROXY: loopback,
         GATEHOUSE_APIS: writeApisFile([{ name: 'open', url: `http://127.0.0.1:${upstreamPort}`, token: 'none' }]),

@@ -6,7 +6,7 @@ import { AppError } from '../server/errors.ts';
 import { createLogger } from '../server/log.ts';
 import { RedisStore } from '../server/store/redis-store.ts';
 import { startGatehouse } from './helpers/harness.ts';
-import { freePort } from './helpers/ports.ts';
+import { closedPort } from './helpers/ports.ts';
 import { redisSkipReason, startTestRedis, type TestRedis } from './helpers/redis-server.ts';
 
 const skip = redisSkipReason();
@@ -30,7 +30,7 @@ async function untilReachable(store: RedisStore): Promise<void> {
 
 describe('connecting to Redis at start', { skip }, () => {
   test('an unreachable Redis fails the start with its URL named and its password left out', async () => {
-    const url = `redis://:hunter2-password@127.0.0.1:${await freePort()}`;
+    const url = `redis://:hunter2-password@127.0.0.1:${closedPort}`;
     await assert.rejects(
       startGatehouse({ GATEHOUSE_STORE: 'redis', GATEHOUSE_REDIS_URL: url }),
       (error: Error) => {
