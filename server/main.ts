@@ -41,7 +41,7 @@ export interface StartOptions {
 
 /** A running Gatehouse. */
 export interface Gatehouse {
-  /** Where it listens (the configured public URL). */
+  /** Where it listens: the configured public URL; on port 0 without one, `http://localhost:<bound port>`. */
   url: string;
   config: Config;
   deps: AppDeps;
@@ -67,10 +67,9 @@ export async function start(options: StartOptions = {}): Promise<Gatehouse> {
   // with that port, so the public URL and the redirect URIs registered at the embedded IdP name it.
   const server = options.server ?? createServer();
   if (!server.listening && configured.port === 0) await listen(server, 0);
-  const boundEarly = server.listening;
-  const config = boundEarly ? loadConfig({ ...env, GATEHOUSE_PORT: String((server.address() as AddressInfo).port) }) : configured;
+  const config = server.listening ? loadConfig({ ...env, GATEHOUSE_PORT: String((server.address() as AddressInfo).port) }) : configured;
   try {
-    return await startOn(server, boundEarly, config, options);
+    return await startOn(server, config, options);
   } catch (error) {
     if (server.listening) await new Promise((resolve) => server.close(resolve)); // a start that fails leaves nothing listening
     throw error;
@@ -87,7 +86,7 @@ function listen(server: Server, port: number): Promise<void> {
   });
 }
 
-async function startOn(server: Server, boundEarly: boolean, config: Config, options: StartOptions): Promise<Gatehouse> {
+async function startOn(server: Server, config: Config, options: StartOptions): Promise<Gatehouse> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config.logLevel);
   if (config.session.secretGenerated) {
@@ -163,7 +162,6 @@ async function startOn(server: Server, boundEarly: boolean, config: Config, opti
   const app = createApp(deps, extensions);
   server.on('request', app);
   if (!server.listening) await listen(server, config.port);
-  const port = (server.address() as AddressInfo).port;
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
@@ -183,7 +181,7 @@ async function startOn(server: Server, boundEarly: boolean, config: Config, opti
     return stopping;
   };
 
-  return { url: boundEarly ? `http://localhost:${port}` : config.publicUrl, config, deps, server, ...(devIdp ? { devIdp } : {}), ...(demoApis ? { demoApis } : {}), upstreams, stop };
+  return { url: config.publicUrl, config, deps, server, ...(devIdp ? { devIdp } : {}), ...(demoApis ? { demoApis } : {}), upstreams, stop };
 }
 
 function banner(gatehouse: Gatehouse): string {

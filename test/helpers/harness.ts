@@ -97,6 +97,13 @@ export async function callbackUrlFor(
 
 export { CookieBrowser };
 
+/** Whether `browser` has a session at `gatehouse` (its /auth/user answers 200, not 401). */
+export async function isSignedIn(gatehouse: { url: string }, browser: CookieBrowser): Promise<boolean> {
+  const response = await browser.request(`${gatehouse.url}/auth/user`);
+  if (response.status !== 200 && response.status !== 401) throw new Error(`unexpected ${response.status} from ${gatehouse.url}/auth/user`);
+  return response.status === 200;
+}
+
 /**
  * Signs out at the IdP: opens its end-session page and confirms, choosing to end the whole IdP
  * session (`logout=yes`, as the page's script does in a real browser). Returns the IdP's answer
@@ -154,7 +161,7 @@ export async function startCluster(
   });
   const instances: TestGatehouse[] = [];
   try {
-    for (const { server } of bound) {
+    for (const { server, url } of bound) {
       const gatehouse = await startGatehouse({
         GATEHOUSE_PUBLIC_URL: publicUrl,
         GATEHOUSE_OIDC_ISSUER: idp.issuer,
@@ -162,7 +169,7 @@ export async function startCluster(
         GATEHOUSE_OIDC_CLIENT_SECRET: clientSecret,
         ...env,
       }, { server, ...(options.clock ? { clock: options.clock } : {}) });
-      instances.push(gatehouse);
+      instances.push({ ...gatehouse, url });
     }
   } catch (error) {
     for (const instance of instances) await instance.stop();
