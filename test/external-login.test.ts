@@ -5,6 +5,7 @@ import { openExternalCredentials } from '../server/external/external-credentials
 import { TokenCipher } from '../server/grants/token-cipher.ts';
 import { hashHandle } from '../server/random.ts';
 import { callbackUrlFor, CookieBrowser, signIn, startGatehouse, TestClock, type TestGatehouse } from './helpers/harness.ts';
+import { gatehouseForSuite } from './helpers/suite-fixture.ts';
 import { boundServer } from './helpers/ports.ts';
 
 const guid = /\{[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}\}/;
@@ -52,11 +53,7 @@ function everythingSeen(browser: CookieBrowser): string {
 }
 
 describe('the browser side of the external login, against this Gatehouse', () => {
-  let gh: TestGatehouse;
-  before(async () => {
-    gh = await startGatehouse();
-  });
-  after(() => gh.stop());
+  const gh = gatehouseForSuite();
 
   test('GET /external/login keeps the ContextID in an HttpOnly, Lax cookie on /external for 15 minutes and redirects to the IdP', async () => {
     const response = await new CookieBrowser().request(`${gh.url}/external/login`);

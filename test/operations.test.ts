@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { startDevIdp } from '../server/dev/dev-idp.ts';
-import { CookieBrowser, signIn, startGatehouse, TestClock, type TestGatehouse } from './helpers/harness.ts';
+import { CookieBrowser, signIn, startGatehouse, TestClock } from './helpers/harness.ts';
+import { gatehouseForSuite } from './helpers/suite-fixture.ts';
+import { eventually } from './helpers/eventually.ts';
 import { bindSparePort, sparePort } from './helpers/ports.ts';
 
 describe('health, readiness, request ids and logs', () => {
-  let gatehouse: TestGatehouse;
-  before(async () => {
-    gatehouse = await startGatehouse();
-  });
-  after(() => gatehouse.stop());
+  const gatehouse = gatehouseForSuite();
 
   test('/healthz answers 200 and /readyz answers 200 once the store and the IdP are ready', async () => {
     assert.equal((await fetch(`${gatehouse.url}/healthz`)).status, 200);
@@ -117,11 +115,7 @@ describe('an IdP that is down at start', () => {
         },
       });
       // Discovery retries with backoff from 50 ms; bounded wait, no fixed sleep.
-      const deadline = Date.now() + 10_000;
-      while ((await fetch(`${gatehouse.url}/readyz`)).status !== 200) {
-        assert.ok(Date.now() < deadline, 'Gatehouse discovered the IdP within 10 s');
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await eventually(async () => (await fetch(`${gatehouse.url}/readyz`)).status === 200, 'Gatehouse discovered the IdP', { timeoutMs: 10_000, intervalMs: 50 });
       const home = await signIn(gatehouse, new CookieBrowser());
       assert.match(home.body, /Alice Liddell/);
     } finally {
@@ -219,11 +213,7 @@ describe('process lifecycle', () => {
     child.stdout.on('data', (chunk) => (output += chunk));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
-      const deadline = Date.now() + 20_000;
-      while (!output.includes('demo users')) {
-        assert.ok(Date.now() < deadline, `banner within 20 s; got: ${output}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await eventually(() => output.includes('demo users') || assert.fail(`no banner yet; got: ${output}`), 'the banner', { timeoutMs: 20_000, intervalMs: 50 });
       assert.match(output, new RegExp(`Gatehouse is listening on http://localhost:${port}`));
       assert.match(output, /identity provider: http:\/\/127\.0\.0\.1:\d+ /);
       assert.match(output, /alice \/ alice-dev-password/);
