@@ -251,11 +251,7 @@ describe('with an https public URL', () => {
 });
 
 describe('with external auth disabled', () => {
-  let gh: TestGatehouse;
-  before(async () => {
-    gh = await startGatehouse({ GATEHOUSE_EXTERNAL_AUTH: 'disabled' });
-  });
-  after(() => gh.stop());
+  const gh = gatehouseForSuite({ GATEHOUSE_EXTERNAL_AUTH: 'disabled' });
 
   test('GET /external/login shows an error page and sets no cookie', async () => {
     const browser = new CookieBrowser();
@@ -273,11 +269,7 @@ describe('with external auth disabled', () => {
 });
 
 describe('with BypassLoginPage enabled', () => {
-  let gh: TestGatehouse;
-  before(async () => {
-    gh = await startGatehouse({ GATEHOUSE_BYPASS_LOGIN_PAGE: 'enabled' });
-  });
-  after(() => gh.stop());
+  const gh = gatehouseForSuite({ GATEHOUSE_BYPASS_LOGIN_PAGE: 'enabled' });
 
   test('an anonymous visit to / goes straight to the external login, a signed-in one sees home', async () => {
     const browser = new CookieBrowser();

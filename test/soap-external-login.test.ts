@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { after, before, describe, test } from 'node:test';
-import { callbackUrlFor, CookieBrowser, signIn, startGatehouse, TestClock, type TestGatehouse } from './helpers/harness.ts';
+import { describe, test } from 'node:test';
+import { callbackUrlFor, CookieBrowser, signIn, TestClock, type TestGatehouse } from './helpers/harness.ts';
 import { gatehouseForSuite } from './helpers/suite-fixture.ts';
 import { callSoap, decodeBase64, fault, shape, text, texts } from './helpers/soap.ts';
 
@@ -219,11 +219,7 @@ describe('the SOAP external login without a browser', () => {
 
 describe('ContextID lifetime', () => {
   const clock = new TestClock();
-  let gh: TestGatehouse;
-  before(async () => {
-    gh = await startGatehouse({}, { clock: clock.read });
-  });
-  after(() => gh.stop());
+  const gh = gatehouseForSuite({}, { clock: clock.read });
 
   test('a ContextID works for 15 minutes and gets the Invalid context ID fault after that', async () => {
     const early = await startLogin(gh);
