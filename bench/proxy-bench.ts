@@ -13,7 +13,7 @@ import autocannon, { type Result } from 'autocannon';
 import { devUsers } from '../server/dev/dev-idp.ts';
 import { writeApisFile } from '../test/helpers/apis-file.ts';
 import { CookieBrowser } from '../test/helpers/cookie-browser.ts';
-import { freePort } from '../test/helpers/ports.ts';
+import { sparePort } from '../test/helpers/ports.ts';
 import { payload } from './bench-payload.ts';
 import { measureSoapParse } from './soap-parse-bench.ts';
 
@@ -72,7 +72,8 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${measureSoapParse()}`);
   const upstream = await launch<number>('upstream', []);
   const bare = await launch<number>('bare', [String(upstream.ready)]);
-  const [gatehousePort, idpPort] = [await freePort(), await freePort()];
+  // The IdP must know Gatehouse's URL before Gatehouse runs; the IdP itself takes port 0.
+  const [gatehousePort, idpPort] = [sparePort(), 0];
   const publicUrl = `http://localhost:${gatehousePort}`;
   const clientSecret = randomBytes(24).toString('base64url');
   const idp = await launch<string>('idp', [String(idpPort), publicUrl, clientSecret]);

@@ -1,8 +1,8 @@
 import type { Page } from '@playwright/test';
-import { type DemoApis, startDemoApis } from '../server/dev/demo-apis.ts';
+import type { DemoApis } from '../server/dev/demo-apis.ts';
 import { writeApisFile } from '../test/helpers/apis-file.ts';
 import { startGatehouse, TestClock, type TestGatehouse } from '../test/helpers/harness.ts';
-import { freePort } from '../test/helpers/ports.ts';
+import { startGatehouseAfterDemoApis } from '../test/helpers/demo-first.ts';
 import { SwitchableUpstream } from '../test/helpers/switchable-upstream.ts';
 import { test as base, expect, signInAtIdp } from './fixtures.ts';
 
@@ -22,11 +22,13 @@ interface Connector {
  */
 async function startWithApis(upstreams: (demo: DemoApis, renkuFront: string) => unknown[], { switchable = false } = {}): Promise<Connector & { renku?: SwitchableUpstream; stop(): Promise<void> }> {
   const clock = new TestClock();
-  const idpPort = await freePort();
-  const demo = await startDemoApis({ issuer: `http://127.0.0.1:${idpPort}`, clock: clock.read });
-  const renku = switchable ? await new SwitchableUpstream(demo.renkuUrl).start() : undefined;
-  const front = renku ? `${renku.url}/api/data` : demo.renkuUrl;
-  const gatehouse = await startGatehouse({ GATEHOUSE_APIS: writeApisFile(upstreams(demo, front)), GATEHOUSE_DEV_IDP_PORT: String(idpPort) }, { clock: clock.read });
+  let renku: SwitchableUpstream | undefined;
+  const { demo, gatehouse } = await startGatehouseAfterDemoApis(async (demo) => {
+    await renku?.stop(); // from an attempt whose IdP port was taken
+    renku = switchable ? await new SwitchableUpstream(demo.renkuUrl).start() : undefined;
+    const front = renku ? `${renku.url}/api/data` : demo.renkuUrl;
+    return { GATEHOUSE_APIS: writeApisFile(upstreams(demo, front)) };
+  }, { demo: { clock: clock.read }, gatehouse: { clock: clock.read } });
   return {
     gatehouse,
     clock,

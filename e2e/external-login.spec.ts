@@ -1,5 +1,5 @@
 import { startGatehouse } from '../test/helpers/harness.ts';
-import { freePort } from '../test/helpers/ports.ts';
+import { boundServer } from '../test/helpers/ports.ts';
 import { expect, signInAtIdp, test } from './fixtures.ts';
 
 const guid = /^\{[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}\}$/;
@@ -38,10 +38,9 @@ test('alice signs in through the SOAP external login, sees the workspace, signs 
 });
 
 test('against another LiveScore server, sign-out reaches that server\'s IdP although the form\'s CSP does not list it', async ({ page }) => {
-  const port = await freePort();
-  const url = `http://localhost:${port}`;
+  const { server, url } = await boundServer();
   const livescore = await startGatehouse({ GATEHOUSE_SOAP_REDIRECT_URIS: `${url}/external/callback` });
-  const gatehouse = await startGatehouse({ GATEHOUSE_PORT: String(port), GATEHOUSE_PUBLIC_URL: url, GATEHOUSE_SOAP_URL: `${livescore.url}/Session` });
+  const gatehouse = await startGatehouse({ GATEHOUSE_PUBLIC_URL: url, GATEHOUSE_SOAP_URL: `${livescore.url}/Session` }, { server });
   try {
     await page.goto(`${gatehouse.url}/external/login`);
     await expect(page).toHaveURL(new RegExp(`^${livescore.issuer}/interaction/`));

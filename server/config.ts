@@ -302,7 +302,7 @@ export function loadConfig(env: Env = readEnvironment()): Config {
 }
 
 /** The process environment over the `.env` file, if there is one. */
-function readEnvironment(): Env {
+export function readEnvironment(): Env {
   const file = '.env';
   const fromFile = existsSync(file) ? parseEnv(readFileSync(file, 'utf8')) : {};
   return { ...fromFile, ...process.env };

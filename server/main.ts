@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { createApp, type AppDeps, type AppExtensions } from './app.ts';
 import { type Clock, systemClock } from './clock.ts';
-import { type Config, ConfigError, loadConfig } from './config.ts';
+import { type Config, ConfigError, loadConfig, readEnvironment } from './config.ts';
 import { connectorRouter } from './connector/connector-router.ts';
 import { type DemoApis, demoUpstreams, startDemoApis } from './dev/demo-apis.ts';
 import { demoLookupExamples } from './dev/demo-datasets.ts';
@@ -33,11 +33,16 @@ export interface StartOptions {
   devIdp?: Partial<Pick<DevIdpOptions, 'accessTokenTtlSeconds' | 'refreshTokenTtlSeconds' | 'extraClients' | 'statesRefreshExpiresIn' | 'introspection' | 'claimsFromUserInfo'>>;
   /** First retry delay of IdP discovery. */
   discoveryRetryMs?: number;
+  /**
+   * A server already listening, to serve on instead of binding `GATEHOUSE_PORT` (tests bind port
+   * 0 first when they must know the URL before Gatehouse starts). Gatehouse closes it on stop.
+   */
+  server?: Server;
 }
 
 /** A running Gatehouse. */
 export interface Gatehouse {
-  /** Where it listens (the configured public URL). */
+  /** Where it listens: the configured public URL; on port 0 without one, `http://localhost:<bound port>`. */
   url: string;
   config: Config;
   deps: AppDeps;
@@ -57,7 +62,32 @@ export interface Gatehouse {
  * every configuration problem.
  */
 export async function start(options: StartOptions = {}): Promise<Gatehouse> {
-  const config = loadConfig(options.env);
+  const env = options.env ?? readEnvironment();
+  const configured = loadConfig(env);
+  // On port 0 the port is known only once bound: bind first, then read the configuration again
+  // with that port, so the public URL and the redirect URIs registered at the embedded IdP name it.
+  const server = options.server ?? createServer();
+  if (!server.listening && configured.port === 0) await listen(server, 0);
+  const config = server.listening ? loadConfig({ ...env, GATEHOUSE_PORT: String((server.address() as AddressInfo).port) }) : configured;
+  try {
+    return await startOn(server, config, options);
+  } catch (error) {
+    if (server.listening) await new Promise((resolve) => server.close(resolve)); // a start that fails leaves nothing listening
+    throw error;
+  }
+}
+
+function listen(server: Server, port: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+async function startOn(server: Server, config: Config, options: StartOptions): Promise<Gatehouse> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config.logLevel);
   if (config.session.secretGenerated) {
@@ -132,12 +162,8 @@ export async function start(options: StartOptions = {}): Promise<Gatehouse> {
   mountApiTokens(extensions, deps, upstreams.map((upstream) => upstream.name));
 
   const app = createApp(deps, extensions);
-  const server = createServer(app);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  server.on('request', app);
+  if (!server.listening) await listen(server, config.port);
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
@@ -157,7 +183,7 @@ export async function start(options: StartOptions = {}): Promise<Gatehouse> {
     return stopping;
   };
 
-  return { url: config.port === 0 ? `http://localhost:${port}` : config.publicUrl, config, deps, server, ...(devIdp ? { devIdp } : {}), ...(demoApis ? { demoApis } : {}), upstreams, stop };
+  return { url: config.publicUrl, config, deps, server, ...(devIdp ? { devIdp } : {}), ...(demoApis ? { demoApis } : {}), upstreams, stop };
 }
 
 function banner(gatehouse: Gatehouse): string {

@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { CookieBrowser, callbackUrlFor, signIn, startGatehouse, type TestGatehouse } from './helpers/harness.ts';
+import { describe, test } from 'node:test';
+import { CookieBrowser, callbackUrlFor, signIn } from './helpers/harness.ts';
+import { gatehouseForSuite } from './helpers/suite-fixture.ts';
 
 describe('sign-out', () => {
-  let gatehouse: TestGatehouse;
-  before(async () => {
-    gatehouse = await startGatehouse();
-  });
-  after(() => gatehouse.stop());
+  const gatehouse = gatehouseForSuite();
 
   async function signedIn(): Promise<{ browser: CookieBrowser; csrf: string; grantId: string }> {
     const browser = new CookieBrowser();

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { CookieBrowser, callbackUrlFor, signIn, startGatehouse, type TestGatehouse } from './helpers/harness.ts';
+import { gatehouseForSuite } from './helpers/suite-fixture.ts';
 
 /** Starts a sign-in and returns the IdP URL Gatehouse redirected to (not followed). */
 async function startLogin(gatehouse: TestGatehouse, browser: CookieBrowser, returnTo?: string): Promise<URL> {
@@ -16,11 +17,7 @@ async function grantCount(gatehouse: TestGatehouse, sub = 'alice'): Promise<numb
 }
 
 describe('sign-in with the authorization-code flow', () => {
-  let gatehouse: TestGatehouse;
-  before(async () => {
-    gatehouse = await startGatehouse();
-  });
-  after(() => gatehouse.stop());
+  const gatehouse = gatehouseForSuite();
 
   test('login redirects to the IdP with code flow, PKCE S256, state, nonce and the exact redirect URI', async () => {
     const location = await startLogin(gatehouse, new CookieBrowser());

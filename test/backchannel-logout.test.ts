@@ -3,7 +3,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { generateKeyPair, importJWK, SignJWT } from 'jose';
 import { storeUnavailable } from '../server/errors.ts';
-import { CookieBrowser, signIn, signOutAtIdp, startGatehouse, type TestGatehouse } from './helpers/harness.ts';
+import { CookieBrowser, signIn, signOutAtIdp, startGatehouse, type TestGatehouse, isSignedIn } from './helpers/harness.ts';
 
 const event = 'http://schemas.openid.net/event/backchannel-logout';
 
@@ -38,12 +38,6 @@ async function signedIn(username = 'alice'): Promise<{ browser: CookieBrowser; g
   const grant = await grants.get(grantId);
   assert.ok(grant?.sid, 'the id_token carried a sid');
   return { browser, grantId, sid: grant.sid };
-}
-
-async function isSignedIn(browser: CookieBrowser): Promise<boolean> {
-  const response = await browser.request(`${gatehouse.url}/auth/user`);
-  assert.ok(response.status === 200 || response.status === 401, `unexpected ${response.status}`);
-  return response.status === 200;
 }
 
 interface SignOptions {
@@ -94,13 +88,13 @@ function unsignedToken(claims: Record<string, unknown>): string {
 describe('back-channel logout with a valid logout_token', () => {
   test('a valid logout_token for the session\'s sid ends it: 200, no-store, and the browser is signed out', async () => {
     const victim = await signedIn();
-    assert.equal(await isSignedIn(victim.browser), true);
+    assert.equal(await isSignedIn(gatehouse, victim.browser), true);
     const token = await logoutToken({ sid: victim.sid, sub: 'alice' });
     const response = await deliver(token);
     assert.equal(response.status, 200);
     assert.equal(response.headers.get('cache-control'), 'no-store');
     assert.equal(await gatehouse.gh.deps.grants.get(victim.grantId), undefined, 'the grant is gone');
-    assert.equal(await isSignedIn(victim.browser), false);
+    assert.equal(await isSignedIn(gatehouse, victim.browser), false);
     assert.ok(!gatehouse.logs.some((line) => line.includes(token)), 'the logout_token never reaches the log');
   });
 
@@ -117,10 +111,10 @@ describe('back-channel logout with a valid logout_token', () => {
       store.take = take;
     });
     assert.equal(failed.status, 503);
-    assert.equal(await isSignedIn(victim.browser), true, 'nothing ended yet');
+    assert.equal(await isSignedIn(gatehouse, victim.browser), true, 'nothing ended yet');
     const retried = await deliver(token);
     assert.equal(retried.status, 200, 'the retry is not refused as a replay');
-    assert.equal(await isSignedIn(victim.browser), false);
+    assert.equal(await isSignedIn(gatehouse, victim.browser), false);
   });
 
   const accepted: Array<{ name: string; claims?: Record<string, unknown>; options?: SignOptions }> = [
@@ -136,7 +130,7 @@ describe('back-channel logout with a valid logout_token', () => {
       const victim = await signedIn();
       const response = await deliver(await logoutToken({ sid: victim.sid, ...claims }, options));
       assert.equal(response.status, 200);
-      assert.equal(await isSignedIn(victim.browser), false);
+      assert.equal(await isSignedIn(gatehouse, victim.browser), false);
     });
   }
 
@@ -144,16 +138,16 @@ describe('back-channel logout with a valid logout_token', () => {
     const [first, second, bob] = [await signedIn('alice'), await signedIn('alice'), await signedIn('bob')];
     const response = await deliver(await logoutToken({ sub: 'alice' }));
     assert.equal(response.status, 200);
-    assert.equal(await isSignedIn(first.browser), false);
-    assert.equal(await isSignedIn(second.browser), false);
-    assert.equal(await isSignedIn(bob.browser), true);
+    assert.equal(await isSignedIn(gatehouse, first.browser), false);
+    assert.equal(await isSignedIn(gatehouse, second.browser), false);
+    assert.equal(await isSignedIn(gatehouse, bob.browser), true);
   });
 
   test('a logout_token whose sid belongs to another user ends nothing', async () => {
     const alice = await signedIn('alice');
     const response = await deliver(await logoutToken({ sid: alice.sid, sub: 'bob' }));
     assert.equal(response.status, 200);
-    assert.equal(await isSignedIn(alice.browser), true);
+    assert.equal(await isSignedIn(gatehouse, alice.browser), true);
   });
 
   test('an unknown sid gets 200 and ends nothing', async () => {
@@ -161,7 +155,7 @@ describe('back-channel logout with a valid logout_token', () => {
     const response = await deliver(await logoutToken({ sid: 'no-such-session', sub: 'alice' }));
     assert.equal(response.status, 200);
     assert.equal(response.headers.get('cache-control'), 'no-store');
-    assert.equal(await isSignedIn(alice.browser), true);
+    assert.equal(await isSignedIn(gatehouse, alice.browser), true);
   });
 
   test('signing out at the embedded IdP from another application ends the Gatehouse session', async () => {
@@ -196,7 +190,7 @@ describe('back-channel logout with a valid logout_token', () => {
     assert.ok(confirmed.headers.get('location')?.startsWith(otherApp.post_logout_redirect_uris[0]), 'the IdP signed the user out');
 
     assert.equal(gatehouse.gh.devIdp!.stats.backchannelLogouts, backchannelBefore + 1, 'the IdP delivered a logout_token to Gatehouse');
-    assert.equal(await isSignedIn(browser), false);
+    assert.equal(await isSignedIn(gatehouse, browser), false);
   });
 });
 
@@ -253,7 +247,7 @@ describe('back-channel logout with an invalid logout_token', () => {
       assert.equal(body.error, 'invalid_request');
       assert.equal(body.reason, reason);
       assert.ok(await gatehouse.gh.deps.grants.get(victim.grantId), 'the grant is still there');
-      assert.equal(await isSignedIn(victim.browser), true);
+      assert.equal(await isSignedIn(gatehouse, victim.browser), true);
     });
   }
 });

@@ -1,16 +1,13 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { hashHandle } from '../server/random.ts';
 import { MemoryStore } from '../server/store/memory-store.ts';
-import { CookieBrowser, startGatehouse, TestClock, type TestGatehouse } from './helpers/harness.ts';
+import { CookieBrowser, TestClock } from './helpers/harness.ts';
+import { gatehouseForSuite } from './helpers/suite-fixture.ts';
 import { callSoap, text } from './helpers/soap.ts';
 
 describe('pending sign-in state is bounded', () => {
-  let gh: TestGatehouse;
-  before(async () => {
-    gh = await startGatehouse();
-  });
-  after(() => gh.stop());
+  const gh = gatehouseForSuite();
 
   test('many /auth/login from one browser keep only its 10 newest login transactions', async () => {
     const browser = new CookieBrowser();

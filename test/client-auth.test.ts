@@ -3,13 +3,12 @@ import { generateKeyPairSync } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { startDevIdp } from '../server/dev/dev-idp.ts';
 import { CookieBrowser, signIn, startGatehouse } from './helpers/harness.ts';
-import { freePort } from './helpers/ports.ts';
+import { boundServer } from './helpers/ports.ts';
 
 describe('client authentication at a configured IdP', () => {
   for (const method of ['client_secret_post', 'private_key_jwt'] as const) {
     test(`signs in with ${method}`, async () => {
-      const port = await freePort();
-      const publicUrl = `http://localhost:${port}`;
+      const { server, url: publicUrl } = await boundServer();
       const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
       const secret = 'a-client-secret-of-decent-length';
       const idp = await startDevIdp({
@@ -28,7 +27,6 @@ describe('client authentication at a configured IdP', () => {
         }],
       });
       const gatehouse = await startGatehouse({
-        GATEHOUSE_PORT: String(port),
         GATEHOUSE_PUBLIC_URL: publicUrl,
         GATEHOUSE_OIDC_ISSUER: idp.issuer,
         GATEHOUSE_OIDC_CLIENT_ID: 'gatehouse-under-test',
@@ -36,7 +34,7 @@ describe('client authentication at a configured IdP', () => {
         ...(method === 'client_secret_post'
           ? { GATEHOUSE_OIDC_CLIENT_SECRET: secret }
           : { GATEHOUSE_OIDC_PRIVATE_KEY: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), GATEHOUSE_OIDC_PRIVATE_KEY_ID: 'k1' }),
-      });
+      }, { server });
       try {
         assert.equal(gatehouse.gh.devIdp, undefined, 'no embedded IdP when an issuer is configured');
         const page = await signIn(gatehouse, new CookieBrowser());

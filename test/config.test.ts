@@ -5,20 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
-import { ConfigError, loadConfig, variables } from '../server/config.ts';
+import { loadConfig, variables } from '../server/config.ts';
+import { problemsOf } from './helpers/config-problems.ts';
 import { CookieBrowser, signIn, startGatehouse } from './helpers/harness.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
-function problemsOf(env: Record<string, string>): string[] {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    assert.ok(error instanceof ConfigError);
-    return error.problems;
-  }
-  return [];
-}
 
 describe('configuration', () => {
   test('the defaults make a development configuration with the embedded IdP', () => {

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { type ConnectorFixture, startConnectorFixture } from './helpers/connector-fixture.ts';
 import { rejection } from './helpers/connector-page-context.ts';
 import { CookieBrowser, signIn } from './helpers/harness.ts';
-import { freePort } from './helpers/ports.ts';
+import { closedPort } from './helpers/ports.ts';
 import { SwitchableUpstream } from './helpers/switchable-upstream.ts';
 
 // How the connector page fails, with real failures: a token without the upstream's audience,
@@ -157,7 +157,7 @@ describe('a Renku that goes down and comes back, and a session the IdP ends', ()
   });
 
   test('a Gatehouse that cannot be reached is "Gatehouse is unreachable", with a retry', async () => {
-    f.page.gatehouseUrl = `http://127.0.0.1:${await freePort()}`;
+    f.page.gatehouseUrl = `http://127.0.0.1:${closedPort}`;
     try {
       const error = await rejection(f.modules.renku.listProjects());
       assert.equal(error.name, 'TypeError', 'fetch itself failed');

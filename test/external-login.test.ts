@@ -5,7 +5,8 @@ import { openExternalCredentials } from '../server/external/external-credentials
 import { TokenCipher } from '../server/grants/token-cipher.ts';
 import { hashHandle } from '../server/random.ts';
 import { callbackUrlFor, CookieBrowser, signIn, startGatehouse, TestClock, type TestGatehouse } from './helpers/harness.ts';
-import { freePort } from './helpers/ports.ts';
+import { gatehouseForSuite } from './helpers/suite-fixture.ts';
+import { boundServer } from './helpers/ports.ts';
 
 const guid = /\{[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}\}/;
 
@@ -52,11 +53,7 @@ function everythingSeen(browser: CookieBrowser): string {
 }
 
 describe('the browser side of the external login, against this Gatehouse', () => {
-  let gh: TestGatehouse;
-  before(async () => {
-    gh = await startGatehouse();
-  });
-  after(() => gh.stop());
+  const gh = gatehouseForSuite();
 
   test('GET /external/login keeps the ContextID in an HttpOnly, Lax cookie on /external for 15 minutes and redirects to the IdP', async () => {
     const response = await new CookieBrowser().request(`${gh.url}/external/login`);
@@ -212,9 +209,9 @@ describe('with an https public URL', () => {
   let gh: TestGatehouse;
   let local: string;
   before(async () => {
-    const port = await freePort();
-    local = `http://localhost:${port}`;
-    gh = await startGatehouse({ GATEHOUSE_PORT: String(port), GATEHOUSE_PUBLIC_URL: publicUrl, GATEHOUSE_SOAP_URL: `${local}/Session` });
+    const { server, url } = await boundServer();
+    local = url;
+    gh = await startGatehouse({ GATEHOUSE_PUBLIC_URL: publicUrl, GATEHOUSE_SOAP_URL: `${local}/Session` }, { server });
   });
   after(() => gh.stop());
 
@@ -254,11 +251,7 @@ describe('with an https public URL', () => {
 });
 
 describe('with external auth disabled', () => {
-  let gh: TestGatehouse;
-  before(async () => {
-    gh = await startGatehouse({ GATEHOUSE_EXTERNAL_AUTH: 'disabled' });
-  });
-  after(() => gh.stop());
+  const gh = gatehouseForSuite({ GATEHOUSE_EXTERNAL_AUTH: 'disabled' });
 
   test('GET /external/login shows an error page and sets no cookie', async () => {
     const browser = new CookieBrowser();
@@ -276,11 +269,7 @@ describe('with external auth disabled', () => {
 });
 
 describe('with BypassLoginPage enabled', () => {
-  let gh: TestGatehouse;
-  before(async () => {
-    gh = await startGatehouse({ GATEHOUSE_BYPASS_LOGIN_PAGE: 'enabled' });
-  });
-  after(() => gh.stop());
+  const gh = gatehouseForSuite({ GATEHOUSE_BYPASS_LOGIN_PAGE: 'enabled' });
 
   test('an anonymous visit to / goes straight to the external login, a signed-in one sees home', async () => {
     const browser = new CookieBrowser();
@@ -298,15 +287,13 @@ describe('against another LiveScore-compatible server', () => {
   let gh: TestGatehouse;
   const clock = new TestClock();
   before(async () => {
-    const port = await freePort();
-    const url = `http://localhost:${port}`;
+    const { server, url } = await boundServer();
     livescore = await startGatehouse({ GATEHOUSE_SOAP_REDIRECT_URIS: `${url}/external/callback` });
     gh = await startGatehouse({
-      GATEHOUSE_PORT: String(port),
       GATEHOUSE_PUBLIC_URL: url,
       GATEHOUSE_SOAP_URL: `${livescore.url}/Session`,
       GATEHOUSE_SESSION_MAX: '600',
-    }, { clock: clock.read });
+    }, { clock: clock.read, server });
   });
   after(async () => {
     await gh.stop();

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { CookieBrowser, callbackUrlFor, startGatehouse, type TestGatehouse } from './helpers/harness.ts';
+import { describe, test } from 'node:test';
+import { CookieBrowser, callbackUrlFor, type TestGatehouse } from './helpers/harness.ts';
+import { gatehouseForSuite } from './helpers/suite-fixture.ts';
 
 type Issue = (this: unknown, options?: { use?: string }) => Promise<string>;
 
@@ -25,11 +26,7 @@ function tamperIdTokens(gatehouse: TestGatehouse, rewrite: (claims: Record<strin
 }
 
 describe('id_token validation', () => {
-  let gatehouse: TestGatehouse;
-  before(async () => {
-    gatehouse = await startGatehouse();
-  });
-  after(() => gatehouse.stop());
+  const gatehouse = gatehouseForSuite();
 
   test('an id_token whose signature does not match its claims is refused and creates no session', async () => {
     const restore = tamperIdTokens(gatehouse, (claims) => {

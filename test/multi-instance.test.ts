@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { importJWK, SignJWT } from 'jose';
+import { eventually } from './helpers/eventually.ts';
 import { callbackUrlFor, CookieBrowser, signIn, signOutAtIdp, startCluster, type TestCluster, type TestGatehouse } from './helpers/harness.ts';
 import { redisSkipReason, startTestRedis, type TestRedis } from './helpers/redis-server.ts';
 
@@ -30,13 +30,9 @@ describe('two Gatehouse instances on one Redis behave as one', { skip: redisSkip
     return (await response.json() as { sub: string }).sub;
   }
 
-  /** Polls /readyz (bounded) until the instance is ready again: its Redis client reconnects on a backoff. */
+  /** Waits until the instance is ready again: its Redis client reconnects on a backoff. */
   async function untilReady(instance: TestGatehouse): Promise<void> {
-    for (let attempt = 0; attempt < 200; attempt++) {
-      if ((await fetch(`${instance.url}/readyz`)).status === 200) return;
-      await sleep(25);
-    }
-    assert.fail(`${instance.url} did not become ready again within 5 s`);
+    await eventually(async () => (await fetch(`${instance.url}/readyz`)).status === 200, `${instance.url} is ready again`);
   }
 
   test('a sign-in on instance A works on instance B', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, test } from 'node:test';
 import { AppError } from '../server/errors.ts';
-import { CookieBrowser, signIn, startGatehouse, TestClock, type TestGatehouse } from './helpers/harness.ts';
+import { CookieBrowser, signIn, startGatehouse, TestClock, type TestGatehouse, isSignedIn } from './helpers/harness.ts';
 
 const firefoxOnLinux = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0';
 const chromeOnWindows = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36';
@@ -34,12 +34,6 @@ async function sessionsOf(browser: CookieBrowser): Promise<SessionSummary[]> {
   const response = await browser.request(`${gatehouse.url}/auth/sessions`);
   assert.equal(response.status, 200);
   return (await response.json() as { sessions: SessionSummary[] }).sessions;
-}
-
-async function isSignedIn(browser: CookieBrowser): Promise<boolean> {
-  const response = await browser.request(`${gatehouse.url}/auth/user`);
-  assert.ok(response.status === 200 || response.status === 401, `unexpected ${response.status}`);
-  return response.status === 200;
 }
 
 function endSession(browser: CookieBrowser, id: string, headers: Record<string, string> = { 'x-csrf': '1' }): Promise<Response> {
@@ -86,8 +80,8 @@ test('DELETE /auth/sessions/:id with X-CSRF: 1 ends that session only and revoke
 
   const response = await endSession(laptop, phoneSession.id);
   assert.equal(response.status, 204);
-  assert.equal(await isSignedIn(phone), false);
-  assert.equal(await isSignedIn(laptop), true);
+  assert.equal(await isSignedIn(gatehouse, phone), false);
+  assert.equal(await isSignedIn(gatehouse, laptop), true);
   assert.deepEqual((await sessionsOf(laptop)).map((s) => s.current), [true]);
   await assert.rejects(idp.refreshTokenGrant(phoneTokens), (error: AppError) => error.code === 'invalid_grant');
 });
@@ -97,7 +91,7 @@ test('ending the current session signs this browser out', async () => {
   const [own] = await sessionsOf(laptop);
   const response = await endSession(laptop, own!.id);
   assert.equal(response.status, 204);
-  assert.equal(await isSignedIn(laptop), false);
+  assert.equal(await isSignedIn(gatehouse, laptop), false);
   assert.equal(await gatehouse.gh.deps.grants.get(own!.id), undefined);
 });
 
@@ -108,7 +102,7 @@ test('DELETE without X-CSRF: 1 is refused with 403 and ends nothing', async () =
   const response = await endSession(laptop, phoneSession.id, {});
   assert.equal(response.status, 403);
   assert.equal((await response.json() as { error: string }).error, 'csrf_proof_missing');
-  assert.equal(await isSignedIn(phone), true);
+  assert.equal(await isSignedIn(gatehouse, phone), true);
 });
 
 test('DELETE of another user\'s session is 404, like an unknown one, and ends nothing', async () => {
@@ -119,7 +113,7 @@ test('DELETE of another user\'s session is 404, like an unknown one, and ends no
   assert.equal(response.status, 404);
   const body = await response.json() as { error: string };
   assert.equal(body.error, 'session_not_found');
-  assert.equal(await isSignedIn(bob), true);
+  assert.equal(await isSignedIn(gatehouse, bob), true);
 
   const unknown = await endSession(alice, 'AAAAAAAAAAAAAAAAAAAAAAAA');
   assert.equal(unknown.status, 404);
@@ -131,7 +125,7 @@ test('DELETE with a malformed session id is 400 and ends nothing', async () => {
   const response = await endSession(alice, 'not a session id!');
   assert.equal(response.status, 400);
   assert.equal((await response.json() as { error: string }).error, 'invalid_session_id');
-  assert.equal(await isSignedIn(alice), true);
+  assert.equal(await isSignedIn(gatehouse, alice), true);
 });
 
 test('"last used" moves with use, but is written at most once a minute', async () => {
@@ -167,7 +161,7 @@ test('the home page lists the sessions with an end button each, and the button e
   });
   assert.equal(withoutToken.status, 403);
   assert.match(withoutToken.headers.get('content-type') ?? '', /text\/html/, 'a form gets a page, not JSON');
-  assert.equal(await isSignedIn(phone), true);
+  assert.equal(await isSignedIn(gatehouse, phone), true);
 
   const ended = await laptop.navigate(`${gatehouse.url}${form[1]}`, {
     method: 'POST',
@@ -175,7 +169,7 @@ test('the home page lists the sessions with an end button each, and the button e
     body: new URLSearchParams({ csrf: form[2]! }).toString(),
   });
   assert.equal(ended.url, `${gatehouse.url}/`);
-  assert.equal(await isSignedIn(phone), false);
-  assert.equal(await isSignedIn(laptop), true);
+  assert.equal(await isSignedIn(gatehouse, phone), false);
+  assert.equal(await isSignedIn(gatehouse, laptop), true);
   assert.equal([...ended.body.matchAll(/<li class="session/g)].length, 1);
 });

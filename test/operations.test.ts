@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { startDevIdp } from '../server/dev/dev-idp.ts';
-import { CookieBrowser, signIn, startGatehouse, TestClock, type TestGatehouse } from './helpers/harness.ts';
-import { freePort } from './helpers/ports.ts';
+import { CookieBrowser, signIn, startGatehouse, TestClock } from './helpers/harness.ts';
+import { gatehouseForSuite } from './helpers/suite-fixture.ts';
+import { eventually } from './helpers/eventually.ts';
+import { bindSparePort, sparePort } from './helpers/ports.ts';
 
 describe('health, readiness, request ids and logs', () => {
-  let gatehouse: TestGatehouse;
-  before(async () => {
-    gatehouse = await startGatehouse();
-  });
-  after(() => gatehouse.stop());
+  const gatehouse = gatehouseForSuite();
 
   test('/healthz answers 200 and /readyz answers 200 once the store and the IdP are ready', async () => {
     assert.equal((await fetch(`${gatehouse.url}/healthz`)).status, 200);
@@ -90,7 +88,8 @@ describe('health, readiness, request ids and logs', () => {
 
 describe('an IdP that is down at start', () => {
   test('Gatehouse starts anyway, answers 503 until discovery succeeds, then signs in', async () => {
-    const [idpPort, clientSecret] = [await freePort(), 'a-client-secret-for-the-late-idp'];
+    // Down at first, so not bound: a spare port, which no port-0 bind takes meanwhile.
+    const [idpPort, clientSecret] = [sparePort(), 'a-client-secret-for-the-late-idp'];
     const gatehouse = await startGatehouse({
       GATEHOUSE_OIDC_ISSUER: `http://127.0.0.1:${idpPort}`,
       GATEHOUSE_OIDC_CLIENT_SECRET: clientSecret,
@@ -116,11 +115,7 @@ describe('an IdP that is down at start', () => {
         },
       });
       // Discovery retries with backoff from 50 ms; bounded wait, no fixed sleep.
-      const deadline = Date.now() + 10_000;
-      while ((await fetch(`${gatehouse.url}/readyz`)).status !== 200) {
-        assert.ok(Date.now() < deadline, 'Gatehouse discovered the IdP within 10 s');
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await eventually(async () => (await fetch(`${gatehouse.url}/readyz`)).status === 200, 'Gatehouse discovered the IdP', { timeoutMs: 10_000, intervalMs: 50 });
       const home = await signIn(gatehouse, new CookieBrowser());
       assert.match(home.body, /Alice Liddell/);
     } finally {
@@ -150,9 +145,11 @@ describe('an IdP that is down at start', () => {
 describe('an IdP that goes down after start', () => {
   test('/readyz turns 503 naming the IdP\'s key set at its next check (at most every 30 s), and ready again once the IdP is back', async () => {
     const clock = new TestClock();
-    const [idpPort, clientSecret] = [await freePort(), 'a-client-secret-for-the-flaky-idp'];
-    const startIdp = () => startDevIdp({ port: idpPort, client: { clientId: 'gatehouse', clientSecret, redirectUris: ['http://localhost:9/auth/callback'], postLogoutRedirectUris: [] } });
-    let idp: Awaited<ReturnType<typeof startDevIdp>> | undefined = await startIdp();
+    const clientSecret = 'a-client-secret-for-the-flaky-idp';
+    const startIdp = (port: number) => startDevIdp({ port, client: { clientId: 'gatehouse', clientSecret, redirectUris: ['http://localhost:9/auth/callback'], postLogoutRedirectUris: [] } });
+    // It comes back on the same port: a spare one, which no port-0 bind takes while it is down.
+    const { port: idpPort, bound } = await bindSparePort(startIdp);
+    let idp: Awaited<ReturnType<typeof startDevIdp>> | undefined = bound;
     const gatehouse = await startGatehouse({
       GATEHOUSE_OIDC_ISSUER: `http://127.0.0.1:${idpPort}`,
       GATEHOUSE_OIDC_CLIENT_SECRET: clientSecret,
@@ -174,7 +171,7 @@ describe('an IdP that goes down after start', () => {
       assert.deepEqual(down.body.reasons, ['identity provider unreachable: its key set (jwks_uri) could not be fetched (ECONNREFUSED)']);
       assert.ok(gatehouse.logs.some((line) => line.includes('"msg":"identity provider not ready"')), 'the change is logged');
 
-      idp = await startIdp();
+      idp = await startIdp(idpPort);
       assert.equal((await readyz()).status, 503, 'the failure is cached too: a down IdP is not asked on every probe');
       clock.advance(30_000);
       assert.deepEqual(await readyz(), { status: 200, body: { status: 'ready' } });
@@ -186,26 +183,39 @@ describe('an IdP that goes down after start', () => {
 });
 
 describe('process lifecycle', () => {
+  test('on GATEHOUSE_PORT=0 the public URL and the redirect URIs name the port Gatehouse bound, and sign-in works', async () => {
+    const gatehouse = await startGatehouse({ GATEHOUSE_PORT: '0' }); // and no GATEHOUSE_PUBLIC_URL
+    try {
+      const port = Number(new URL(gatehouse.url).port);
+      assert.ok(port > 0, gatehouse.url);
+      assert.equal(gatehouse.gh.config.publicUrl, `http://localhost:${port}`);
+      const login = await fetch(`${gatehouse.url}/auth/login`, { redirect: 'manual' });
+      assert.equal(new URL(login.headers.get('location')!).searchParams.get('redirect_uri'), `http://localhost:${port}/auth/callback`);
+      const browser = new CookieBrowser();
+      await signIn(gatehouse, browser);
+      assert.equal((await browser.request(`${gatehouse.url}/auth/user`)).status, 200);
+    } finally {
+      await gatehouse.stop();
+    }
+  });
+
   test('npm start with only GATEHOUSE_PORT prints the banner with that port, and SIGTERM closes the server and exits 0', async () => {
     const { spawn } = await import('node:child_process');
     const { fileURLToPath } = await import('node:url');
-    const [port, idpPort] = [await freePort(), await freePort()];
+    // The banner must show the port asked for, so not 0: a spare one. The IdP takes port 0.
+    const port = sparePort();
     const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), fileURLToPath(new URL('../server/main.ts', import.meta.url))], {
       // No GATEHOUSE_PUBLIC_URL: the banner's address follows GATEHOUSE_PORT.
-      env: { PATH: process.env.PATH, GATEHOUSE_PORT: String(port), GATEHOUSE_DEV_IDP_PORT: String(idpPort), GATEHOUSE_LOG_LEVEL: 'warn' },
+      env: { PATH: process.env.PATH, GATEHOUSE_PORT: String(port), GATEHOUSE_DEV_IDP_PORT: '0', GATEHOUSE_LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
     child.stdout.on('data', (chunk) => (output += chunk));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
-      const deadline = Date.now() + 20_000;
-      while (!output.includes('demo users')) {
-        assert.ok(Date.now() < deadline, `banner within 20 s; got: ${output}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await eventually(() => output.includes('demo users') || assert.fail(`no banner yet; got: ${output}`), 'the banner', { timeoutMs: 20_000, intervalMs: 50 });
       assert.match(output, new RegExp(`Gatehouse is listening on http://localhost:${port}`));
-      assert.match(output, new RegExp(`identity provider: http://127.0.0.1:${idpPort}`));
+      assert.match(output, /identity provider: http:\/\/127\.0\.0\.1:\d+ /);
       assert.match(output, /alice \/ alice-dev-password/);
       assert.equal((await fetch(`http://localhost:${port}/healthz`)).status, 200);
     } catch (error) {

@@ -1,19 +1,17 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { ConfigError, loadConfig } from '../server/config.ts';
+import { loadConfig } from '../server/config.ts';
 import { writeApisFile } from './helpers/apis-file.ts';
+import { problemsOf } from './helpers/config-problems.ts';
 
 const base = { NODE_ENV: 'test', GATEHOUSE_SESSION_SECRET: 'test-session-secret-that-is-long-enough-0123' };
 
-function problemsOf(env: Record<string, string>): string[] {
-  try {
-    loadConfig({ ...base, ...env });
-  } catch (error) {
-    assert.ok(error instanceof ConfigError);
-    return error.problems;
-  }
-  assert.fail('the configuration was accepted');
+/** The problems with `env` over a valid base; this file's cases all have some. */
+function registryProblems(env: Record<string, string>): string[] {
+  const problems = problemsOf({ ...base, ...env });
+  assert.notDeepEqual(problems, [], 'the configuration was accepted');
+  return problems;
 }
 
 test('a registry with several mistakes reports every one of them at once, with the other configuration problems', () => {
@@ -30,7 +28,7 @@ test('a registry with several mistakes reports every one of them at once, with t
     { name: 'noneaud', url: 'http://127.0.0.1:1', token: 'none', audience: 'renku' },
     { name: 'res', url: 'http://127.0.0.1:1', token: 'user', resource: 'not a uri' },
   ]);
-  const problems = problemsOf({ GATEHOUSE_APIS: file, GATEHOUSE_PROXY_MAX_BODY: 'lots', GATEHOUSE_TOKEN_REFRESH_SKEW: '-5' });
+  const problems = registryProblems({ GATEHOUSE_APIS: file, GATEHOUSE_PROXY_MAX_BODY: 'lots', GATEHOUSE_TOKEN_REFRESH_SKEW: '-5' });
   const expected = [
     /upstream "Bad Name" "name" must be 1–63 lower-case/,
     /upstream "nourl" "url" is required/,
@@ -69,11 +67,11 @@ test('header values named by {"env": …} are read from the environment the conf
 });
 
 test('a missing file, invalid JSON or the wrong shape are configuration errors naming GATEHOUSE_APIS', () => {
-  assert.match(problemsOf({ GATEHOUSE_APIS: '/nonexistent/apis.json' }).join('\n'), /GATEHOUSE_APIS \(\/nonexistent\/apis.json\): file not found/);
+  assert.match(registryProblems({ GATEHOUSE_APIS: '/nonexistent/apis.json' }).join('\n'), /GATEHOUSE_APIS \(\/nonexistent\/apis.json\): file not found/);
   const broken = writeApisFile([]);
   writeFileSync(broken, '{"upstreams": [');
-  assert.match(problemsOf({ GATEHOUSE_APIS: broken }).join('\n'), /GATEHOUSE_APIS .*not valid JSON/);
-  assert.match(problemsOf({ GATEHOUSE_APIS: writeApisFile({ renku: {} }) }).join('\n'), /must be an object with an "upstreams" array/);
+  assert.match(registryProblems({ GATEHOUSE_APIS: broken }).join('\n'), /GATEHOUSE_APIS .*not valid JSON/);
+  assert.match(registryProblems({ GATEHOUSE_APIS: writeApisFile({ renku: {} }) }).join('\n'), /must be an object with an "upstreams" array/);
 });
 
 test('without GATEHOUSE_APIS the registry is left to start(): undefined, not empty', () => {

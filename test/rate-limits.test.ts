@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Express } from 'express';
 import { writeApisFile } from './helpers/apis-file.ts';
 import { callbackUrlFor, CookieBrowser, startCluster, startGatehouse, type TestCluster, type TestGatehouse } from './helpers/harness.ts';
-import { freePort } from './helpers/ports.ts';
+import { gatehouseForSuite } from './helpers/suite-fixture.ts';
 import { redisSkipReason, startTestRedis, type TestRedis } from './helpers/redis-server.ts';
 import { type AnswerFrom, requestFrom } from './helpers/request-from.ts';
 import { callEnvelope, callSoap, decodeBase64, fault, text } from './helpers/soap.ts';
@@ -139,11 +139,7 @@ describe('rate limits on anonymous calls that start a sign-in', () => {
 });
 
 describe('the global limit on sign-in starts', () => {
-  let gh: TestGatehouse;
-  before(async () => {
-    gh = await startGatehouse({ GATEHOUSE_RATE_LIMIT_LOGIN: '100/60', GATEHOUSE_RATE_LIMIT_LOGIN_GLOBAL: '4/60' });
-  });
-  after(() => gh.stop());
+  const gh = gatehouseForSuite({ GATEHOUSE_RATE_LIMIT_LOGIN: '100/60', GATEHOUSE_RATE_LIMIT_LOGIN_GLOBAL: '4/60' });
 
   test('counts every address together: a fresh address is refused once all of them used the budget', async () => {
     for (let i = 0; i < 2; i++) assert.equal((await loginFrom(gh, loopback)).status, 302);
@@ -156,11 +152,7 @@ describe('the global limit on sign-in starts', () => {
 });
 
 describe('the limit on failed credentials', () => {
-  let gh: TestGatehouse;
-  before(async () => {
-    gh = await startGatehouse({ GATEHOUSE_RATE_LIMIT_FAILED_CREDENTIALS: '3/300' });
-  });
-  after(() => gh.stop());
+  const gh = gatehouseForSuite({ GATEHOUSE_RATE_LIMIT_FAILED_CREDENTIALS: '3/300' });
 
   test('unknown bearer handles past the limit refuse that address even a valid IdentityToken; other addresses go on', async () => {
     const { contextId, code, state } = await soapLoginContext(gh, otherClient);
@@ -260,7 +252,7 @@ describe('rate limits across instances', { skip: redisSkipReason() }, () => {
 describe('trusted proxies (GATEHOUSE_TRUST_PROXY)', () => {
   test('the default trusts loopback only: not private, unique-local or link-local peers', async () => {
     // An https public URL, where the old default also trusted the private networks.
-    const gh = await startGatehouse({ GATEHOUSE_PORT: String(await freePort()), GATEHOUSE_PUBLIC_URL: 'https://gatehouse.test' });
+    const gh = await startGatehouse({ GATEHOUSE_PUBLIC_URL: 'https://gatehouse.test' });
     try {
       // The Express app Gatehouse serves, and the `trust proxy` function it compiled.
       const app = gh.gh.server.listeners('request')[0] as Express;
@@ -280,7 +272,6 @@ describe('trusted proxies (GATEHOUSE_TRUST_PROXY)', () => {
     let gh: TestGatehouse;
     before(async () => {
       gh = await startGatehouse({
-        GATEHOUSE_PORT: String(await freePort()),
         GATEHOUSE_PUBLIC_URL: 'https://gatehouse.test',
         GATEHOUSE_TRUST_PROXY: loopback,
         // The cookie test starts one sign-in from the untrusted peer: two more are allowed, then none.
@@ -328,11 +319,7 @@ describe('trusted proxies (GATEHOUSE_TRUST_PROXY)', () => {
 
   describe('with a list that names another proxy (127.0.0.5) and not 127.0.0.1', () => {
     const proxy = '127.0.0.5';
-    let gh: TestGatehouse;
-    before(async () => {
-      gh = await startGatehouse({ GATEHOUSE_TRUST_PROXY: proxy, GATEHOUSE_RATE_LIMIT_LOGIN: '1/60' });
-    });
-    after(() => gh.stop());
+    const gh = gatehouseForSuite({ GATEHOUSE_TRUST_PROXY: proxy, GATEHOUSE_RATE_LIMIT_LOGIN: '1/60' });
 
     test('the named proxy forwards client addresses, and 127.0.0.1 is now just a client', async () => {
       assert.equal((await loginFrom(gh, proxy, { 'x-forwarded-for': '203.0.113.1' })).status, 302);
@@ -358,9 +345,7 @@ describe('trusted proxies (GATEHOUSE_TRUST_PROXY)', () => {
       });
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
       const upstreamPort = (server.address() as AddressInfo).port;
-      const port = await freePort();
       gh = await startGatehouse({
-        GATEHOUSE_PORT: String(port),
         GATEHOUSE_PUBLIC_URL: 'https://gatehouse.test',
         GATEHOUSE_TRUST_PROXY: loopback,
         GATEHOUSE_APIS: writeApisFile([{ name: 'open', url: `http://127.0.0.1:${upstreamPort}`, token: 'none' }]),

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
 import { AppError } from '../server/errors.ts';
 import { createLogger } from '../server/log.ts';
 import { RedisStore } from '../server/store/redis-store.ts';
+import { eventually } from './helpers/eventually.ts';
 import { startGatehouse } from './helpers/harness.ts';
-import { freePort } from './helpers/ports.ts';
+import { closedPort } from './helpers/ports.ts';
 import { redisSkipReason, startTestRedis, type TestRedis } from './helpers/redis-server.ts';
 
 const skip = redisSkipReason();
@@ -15,22 +15,14 @@ function isStoreUnavailable(error: unknown): boolean {
   return error instanceof AppError && error.status === 503 && error.code === 'store_unavailable';
 }
 
-/** Polls until the store answers again (bounded): reconnecting takes the client a moment. */
+/** Waits until the store answers again: reconnecting takes the client a moment. */
 async function untilReachable(store: RedisStore): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    try {
-      await store.ping();
-      return;
-    } catch {
-      await sleep(25);
-    }
-  }
-  assert.fail('the store did not come back within 5 s');
+  await eventually(() => store.ping(), 'the store answers again');
 }
 
 describe('connecting to Redis at start', { skip }, () => {
   test('an unreachable Redis fails the start with its URL named and its password left out', async () => {
-    const url = `redis://:hunter2-password@127.0.0.1:${await freePort()}`;
+    const url = `redis://:hunter2-password@127.0.0.1:${closedPort}`;
     await assert.rejects(
       startGatehouse({ GATEHOUSE_STORE: 'redis', GATEHOUSE_REDIS_URL: url }),
       (error: Error) => {

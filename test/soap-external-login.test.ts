@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { after, before, describe, test } from 'node:test';
-import { callbackUrlFor, CookieBrowser, signIn, startGatehouse, TestClock, type TestGatehouse } from './helpers/harness.ts';
+import { describe, test } from 'node:test';
+import { callbackUrlFor, CookieBrowser, signIn, TestClock, type TestGatehouse } from './helpers/harness.ts';
+import { gatehouseForSuite } from './helpers/suite-fixture.ts';
 import { callSoap, decodeBase64, fault, shape, text, texts } from './helpers/soap.ts';
 
 /** Seed step 2: a login context for this Gatehouse's own callback. */
@@ -41,11 +42,7 @@ function codeExchanges(gh: TestGatehouse): number {
 }
 
 describe('the SOAP external login without a browser', () => {
-  let gh: TestGatehouse;
-  before(async () => {
-    gh = await startGatehouse();
-  });
-  after(() => gh.stop());
+  const gh = gatehouseForSuite();
 
   test('the whole seed flow signs alice in and answers the seed-shaped ExternalLoginResponse', async () => {
     const { contextId, redirectUrl } = await startLogin(gh);
@@ -222,11 +219,7 @@ describe('the SOAP external login without a browser', () => {
 
 describe('ContextID lifetime', () => {
   const clock = new TestClock();
-  let gh: TestGatehouse;
-  before(async () => {
-    gh = await startGatehouse({}, { clock: clock.read });
-  });
-  after(() => gh.stop());
+  const gh = gatehouseForSuite({}, { clock: clock.read });
 
   test('a ContextID works for 15 minutes and gets the Invalid context ID fault after that', async () => {
     const early = await startLogin(gh);
@@ -243,11 +236,7 @@ describe('ContextID lifetime', () => {
 });
 
 describe('when the IdP cannot be reached', () => {
-  let gh: TestGatehouse;
-  before(async () => {
-    gh = await startGatehouse();
-  });
-  after(() => gh.stop());
+  const gh = gatehouseForSuite();
 
   test("ExternalLogin answers the seed's Server fault, Unknown exception, and nothing of the cause", async () => {
     const { contextId, redirectUrl } = await startLogin(gh);

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { XMLParser } from 'fast-xml-parser';
 import type { MemoryStore } from '../server/store/memory-store.ts';
-import { startGatehouse, type TestGatehouse } from './helpers/harness.ts';
+import { gatehouseForSuite } from './helpers/suite-fixture.ts';
 import { callSoap, decodeBase64, fault, postSoap, shape, text, texts } from './helpers/soap.ts';
 
 /** Seed 002's envelopes, byte for byte. */
@@ -19,11 +19,7 @@ function withoutBlankLines(xml: string): string {
 const seedRequestUrl = 'http://localhost/webstatisica/external_auth/redirect.php';
 
 describe('the seed 002 envelopes', () => {
-  let gh: TestGatehouse;
-  before(async () => {
-    gh = await startGatehouse({ GATEHOUSE_SOAP_REDIRECT_URIS: seedRequestUrl });
-  });
-  after(() => gh.stop());
+  const gh = gatehouseForSuite({ GATEHOUSE_SOAP_REDIRECT_URIS: seedRequestUrl });
 
   test("the seed's SessionServerInfo envelope gets the seed's answer, byte for byte but blank lines", async () => {
     const answer = await postSoap(gh.url, seed('session-server-info.request'));
@@ -165,11 +161,7 @@ describe('the seed 002 envelopes', () => {
 });
 
 describe('with external authentication disabled', () => {
-  let gh: TestGatehouse;
-  before(async () => {
-    gh = await startGatehouse({ GATEHOUSE_EXTERNAL_AUTH: 'disabled' });
-  });
-  after(() => gh.stop());
+  const gh = gatehouseForSuite({ GATEHOUSE_EXTERNAL_AUTH: 'disabled' });
 
   test('SessionServerInfo says ExternalAuth disabled', async () => {
     const answer = await postSoap(gh.url, seed('session-server-info.request'));
@@ -188,11 +180,7 @@ describe('with external authentication disabled', () => {
 });
 
 describe('with BypassLoginPage enabled', () => {
-  let gh: TestGatehouse;
-  before(async () => {
-    gh = await startGatehouse({ GATEHOUSE_BYPASS_LOGIN_PAGE: 'enabled' });
-  });
-  after(() => gh.stop());
+  const gh = gatehouseForSuite({ GATEHOUSE_BYPASS_LOGIN_PAGE: 'enabled' });
 
   test('SessionServerInfo says BypassLoginPage enabled', async () => {
     const answer = await postSoap(gh.url, seed('session-server-info.request'));

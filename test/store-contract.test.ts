@@ -6,6 +6,7 @@ import { createLogger } from '../server/log.ts';
 import { MemoryStore } from '../server/store/memory-store.ts';
 import { RedisStore } from '../server/store/redis-store.ts';
 import type { Store } from '../server/store/store.ts';
+import { eventually } from './helpers/eventually.ts';
 import { TestClock } from './helpers/harness.ts';
 import { redisSkipReason, startTestRedis, type TestRedis } from './helpers/redis-server.ts';
 
@@ -24,15 +25,6 @@ interface Subject {
  */
 function storeContract(subject: () => Subject): void {
   const key = (name: string): string => `contract:${randomUUID()}:${name}`;
-
-  /** Polls a bounded number of times: Redis expires keys on its own clock. */
-  async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {
-    for (let attempt = 0; attempt < 100; attempt++) {
-      if (await check()) return;
-      await sleep(20);
-    }
-    assert.fail(`never happened: ${what}`);
-  }
 
   test('a value set without a TTL is read back exactly', async () => {
     const { store } = subject();

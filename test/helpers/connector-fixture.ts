@@ -1,8 +1,8 @@
-import { type DemoApis, startDemoApis } from '../../server/dev/demo-apis.ts';
+import type { DemoApis } from '../../server/dev/demo-apis.ts';
 import { writeApisFile } from './apis-file.ts';
 import { type ConnectorModules, ConnectorPageContext, loadConnectorModules } from './connector-page-context.ts';
 import { CookieBrowser, signIn, startGatehouse, TestClock, type TestGatehouse } from './harness.ts';
-import { freePort } from './ports.ts';
+import { startGatehouseAfterDemoApis } from './demo-first.ts';
 
 /** A signed-in connector page (its browser modules in Node) against a real Gatehouse and the demo APIs. */
 export interface ConnectorFixture {
@@ -28,10 +28,11 @@ export async function startConnectorFixture(options: { upstreams?: (demo: DemoAp
   let gatehouse: TestGatehouse;
   let ownDemo: DemoApis | undefined;
   if (options.upstreams) {
-    const idpPort = await freePort();
-    ownDemo = await startDemoApis({ issuer: `http://127.0.0.1:${idpPort}`, clock: clock.read, ...(options.dataverseAccounts ? { dataverseAccounts: options.dataverseAccounts } : {}) });
-    const apis = writeApisFile(await options.upstreams(ownDemo));
-    gatehouse = await startGatehouse({ GATEHOUSE_APIS: apis, GATEHOUSE_DEV_IDP_PORT: String(idpPort) }, { clock: clock.read });
+    const upstreams = options.upstreams;
+    ({ demo: ownDemo, gatehouse } = await startGatehouseAfterDemoApis(
+      async (demo) => ({ GATEHOUSE_APIS: writeApisFile(await upstreams(demo)) }),
+      { demo: { clock: clock.read, ...(options.dataverseAccounts ? { dataverseAccounts: options.dataverseAccounts } : {}) }, gatehouse: { clock: clock.read } },
+    ));
   } else {
     gatehouse = await startGatehouse({}, { clock: clock.read });
   }

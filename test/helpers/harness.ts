@@ -4,9 +4,9 @@ import { createLogger } from '../../server/log.ts';
 import { type Gatehouse, type StartOptions, start } from '../../server/main.ts';
 import { randomHandle } from '../../server/random.ts';
 import { CookieBrowser } from './cookie-browser.ts';
-import { freePort } from './ports.ts';
+import { boundServer } from './ports.ts';
 
-/** A Gatehouse with its embedded IdP, on free ports, with its log lines captured. */
+/** A Gatehouse with its embedded IdP, on ports the kernel chose, with its log lines captured. */
 export interface TestGatehouse {
   gh: Gatehouse;
   url: string;
@@ -27,14 +27,13 @@ export class TestClock {
 
 /** Starts Gatehouse in development mode (embedded IdP) with `env` on top of test defaults. */
 export async function startGatehouse(env: Record<string, string> = {}, options: Omit<StartOptions, 'env' | 'logger'> = {}): Promise<TestGatehouse> {
-  const [port, idpPort] = [await freePort(), await freePort()];
   const logs: string[] = [];
   const gh = await start({
     env: {
       NODE_ENV: 'test',
-      GATEHOUSE_PORT: String(port),
-      GATEHOUSE_PUBLIC_URL: `http://localhost:${port}`,
-      GATEHOUSE_DEV_IDP_PORT: String(idpPort),
+      // Port 0: Gatehouse builds its public URL (unless `env` names one) from the port it got.
+      GATEHOUSE_PORT: '0',
+      GATEHOUSE_DEV_IDP_PORT: '0',
       GATEHOUSE_SESSION_SECRET: 'test-session-secret-that-is-long-enough-0123',
       GATEHOUSE_LOG_LEVEL: 'debug',
       // Test files sign in many times from 127.0.0.1; test/rate-limits.test.ts sets low limits.
@@ -98,6 +97,13 @@ export async function callbackUrlFor(
 
 export { CookieBrowser };
 
+/** Whether `browser` has a session at `gatehouse` (its /auth/user answers 200, not 401). */
+export async function isSignedIn(gatehouse: { url: string }, browser: CookieBrowser): Promise<boolean> {
+  const response = await browser.request(`${gatehouse.url}/auth/user`);
+  if (response.status !== 200 && response.status !== 401) throw new Error(`unexpected ${response.status} from ${gatehouse.url}/auth/user`);
+  return response.status === 200;
+}
+
 /**
  * Signs out at the IdP: opens its end-session page and confirms, choosing to end the whole IdP
  * session (`logout=yes`, as the page's script does in a real browser). Returns the IdP's answer
@@ -137,9 +143,10 @@ export async function startCluster(
   env: Record<string, string> = {},
   options: { devIdp?: Partial<Pick<DevIdpOptions, 'accessTokenTtlSeconds' | 'refreshTokenTtlSeconds'>>; clock?: Clock } = {},
 ): Promise<TestCluster> {
-  const ports: number[] = [];
-  for (let i = 0; i < count; i++) ports.push(await freePort());
-  const publicUrl = `http://localhost:${ports[0]}`;
+  // Bound before the IdP starts: it must know the public URL (instance 0's) to register it.
+  const bound: Awaited<ReturnType<typeof boundServer>>[] = [];
+  for (let i = 0; i < count; i++) bound.push(await boundServer());
+  const publicUrl = bound[0]!.url;
   const clientSecret = randomHandle();
   const idp = await startDevIdp({
     port: 0,
@@ -154,19 +161,19 @@ export async function startCluster(
   });
   const instances: TestGatehouse[] = [];
   try {
-    for (const port of ports) {
+    for (const { server, url } of bound) {
       const gatehouse = await startGatehouse({
-        GATEHOUSE_PORT: String(port),
         GATEHOUSE_PUBLIC_URL: publicUrl,
         GATEHOUSE_OIDC_ISSUER: idp.issuer,
         GATEHOUSE_OIDC_CLIENT_ID: 'gatehouse',
         GATEHOUSE_OIDC_CLIENT_SECRET: clientSecret,
         ...env,
-      }, options.clock ? { clock: options.clock } : {});
-      instances.push({ ...gatehouse, url: `http://localhost:${port}` });
+      }, { server, ...(options.clock ? { clock: options.clock } : {}) });
+      instances.push({ ...gatehouse, url });
     }
   } catch (error) {
     for (const instance of instances) await instance.stop();
+    for (const { server } of bound.slice(instances.length)) server.close();
     await idp.close();
     throw error;
   }

@@ -2,7 +2,7 @@ import http from 'node:http';
 import { writeApisFile } from './apis-file.ts';
 import { EchoUpstream } from './echo-upstream.ts';
 import { CookieBrowser, signIn, startGatehouse, TestClock, type TestGatehouse } from './harness.ts';
-import { freePort } from './ports.ts';
+import { closedPort } from './ports.ts';
 
 /** A raw HTTP exchange (for request targets `fetch` would normalize, and for streaming control). */
 export interface RawResponse {
@@ -51,13 +51,12 @@ export async function startProxyFixture(options: {
 } = {}): Promise<ProxyFixture> {
   const echo = await new EchoUpstream('renku').start();
   const statsEcho = await new EchoUpstream('stats').start();
-  const deadPort = await freePort();
   const apis = writeApisFile([
     { name: 'echo', url: `${echo.url}/base`, token: 'user', audience: 'renku', headers: { 'X-Api-Key': { env: 'ECHO_API_KEY' }, 'X-Static': 'static-value' } },
     { name: 'readonly', url: `${echo.url}/ro`, token: 'user', methods: ['GET'] },
     { name: 'open', url: `${echo.url}/open`, token: 'none' },
     { name: 'root', url: echo.url, token: 'none' },
-    { name: 'down', url: `http://127.0.0.1:${deadPort}`, token: 'user' },
+    { name: 'down', url: `http://127.0.0.1:${closedPort}`, token: 'user' },
     { name: 'slow', url: `${echo.url}/slowbase`, token: 'user', timeoutMs: 300 },
     { name: 'stats', url: `${statsEcho.url}/stats`, token: 'user', audience: 'stats', resource: 'urn:gatehouse:stats' },
     { name: 'wrongaud', url: `${statsEcho.url}/wrong`, token: 'user', audience: 'stats' },

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'redis';
-import { freePort } from './ports.ts';
+import { bindSparePort } from './ports.ts';
 
 /** A Redis for tests: a throwaway redis-server, or the one `GATEHOUSE_TEST_REDIS_URL` names. */
 export interface TestRedis {
@@ -31,17 +31,23 @@ export function redisSkipReason(): string | false {
   return reason;
 }
 
-/** Starts a throwaway redis-server on a free port, or connects to `GATEHOUSE_TEST_REDIS_URL`. */
+/**
+ * Starts a throwaway redis-server, or connects to `GATEHOUSE_TEST_REDIS_URL`. redis-server cannot
+ * be asked for port 0 and tell which port it got (not portably), and a unix socket is no
+ * `redis://` URL Gatehouse's configuration takes; and {@link TestRedis.restart} needs the same
+ * port again. So it takes a spare port below the ephemeral range, and another when that is taken.
+ */
 export async function startTestRedis(): Promise<TestRedis> {
   if (externalUrl) {
     const notHere = (): Promise<void> => Promise.reject(new Error('cannot stop a Redis named by GATEHOUSE_TEST_REDIS_URL'));
     return { url: externalUrl, restartable: false, stop: notHere, restart: notHere, close: async () => {} };
   }
-  const port = await freePort();
   // The snapshot directory lets a stopped server come back with its data, like a real one.
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-redis-'));
+  const started = await bindSparePort((port) => spawnRedis(port, dir));
+  const port = started.port;
   const url = `redis://127.0.0.1:${port}`;
-  let child: ChildProcess | undefined = await spawnRedis(port, dir);
+  let child: ChildProcess | undefined = started.bound;
   const killOnExit = (): void => {
     child?.kill('SIGKILL');
   };
@@ -115,6 +121,10 @@ function spawnRedis(port: number, dir: string): Promise<ChildProcess> {
       output += chunk.toString();
     });
     child.once('error', fail);
-    child.once('exit', (code) => fail(new Error(`redis-server exited with ${code}:\n${output}`)));
+    child.once('exit', (code) => {
+      const error: NodeJS.ErrnoException = new Error(`redis-server exited with ${code}:\n${output}`);
+      if (output.includes('Address already in use')) error.code = 'EADDRINUSE';
+      fail(error);
+    });
   });
 }
