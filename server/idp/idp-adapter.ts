@@ -88,16 +88,6 @@ export class IdpAdapter {
     clearTimeout(this.retryTimer);
   }
 
-  /** True once discovery succeeded. */
-  get ready(): boolean {
-    return this.configuration !== undefined;
-  }
-
-  /** Why the adapter is not ready, for /readyz. */
-  get notReadyReason(): string | undefined {
-    return this.ready ? undefined : this.lastError;
-  }
-
   get issuer(): string {
     return this.settings.issuer;
   }
