@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, test } from 'node:test';
-import { AppError } from '../server/errors.ts';
+import type { AppError } from '../server/errors.ts';
 import { CookieBrowser, signIn, startGatehouse, TestClock, type TestGatehouse, isSignedIn } from './helpers/harness.ts';
 
 const firefoxOnLinux = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0';

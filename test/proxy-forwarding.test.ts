@@ -30,7 +30,7 @@ test('the upstream gets a verified bearer token and Gatehouse\'s forwarding head
   assert.equal(seen.url, '/base/items?x=1');
   // The token the upstream verified: right issuer, audience renku, alice.
   assert.equal(seen.claims?.sub, 'alice');
-  assert.ok((seen.claims?.aud as string[]).includes('renku'));
+  assert.ok((seen.claims!.aud as string[]).includes('renku'));
   for (const name of ['cookie', 'proxy-authorization', 'x-hop-secret', 'keep-alive', 'te', 'forwarded', 'x-real-ip', 'x-csrf']) {
     assert.equal(seen.headers[name], undefined, `${name} reached the upstream`);
   }

@@ -106,7 +106,7 @@ export function describeError(error, context) {
     case 'audience_mismatch':
       return withReference({
         ...problem(
-          'The access token is not meant for ' + api,
+          `The access token is not meant for ${api}`,
           `Gatehouse did not send this request: the identity provider issued an access token whose audience lacks “${body.expected ?? name}”, so ${api} would refuse it.`,
           'This needs a change at the identity provider; signing in again will not help until it is made. Tell your administrator:',
           'none',

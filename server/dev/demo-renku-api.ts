@@ -175,7 +175,10 @@ export function renkuApi(options: { issuer: string; clock: Clock }): Express {
   // routes.constants.ts), so the connector's "open the project" link leads somewhere.
   app.get('/p/:namespace/:slug', (req, res) => {
     const project = projects.find((p) => p.namespace === req.params.namespace && p.slug === req.params.slug);
-    if (!project) return res.status(404).type('text/plain').send('No such project.');
+    if (!project) {
+      res.status(404).type('text/plain').send('No such project.');
+      return;
+    }
     const names = links.filter((l) => l.project_id === project.id).map((l) => connectors.get(l.data_connector_id)!.dataset.title);
     res.type('html').send(`<!doctype html><title>${escapeHtml(project.name)}</title><h1>${escapeHtml(`${project.namespace}/${project.slug}`)}</h1>`
       + `<h2>Data connectors</h2><ul>${names.map((n) => `<li>${escapeHtml(n)}</li>`).join('') || '<li>None.</li>'}</ul>`);

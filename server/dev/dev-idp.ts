@@ -1,5 +1,5 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Provider, { errors, type ClientMetadata, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { constantTimeEqual } from '../constant-time.ts';
@@ -251,7 +251,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     },
     renderError: async (ctx, out) => {
       ctx.type = 'html';
-      ctx.body = page('Error', `<h1>Error</h1><p>${escape(String(out.error))}: ${escape(String(out.error_description ?? ''))}</p>`);
+      ctx.body = page('Error', `<h1>Error</h1><p>${escapeHtml(String(out.error))}: ${escapeHtml(String(out.error_description ?? ''))}</p>`);
     },
   };
 
@@ -374,9 +374,9 @@ function loginPage(uid: string, username: string, error: string | undefined): st
   return page('Sign in — development IdP', `
     <h1>Development IdP</h1>
     <p class="note">Embedded identity provider for development. Users: <code>alice</code> / <code>alice-dev-password</code>, <code>bob</code> / <code>bob-dev-password</code>.</p>
-    ${error ? `<p class="error" role="alert">${escape(error)}</p>` : ''}
-    <form method="post" action="/interaction/${escape(uid)}/login" autocomplete="off">
-      <label>Username <input name="username" value="${escape(username)}" required autofocus></label>
+    ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ''}
+    <form method="post" action="/interaction/${escapeHtml(uid)}/login" autocomplete="off">
+      <label>Username <input name="username" value="${escapeHtml(username)}" required autofocus></label>
       <label>Password <input name="password" type="password" required></label>
       <button type="submit">Sign in</button>
     </form>`);
@@ -404,12 +404,12 @@ const favicon = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><ti
 
 function page(title: string, body: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escape(title)}</title>
+<title>${escapeHtml(title)}</title>
 <link rel="icon" href="${faviconPath}" type="image/svg+xml">
 <style>body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem}label{display:block;margin:.75rem 0}input{display:block;width:100%;padding:.4rem;font-size:1rem}button{margin-top:1rem;padding:.5rem 1rem;font-size:1rem}.error{color:#a00}.note{color:#555;font-size:.9rem}</style>
 </head><body>${body}</body></html>`;
 }
 
-function escape(text: string): string {
+function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

@@ -204,7 +204,7 @@ export class TokenRefresher {
       throw recalledFailure(failed);
     }
 
-    let next: TokenSet;
+    let next: TokenSet & { refreshToken: string };
     let claims: Record<string, unknown> | undefined;
     try {
       next = await idp.refreshTokenGrant(current, need, {

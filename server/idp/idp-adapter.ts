@@ -88,16 +88,6 @@ export class IdpAdapter {
     clearTimeout(this.retryTimer);
   }
 
-  /** True once discovery succeeded. */
-  get ready(): boolean {
-    return this.configuration !== undefined;
-  }
-
-  /** Why the adapter is not ready, for /readyz. */
-  get notReadyReason(): string | undefined {
-    return this.ready ? undefined : this.lastError;
-  }
-
   get issuer(): string {
     return this.settings.issuer;
   }
@@ -170,7 +160,7 @@ export class IdpAdapter {
    * `nonce` and `auth_time` when present); otherwise the whole answer is thrown away and a 401
    * `id_token_refused` leaves here. Refusals of the refresh token: see {@link refreshRefusal}.
    */
-  async refreshTokenGrant(current: TokenSet, options: { resource?: string; scope?: string } = {}, expected?: RefreshExpectations): Promise<TokenSet> {
+  async refreshTokenGrant(current: TokenSet, options: { resource?: string; scope?: string } = {}, expected?: RefreshExpectations): Promise<TokenSet & { refreshToken: string }> {
     if (!current.refreshToken) throw new AppError('invalid_grant', 'There is no refresh token.');
     const config = this.config();
     const parameters: Record<string, string> = {};
@@ -185,10 +175,11 @@ export class IdpAdapter {
         if (refusal) throw this.refuseIdToken(refusal, 'refresh');
       }
       const next = toTokenSet(response, this.clock());
+      const idToken = next.idToken ?? current.idToken;
       return {
         ...next,
         refreshToken: next.refreshToken ?? current.refreshToken,
-        idToken: next.idToken ?? current.idToken,
+        ...(idToken === undefined ? {} : { idToken }),
       };
     } catch (error) {
       if (error instanceof AppError) throw error;
@@ -258,7 +249,7 @@ export class IdpAdapter {
   }
 
   /** The RP-initiated logout URL, or undefined when the IdP has no end_session_endpoint. */
-  endSessionUrl(parameters: { idTokenHint?: string; postLogoutRedirectUri: string; state?: string }): string | undefined {
+  endSessionUrl(parameters: { idTokenHint?: string | undefined; postLogoutRedirectUri: string; state?: string }): string | undefined {
     const config = this.configuration;
     if (!config?.serverMetadata().end_session_endpoint) return undefined;
     return client.buildEndSessionUrl(config, {

@@ -4,8 +4,5 @@ export const soapEnvelopeNs = 'http://schemas.xmlsoap.org/soap/envelope/';
 /** SOAP 1.1 encoding, named by the seed's `SOAP-ENV:encodingStyle` attribute. */
 export const soapEncodingNs = 'http://schemas.xmlsoap.org/soap/encoding/';
 
-/** SOAP 1.2 envelope namespace: recognised only to answer VersionMismatch. */
-export const soap12EnvelopeNs = 'http://www.w3.org/2003/05/soap-envelope';
-
 /** The Session service's namespace, with its space, exactly as LiveScore clients send it. */
 export const sessionServiceNs = 'urn:Statistica Server';

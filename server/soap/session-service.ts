@@ -1,8 +1,8 @@
 import type { AppDeps } from '../deps.ts';
 import { constantTimeEqual } from '../constant-time.ts';
-import { AppError } from '../errors.ts';
 import { signOutGrant } from '../grants/sign-out-grant.ts';
 import { exchangeFailure } from '../idp/exchange-failure.ts';
+import type { SignIn } from '../idp/idp-adapter.ts';
 import { addressKey } from '../http/rate-limits.ts';
 import { hashHandle } from '../random.ts';
 import { boundPending } from '../store/bound-pending.ts';
@@ -127,7 +127,7 @@ export class SessionService {
     // not carry it. `iss` defends against mix-up between several IdPs; Gatehouse has exactly one
     // configured issuer and the context was made for it, so there is nothing to mix up.
     if (idp.sendsIssInAuthorizationResponse) callbackUrl.searchParams.set('iss', idp.issuer);
-    let signIn;
+    let signIn: SignIn;
     try {
       signIn = await idp.authorizationCodeGrant(callbackUrl, { codeVerifier: context.codeVerifier, state: context.state, nonce: context.nonce });
     } catch (error) {

@@ -161,23 +161,23 @@ export function deviceRouters(deps: AppDeps, options: DeviceRouterOptions): { en
       res.status(400);
       return res.render('device', { step: 'enter', csrfToken, userCode: typed, error: 'That code is not valid (or has expired). Check it and try again.', request: undefined });
     }
-    res.render('device', { step: 'confirm', csrfToken, userCode: shownCode(found.userCode), error: undefined, request: describe(found) });
+    res.render('device', { step: 'confirm', csrfToken, userCode: shownCode(found.userCode), error: undefined, request: describeRequest(found) });
   });
 
   page.post('/approve', form, async (req, res) => {
-    const found = await decided(req, res);
+    const found = await decided(req);
     const pending: PendingToken = { request: found.request, sub: req.grant!.sub, clientName: found.clientName, deviceId: found.id };
     const url = await options.issuer.start(req, res, deviceApprovalPurpose, pending, '/device');
     res.redirect(303, url);
   });
 
   page.post('/deny', form, async (req, res) => {
-    const found = await decided(req, res);
+    const found = await decided(req);
     found.status = 'denied';
     await store.setIfPresent(`device:${found.id}`, JSON.stringify(found), Math.max(1, found.expiresAt + expiresInSeconds * 1000 - clock()));
     await store.delete(`device-user:${found.userCode}`);
     logger.info('device sign-in denied', { sub: req.grant!.sub });
-    res.render('device', { step: 'denied', csrfToken: '', userCode: '', error: undefined, request: describe(found) });
+    res.render('device', { step: 'denied', csrfToken: '', userCode: '', error: undefined, request: describeRequest(found) });
   });
 
   // At /auth/callback, whose router sends no-store.
@@ -186,7 +186,7 @@ export function deviceRouters(deps: AppDeps, options: DeviceRouterOptions): { en
     const key = `device:${pending.deviceId}`;
     const raw = await store.get(key);
     const found = raw === undefined ? undefined : JSON.parse(raw) as DeviceAuthorization;
-    if (!found || found.status !== 'pending' || clock() >= found.expiresAt) {
+    if (found?.status !== 'pending' || clock() >= found.expiresAt) {
       throw new AppError('device_request_gone', 'This device request has expired or was already answered; start again on the device.');
     }
     // Of two approvals racing (a double click, two tabs), one creates the token.
@@ -207,7 +207,7 @@ export function deviceRouters(deps: AppDeps, options: DeviceRouterOptions): { en
     found.tokenExpiresAt = Math.min(token.expiresAt, grant.expiresAt);
     await store.setIfPresent(key, JSON.stringify(found), Math.max(1, found.expiresAt + expiresInSeconds * 1000 - clock()));
     await store.delete(`device-user:${found.userCode}`);
-    res.render('device', { step: 'approved', csrfToken: '', userCode: '', error: undefined, request: describe(found) });
+    res.render('device', { step: 'approved', csrfToken: '', userCode: '', error: undefined, request: describeRequest(found) });
   };
 
   /** The pending authorization a typed code names, counting wrong codes (429 + Retry-After past the limit). */
@@ -229,7 +229,7 @@ export function deviceRouters(deps: AppDeps, options: DeviceRouterOptions): { en
   }
 
   /** The authorization an Approve or Deny form names; only from a signed-in browser with the page's CSRF token. */
-  async function decided(req: Request, res: Response): Promise<DeviceAuthorization> {
+  async function decided(req: Request): Promise<DeviceAuthorization> {
     if (!req.grant || req.credential !== 'cookie') throw new AppError('unauthenticated', 'Sign in first.', { details: { loginUrl: '/auth/login?returnTo=%2Fdevice' } });
     if (!hasCsrfProof(req)) throw new AppError('csrf_proof_missing', 'Answer device requests from Gatehouse\'s own page at /device.');
     const typed = (req.body as Record<string, unknown>).user_code;
@@ -246,7 +246,7 @@ function shownCode(code: string): string {
 }
 
 /** What the page shows about a request: what asks, for what, from where and when. */
-function describe(found: DeviceAuthorization): Record<string, unknown> {
+function describeRequest(found: DeviceAuthorization): Record<string, unknown> {
   return {
     clientName: found.clientName,
     tokenName: found.request.name,

@@ -5,7 +5,7 @@ import * as state from '../../public/js/connector-state.js';
 import * as reference from '../../public/js/dataset-reference.js';
 import * as dataverse from '../../public/js/dataverse-client.js';
 import * as renku from '../../public/js/renku-client.js';
-import { CookieBrowser } from './cookie-browser.ts';
+import type { CookieBrowser } from './cookie-browser.ts';
 
 /**
  * The connector page's browser modules (public/js), loaded into Node. Their types are their

@@ -24,12 +24,12 @@ export async function postSoap(url: string, body: string | Uint8Array, headers: 
 
 /** A call envelope written by hand the way seed 002 writes them (independent of the server's builder). */
 export function callEnvelope(method: string, params: Array<[string, string]>): string {
-  const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  const escapeXml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
   return `<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/">
 <SOAP-ENV:Body>
 <m:${method} SOAP-ENV:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/" xmlns:m="urn:Statistica Server">
 <SoapTransform>no</SoapTransform>
-${params.map(([name, value]) => `<${name}>${escape(value)}</${name}>`).join('\n')}
+${params.map(([name, value]) => `<${name}>${escapeXml(value)}</${name}>`).join('\n')}
 </m:${method}>
 </SOAP-ENV:Body>
 </SOAP-ENV:Envelope>`;
