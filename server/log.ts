@@ -66,6 +66,8 @@ export function describeError(error: Error): Record<string, unknown> {
 export function scrub(text: string): string {
   return text
     .replace(/eyJ[\w-]+\.[\w-]+\.[\w-]*/g, '[jwt]')
+    // Gatehouse's own API tokens (gh_ and 43 base64url characters), wherever a message quotes one.
+    .replace(/\bgh_[\w-]{20,}/g, 'gh_[redacted]')
     .replace(/(bearer\s+)[\w.~+/=-]+/gi, '$1[redacted]')
     .replace(/([?&](code|state|token|access_token|refresh_token|id_token_hint)=)[^&\s]+/gi, '$1[redacted]');
 }
