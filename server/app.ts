@@ -6,7 +6,7 @@ import './http/express-types.ts';
 import './session/session-data.ts';
 import { authRouter } from './auth/auth-router.ts';
 import { backchannelLogout } from './auth/backchannel-logout.ts';
-import { loadCaller, sessionLimitsOf } from './auth/load-caller.ts';
+import { loadCaller } from './auth/load-caller.ts';
 import { sessionsRouter } from './auth/sessions-router.ts';
 import { userRouter } from './auth/user-router.ts';
 import type { AppDeps, AppExtensions } from './deps.ts';
@@ -82,7 +82,7 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
   app.use('/auth/backchannel-logout', backchannel);
 
   app.use(sessionMiddleware(deps));
-  app.use(loadCaller(grants, clock, sessionLimitsOf(config), {
+  app.use(loadCaller(grants, clock, config.session, {
     limits: rateLimits,
     sessionCookie: { name: cookieNames(config.secureCookies).session, secure: config.secureCookies },
   }, extensions.apiTokens));

@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import { listSessions } from './auth/list-sessions.ts';
-import { sessionExpiresAt, sessionLimitsOf } from './auth/load-caller.ts';
+import { sessionExpiresAt } from './auth/load-caller.ts';
 import type { AppDeps, AppExtensions } from './deps.ts';
 
 /**
@@ -12,7 +12,7 @@ export function homePage(
   extensions: Pick<AppExtensions, 'bypassLoginPage' | 'externalLogin' | 'homeLinks' | 'homeLinksFor'>,
 ): RequestHandler {
   const { grants, idp } = deps;
-  const limits = sessionLimitsOf(deps.config);
+  const limits = deps.config.session;
   return async (req, res) => {
     const grant = req.grant;
     const external = req.session?.external;

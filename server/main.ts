@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { createApp, type AppDeps, type AppExtensions } from './app.ts';
 import { type Clock, systemClock } from './clock.ts';
-import { type Config, ConfigError, loadConfig, readEnvironment } from './config.ts';
+import { type Config, ConfigError, loadConfig, readEnvironment, withEmbeddedIdp } from './config.ts';
 import { connectorRouter } from './connector/connector-router.ts';
 import { type DemoApis, demoUpstreams, startDemoApis } from './dev/demo-apis.ts';
 import { demoLookupExamples } from './dev/demo-datasets.ts';
@@ -87,15 +87,16 @@ function listen(server: Server, port: number): Promise<void> {
   });
 }
 
-async function startOn(server: Server, config: Config, options: StartOptions): Promise<Gatehouse> {
+async function startOn(server: Server, configured: Config, options: StartOptions): Promise<Gatehouse> {
   const clock = options.clock ?? systemClock;
-  const logger = options.logger ?? createLogger(config.logLevel);
-  if (config.session.secretGenerated) {
+  const logger = options.logger ?? createLogger(configured.logLevel);
+  if (configured.session.secretGenerated) {
     logger.warn('GATEHOUSE_SESSION_SECRET is not set: using a random one, so sessions end when Gatehouse restarts');
   }
 
   let devIdp: DevIdp | undefined;
-  if (config.oidc.issuer === undefined) {
+  let config = configured;
+  if (configured.oidc.issuer === undefined) {
     // Development: register Gatehouse at a fresh embedded IdP with a per-process secret.
     const clientSecret = config.oidc.clientSecret ?? randomHandle();
     devIdp = await startDevIdp({
@@ -110,9 +111,7 @@ async function startOn(server: Server, config: Config, options: StartOptions): P
       },
       ...options.devIdp,
     });
-    config.oidc.issuer = devIdp.issuer;
-    config.oidc.clientSecret = clientSecret;
-    if (config.oidc.clientAuth === 'private_key_jwt') config.oidc.clientAuth = 'client_secret_basic';
+    config = withEmbeddedIdp(configured, { issuer: devIdp.issuer, clientSecret });
   }
 
   const store = await createStore(config, clock, logger).catch(async (error: unknown) => {
@@ -121,15 +120,15 @@ async function startOn(server: Server, config: Config, options: StartOptions): P
   });
   const grants = new GrantStore(store, config.session.secret, clock);
   const idp = new IdpAdapter({
-    issuer: config.oidc.issuer,
+    issuer: config.oidc.issuer!, // configured, or the embedded IdP's (withEmbeddedIdp)
     clientId: config.oidc.clientId,
     ...(config.oidc.clientSecret ? { clientSecret: config.oidc.clientSecret } : {}),
     clientAuth: config.oidc.clientAuth,
     ...(config.oidc.privateKey ? { privateKey: config.oidc.privateKey } : {}),
     ...(config.oidc.privateKeyId ? { privateKeyId: config.oidc.privateKeyId } : {}),
-    timeoutSeconds: config.oidc.timeoutSeconds,
+    timeoutMs: config.oidc.timeoutMs,
     idTokenAlg: config.oidc.idTokenAlg,
-    clockToleranceSeconds: config.oidc.clockToleranceSeconds,
+    clockToleranceMs: config.oidc.clockToleranceMs,
     userInfo: config.oidc.userInfo,
     scopes: config.oidc.scopes,
     allowHttp: !config.production,
@@ -150,11 +149,11 @@ async function startOn(server: Server, config: Config, options: StartOptions): P
     store,
     clock,
     logger,
-    skewMs: config.proxy.refreshSkewSeconds * 1000,
+    skewMs: config.proxy.refreshSkewMs,
     // The lock outlives the longest refresh openid-client allows; waiters give up just after it.
-    lockTtlMs: (config.oidc.timeoutSeconds + 5) * 1000,
-    lockWaitMs: (config.oidc.timeoutSeconds + 1) * 1000,
-    claimsRefreshMs: config.oidc.userInfoRefreshSeconds * 1000,
+    lockTtlMs: config.oidc.timeoutMs + 5000,
+    lockWaitMs: config.oidc.timeoutMs + 1000,
+    claimsRefreshMs: config.oidc.userInfoRefreshMs,
   });
   (extensions.routers ??= []).push(['/api', apiRouter(deps, { upstreams, tokens })]);
   extensions.routers.push(['/connector', connectorRouter({ upstreams, examples: demoApis ? demoLookupExamples : [] })]);

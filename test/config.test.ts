@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
-import { loadConfig, variables } from '../server/config.ts';
+import { loadConfig, variables, withEmbeddedIdp } from '../server/config.ts';
+import { renderEnvExample } from '../scripts/generate-env-example.ts';
 import { problemsOf } from './helpers/config-problems.ts';
 import { CookieBrowser, signIn, startGatehouse } from './helpers/harness.ts';
 
@@ -120,6 +121,51 @@ describe('configuration', () => {
   test('.env.example documents every variable of the schema', () => {
     const example = readFileSync(join(root, '.env.example'), 'utf8');
     for (const variable of variables) assert.match(example, new RegExp(`^#? ?${variable.name}=`, 'm'), variable.name);
+  });
+
+  test('the committed .env.example is what `npm run env:example` writes from the schema', () => {
+    const committed = readFileSync(join(root, '.env.example'), 'utf8');
+    assert.equal(committed, renderEnvExample(), '.env.example is out of date: run `npm run env:example`');
+  });
+
+  test('the loaded configuration is frozen all the way down', () => {
+    const config = loadConfig({ GATEHOUSE_SOAP_REDIRECT_URIS: 'https://app.example/cb' });
+    assert.throws(() => { config.port = 1; }, TypeError);
+    assert.throws(() => { config.oidc.issuer = 'https://attacker.example'; }, TypeError);
+    assert.throws(() => { config.soap.redirectUris.push('https://attacker.example/cb'); }, TypeError);
+    assert.throws(() => { config.rateLimits.login!.points = 1_000_000; }, TypeError);
+    assert.equal(config.oidc.issuer, undefined);
+  });
+
+  test('durations are read in seconds and held in milliseconds', () => {
+    const config = loadConfig({
+      GATEHOUSE_OIDC_TIMEOUT: '7',
+      GATEHOUSE_CLOCK_TOLERANCE: '30',
+      GATEHOUSE_OIDC_USERINFO_REFRESH: '600',
+      GATEHOUSE_SESSION_IDLE: '120',
+      GATEHOUSE_SESSION_MAX: '3600',
+      GATEHOUSE_TOKEN_REFRESH_SKEW: '45',
+    });
+    assert.equal(config.oidc.timeoutMs, 7_000);
+    assert.equal(config.oidc.clockToleranceMs, 30_000);
+    assert.equal(config.oidc.userInfoRefreshMs, 600_000);
+    assert.equal(config.session.idleMs, 120_000);
+    assert.equal(config.session.maxMs, 3_600_000);
+    assert.equal(config.proxy.refreshSkewMs, 45_000);
+  });
+
+  test('with the embedded IdP, a frozen copy names its issuer and secret and the loaded configuration stays as it was', () => {
+    const loaded = loadConfig({ GATEHOUSE_OIDC_CLIENT_AUTH: 'private_key_jwt' });
+    const running = withEmbeddedIdp(loaded, { issuer: 'http://localhost:3001', clientSecret: 'embedded-secret' });
+    assert.equal(running.oidc.issuer, 'http://localhost:3001');
+    assert.equal(running.oidc.clientSecret, 'embedded-secret');
+    // The embedded IdP registers a client secret, so private_key_jwt falls back to it.
+    assert.equal(running.oidc.clientAuth, 'client_secret_basic');
+    assert.equal(running.session.secret, loaded.session.secret);
+    assert.ok(Object.isFrozen(running) && Object.isFrozen(running.oidc));
+    assert.equal(loaded.oidc.issuer, undefined);
+    assert.equal(loaded.oidc.clientSecret, undefined);
+    assert.equal(loaded.oidc.clientAuth, 'private_key_jwt');
   });
 
   test('npm start with a bad .env exits non-zero and lists every problem', () => {

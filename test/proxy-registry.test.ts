@@ -63,7 +63,7 @@ test('header values named by {"env": …} are read from the environment the conf
     { name: 'renku', url: 'https://renku.example/api', token: 'user', audience: 'renku', scope: 'openid renku', methods: ['GET', 'POST'], timeoutMs: 5000, headers: {} },
   ]);
   assert.equal(config.proxy.maxBodyBytes, 10 * 1024 * 1024);
-  assert.equal(config.proxy.refreshSkewSeconds, 60);
+  assert.equal(config.proxy.refreshSkewMs, 60_000);
 });
 
 test('a missing file, invalid JSON or the wrong shape are configuration errors naming GATEHOUSE_APIS', () => {

@@ -12,7 +12,6 @@ import { destroySession } from '../session/session-lifecycle.ts';
 import { startBrowserSession } from '../session/start-browser-session.ts';
 import { Authorizations } from './authorization.ts';
 import { hasCsrfProof } from './csrf.ts';
-import { sessionLimitsOf } from './load-caller.ts';
 import { safeReturnTo } from './return-to.ts';
 
 export { cookieNames } from '../http/cookies.ts';
@@ -25,7 +24,7 @@ export { maxPendingLoginsPerBrowser } from './authorization.ts';
 export function authRouter(deps: AppDeps, extensions: Pick<AppExtensions, 'signOutExternal' | 'authorizationPurposes'> = {}): Router {
   const { config, grants, idp, logger, clock, limits: rateLimits } = deps;
   const authorizations = new Authorizations(deps);
-  const limits = sessionLimitsOf(config);
+  const limits = config.session;
   const router = Router();
   // Sign-in redirects, the user's claims, sign-out: nothing here may be cached.
   router.use(noStore);

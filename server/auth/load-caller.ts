@@ -9,16 +9,8 @@ import { destroySession } from '../session/session-lifecycle.ts';
 import { authenticateApiToken } from '../tokens/api-token-auth.ts';
 import { apiTokenPrefix, type ApiTokenStore } from '../tokens/api-token-store.ts';
 
-/** Session lifetimes, in milliseconds. */
-export interface SessionLimits {
-  idleMs: number;
-  maxMs: number;
-}
-
-/** The browser session's idle and absolute limits (`GATEHOUSE_SESSION_IDLE`, `GATEHOUSE_SESSION_MAX`). */
-export function sessionLimitsOf(config: Pick<Config, 'session'>): SessionLimits {
-  return { idleMs: config.session.idleSeconds * 1000, maxMs: config.session.maxSeconds * 1000 };
-}
+/** The browser session's idle and absolute limits in milliseconds (`config.session`). */
+export type SessionLimits = Pick<Config['session'], 'idleMs' | 'maxMs'>;
 
 // Rewriting the session on every request would cost a store write per API call; the idle
 // timeout only needs `lastSeenAt` to within this much, and never more coarsely than a quarter

@@ -2,7 +2,7 @@ import { Router } from 'express';
 import type { AppDeps } from '../deps.ts';
 import { answersIn } from '../http/error-format.ts';
 import { noStore } from '../http/no-store.ts';
-import { requireGrant, sessionExpiresAt, sessionLimitsOf } from './load-caller.ts';
+import { requireGrant, sessionExpiresAt } from './load-caller.ts';
 
 /**
  * `GET /auth/user` (JSON): who is signed in, their claims and when the session ends. Reached by
@@ -10,7 +10,7 @@ import { requireGrant, sessionExpiresAt, sessionLimitsOf } from './load-caller.t
  */
 export function userRouter(deps: Pick<AppDeps, 'config'>): Router {
   const { config } = deps;
-  const limits = sessionLimitsOf(config);
+  const limits = config.session;
   const router = answersIn('json', Router());
   router.use(noStore);
 

@@ -14,7 +14,7 @@ import { externalSignOut } from './external-sign-out.ts';
  */
 export function mountExternalLogin(extensions: AppExtensions, deps: AppDeps): void {
   const { config, idp } = deps;
-  const soap = new SoapClient(config.soap.url, config.oidc.timeoutSeconds * 1000);
+  const soap = new SoapClient(config.soap.url, config.oidc.timeoutMs);
   (extensions.sessionless ??= []).push(['/Session', sessionRouter(new SessionService(deps), `${config.publicUrl}/Session`)]);
   // The session record keeps the IdentityToken and sign-out URL sealed, like tokens at rest.
   const cipher = new TokenCipher(config.session.secret);

@@ -17,11 +17,12 @@ export interface IdpSettings {
   clientAuth: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
   privateKey?: string;
   privateKeyId?: string;
-  timeoutSeconds: number;
+  /** How long to wait for the IdP. */
+  timeoutMs: number;
   /** The one JWS algorithm id_tokens may be signed with (our registered id_token_signed_response_alg). */
   idTokenAlg: string;
-  /** Seconds of clock difference with the IdP tolerated on token timestamps. */
-  clockToleranceSeconds: number;
+  /** Milliseconds of clock difference with the IdP tolerated on token timestamps. */
+  clockToleranceMs: number;
   /** When to read claims from UserInfo (GATEHOUSE_OIDC_USERINFO); default `never`. */
   userInfo?: UserInfoMode;
   /** The scopes asked for at sign-in: what was granted when the token response does not say. */
@@ -343,7 +344,7 @@ export class IdpAdapter {
   }
 
   private get idTokenRules() {
-    return { clientId: this.settings.clientId, clockToleranceSeconds: this.settings.clockToleranceSeconds };
+    return { clientId: this.settings.clientId, clockToleranceSeconds: inSeconds(this.settings.clockToleranceMs) };
   }
 
   /** Logs one line for a refused id_token (never the token) and returns the error to throw. */
@@ -408,15 +409,15 @@ export class IdpAdapter {
         {
           // Pinned: openid-client then refuses id_tokens in any other algorithm.
           id_token_signed_response_alg: this.settings.idTokenAlg,
-          [client.clockTolerance]: this.settings.clockToleranceSeconds,
+          [client.clockTolerance]: inSeconds(this.settings.clockToleranceMs),
         },
         await this.clientAuthentication(),
         {
-          timeout: this.settings.timeoutSeconds,
+          timeout: inSeconds(this.settings.timeoutMs),
           ...(this.settings.allowHttp ? { execute: [client.allowInsecureRequests] } : {}),
         },
       );
-      config.timeout = this.settings.timeoutSeconds;
+      config.timeout = inSeconds(this.settings.timeoutMs);
       // openid-client skips id_token signature checks for token-endpoint responses by default.
       client.enableNonRepudiationChecks(config);
       this.configuration = config;
@@ -544,4 +545,9 @@ export function translateIdpError(error: unknown, fallback: ErrorCode): AppError
     return idpUnavailable(error);
   }
   return new AppError(fallback, 'The identity provider request failed.', { cause: error });
+}
+
+/** openid-client's options and JWT timestamps count seconds: the one place settings are converted for them. */
+function inSeconds(ms: number): number {
+  return ms / 1000;
 }

@@ -1,6 +1,5 @@
 import type { RequestHandler } from 'express';
 import session from 'express-session';
-import { sessionLimitsOf } from '../auth/load-caller.ts';
 import type { AppDeps } from '../deps.ts';
 import { storeUnavailable } from '../errors.ts';
 import { cookieNames, cookieOptions } from '../http/cookies.ts';
@@ -13,7 +12,7 @@ import { SessionStoreAdapter } from './session-store.ts';
  */
 export function sessionMiddleware(deps: Pick<AppDeps, 'config' | 'store' | 'clock'>): RequestHandler {
   const { config, store, clock } = deps;
-  const limits = sessionLimitsOf(config);
+  const limits = config.session;
   // The record lives until the session's absolute end, not just its idle limit: loadCaller
   // must still find an idle session to delete its grant.
   const sessionStore = new SessionStoreAdapter(store, (data) =>

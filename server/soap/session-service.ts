@@ -137,7 +137,7 @@ export class SessionService {
     const grant = await grants.create({
       ...signIn,
       via: 'external',
-      maxLifetimeMs: config.session.maxSeconds * 1000,
+      maxLifetimeMs: config.session.maxMs,
       workspaceId: randomGuid(),
     });
     const identityToken = await grants.issueHandle(grant);
