@@ -9,4 +9,3 @@ export const payload = JSON.stringify({
   updated_at: '2024-05-21T09:00:00Z',
   status: 'published',
 });
-

@@ -40,10 +40,13 @@ async function upstream(): Promise<void> {
 async function bare(upstreamPort: number): Promise<void> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   const server = http.createServer((req, res) => {
-    const outgoing = http.request({ host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: req.headers, agent }, (response) => {
-      res.writeHead(response.statusCode ?? 502, response.headers);
-      response.pipe(res);
-    });
+    const outgoing = http.request(
+      { host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: req.headers, agent },
+      (response) => {
+        res.writeHead(response.statusCode ?? 502, response.headers);
+        response.pipe(res);
+      },
+    );
     outgoing.on('error', () => {
       res.writeHead(502);
       res.end();
@@ -56,7 +59,12 @@ async function bare(upstreamPort: number): Promise<void> {
 async function idp(port: number, publicUrl: string, clientSecret: string): Promise<void> {
   const devIdp = await startDevIdp({
     port,
-    client: { clientId: 'gatehouse', clientSecret, redirectUris: [`${publicUrl}/auth/callback`], postLogoutRedirectUris: [`${publicUrl}/`] },
+    client: {
+      clientId: 'gatehouse',
+      clientSecret,
+      redirectUris: [`${publicUrl}/auth/callback`],
+      postLogoutRedirectUris: [`${publicUrl}/`],
+    },
   });
   send({ ready: devIdp.issuer });
 }

@@ -17,7 +17,13 @@ import { sparePort } from '../test/helpers/ports.ts';
 import { payload } from './bench-payload.ts';
 import { measureSoapParse } from './soap-parse-bench.ts';
 
-const options = Object.fromEntries(process.argv.slice(2).map((arg) => /^--([\w-]+)(?:=(.*))?$/.exec(arg)).filter((m) => m !== null).map((m) => [m[1], m[2] ?? '']));
+const options = Object.fromEntries(
+  process.argv
+    .slice(2)
+    .map((arg) => /^--([\w-]+)(?:=(.*))?$/.exec(arg))
+    .filter((m) => m !== null)
+    .map((m) => [m[1], m[2] ?? '']),
+);
 const duration = Number(options.duration ?? 10);
 const rounds = Number(options.rounds ?? 3);
 const connections = Number(options.connections ?? 32);
@@ -33,7 +39,10 @@ interface Ready<T> {
 
 function launch<T>(role: string, args: string[], execArgv: string[] = []): Promise<Ready<T>> {
   // stdout (Gatehouse's JSON log lines) goes to /dev/null: written, as in production, but not shown.
-  const child = fork(serversFile, [role, ...args], { execArgv: ['--import', 'tsx', ...execArgv], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const child = fork(serversFile, [role, ...args], {
+    execArgv: ['--import', 'tsx', ...execArgv],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
   children.push(child);
   return new Promise((resolve, reject) => {
     child.once('message', (message: { ready: T }) => resolve({ child, ready: message.ready }));
@@ -53,7 +62,8 @@ async function signIn(publicUrl: string, username: string): Promise<CookieBrowse
   const browser = new CookieBrowser();
   const page = await browser.navigate(`${publicUrl}/auth/login`);
   const done = await browser.submitForm(page.url, page.body, { username, password: user.password });
-  if (!done.url.startsWith(publicUrl) || done.response.status !== 200) throw new Error(`sign-in ended at ${done.url} (${done.response.status})`);
+  if (!done.url.startsWith(publicUrl) || done.response.status !== 200)
+    throw new Error(`sign-in ended at ${done.url} (${done.response.status})`);
   return browser;
 }
 
@@ -77,28 +87,42 @@ async function main(): Promise<void> {
   const publicUrl = `http://localhost:${gatehousePort}`;
   const clientSecret = randomBytes(24).toString('base64url');
   const idp = await launch<string>('idp', [String(idpPort), publicUrl, clientSecret]);
-  const apis = writeApisFile([{ name: 'echo', url: `http://127.0.0.1:${upstream.ready}`, token: 'user', audience: 'renku' }]);
-  const gatehouse = await launch<string>('gatehouse', [JSON.stringify({
-    NODE_ENV: 'bench',
-    GATEHOUSE_PORT: String(gatehousePort),
-    GATEHOUSE_PUBLIC_URL: publicUrl,
-    GATEHOUSE_OIDC_ISSUER: idp.ready,
-    GATEHOUSE_OIDC_CLIENT_SECRET: clientSecret,
-    GATEHOUSE_SESSION_SECRET: randomBytes(48).toString('base64url'),
-    GATEHOUSE_APIS: apis,
-    GATEHOUSE_LOG_LEVEL: logLevel,
-  })], ['--expose-gc', ...(options.profile !== undefined ? ['--cpu-prof', '--cpu-prof-dir=.tmp/profile'] : [])]);
+  const apis = writeApisFile([
+    { name: 'echo', url: `http://127.0.0.1:${upstream.ready}`, token: 'user', audience: 'renku' },
+  ]);
+  const gatehouse = await launch<string>(
+    'gatehouse',
+    [
+      JSON.stringify({
+        NODE_ENV: 'bench',
+        GATEHOUSE_PORT: String(gatehousePort),
+        GATEHOUSE_PUBLIC_URL: publicUrl,
+        GATEHOUSE_OIDC_ISSUER: idp.ready,
+        GATEHOUSE_OIDC_CLIENT_SECRET: clientSecret,
+        GATEHOUSE_SESSION_SECRET: randomBytes(48).toString('base64url'),
+        GATEHOUSE_APIS: apis,
+        GATEHOUSE_LOG_LEVEL: logLevel,
+      }),
+    ],
+    ['--expose-gc', ...(options.profile !== undefined ? ['--cpu-prof', '--cpu-prof-dir=.tmp/profile'] : [])],
+  );
 
   const browser = await signIn(publicUrl, 'alice');
-  const gatehouseTarget = { url: `${publicUrl}/api/echo/datasets/42`, headers: { cookie: browser.cookieHeader(new URL(publicUrl)), 'x-csrf': '1' } };
+  const gatehouseTarget = {
+    url: `${publicUrl}/api/echo/datasets/42`,
+    headers: { cookie: browser.cookieHeader(new URL(publicUrl)), 'x-csrf': '1' },
+  };
   const bareTarget = { url: `http://127.0.0.1:${bare.ready}/datasets/42`, headers: {} };
   for (const target of [gatehouseTarget, bareTarget]) {
     const response = await fetch(target.url, { headers: target.headers });
     const body = await response.text();
-    if (response.status !== 200 || body !== payload) throw new Error(`${target.url} answered ${response.status}: ${body.slice(0, 200)}`);
+    if (response.status !== 200 || body !== payload)
+      throw new Error(`${target.url} answered ${response.status}: ${body.slice(0, 200)}`);
   }
 
-  process.stdout.write(`\nGatehouse proxy benchmark: GET of a ${payload.length}-byte JSON, ${connections} connections, ${rounds} × ${duration} s per proxy, alternating; Gatehouse log level ${logLevel}\n\n`);
+  process.stdout.write(
+    `\nGatehouse proxy benchmark: GET of a ${payload.length}-byte JSON, ${connections} connections, ${rounds} × ${duration} s per proxy, alternating; Gatehouse log level ${logLevel}\n\n`,
+  );
 
   // Memory first: the growth from `sessions` real sign-ins (the IdP runs in its own process).
   // A warm-up batch first, so one-time growth (JIT code, V8's young generation, HTTP client
@@ -137,10 +161,12 @@ async function main(): Promise<void> {
   const after = await settled();
   const per = (field: 'rss' | 'heapUsed', end: Memory): number => (end.memory[field] - before.memory[field]) / sessions;
   const rssPer = per('rss', after);
-  process.stdout.write(`memory: ${sessions} more signed-in sessions (real sign-ins through the IdP in ${seconds} s, after ${warmUp + 1} warm-up sign-ins)\n` +
-    `  resident, idle: ${mb(before.memory.rss)} → ${mb(after.memory.rss)} MB: ${kb(rssPer)} KB per session (target ≤ 5 KB: ${rssPer <= 5 * 1024 ? 'met' : 'MISSED'})\n` +
-    `  resident right after the sign-in burst: ${mb(burst.memory.rss)} MB (${kb(per('rss', burst))} KB per session, V8 heap headroom not yet returned)\n` +
-    `  JS heap used: ${mb(before.memory.heapUsed)} → ${mb(after.memory.heapUsed)} MB: ${kb(per('heapUsed', after))} KB per session; store keys ${before.storeKeys} → ${after.storeKeys}\n\n`);
+  process.stdout.write(
+    `memory: ${sessions} more signed-in sessions (real sign-ins through the IdP in ${seconds} s, after ${warmUp + 1} warm-up sign-ins)\n` +
+      `  resident, idle: ${mb(before.memory.rss)} → ${mb(after.memory.rss)} MB: ${kb(rssPer)} KB per session (target ≤ 5 KB: ${rssPer <= 5 * 1024 ? 'met' : 'MISSED'})\n` +
+      `  resident right after the sign-in burst: ${mb(burst.memory.rss)} MB (${kb(per('rss', burst))} KB per session, V8 heap headroom not yet returned)\n` +
+      `  JS heap used: ${mb(before.memory.heapUsed)} → ${mb(after.memory.heapUsed)} MB: ${kb(per('heapUsed', after))} KB per session; store keys ${before.storeKeys} → ${after.storeKeys}\n\n`,
+  );
 
   const run = async (target: { url: string; headers: Record<string, string> }, seconds: number): Promise<Result> =>
     autocannon({ url: target.url, headers: target.headers, connections, duration: seconds });
@@ -148,12 +174,19 @@ async function main(): Promise<void> {
   await run(gatehouseTarget, 3);
 
   const results: Record<'bare' | 'gatehouse', Result[]> = { bare: [], gatehouse: [] };
-  process.stdout.write(`${pad('round', 7)}${pad('proxy', 11)}${pad('req/s', 10)}${pad('p50 ms', 8)}${pad('p99 ms', 8)}${pad('non-2xx', 9)}errors\n`);
+  process.stdout.write(
+    `${pad('round', 7)}${pad('proxy', 11)}${pad('req/s', 10)}${pad('p50 ms', 8)}${pad('p99 ms', 8)}${pad('non-2xx', 9)}errors\n`,
+  );
   for (let round = 1; round <= rounds; round++) {
-    for (const [name, target] of [['bare', bareTarget], ['gatehouse', gatehouseTarget]] as const) {
+    for (const [name, target] of [
+      ['bare', bareTarget],
+      ['gatehouse', gatehouseTarget],
+    ] as const) {
       const result = await run(target, duration);
       results[name].push(result);
-      process.stdout.write(`${pad(round, 7)}${pad(name, 11)}${pad(result.requests.average.toFixed(0), 10)}${pad(result.latency.p50, 8)}${pad(result.latency.p99, 8)}${pad(result.non2xx, 9)}${result.errors}\n`);
+      process.stdout.write(
+        `${pad(round, 7)}${pad(name, 11)}${pad(result.requests.average.toFixed(0), 10)}${pad(result.latency.p50, 8)}${pad(result.latency.p99, 8)}${pad(result.non2xx, 9)}${result.errors}\n`,
+      );
     }
   }
   const summary = (name: 'bare' | 'gatehouse') => ({
@@ -165,9 +198,13 @@ async function main(): Promise<void> {
   const rpsRatio = g.rps / b.rps;
   const p99Ratio = g.p99 / b.p99;
   process.stdout.write(`${pad('median', 7)}${pad('bare', 11)}${pad(b.rps.toFixed(0), 10)}${pad(b.p50, 8)}${b.p99}\n`);
-  process.stdout.write(`${pad('median', 7)}${pad('gatehouse', 11)}${pad(g.rps.toFixed(0), 10)}${pad(g.p50, 8)}${g.p99}\n\n`);
-  process.stdout.write(`gatehouse/bare: requests/s ${rpsRatio.toFixed(2)}× (target ≥ 0.75×: ${rpsRatio >= 0.75 ? 'met' : 'MISSED'}), ` +
-    `p99 ${p99Ratio.toFixed(2)}× (target ≤ 2×: ${p99Ratio <= 2 ? 'met' : 'MISSED'})\n`);
+  process.stdout.write(
+    `${pad('median', 7)}${pad('gatehouse', 11)}${pad(g.rps.toFixed(0), 10)}${pad(g.p50, 8)}${g.p99}\n\n`,
+  );
+  process.stdout.write(
+    `gatehouse/bare: requests/s ${rpsRatio.toFixed(2)}× (target ≥ 0.75×: ${rpsRatio >= 0.75 ? 'met' : 'MISSED'}), ` +
+      `p99 ${p99Ratio.toFixed(2)}× (target ≤ 2×: ${p99Ratio <= 2 ? 'met' : 'MISSED'})\n`,
+  );
 }
 
 try {

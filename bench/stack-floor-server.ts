@@ -11,10 +11,20 @@ const [variant, upstreamPort] = [process.argv[2]!, Number(process.argv[3])];
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
 function forward(req: http.IncomingMessage, res: http.ServerResponse): void {
-  const outgoing = http.request({ host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: { accept: 'application/json' }, agent }, (response) => {
-    res.writeHead(response.statusCode ?? 502, response.headers);
-    response.pipe(res);
-  });
+  const outgoing = http.request(
+    {
+      host: '127.0.0.1',
+      port: upstreamPort,
+      method: req.method,
+      path: req.url,
+      headers: { accept: 'application/json' },
+      agent,
+    },
+    (response) => {
+      res.writeHead(response.statusCode ?? 502, response.headers);
+      response.pipe(res);
+    },
+  );
   outgoing.on('error', () => {
     res.writeHead(502);
     res.end();
@@ -30,13 +40,25 @@ if (variant !== 'node') {
     // What requestLogging does: an id, a log context for the request, one JSON line at the end.
     app.use((req, res, next) => {
       const requestId = randomUUID();
-      res.on('finish', () => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'info', msg: 'request', requestId, method: req.method, path: req.path, status: res.statusCode })}\n`));
+      res.on('finish', () =>
+        process.stdout.write(
+          `${JSON.stringify({ time: new Date().toISOString(), level: 'info', msg: 'request', requestId, method: req.method, path: req.path, status: res.statusCode })}\n`,
+        ),
+      );
       context.run({ requestId }, next);
     });
   }
   if (variant.includes('helmet')) app.use(helmet());
   if (variant.includes('session')) {
-    app.use(session({ secret: 'stack-floor-secret-stack-floor-secret', store: new session.MemoryStore(), resave: false, saveUninitialized: true, cookie: { httpOnly: true, sameSite: 'lax' } }));
+    app.use(
+      session({
+        secret: 'stack-floor-secret-stack-floor-secret',
+        store: new session.MemoryStore(),
+        resave: false,
+        saveUninitialized: true,
+        cookie: { httpOnly: true, sameSite: 'lax' },
+      }),
+    );
   }
   app.use((req, res) => forward(req, res));
   handler = app;

@@ -8,14 +8,23 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 
-const options = Object.fromEntries(process.argv.slice(2).map((arg) => /^--([\w-]+)=(.*)$/.exec(arg)).filter((m) => m !== null).map((m) => [m[1], m[2]]));
+const options = Object.fromEntries(
+  process.argv
+    .slice(2)
+    .map((arg) => /^--([\w-]+)=(.*)$/.exec(arg))
+    .filter((m) => m !== null)
+    .map((m) => [m[1], m[2]]),
+);
 const duration = Number(options.duration ?? 5);
 const rounds = Number(options.rounds ?? 3);
 const variants = ['node', 'express', 'express+helmet', 'express+helmet+session', 'express+helmet+session+log'];
 const children: ChildProcess[] = [];
 
 function launch(file: string, args: string[]): Promise<number> {
-  const child = fork(fileURLToPath(new URL(file, import.meta.url)), args, { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const child = fork(fileURLToPath(new URL(file, import.meta.url)), args, {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
   children.push(child);
   return new Promise((resolve) => child.once('message', (message: { ready: number }) => resolve(message.ready)));
 }
@@ -41,7 +50,9 @@ try {
   const base = median(rps.node!);
   process.stdout.write(`\npass-through proxy, 32 connections, ${rounds} × ${duration} s each (medians)\n`);
   for (const variant of variants) {
-    process.stdout.write(`${variant.padEnd(30)}${median(rps[variant]!).toFixed(0).padStart(7)} req/s  ${(median(rps[variant]!) / base).toFixed(2)}×   p99 ${median(p99[variant]!)} ms\n`);
+    process.stdout.write(
+      `${variant.padEnd(30)}${median(rps[variant]!).toFixed(0).padStart(7)} req/s  ${(median(rps[variant]!) / base).toFixed(2)}×   p99 ${median(p99[variant]!)} ms\n`,
+    );
   }
 } finally {
   for (const child of children) child.kill();

@@ -1,6 +1,10 @@
 import { expect, signInAtIdp, test } from './fixtures.ts';
 
-test('alice creates an API token on /tokens, copies it, a script uses it, and she revokes it', async ({ page, gatehouse, context }) => {
+test('alice creates an API token on /tokens, copies it, a script uses it, and she revokes it', async ({
+  page,
+  gatehouse,
+  context,
+}) => {
   const errors: string[] = [];
   page.on('console', (message) => {
     if (message.type() === 'error') errors.push(message.text());
@@ -52,11 +56,22 @@ test('alice creates an API token on /tokens, copies it, a script uses it, and sh
 });
 
 test('bob approves a device code on /device and the polling script gets its token', async ({ page, gatehouse }) => {
-  const start = await (await fetch(`${gatehouse.url}/auth/device/code`, { method: 'POST', body: new URLSearchParams({ client_name: 'hardpy-cli', token_name: 'test bench' }) })).json() as { device_code: string; user_code: string; verification_uri: string };
-  const poll = async () => (await fetch(`${gatehouse.url}/auth/device/token`, {
-    method: 'POST',
-    body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: start.device_code }),
-  })).json() as Promise<{ error?: string; access_token?: string }>;
+  const start = (await (
+    await fetch(`${gatehouse.url}/auth/device/code`, {
+      method: 'POST',
+      body: new URLSearchParams({ client_name: 'hardpy-cli', token_name: 'test bench' }),
+    })
+  ).json()) as { device_code: string; user_code: string; verification_uri: string };
+  const poll = async () =>
+    (
+      await fetch(`${gatehouse.url}/auth/device/token`, {
+        method: 'POST',
+        body: new URLSearchParams({
+          grant_type: 'urn:ietf:params:oauth:grant-type:device_code',
+          device_code: start.device_code,
+        }),
+      })
+    ).json() as Promise<{ error?: string; access_token?: string }>;
   expect((await poll()).error).toBe('authorization_pending');
 
   await page.goto(start.verification_uri);
@@ -73,6 +88,8 @@ test('bob approves a device code on /device and the polling script gets its toke
   await page.waitForTimeout(5_100);
   const granted = await poll();
   expect(granted.access_token).toMatch(/^gh_/);
-  const me = await fetch(`${gatehouse.url}/auth/user`, { headers: { authorization: `Bearer ${granted.access_token}` } });
+  const me = await fetch(`${gatehouse.url}/auth/user`, {
+    headers: { authorization: `Bearer ${granted.access_token}` },
+  });
   expect(((await me.json()) as { sub: string }).sub).toBe('bob');
 });

@@ -20,15 +20,21 @@ interface Connector {
  * Gatehouse with the demo APIs declared in a real GATEHOUSE_APIS file, built by `upstreams`;
  * `renkuFront` is the demo Renku's base URL, behind a front that can go down when asked for.
  */
-async function startWithApis(upstreams: (demo: DemoApis, renkuFront: string) => unknown[], { switchable = false } = {}): Promise<Connector & { renku?: SwitchableUpstream; stop(): Promise<void> }> {
+async function startWithApis(
+  upstreams: (demo: DemoApis, renkuFront: string) => unknown[],
+  { switchable = false } = {},
+): Promise<Connector & { renku?: SwitchableUpstream; stop(): Promise<void> }> {
   const clock = new TestClock();
   let renku: SwitchableUpstream | undefined;
-  const { demo, gatehouse } = await startGatehouseAfterDemoApis(async (demo) => {
-    await renku?.stop(); // from an attempt whose IdP port was taken
-    renku = switchable ? await new SwitchableUpstream(demo.renkuUrl).start() : undefined;
-    const front = renku ? `${renku.url}/api/data` : demo.renkuUrl;
-    return { GATEHOUSE_APIS: writeApisFile(upstreams(demo, front)) };
-  }, { demo: { clock: clock.read }, gatehouse: { clock: clock.read } });
+  const { demo, gatehouse } = await startGatehouseAfterDemoApis(
+    async (demo) => {
+      await renku?.stop(); // from an attempt whose IdP port was taken
+      renku = switchable ? await new SwitchableUpstream(demo.renkuUrl).start() : undefined;
+      const front = renku ? `${renku.url}/api/data` : demo.renkuUrl;
+      return { GATEHOUSE_APIS: writeApisFile(upstreams(demo, front)) };
+    },
+    { demo: { clock: clock.read }, gatehouse: { clock: clock.read } },
+  );
   return {
     gatehouse,
     clock,
@@ -42,7 +48,10 @@ async function startWithApis(upstreams: (demo: DemoApis, renkuFront: string) => 
   };
 }
 
-const test = base.extend<{ renkuThatFails: Connector & { renku: SwitchableUpstream }; anonymousToRenku: Connector }, { connector: Connector }>({
+const test = base.extend<
+  { renkuThatFails: Connector & { renku: SwitchableUpstream }; anonymousToRenku: Connector },
+  { connector: Connector }
+>({
   connector: [
     async ({}, use) => {
       const clock = new TestClock();
@@ -54,10 +63,13 @@ const test = base.extend<{ renkuThatFails: Connector & { renku: SwitchableUpstre
   ],
   // The demo APIs declared in a GATEHOUSE_APIS file, Renku behind a front that can go down.
   renkuThatFails: async ({}, use) => {
-    const started = await startWithApis((demo, front) => [
-      { name: 'dataverse', url: demo.dataverseUrl, token: 'user', audience: 'dataverse' },
-      { name: 'renku', url: front, token: 'user', audience: 'renku' },
-    ], { switchable: true });
+    const started = await startWithApis(
+      (demo, front) => [
+        { name: 'dataverse', url: demo.dataverseUrl, token: 'user', audience: 'dataverse' },
+        { name: 'renku', url: front, token: 'user', audience: 'renku' },
+      ],
+      { switchable: true },
+    );
     await use({ ...started, renku: started.renku! });
     await started.stop();
   },
@@ -107,7 +119,8 @@ async function fitsTheWindow(page: Page): Promise<boolean> {
 function watchForErrors(page: Page, expected: RegExp[] = []): string[] {
   const errors: string[] = [];
   page.on('console', (message) => {
-    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) errors.push(message.text());
+    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource'))
+      errors.push(message.text());
   });
   page.on('pageerror', (error) => errors.push(error.message));
   page.on('response', (response) => {
@@ -117,7 +130,10 @@ function watchForErrors(page: Page, expected: RegExp[] = []): string[] {
   return errors;
 }
 
-test('alice finds a DOI, picks from her projects across two pages, links it, sees it among the project\'s connectors, and a second try says already linked', async ({ page, connector }) => {
+test("alice finds a DOI, picks from her projects across two pages, links it, sees it among the project's connectors, and a second try says already linked", async ({
+  page,
+  connector,
+}) => {
   const { gatehouse, demo } = connector;
   const errors = watchForErrors(page, [/^409 POST \/api\/renku\/data_connectors\/[0-9A-Z]{26}\/project_links$/]);
   await openConnector(page, gatehouse);
@@ -132,7 +148,9 @@ test('alice finds a DOI, picks from her projects across two pages, links it, see
   await expect(writable).toHaveCount(102);
   await expect(writable.first()).toHaveText('alice/climate-models');
   await expect(writable.last()).toHaveText('alpine-lab/station-100');
-  await expect(page.locator('#project optgroup[label^="Read-only"] option')).toHaveText(['bob/glacier-archive (read-only)']);
+  await expect(page.locator('#project optgroup[label^="Read-only"] option')).toHaveText([
+    'bob/glacier-archive (read-only)',
+  ]);
   expect(await fitsTheWindow(page)).toBe(true);
 
   // Keyboard: Tab to the project list, pick the first project, Tab to Link, Enter.
@@ -153,30 +171,38 @@ test('alice finds a DOI, picks from her projects across two pages, links it, see
   await expect(page.getByRole('button', { name: 'Link to the project' })).toBeFocused();
   await page.keyboard.press('Enter');
   const status = page.getByRole('status');
-  await expect(status).toHaveText(`Renku is checking ${soil.doi} and testing access to the dataset; this can take a few seconds…`);
+  await expect(status).toHaveText(
+    `Renku is checking ${soil.doi} and testing access to the dataset; this can take a few seconds…`,
+  );
   await expect(page.locator('#link-steps li[aria-current="step"]')).toHaveText('Renku checks the DOI');
   await expect(page.getByRole('button', { name: 'Link to the project' })).toBeDisabled();
   release();
 
   const outcome = page.locator('#outcome');
   await expect(outcome).toBeFocused();
-  await expect(outcome).toContainText(`“${soil.title}” is linked to alice/climate-models — mounted read-only in your sessions.`);
+  await expect(outcome).toContainText(
+    `“${soil.title}” is linked to alice/climate-models — mounted read-only in your sessions.`,
+  );
   await expect(status).toHaveText(`Linked “${soil.title}” to alice/climate-models.`);
   await expect(page.locator('#link-steps li.done')).toHaveCount(3);
-  await expect(page.locator('#project-connector-list li.this-dataset')).toHaveText(`${soil.title} Demo Dataverse · doi:10.5072/FK2/J8SJZB this dataset`);
+  await expect(page.locator('#project-connector-list li.this-dataset')).toHaveText(
+    `${soil.title} Demo Dataverse · doi:10.5072/FK2/J8SJZB this dataset`,
+  );
   await expect(page).toHaveURL(/\?q=doi%3A10\.5072%2FFK2%2FJ8SJZB&project=[0-9A-Z]{26}$/);
   expect(await fitsTheWindow(page)).toBe(true);
 
   // A second try: Renku has the connector (200) and the link (409): said as such, not as an error.
   await page.unroute('**/api/renku/data_connectors/global');
   await page.getByRole('button', { name: 'Link to the project' }).click();
-  await expect(outcome).toContainText(`“${soil.title}” was already linked to alice/climate-models — mounted read-only in your sessions.`);
+  await expect(outcome).toContainText(
+    `“${soil.title}” was already linked to alice/climate-models — mounted read-only in your sessions.`,
+  );
   await expect(status).toHaveText('Already linked: nothing to do.');
   await expect(page.locator('#problem')).toBeHidden();
   await expect(page.locator('#project-connector-list li')).toHaveCount(1);
 
   // The in-page link: the project's connectors, from the server again.
-  await outcome.getByRole('link', { name: 'See it among the project\'s data connectors' }).click();
+  await outcome.getByRole('link', { name: "See it among the project's data connectors" }).click();
   await expect(page).toHaveURL(/\/connector\?q=doi%3A10\.5072%2FFK2%2FJ8SJZB&project=[0-9A-Z]{26}#project-connectors$/);
   await expect(page.locator('#project option:checked')).toHaveText('alice/climate-models');
   await expect(page.locator('#project-connector-list li.this-dataset')).toContainText(soil.title);
@@ -191,22 +217,32 @@ test('alice finds a DOI, picks from her projects across two pages, links it, see
   expect(errors).toEqual([]);
 });
 
-test('a project alice may only read is marked so, and linking to it anyway gets the plain "cannot write" message', async ({ page, connector }) => {
+test('a project alice may only read is marked so, and linking to it anyway gets the plain "cannot write" message', async ({
+  page,
+  connector,
+}) => {
   await openConnector(page, connector.gatehouse);
   await lookUp(page, wheat.doi, wheat.title);
   await chooseProject(page, 'bob/glacier-archive (read-only)');
-  await expect(page.locator('#project-note')).toHaveText('You may only read bob/glacier-archive: Renku will not let you link data to it. Choose a project you own or edit.');
+  await expect(page.locator('#project-note')).toHaveText(
+    'You may only read bob/glacier-archive: Renku will not let you link data to it. Choose a project you own or edit.',
+  );
   await page.getByRole('button', { name: 'Link to the project' }).click();
   const problem = page.locator('#problem');
   await expect(problem).toBeFocused();
   await expect(problem.getByRole('heading')).toHaveText('You cannot write to this project');
-  await expect(problem).toContainText('Renku did not link the dataset: you do not have write access to bob/glacier-archive (or it no longer exists).');
+  await expect(problem).toContainText(
+    'Renku did not link the dataset: you do not have write access to bob/glacier-archive (or it no longer exists).',
+  );
   await expect(problem).toContainText('Nothing was linked.');
   await expect(page.getByRole('button', { name: 'Try again' })).toBeHidden();
   await expect(page.locator('#project-connector-list')).toHaveText('No data connectors yet.');
 });
 
-test('a DOI Renku does not support gets Renku\'s reason in plain words; one never published is not offered at all', async ({ page, connector }) => {
+test("a DOI Renku does not support gets Renku's reason in plain words; one never published is not offered at all", async ({
+  page,
+  connector,
+}) => {
   await openConnector(page, connector.gatehouse);
   await page.getByText('Demo datasets to try').click();
   await page.getByRole('button', { name: 'doi:10.5072/FK2/NORCLN' }).click();
@@ -231,14 +267,19 @@ test('a DOI Renku does not support gets Renku\'s reason in plain words; one neve
   await expect(page.locator('#dataset-draft')).toBeVisible();
 });
 
-test('a link Renku\'s storage test refuses says why with "Try again"; the flaky dataset links on the retry', async ({ page, connector }) => {
+test('a link Renku\'s storage test refuses says why with "Try again"; the flaky dataset links on the retry', async ({
+  page,
+  connector,
+}) => {
   await openConnector(page, connector.gatehouse);
   await lookUp(page, 'doi:10.5072/FK2/FAIL', 'Lake sediment cores (linking always fails: demo of a failure)');
   await chooseProject(page, 'alpine-lab/station-001');
   await page.getByRole('button', { name: 'Link to the project' }).click();
   const problem = page.locator('#problem');
   await expect(problem).toBeFocused();
-  await expect(problem).toContainText('The provided storage configuration is not currently working. Listing the files of the dataset failed');
+  await expect(problem).toContainText(
+    'The provided storage configuration is not currently working. Listing the files of the dataset failed',
+  );
 
   const flakyTitle = 'Glacier runoff gauges (first link fails, a retry works: demo of a retry)';
   await lookUp(page, 'doi:10.5072/FK2/FLAKY', flakyTitle);
@@ -249,11 +290,16 @@ test('a link Renku\'s storage test refuses says why with "Try again"; the flaky 
   await expect(page.locator('#project option:checked')).toHaveText('alpine-lab/station-001');
   await page.getByRole('button', { name: 'Try again' }).click();
   await expect(problem).toBeHidden();
-  await expect(page.locator('#outcome')).toContainText(`“${flakyTitle}” is linked to alpine-lab/station-001 — mounted read-only in your sessions.`);
+  await expect(page.locator('#outcome')).toContainText(
+    `“${flakyTitle}” is linked to alpine-lab/station-001 — mounted read-only in your sessions.`,
+  );
   await expect(page.locator('#project-connector-list li.this-dataset')).toContainText(flakyTitle);
 });
 
-test('a malformed DOI is refused in the page before any call, with the message in focus', async ({ page, connector }) => {
+test('a malformed DOI is refused in the page before any call, with the message in focus', async ({
+  page,
+  connector,
+}) => {
   await openConnector(page, connector.gatehouse);
   const dataverseCalls: string[] = [];
   page.on('request', (request) => {
@@ -287,16 +333,24 @@ test('a keyword search lists datasets, and one of them can be shown', async ({ p
   await expect(page.getByLabel('DOI, dataset link or keywords')).toHaveValue(wheat.doi);
 });
 
-test('when Renku treats Gatehouse\'s token as anonymous, the page says "no projects" with the audience hint', async ({ page, anonymousToRenku }) => {
+test('when Renku treats Gatehouse\'s token as anonymous, the page says "no projects" with the audience hint', async ({
+  page,
+  anonymousToRenku,
+}) => {
   await openConnector(page, anonymousToRenku.gatehouse);
   const problem = page.locator('#problem');
   await expect(problem).toBeFocused();
   await expect(problem.getByRole('heading')).toHaveText('No Renku projects');
-  await expect(page.locator('#problem-hint')).toHaveText('no projects — if you have some, the IdP may not add the `renku` audience to Gatehouse\'s tokens');
+  await expect(page.locator('#problem-hint')).toHaveText(
+    "no projects — if you have some, the IdP may not add the `renku` audience to Gatehouse's tokens",
+  );
   await expect(projectSelect(page).locator('option')).toHaveText(['No projects']);
 });
 
-test('when the session has ended, the page says so, and "Sign in again" comes back with the form filled', async ({ page, connector }) => {
+test('when the session has ended, the page says so, and "Sign in again" comes back with the form filled', async ({
+  page,
+  connector,
+}) => {
   const { gatehouse, clock } = connector;
   await openConnector(page, gatehouse);
   await lookUp(page, wheat.doi, wheat.title);
@@ -323,10 +377,15 @@ test('when the session has ended, the page says so, and "Sign in again" comes ba
   await expect(page.getByRole('heading', { level: 2, name: wheat.title })).toBeVisible();
   await expect(page.locator('#project option:checked')).toHaveText('alice/soil-survey');
   await page.getByRole('button', { name: 'Link to the project' }).click();
-  await expect(page.locator('#outcome')).toContainText(`“${wheat.title}” is linked to alice/soil-survey — mounted read-only in your sessions.`);
+  await expect(page.locator('#outcome')).toContainText(
+    `“${wheat.title}” is linked to alice/soil-survey — mounted read-only in your sessions.`,
+  );
 });
 
-test('when Renku is down the page says so with "Try again", and trying again once it is back works', async ({ page, renkuThatFails }) => {
+test('when Renku is down the page says so with "Try again", and trying again once it is back works', async ({
+  page,
+  renkuThatFails,
+}) => {
   const { gatehouse, renku } = renkuThatFails;
   renku.up = false;
   await openConnector(page, gatehouse);
@@ -349,5 +408,7 @@ test('when Renku is down the page says so with "Try again", and trying again onc
   await expect(problem).toContainText('Nothing was linked. Try again in a minute.');
   renku.up = true;
   await page.getByRole('button', { name: 'Try again' }).click();
-  await expect(page.locator('#outcome')).toContainText(`“${soil.title}” is linked to alice/climate-models — mounted read-only in your sessions.`);
+  await expect(page.locator('#outcome')).toContainText(
+    `“${soil.title}” is linked to alice/climate-models — mounted read-only in your sessions.`,
+  );
 });

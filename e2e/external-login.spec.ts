@@ -4,7 +4,10 @@ import { expect, signInAtIdp, test } from './fixtures.ts';
 
 const guid = /^\{[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}\}$/;
 
-test('alice signs in through the SOAP external login, sees the workspace, signs out at the IdP, and must sign in there again', async ({ page, gatehouse }) => {
+test('alice signs in through the SOAP external login, sees the workspace, signs out at the IdP, and must sign in there again', async ({
+  page,
+  gatehouse,
+}) => {
   const errors: string[] = [];
   page.on('console', (message) => {
     if (message.type() === 'error') errors.push(message.text());
@@ -13,7 +16,9 @@ test('alice signs in through the SOAP external login, sees the workspace, signs 
   await page.goto(`${gatehouse.url}/`);
   await page.getByRole('link', { name: 'Sign in with external login' }).click();
   await expect(page).toHaveURL(new RegExp(`^${gatehouse.issuer}/interaction/`));
-  const contextCookie = (await page.context().cookies(`${gatehouse.url}/external/callback`)).find((c) => c.name === 'ContextID');
+  const contextCookie = (await page.context().cookies(`${gatehouse.url}/external/callback`)).find(
+    (c) => c.name === 'ContextID',
+  );
   expect(contextCookie?.httpOnly).toBe(true);
   expect(contextCookie?.path).toBe('/external');
   await signInAtIdp(page, 'alice');
@@ -22,7 +27,9 @@ test('alice signs in through the SOAP external login, sees the workspace, signs 
   await expect(page.locator('#user-via')).toHaveText('via external login');
   await expect(page.locator('#user-name')).toHaveText('Alice Liddell');
   await expect(page.locator('#user-workspace')).toHaveText(guid);
-  expect((await page.context().cookies(`${gatehouse.url}/external/callback`)).find((c) => c.name === 'ContextID')).toBeUndefined();
+  expect(
+    (await page.context().cookies(`${gatehouse.url}/external/callback`)).find((c) => c.name === 'ContextID'),
+  ).toBeUndefined();
 
   // The form posts to Gatehouse, which calls SOAP Logout and redirects to the IdP's sign-out.
   await page.getByRole('button', { name: 'Sign out' }).click();
@@ -37,10 +44,15 @@ test('alice signs in through the SOAP external login, sees the workspace, signs 
   expect(errors.filter((e) => /Content Security Policy|Refused/.test(e))).toEqual([]);
 });
 
-test('against another LiveScore server, sign-out reaches that server\'s IdP although the form\'s CSP does not list it', async ({ page }) => {
+test("against another LiveScore server, sign-out reaches that server's IdP although the form's CSP does not list it", async ({
+  page,
+}) => {
   const { server, url } = await boundServer();
   const livescore = await startGatehouse({ GATEHOUSE_SOAP_REDIRECT_URIS: `${url}/external/callback` });
-  const gatehouse = await startGatehouse({ GATEHOUSE_PUBLIC_URL: url, GATEHOUSE_SOAP_URL: `${livescore.url}/Session` }, { server });
+  const gatehouse = await startGatehouse(
+    { GATEHOUSE_PUBLIC_URL: url, GATEHOUSE_SOAP_URL: `${livescore.url}/Session` },
+    { server },
+  );
   try {
     await page.goto(`${gatehouse.url}/external/login`);
     await expect(page).toHaveURL(new RegExp(`^${livescore.issuer}/interaction/`));

@@ -24,7 +24,10 @@ async function settled(page: Page): Promise<void> {
   await page.waitForLoadState('networkidle');
 }
 
-test('the sign-in page, the IdP\'s login page, the home page and the connector load without a console error or a failed request', async ({ page, gatehouse }) => {
+test("the sign-in page, the IdP's login page, the home page and the connector load without a console error or a failed request", async ({
+  page,
+  gatehouse,
+}) => {
   const problems = watchForProblems(page);
 
   await page.goto(`${gatehouse.url}/`);

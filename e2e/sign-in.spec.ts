@@ -1,6 +1,9 @@
 import { expect, signInAtIdp, test } from './fixtures.ts';
 
-test('alice signs in in a real browser, sees her profile, signs out, and the IdP session is over', async ({ page, gatehouse }) => {
+test('alice signs in in a real browser, sees her profile, signs out, and the IdP session is over', async ({
+  page,
+  gatehouse,
+}) => {
   const errors: string[] = [];
   page.on('console', (message) => {
     if (message.type() === 'error') errors.push(message.text());
@@ -38,7 +41,10 @@ test('alice signs in in a real browser, sees her profile, signs out, and the IdP
   expect(errors.filter((e) => /Content Security Policy|Refused/.test(e))).toEqual([]);
 });
 
-test('a wrong password stays at the IdP with a message, and Gatehouse keeps no session', async ({ page, gatehouse }) => {
+test('a wrong password stays at the IdP with a message, and Gatehouse keeps no session', async ({
+  page,
+  gatehouse,
+}) => {
   await page.goto(`${gatehouse.url}/auth/login?returnTo=/`);
   await page.getByLabel('Username').fill('alice');
   await page.getByLabel('Password').fill('not-her-password');

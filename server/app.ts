@@ -40,37 +40,43 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
 
   app.use(requestLogging(logger, clock));
   app.use(warnUntrustedForwarding(logger, app.get('trust proxy fn') as (address: string, hop: number) => boolean));
-  app.use(helmet({
-    contentSecurityPolicy: {
-      useDefaults: false,
-      directives: {
-        defaultSrc: ["'self'"],
-        scriptSrc: ["'self'"],
-        styleSrc: ["'self'"],
-        imgSrc: ["'self'", 'data:'],
-        connectSrc: ["'self'"],
-        objectSrc: ["'none'"],
-        baseUri: ["'none'"],
-        frameAncestors: ["'none'"],
-        // Sign-out posts to Gatehouse, which redirects to the IdP's end-session endpoint:
-        // Chromium checks that redirect against form-action too.
-        formAction: ["'self'", new URL(idp.issuer).origin, ...(extensions.formActionOrigins ?? [])],
-        ...(config.secureCookies ? { upgradeInsecureRequests: [] } : {}),
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        useDefaults: false,
+        directives: {
+          defaultSrc: ["'self'"],
+          scriptSrc: ["'self'"],
+          styleSrc: ["'self'"],
+          imgSrc: ["'self'", 'data:'],
+          connectSrc: ["'self'"],
+          objectSrc: ["'none'"],
+          baseUri: ["'none'"],
+          frameAncestors: ["'none'"],
+          // Sign-out posts to Gatehouse, which redirects to the IdP's end-session endpoint:
+          // Chromium checks that redirect against form-action too.
+          formAction: ["'self'", new URL(idp.issuer).origin, ...(extensions.formActionOrigins ?? [])],
+          ...(config.secureCookies ? { upgradeInsecureRequests: [] } : {}),
+        },
       },
-    },
-    strictTransportSecurity: config.secureCookies,
-  }));
+      strictTransportSecurity: config.secureCookies,
+    }),
+  );
   app.use('/public', express.static(`${root}public`, { index: false, maxAge: '1h' }));
 
   // Routers built here, mounted below; their declared error forms apply from the start.
   const backchannel = backchannelLogout(deps);
   const user = userRouter(deps);
   const sessions = sessionsRouter(deps);
-  const own: Array<[string, Router]> = [['/auth/backchannel-logout', backchannel], ['/auth/user', user], ['/auth/sessions', sessions]];
+  const own: Array<[string, Router]> = [
+    ['/auth/backchannel-logout', backchannel],
+    ['/auth/user', user],
+    ['/auth/sessions', sessions],
+  ];
   // Each JSON (or SOAP) router declares its error form (answersIn). It is set here, before the
   // session and the caller are loaded, so a failure on the router's paths (the store away, a
   // rate limit, a locked-out credential) answers in that form too, whatever `Accept` says.
-  for (const [path, handler] of [...own, ...extensions.sessionless ?? [], ...extensions.routers ?? []]) {
+  for (const [path, handler] of [...own, ...(extensions.sessionless ?? []), ...(extensions.routers ?? [])]) {
     const format = declaredErrorFormat(handler);
     if (format) app.use(path, errorFormat(format));
   }
@@ -82,10 +88,18 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
   app.use('/auth/backchannel-logout', backchannel);
 
   app.use(sessionMiddleware(deps));
-  app.use(loadCaller(grants, clock, config.session, {
-    limits: rateLimits,
-    sessionCookie: { name: cookieNames(config.secureCookies).session, secure: config.secureCookies },
-  }, extensions.apiTokens));
+  app.use(
+    loadCaller(
+      grants,
+      clock,
+      config.session,
+      {
+        limits: rateLimits,
+        sessionCookie: { name: cookieNames(config.secureCookies).session, secure: config.secureCookies },
+      },
+      extensions.apiTokens,
+    ),
+  );
 
   app.get('/', noStore, homePage(deps, extensions));
   app.use('/auth', authRouter(deps, extensions));

@@ -135,49 +135,173 @@ export const variables: readonly Variable[] = [
   { name: 'NODE_ENV', doc: '`production` refuses http URLs and never starts the embedded IdP', default: 'development' },
   { name: 'GATEHOUSE_PORT', doc: 'TCP port Gatehouse listens on', default: '3000' },
   // No static default: it follows GATEHOUSE_PORT (see loadConfig).
-  { name: 'GATEHOUSE_PUBLIC_URL', doc: 'URL browsers use to reach Gatehouse; the redirect URI is <this>/auth/callback; default http://localhost:<GATEHOUSE_PORT>; required (https) in production', example: 'https://gatehouse.example.org' },
+  {
+    name: 'GATEHOUSE_PUBLIC_URL',
+    doc: 'URL browsers use to reach Gatehouse; the redirect URI is <this>/auth/callback; default http://localhost:<GATEHOUSE_PORT>; required (https) in production',
+    example: 'https://gatehouse.example.org',
+  },
 
-  { group: 'Identity provider (leave GATEHOUSE_OIDC_ISSUER empty in development for the embedded IdP)', name: 'GATEHOUSE_OIDC_ISSUER', doc: 'issuer URL of the IdP; empty in development starts the embedded IdP', example: 'https://keycloak.example/realms/renku' },
-  { name: 'GATEHOUSE_OIDC_CLIENT_ID', doc: 'client id registered for Gatehouse at the IdP (a confidential client)', default: 'gatehouse' },
+  {
+    group: 'Identity provider (leave GATEHOUSE_OIDC_ISSUER empty in development for the embedded IdP)',
+    name: 'GATEHOUSE_OIDC_ISSUER',
+    doc: 'issuer URL of the IdP; empty in development starts the embedded IdP',
+    example: 'https://keycloak.example/realms/renku',
+  },
+  {
+    name: 'GATEHOUSE_OIDC_CLIENT_ID',
+    doc: 'client id registered for Gatehouse at the IdP (a confidential client)',
+    default: 'gatehouse',
+  },
   { name: 'GATEHOUSE_OIDC_CLIENT_SECRET', doc: 'client secret, for client_secret_basic and client_secret_post' },
-  { name: 'GATEHOUSE_OIDC_CLIENT_AUTH', doc: 'client_secret_basic, client_secret_post or private_key_jwt', default: 'client_secret_basic' },
-  { name: 'GATEHOUSE_OIDC_PRIVATE_KEY', doc: 'PKCS#8 PEM private key for private_key_jwt (RSA, EC P-256/384/521 or Ed25519); "\\n" may stand for newlines' },
+  {
+    name: 'GATEHOUSE_OIDC_CLIENT_AUTH',
+    doc: 'client_secret_basic, client_secret_post or private_key_jwt',
+    default: 'client_secret_basic',
+  },
+  {
+    name: 'GATEHOUSE_OIDC_PRIVATE_KEY',
+    doc: 'PKCS#8 PEM private key for private_key_jwt (RSA, EC P-256/384/521 or Ed25519); "\\n" may stand for newlines',
+  },
   { name: 'GATEHOUSE_OIDC_PRIVATE_KEY_ID', doc: '`kid` of that key as registered at the IdP (optional)' },
   { name: 'GATEHOUSE_OIDC_SCOPES', doc: 'scopes requested at sign-in', default: 'openid profile email offline_access' },
   { name: 'GATEHOUSE_OIDC_TIMEOUT', doc: 'seconds to wait for the IdP before answering 503', default: '10' },
-  { name: 'GATEHOUSE_OIDC_ID_TOKEN_ALG', doc: 'the one algorithm id_tokens must be signed with (the client\'s id_token_signed_response_alg at the IdP; asymmetric only); any other is refused', default: 'RS256' },
-  { name: 'GATEHOUSE_CLOCK_TOLERANCE', doc: 'seconds of clock difference with the IdP tolerated on id_token timestamps (iat, exp, nbf)', default: '60' },
-  { name: 'GATEHOUSE_OIDC_USERINFO', doc: 'auto, always or never: read name, email etc. from the IdP\'s UserInfo endpoint after sign-in (auto: when discovery lists one and profile, email, address or phone was granted)', default: 'auto' },
-  { name: 'GATEHOUSE_OIDC_USERINFO_REFRESH', doc: 'seconds after which a token refresh also re-reads UserInfo (it always does when the refresh brings a new id_token); 0 = never at refresh', default: '3600' },
+  {
+    name: 'GATEHOUSE_OIDC_ID_TOKEN_ALG',
+    doc: "the one algorithm id_tokens must be signed with (the client's id_token_signed_response_alg at the IdP; asymmetric only); any other is refused",
+    default: 'RS256',
+  },
+  {
+    name: 'GATEHOUSE_CLOCK_TOLERANCE',
+    doc: 'seconds of clock difference with the IdP tolerated on id_token timestamps (iat, exp, nbf)',
+    default: '60',
+  },
+  {
+    name: 'GATEHOUSE_OIDC_USERINFO',
+    doc: "auto, always or never: read name, email etc. from the IdP's UserInfo endpoint after sign-in (auto: when discovery lists one and profile, email, address or phone was granted)",
+    default: 'auto',
+  },
+  {
+    name: 'GATEHOUSE_OIDC_USERINFO_REFRESH',
+    doc: 'seconds after which a token refresh also re-reads UserInfo (it always does when the refresh brings a new id_token); 0 = never at refresh',
+    default: '3600',
+  },
 
-  { group: 'Sessions', name: 'GATEHOUSE_SESSION_SECRET', doc: 'at least 32 characters; signs cookies and encrypts tokens at rest; required in production (e.g. `openssl rand -base64 48`)' },
+  {
+    group: 'Sessions',
+    name: 'GATEHOUSE_SESSION_SECRET',
+    doc: 'at least 32 characters; signs cookies and encrypts tokens at rest; required in production (e.g. `openssl rand -base64 48`)',
+  },
   { name: 'GATEHOUSE_SESSION_IDLE', doc: 'seconds without a request after which a session ends', default: '1800' },
-  { name: 'GATEHOUSE_SESSION_MAX', doc: 'seconds after sign-in after which a session ends, however active', default: '28800' },
+  {
+    name: 'GATEHOUSE_SESSION_MAX',
+    doc: 'seconds after sign-in after which a session ends, however active',
+    default: '28800',
+  },
 
-  { group: 'State', name: 'GATEHOUSE_STORE', doc: 'memory (one process) or redis (several instances)', default: 'memory' },
-  { name: 'GATEHOUSE_REDIS_URL', doc: 'redis://host:port, required when GATEHOUSE_STORE=redis', example: 'redis://127.0.0.1:6379' },
+  {
+    group: 'State',
+    name: 'GATEHOUSE_STORE',
+    doc: 'memory (one process) or redis (several instances)',
+    default: 'memory',
+  },
+  {
+    name: 'GATEHOUSE_REDIS_URL',
+    doc: 'redis://host:port, required when GATEHOUSE_STORE=redis',
+    example: 'redis://127.0.0.1:6379',
+  },
 
-  { group: 'SOAP external login (LiveScore-style /Session service and its browser side /external)', name: 'GATEHOUSE_EXTERNAL_AUTH', doc: 'enabled or disabled: the SOAP external login (`/Session`, `/external/login`)', default: 'enabled' },
-  { name: 'GATEHOUSE_BYPASS_LOGIN_PAGE', doc: 'enabled sends anonymous visitors of `/` straight to the external login (needs GATEHOUSE_EXTERNAL_AUTH=enabled)', default: 'disabled' },
-  { name: 'GATEHOUSE_SOAP_REDIRECT_URIS', doc: 'comma-separated RequestURLs GetExternalLoginRedirectURL accepts, each registered at the IdP as a redirect URI, besides <GATEHOUSE_PUBLIC_URL>/external/callback (Gatehouse\'s own external login), which is always accepted' },
-  { name: 'GATEHOUSE_SOAP_URL', doc: 'SOAP endpoint the browser side of the external login calls: another LiveScore-compatible server, or by default this Gatehouse\'s own <GATEHOUSE_PUBLIC_URL>/Session' },
+  {
+    group: 'SOAP external login (LiveScore-style /Session service and its browser side /external)',
+    name: 'GATEHOUSE_EXTERNAL_AUTH',
+    doc: 'enabled or disabled: the SOAP external login (`/Session`, `/external/login`)',
+    default: 'enabled',
+  },
+  {
+    name: 'GATEHOUSE_BYPASS_LOGIN_PAGE',
+    doc: 'enabled sends anonymous visitors of `/` straight to the external login (needs GATEHOUSE_EXTERNAL_AUTH=enabled)',
+    default: 'disabled',
+  },
+  {
+    name: 'GATEHOUSE_SOAP_REDIRECT_URIS',
+    doc: "comma-separated RequestURLs GetExternalLoginRedirectURL accepts, each registered at the IdP as a redirect URI, besides <GATEHOUSE_PUBLIC_URL>/external/callback (Gatehouse's own external login), which is always accepted",
+  },
+  {
+    name: 'GATEHOUSE_SOAP_URL',
+    doc: "SOAP endpoint the browser side of the external login calls: another LiveScore-compatible server, or by default this Gatehouse's own <GATEHOUSE_PUBLIC_URL>/Session",
+  },
 
-  { group: 'Proxied APIs (/api/<name>/...; see docs/apis.md)', name: 'GATEHOUSE_APIS', doc: 'path to the JSON file declaring the upstream APIs reachable at /api/<name>/; empty in development registers the demo APIs (renku, dataverse)', example: 'apis.json' },
-  { name: 'GATEHOUSE_PROXY_MAX_BODY', doc: 'largest request body, in bytes, forwarded to an upstream API (larger: 413)', default: '10485760' },
-  { name: 'GATEHOUSE_TOKEN_REFRESH_SKEW', doc: 'seconds before expiry at which an access token is refreshed before being sent upstream', default: '60' },
+  {
+    group: 'Proxied APIs (/api/<name>/...; see docs/apis.md)',
+    name: 'GATEHOUSE_APIS',
+    doc: 'path to the JSON file declaring the upstream APIs reachable at /api/<name>/; empty in development registers the demo APIs (renku, dataverse)',
+    example: 'apis.json',
+  },
+  {
+    name: 'GATEHOUSE_PROXY_MAX_BODY',
+    doc: 'largest request body, in bytes, forwarded to an upstream API (larger: 413)',
+    default: '10485760',
+  },
+  {
+    name: 'GATEHOUSE_TOKEN_REFRESH_SKEW',
+    doc: 'seconds before expiry at which an access token is refreshed before being sent upstream',
+    default: '60',
+  },
 
-  { group: 'Trusted proxies and rate limits (see docs/architecture.md, "Rate limits and bounded state")', name: 'GATEHOUSE_TRUST_PROXY', doc: 'which peers may set X-Forwarded-For/-Proto: a hop count (0 trusts none), or a comma list of addresses, CIDRs and `loopback`, `linklocal`, `uniquelocal`. Name your load balancer here, or client addresses (rate limits, the upstream\'s X-Forwarded-For) and https are not seen.', default: 'loopback' },
-  { name: 'GATEHOUSE_RATE_LIMIT_LOGIN', doc: '`<count>/<seconds>` or `off`: sign-in starts per client address, for each of /auth/login, /external/login, GetExternalLoginRedirectURL and POST /auth/device/code', default: '30/60' },
-  { name: 'GATEHOUSE_RATE_LIMIT_LOGIN_GLOBAL', doc: '`<count>/<seconds>` or `off`: sign-in starts from all addresses together, for each of those endpoints', default: '600/60' },
-  { name: 'GATEHOUSE_RATE_LIMIT_BACKCHANNEL_LOGOUT', doc: '`<count>/<seconds>` or `off`: POST /auth/backchannel-logout per client address (the IdP)', default: '600/60' },
-  { name: 'GATEHOUSE_RATE_LIMIT_BACKCHANNEL_LOGOUT_GLOBAL', doc: '`<count>/<seconds>` or `off`: POST /auth/backchannel-logout from all addresses together', default: '1200/60' },
-  { name: 'GATEHOUSE_RATE_LIMIT_FAILED_CREDENTIALS', doc: '`<count>/<seconds>` or `off`: unknown session cookies, bearer handles, IdentityTokens, ContextIDs or States per client address; past it every credential from that address is refused until the window ends', default: '20/300' },
+  {
+    group: 'Trusted proxies and rate limits (see docs/architecture.md, "Rate limits and bounded state")',
+    name: 'GATEHOUSE_TRUST_PROXY',
+    doc: "which peers may set X-Forwarded-For/-Proto: a hop count (0 trusts none), or a comma list of addresses, CIDRs and `loopback`, `linklocal`, `uniquelocal`. Name your load balancer here, or client addresses (rate limits, the upstream's X-Forwarded-For) and https are not seen.",
+    default: 'loopback',
+  },
+  {
+    name: 'GATEHOUSE_RATE_LIMIT_LOGIN',
+    doc: '`<count>/<seconds>` or `off`: sign-in starts per client address, for each of /auth/login, /external/login, GetExternalLoginRedirectURL and POST /auth/device/code',
+    default: '30/60',
+  },
+  {
+    name: 'GATEHOUSE_RATE_LIMIT_LOGIN_GLOBAL',
+    doc: '`<count>/<seconds>` or `off`: sign-in starts from all addresses together, for each of those endpoints',
+    default: '600/60',
+  },
+  {
+    name: 'GATEHOUSE_RATE_LIMIT_BACKCHANNEL_LOGOUT',
+    doc: '`<count>/<seconds>` or `off`: POST /auth/backchannel-logout per client address (the IdP)',
+    default: '600/60',
+  },
+  {
+    name: 'GATEHOUSE_RATE_LIMIT_BACKCHANNEL_LOGOUT_GLOBAL',
+    doc: '`<count>/<seconds>` or `off`: POST /auth/backchannel-logout from all addresses together',
+    default: '1200/60',
+  },
+  {
+    name: 'GATEHOUSE_RATE_LIMIT_FAILED_CREDENTIALS',
+    doc: '`<count>/<seconds>` or `off`: unknown session cookies, bearer handles, IdentityTokens, ContextIDs or States per client address; past it every credential from that address is refused until the window ends',
+    default: '20/300',
+  },
 
-  { group: 'API tokens for scripts (/tokens, device sign-in at /device; see docs/scripts.md)', name: 'GATEHOUSE_API_TOKEN_SCOPES', doc: 'scopes of the IdP grant behind each API token; without offline_access a token ends with the IdP session', default: 'openid offline_access' },
-  { name: 'GATEHOUSE_API_TOKEN_MAX_DAYS', doc: 'longest lifetime, in days, a user may choose for an API token', default: '90' },
-  { name: 'GATEHOUSE_API_TOKEN_CONSENT_PROMPT', doc: 'enabled sends prompt=consent with an API token\'s authorization request (oidc-provider grants offline_access only with it; Keycloak does not need it)', default: 'enabled' },
+  {
+    group: 'API tokens for scripts (/tokens, device sign-in at /device; see docs/scripts.md)',
+    name: 'GATEHOUSE_API_TOKEN_SCOPES',
+    doc: 'scopes of the IdP grant behind each API token; without offline_access a token ends with the IdP session',
+    default: 'openid offline_access',
+  },
+  {
+    name: 'GATEHOUSE_API_TOKEN_MAX_DAYS',
+    doc: 'longest lifetime, in days, a user may choose for an API token',
+    default: '90',
+  },
+  {
+    name: 'GATEHOUSE_API_TOKEN_CONSENT_PROMPT',
+    doc: "enabled sends prompt=consent with an API token's authorization request (oidc-provider grants offline_access only with it; Keycloak does not need it)",
+    default: 'enabled',
+  },
 
-  { group: 'Development and operations', name: 'GATEHOUSE_DEV_IDP_PORT', doc: 'port of the embedded development IdP', default: '3001' },
+  {
+    group: 'Development and operations',
+    name: 'GATEHOUSE_DEV_IDP_PORT',
+    doc: 'port of the embedded development IdP',
+    default: '3001',
+  },
   { name: 'GATEHOUSE_LOG_LEVEL', doc: 'debug, info, warn, error or silent', default: 'info' },
 ];
 
@@ -202,39 +326,61 @@ export function loadConfig(env: Env = readEnvironment()): Config {
   const userInfoRefreshSeconds = integer('GATEHOUSE_OIDC_USERINFO_REFRESH', get, problems, 0, 30 * 86400);
   // Asymmetric only: Gatehouse verifies id_token signatures against the IdP's JWKS (HS* would
   // make the client secret a signing key anyone holding it could forge tokens with).
-  const idTokenAlg = oneOf('GATEHOUSE_OIDC_ID_TOKEN_ALG', get, problems,
-    ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const);
+  const idTokenAlg = oneOf('GATEHOUSE_OIDC_ID_TOKEN_ALG', get, problems, [
+    'RS256',
+    'RS384',
+    'RS512',
+    'PS256',
+    'PS384',
+    'PS512',
+    'ES256',
+    'ES384',
+    'ES512',
+    'EdDSA',
+    'Ed25519',
+  ] as const);
   const idleSeconds = integer('GATEHOUSE_SESSION_IDLE', get, problems, 10, 30 * 86400);
   const maxSeconds = integer('GATEHOUSE_SESSION_MAX', get, problems, 10, 365 * 86400);
 
   // A newcomer who only moves the port gets redirect URIs and a banner on that port.
-  const publicUrl = get('GATEHOUSE_PUBLIC_URL') === undefined
-    ? `http://localhost:${port}`
-    : url('GATEHOUSE_PUBLIC_URL', get, problems, production);
+  const publicUrl =
+    get('GATEHOUSE_PUBLIC_URL') === undefined
+      ? `http://localhost:${port}`
+      : url('GATEHOUSE_PUBLIC_URL', get, problems, production);
   if (production && get('GATEHOUSE_PUBLIC_URL') === undefined) {
-    problems.push('GATEHOUSE_PUBLIC_URL is required in production (the https URL browsers use, e.g. https://gatehouse.example.org)');
+    problems.push(
+      'GATEHOUSE_PUBLIC_URL is required in production (the https URL browsers use, e.g. https://gatehouse.example.org)',
+    );
   }
-  const issuer = get('GATEHOUSE_OIDC_ISSUER') === undefined
-    ? undefined
-    : url('GATEHOUSE_OIDC_ISSUER', get, problems, production);
+  const issuer =
+    get('GATEHOUSE_OIDC_ISSUER') === undefined ? undefined : url('GATEHOUSE_OIDC_ISSUER', get, problems, production);
   if (production && issuer === undefined) {
     problems.push('GATEHOUSE_OIDC_ISSUER is required in production (the embedded IdP is for development only)');
   }
 
-  const clientAuth = oneOf('GATEHOUSE_OIDC_CLIENT_AUTH', get, problems,
-    ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const);
+  const clientAuth = oneOf('GATEHOUSE_OIDC_CLIENT_AUTH', get, problems, [
+    'client_secret_basic',
+    'client_secret_post',
+    'private_key_jwt',
+  ] as const);
   const clientSecret = get('GATEHOUSE_OIDC_CLIENT_SECRET');
   const privateKey = get('GATEHOUSE_OIDC_PRIVATE_KEY')?.replace(/\\n/g, '\n');
   if (issuer !== undefined) {
     if (clientAuth === 'private_key_jwt' && !privateKey) {
-      problems.push('GATEHOUSE_OIDC_PRIVATE_KEY is required when GATEHOUSE_OIDC_CLIENT_AUTH=private_key_jwt (a PKCS#8 PEM key)');
+      problems.push(
+        'GATEHOUSE_OIDC_PRIVATE_KEY is required when GATEHOUSE_OIDC_CLIENT_AUTH=private_key_jwt (a PKCS#8 PEM key)',
+      );
     }
     if (clientAuth !== 'private_key_jwt' && !clientSecret) {
-      problems.push(`GATEHOUSE_OIDC_CLIENT_SECRET is required when GATEHOUSE_OIDC_CLIENT_AUTH=${clientAuth} (copy it from the client's credentials at the IdP)`);
+      problems.push(
+        `GATEHOUSE_OIDC_CLIENT_SECRET is required when GATEHOUSE_OIDC_CLIENT_AUTH=${clientAuth} (copy it from the client's credentials at the IdP)`,
+      );
     }
   }
   if (privateKey && !privateKey.includes('-----BEGIN PRIVATE KEY-----')) {
-    problems.push('GATEHOUSE_OIDC_PRIVATE_KEY must be a PKCS#8 PEM key ("-----BEGIN PRIVATE KEY-----"); convert with `openssl pkcs8 -topk8 -nocrypt`');
+    problems.push(
+      'GATEHOUSE_OIDC_PRIVATE_KEY must be a PKCS#8 PEM key ("-----BEGIN PRIVATE KEY-----"); convert with `openssl pkcs8 -topk8 -nocrypt`',
+    );
   }
 
   const scopes = get('GATEHOUSE_OIDC_SCOPES')!;
@@ -245,7 +391,10 @@ export function loadConfig(env: Env = readEnvironment()): Config {
   let secret = get('GATEHOUSE_SESSION_SECRET');
   let secretGenerated = false;
   if (secret === undefined) {
-    if (production) problems.push('GATEHOUSE_SESSION_SECRET is required in production (at least 32 random characters, e.g. `openssl rand -base64 48`)');
+    if (production)
+      problems.push(
+        'GATEHOUSE_SESSION_SECRET is required in production (at least 32 random characters, e.g. `openssl rand -base64 48`)',
+      );
     secret = randomBytes(32).toString('base64url');
     secretGenerated = true;
   } else if (secret.length < 32) {
@@ -255,8 +404,12 @@ export function loadConfig(env: Env = readEnvironment()): Config {
   const store = oneOf('GATEHOUSE_STORE', get, problems, ['memory', 'redis'] as const);
   const redisUrl = get('GATEHOUSE_REDIS_URL');
   if (store === 'redis') {
-    if (!redisUrl) problems.push('GATEHOUSE_REDIS_URL is required when GATEHOUSE_STORE=redis (e.g. redis://127.0.0.1:6379)');
-    else if (!/^rediss?:\/\//.test(redisUrl)) problems.push('GATEHOUSE_REDIS_URL must start with redis:// or rediss:// (e.g. redis://:password@host:6379; the value is not shown, it may hold a password)');
+    if (!redisUrl)
+      problems.push('GATEHOUSE_REDIS_URL is required when GATEHOUSE_STORE=redis (e.g. redis://127.0.0.1:6379)');
+    else if (!/^rediss?:\/\//.test(redisUrl))
+      problems.push(
+        'GATEHOUSE_REDIS_URL must start with redis:// or rediss:// (e.g. redis://:password@host:6379; the value is not shown, it may hold a password)',
+      );
   }
   const logLevel = oneOf('GATEHOUSE_LOG_LEVEL', get, problems, ['debug', 'info', 'warn', 'error', 'silent'] as const);
   const soap = soapSettings(get, problems, publicUrl.replace(/\/+$/, ''), production);
@@ -278,7 +431,8 @@ export function loadConfig(env: Env = readEnvironment()): Config {
     problems.push(`GATEHOUSE_API_TOKEN_SCOPES must include "openid" (got "${apiTokenScopes}")`);
   }
   const apiTokenMaxDays = integer('GATEHOUSE_API_TOKEN_MAX_DAYS', get, problems, 1, 3650);
-  const apiTokenConsentPrompt = oneOf('GATEHOUSE_API_TOKEN_CONSENT_PROMPT', get, problems, ['enabled', 'disabled'] as const) === 'enabled';
+  const apiTokenConsentPrompt =
+    oneOf('GATEHOUSE_API_TOKEN_CONSENT_PROMPT', get, problems, ['enabled', 'disabled'] as const) === 'enabled';
 
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -385,7 +539,12 @@ function url(name: string, get: Getter, problems: string[], production: boolean)
   return raw;
 }
 
-function oneOf<const T extends readonly string[]>(name: string, get: Getter, problems: string[], allowed: T): T[number] {
+function oneOf<const T extends readonly string[]>(
+  name: string,
+  get: Getter,
+  problems: string[],
+  allowed: T,
+): T[number] {
   const raw = get(name) ?? '';
   if (!(allowed as readonly string[]).includes(raw)) {
     problems.push(`${name} must be one of ${allowed.join(', ')} (got "${raw}")`);
@@ -415,10 +574,15 @@ function trustedProxies(get: Getter, problems: string[]): number | string[] {
     const hops = Number(raw);
     if (hops <= 10) return hops;
   }
-  const entries = raw.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  const entries = raw
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
   const bad = entries.filter((entry) => !isProxyEntry(entry));
   if (entries.length === 0 || bad.length > 0) {
-    problems.push(`GATEHOUSE_TRUST_PROXY must be a hop count from 0 to 10 or a comma list of addresses, CIDRs, loopback, linklocal, uniquelocal (got "${raw}")`);
+    problems.push(
+      `GATEHOUSE_TRUST_PROXY must be a hop count from 0 to 10 or a comma list of addresses, CIDRs, loopback, linklocal, uniquelocal (got "${raw}")`,
+    );
     return ['loopback'];
   }
   return entries;
@@ -435,19 +599,26 @@ function isProxyEntry(entry: string): boolean {
 
 function soapSettings(get: Getter, problems: string[], publicUrl: string, production: boolean): Config['soap'] {
   const externalAuth = oneOf('GATEHOUSE_EXTERNAL_AUTH', get, problems, ['enabled', 'disabled'] as const) === 'enabled';
-  const bypassLoginPage = oneOf('GATEHOUSE_BYPASS_LOGIN_PAGE', get, problems, ['enabled', 'disabled'] as const) === 'enabled';
+  const bypassLoginPage =
+    oneOf('GATEHOUSE_BYPASS_LOGIN_PAGE', get, problems, ['enabled', 'disabled'] as const) === 'enabled';
   if (bypassLoginPage && !externalAuth) {
-    problems.push('GATEHOUSE_BYPASS_LOGIN_PAGE=enabled needs GATEHOUSE_EXTERNAL_AUTH=enabled (there would be no way to sign in)');
+    problems.push(
+      'GATEHOUSE_BYPASS_LOGIN_PAGE=enabled needs GATEHOUSE_EXTERNAL_AUTH=enabled (there would be no way to sign in)',
+    );
   }
   // The defaults derive from GATEHOUSE_PUBLIC_URL, which is checked on its own: only configured values are checked here.
-  const configuredUris = get('GATEHOUSE_SOAP_REDIRECT_URIS')?.split(',').map((uri) => uri.trim()).filter((uri) => uri !== '');
+  const configuredUris = get('GATEHOUSE_SOAP_REDIRECT_URIS')
+    ?.split(',')
+    .map((uri) => uri.trim())
+    .filter((uri) => uri !== '');
   for (const uri of configuredUris ?? []) {
     // The code exchange sends redirect_uri without a query, so a RequestURL must have none.
     checkUrl('GATEHOUSE_SOAP_REDIRECT_URIS', uri, problems, production, { query: false, loopbackHttp: false });
   }
   const configuredUrl = get('GATEHOUSE_SOAP_URL');
   // Behind a TLS-terminating proxy Gatehouse may call its own /Session over loopback http.
-  if (configuredUrl) checkUrl('GATEHOUSE_SOAP_URL', configuredUrl, problems, production, { query: true, loopbackHttp: true });
+  if (configuredUrl)
+    checkUrl('GATEHOUSE_SOAP_URL', configuredUrl, problems, production, { query: true, loopbackHttp: true });
   return {
     externalAuth,
     bypassLoginPage,
@@ -458,7 +629,13 @@ function soapSettings(get: Getter, problems: string[], publicUrl: string, produc
 }
 
 /** An absolute http(s) URL without fragment; https in production unless `loopbackHttp` and a loopback host. */
-function checkUrl(name: string, raw: string, problems: string[], production: boolean, allow: { query: boolean; loopbackHttp: boolean }): void {
+function checkUrl(
+  name: string,
+  raw: string,
+  problems: string[],
+  production: boolean,
+  allow: { query: boolean; loopbackHttp: boolean },
+): void {
   let parsed: URL;
   try {
     parsed = new URL(raw);

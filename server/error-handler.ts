@@ -26,7 +26,8 @@ export function errorFormatFor(req: Request, chosen: unknown): ErrorFormat {
 export function errorHandler(logger: Logger, renderFault?: FaultRenderer): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const error = toAppError(err);
-    if (error.status >= 500) logger.error('request failed', { errorCode: error.code, error: err instanceof Error ? err : String(err) });
+    if (error.status >= 500)
+      logger.error('request failed', { errorCode: error.code, error: err instanceof Error ? err : String(err) });
     else logger.info('request refused', { errorCode: error.code, status: error.status });
     if (res.headersSent) {
       // A streamed response already started: all we can do is cut it.
@@ -41,11 +42,22 @@ export function errorHandler(logger: Logger, renderFault?: FaultRenderer): Error
     if (format === 'soap' && renderFault) {
       // SOAP 1.1 answers faults with 500; an over-limit call keeps its 429 so clients and
       // load balancers see a back-off, with the Fault in the body as the route speaks.
-      res.status(error.status === 429 ? 429 : 500).type('text/xml; charset=utf-8').send(renderFault(error, req.requestId));
+      res
+        .status(error.status === 429 ? 429 : 500)
+        .type('text/xml; charset=utf-8')
+        .send(renderFault(error, req.requestId));
     } else if (format === 'json') {
       res.json({ error: error.code, message, requestId: req.requestId, ...error.details });
     } else {
-      res.render('error', { title: 'Error', code: error.code, message, requestId: req.requestId, status: error.status, user: undefined, details: error.details });
+      res.render('error', {
+        title: 'Error',
+        code: error.code,
+        message,
+        requestId: req.requestId,
+        status: error.status,
+        user: undefined,
+        details: error.details,
+      });
     }
   };
 }

@@ -53,12 +53,18 @@ export function sessionExpired(loginUrl = '/auth/login'): AppError {
 
 /** 503 when the IdP cannot be reached or answers with a server error. */
 export function idpUnavailable(cause?: unknown): AppError {
-  return new AppError('idp_unavailable', 'The identity provider is unreachable; try again shortly.', { cause, expose: true });
+  return new AppError('idp_unavailable', 'The identity provider is unreachable; try again shortly.', {
+    cause,
+    expose: true,
+  });
 }
 
 /** 503 when the store cannot be reached. */
 export function storeUnavailable(cause?: unknown): AppError {
-  return new AppError('store_unavailable', 'Session storage is unreachable; try again shortly.', { cause, expose: true });
+  return new AppError('store_unavailable', 'Session storage is unreachable; try again shortly.', {
+    cause,
+    expose: true,
+  });
 }
 
 /** The code of {@link rateLimited}; the SOAP fault renderer makes it a `Server` fault. */

@@ -35,7 +35,10 @@ export function homePage(
     }
     if (!grant) {
       if (extensions.bypassLoginPage) return res.redirect(302, '/external/login');
-      return res.render('login', { idpName: idpDisplayName(idp.issuer), externalLogin: extensions.externalLogin ?? false });
+      return res.render('login', {
+        idpName: idpDisplayName(idp.issuer),
+        externalLogin: extensions.externalLogin ?? false,
+      });
     }
     const claims = grant.claims;
     res.render('home', {
@@ -48,7 +51,10 @@ export function homePage(
       },
       sessions: await listSessions(grants, grant),
       csrfToken: req.session?.csrfToken ?? '',
-      links: [...(extensions.homeLinks ?? []), ...await Promise.all((extensions.homeLinksFor ?? []).map((linkFor) => linkFor(grant)))],
+      links: [
+        ...(extensions.homeLinks ?? []),
+        ...(await Promise.all((extensions.homeLinksFor ?? []).map((linkFor) => linkFor(grant)))),
+      ],
     });
   };
 }

@@ -25,11 +25,20 @@ export interface Logger {
 }
 
 /** Creates a logger writing one JSON object per line to `write` (stdout by default). */
-export function createLogger(level: LogLevel | 'silent', write: (line: string) => void = (l) => process.stdout.write(l)): Logger {
+export function createLogger(
+  level: LogLevel | 'silent',
+  write: (line: string) => void = (l) => process.stdout.write(l),
+): Logger {
   const emit = (lineLevel: LogLevel, msg: string, fields: Record<string, unknown> = {}): void => {
     if (order[lineLevel] < order[level]) return;
     const requestId = requestContext.getStore()?.requestId;
-    const line = { time: new Date().toISOString(), level: lineLevel, msg, ...(requestId ? { requestId } : {}), ...redact(fields) };
+    const line = {
+      time: new Date().toISOString(),
+      level: lineLevel,
+      msg,
+      ...(requestId ? { requestId } : {}),
+      ...redact(fields),
+    };
     write(`${JSON.stringify(line)}\n`);
   };
   return {
@@ -64,10 +73,12 @@ export function describeError(error: Error): Record<string, unknown> {
 
 /** Removes anything that looks like a bearer token or JWT from free text. */
 export function scrub(text: string): string {
-  return text
-    .replace(/eyJ[\w-]+\.[\w-]+\.[\w-]*/g, '[jwt]')
-    // Gatehouse's own API tokens (gh_ and 43 base64url characters), wherever a message quotes one.
-    .replace(/\bgh_[\w-]{20,}/g, 'gh_[redacted]')
-    .replace(/(bearer\s+)[\w.~+/=-]+/gi, '$1[redacted]')
-    .replace(/([?&](code|state|token|access_token|refresh_token|id_token_hint)=)[^&\s]+/gi, '$1[redacted]');
+  return (
+    text
+      .replace(/eyJ[\w-]+\.[\w-]+\.[\w-]*/g, '[jwt]')
+      // Gatehouse's own API tokens (gh_ and 43 base64url characters), wherever a message quotes one.
+      .replace(/\bgh_[\w-]{20,}/g, 'gh_[redacted]')
+      .replace(/(bearer\s+)[\w.~+/=-]+/gi, '$1[redacted]')
+      .replace(/([?&](code|state|token|access_token|refresh_token|id_token_hint)=)[^&\s]+/gi, '$1[redacted]')
+  );
 }

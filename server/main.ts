@@ -30,7 +30,17 @@ export interface StartOptions {
   clock?: Clock;
   logger?: Logger;
   /** Overrides for the embedded IdP (e.g. short token lifetimes in tests). */
-  devIdp?: Partial<Pick<DevIdpOptions, 'accessTokenTtlSeconds' | 'refreshTokenTtlSeconds' | 'extraClients' | 'statesRefreshExpiresIn' | 'introspection' | 'claimsFromUserInfo'>>;
+  devIdp?: Partial<
+    Pick<
+      DevIdpOptions,
+      | 'accessTokenTtlSeconds'
+      | 'refreshTokenTtlSeconds'
+      | 'extraClients'
+      | 'statesRefreshExpiresIn'
+      | 'introspection'
+      | 'claimsFromUserInfo'
+    >
+  >;
   /** First retry delay of IdP discovery. */
   discoveryRetryMs?: number;
   /**
@@ -68,7 +78,9 @@ export async function start(options: StartOptions = {}): Promise<Gatehouse> {
   // with that port, so the public URL and the redirect URIs registered at the embedded IdP name it.
   const server = options.server ?? createServer();
   if (!server.listening && configured.port === 0) await listen(server, 0);
-  const config = server.listening ? loadConfig({ ...env, GATEHOUSE_PORT: String((server.address() as AddressInfo).port) }) : configured;
+  const config = server.listening
+    ? loadConfig({ ...env, GATEHOUSE_PORT: String((server.address() as AddressInfo).port) })
+    : configured;
   try {
     return await startOn(server, config, options);
   } catch (error) {
@@ -104,8 +116,15 @@ async function startOn(server: Server, configured: Config, options: StartOptions
       client: {
         clientId: config.oidc.clientId,
         clientSecret,
-        tokenEndpointAuthMethod: config.oidc.clientAuth === 'client_secret_post' ? 'client_secret_post' : 'client_secret_basic',
-        redirectUris: [...new Set([`${config.publicUrl}/auth/callback`, `${config.publicUrl}/external/callback`, ...config.soap.redirectUris])],
+        tokenEndpointAuthMethod:
+          config.oidc.clientAuth === 'client_secret_post' ? 'client_secret_post' : 'client_secret_basic',
+        redirectUris: [
+          ...new Set([
+            `${config.publicUrl}/auth/callback`,
+            `${config.publicUrl}/external/callback`,
+            ...config.soap.redirectUris,
+          ]),
+        ],
         postLogoutRedirectUris: [`${config.publicUrl}/`],
         backchannelLogoutUri: `${config.publicUrl}/auth/backchannel-logout`,
       },
@@ -119,21 +138,25 @@ async function startOn(server: Server, configured: Config, options: StartOptions
     throw error;
   });
   const grants = new GrantStore(store, config.session.secret, clock);
-  const idp = new IdpAdapter({
-    issuer: config.oidc.issuer!, // configured, or the embedded IdP's (withEmbeddedIdp)
-    clientId: config.oidc.clientId,
-    ...(config.oidc.clientSecret ? { clientSecret: config.oidc.clientSecret } : {}),
-    clientAuth: config.oidc.clientAuth,
-    ...(config.oidc.privateKey ? { privateKey: config.oidc.privateKey } : {}),
-    ...(config.oidc.privateKeyId ? { privateKeyId: config.oidc.privateKeyId } : {}),
-    timeoutMs: config.oidc.timeoutMs,
-    idTokenAlg: config.oidc.idTokenAlg,
-    clockToleranceMs: config.oidc.clockToleranceMs,
-    userInfo: config.oidc.userInfo,
-    scopes: config.oidc.scopes,
-    allowHttp: !config.production,
-    ...(options.discoveryRetryMs ? { retryBaseMs: options.discoveryRetryMs } : {}),
-  }, logger, clock);
+  const idp = new IdpAdapter(
+    {
+      issuer: config.oidc.issuer!, // configured, or the embedded IdP's (withEmbeddedIdp)
+      clientId: config.oidc.clientId,
+      ...(config.oidc.clientSecret ? { clientSecret: config.oidc.clientSecret } : {}),
+      clientAuth: config.oidc.clientAuth,
+      ...(config.oidc.privateKey ? { privateKey: config.oidc.privateKey } : {}),
+      ...(config.oidc.privateKeyId ? { privateKeyId: config.oidc.privateKeyId } : {}),
+      timeoutMs: config.oidc.timeoutMs,
+      idTokenAlg: config.oidc.idTokenAlg,
+      clockToleranceMs: config.oidc.clockToleranceMs,
+      userInfo: config.oidc.userInfo,
+      scopes: config.oidc.scopes,
+      allowHttp: !config.production,
+      ...(options.discoveryRetryMs ? { retryBaseMs: options.discoveryRetryMs } : {}),
+    },
+    logger,
+    clock,
+  );
   await idp.start();
 
   const limits = new RateLimits(store, config.rateLimits, logger);
@@ -158,7 +181,11 @@ async function startOn(server: Server, configured: Config, options: StartOptions
   (extensions.routers ??= []).push(['/api', apiRouter(deps, { upstreams, tokens })]);
   extensions.routers.push(['/connector', connectorRouter({ upstreams, examples: demoApis ? demoLookupExamples : [] })]);
   (extensions.homeLinks ??= []).push({ href: '/connector', label: 'Link a Dataverse dataset to Renku' });
-  mountApiTokens(extensions, deps, upstreams.map((upstream) => upstream.name));
+  mountApiTokens(
+    extensions,
+    deps,
+    upstreams.map((upstream) => upstream.name),
+  );
 
   const app = createApp(deps, extensions);
   server.on('request', app);
@@ -182,7 +209,16 @@ async function startOn(server: Server, configured: Config, options: StartOptions
     return stopping;
   };
 
-  return { url: config.publicUrl, config, deps, server, ...(devIdp ? { devIdp } : {}), ...(demoApis ? { demoApis } : {}), upstreams, stop };
+  return {
+    url: config.publicUrl,
+    config,
+    deps,
+    server,
+    ...(devIdp ? { devIdp } : {}),
+    ...(demoApis ? { demoApis } : {}),
+    upstreams,
+    stop,
+  };
 }
 
 function banner(gatehouse: Gatehouse): string {

@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createApiToken, withToken } from './helpers/api-tokens.ts';
-import { CookieBrowser, signIn, startCluster, TestClock, type TestCluster, type TestGatehouse } from './helpers/harness.ts';
+import {
+  CookieBrowser,
+  signIn,
+  startCluster,
+  TestClock,
+  type TestCluster,
+  type TestGatehouse,
+} from './helpers/harness.ts';
 import { redisSkipReason, startTestRedis, type TestRedis } from './helpers/redis-server.ts';
 
 describe('API tokens on two instances sharing Redis', { skip: redisSkipReason() }, () => {
@@ -14,7 +21,11 @@ describe('API tokens on two instances sharing Redis', { skip: redisSkipReason() 
 
   before(async () => {
     redis = await startTestRedis();
-    cluster = await startCluster(2, { GATEHOUSE_STORE: 'redis', GATEHOUSE_REDIS_URL: redis.url }, { clock: clock.read });
+    cluster = await startCluster(
+      2,
+      { GATEHOUSE_STORE: 'redis', GATEHOUSE_REDIS_URL: redis.url },
+      { clock: clock.read },
+    );
     [a, b] = cluster.instances as [TestGatehouse, TestGatehouse];
   });
   after(async () => {
@@ -28,8 +39,14 @@ describe('API tokens on two instances sharing Redis', { skip: redisSkipReason() 
     const { secret } = await createApiToken(a, browser);
     assert.equal((await withToken(`${b.url}/auth/user`, secret)).status, 200);
 
-    const [token] = ((await (await browser.request(`${a.url}/auth/tokens`)).json()) as { tokens: Array<{ id: string }> }).tokens;
-    assert.equal((await browser.request(`${a.url}/auth/tokens/${token!.id}`, { method: 'DELETE', headers: { 'x-csrf': '1' } })).status, 204);
+    const [token] = (
+      (await (await browser.request(`${a.url}/auth/tokens`)).json()) as { tokens: Array<{ id: string }> }
+    ).tokens;
+    assert.equal(
+      (await browser.request(`${a.url}/auth/tokens/${token!.id}`, { method: 'DELETE', headers: { 'x-csrf': '1' } }))
+        .status,
+      204,
+    );
 
     for (const instance of [b, a]) {
       const refused = await withToken(`${instance.url}/auth/user`, secret);
@@ -41,8 +58,15 @@ describe('API tokens on two instances sharing Redis', { skip: redisSkipReason() 
   test('wrong device codes are counted across instances: 3 on one and 2 on the other, then 429 on both', async () => {
     const browser = new CookieBrowser();
     await signIn(a, browser);
-    const guess = (instance: TestGatehouse, i: number) => browser.navigate(`${instance.url}/device?user_code=BBBB-BB${'CDFGH'[i]}B`);
-    for (const [instance, i] of [[a, 0], [a, 1], [a, 2], [b, 3], [b, 4]] as const) {
+    const guess = (instance: TestGatehouse, i: number) =>
+      browser.navigate(`${instance.url}/device?user_code=BBBB-BB${'CDFGH'[i]}B`);
+    for (const [instance, i] of [
+      [a, 0],
+      [a, 1],
+      [a, 2],
+      [b, 3],
+      [b, 4],
+    ] as const) {
       assert.equal((await guess(instance, i)).response.status, 400);
     }
     for (const instance of [a, b]) {

@@ -42,7 +42,7 @@ describe('sign-out', () => {
     assert.ok(await stillSignedIn(browser));
   });
 
-  test('another session\'s CSRF token does not work', async () => {
+  test("another session's CSRF token does not work", async () => {
     const victim = await signedIn();
     const attacker = await signedIn();
     const response = await victim.browser.request(`${gatehouse.url}/auth/logout`, {
@@ -73,7 +73,12 @@ describe('sign-out', () => {
     assert.match(cleared!, /Expires=Thu, 01 Jan 1970/);
 
     assert.equal(await gatehouse.gh.deps.grants.get(grantId), undefined);
-    assert.equal(await fetch(`${gatehouse.url}/auth/user`, { headers: { cookie: `gatehouse=${encodeURIComponent('x')}` } }).then((r) => r.status), 401);
+    assert.equal(
+      await fetch(`${gatehouse.url}/auth/user`, { headers: { cookie: `gatehouse=${encodeURIComponent('x')}` } }).then(
+        (r) => r.status,
+      ),
+      401,
+    );
 
     // The IdP no longer accepts the refresh token.
     const refresh = await fetch(`${gatehouse.issuer}/token`, {
@@ -85,12 +90,15 @@ describe('sign-out', () => {
       body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refreshToken! }).toString(),
     });
     assert.equal(refresh.status, 400);
-    assert.equal((await refresh.json() as { error: string }).error, 'invalid_grant');
+    assert.equal(((await refresh.json()) as { error: string }).error, 'invalid_grant');
   });
 
   test('a script signs out with the X-CSRF header', async () => {
     const { browser } = await signedIn();
-    const response = await browser.request(`${gatehouse.url}/auth/logout`, { method: 'POST', headers: { 'x-csrf': '1' } });
+    const response = await browser.request(`${gatehouse.url}/auth/logout`, {
+      method: 'POST',
+      headers: { 'x-csrf': '1' },
+    });
     assert.equal(response.status, 302);
     assert.ok(!(await stillSignedIn(browser)));
   });
@@ -122,7 +130,11 @@ describe('sign-out', () => {
   });
 
   test('signing out when not signed in just goes home', async () => {
-    const response = await fetch(`${gatehouse.url}/auth/logout`, { method: 'POST', headers: { 'x-csrf': '1' }, redirect: 'manual' });
+    const response = await fetch(`${gatehouse.url}/auth/logout`, {
+      method: 'POST',
+      headers: { 'x-csrf': '1' },
+      redirect: 'manual',
+    });
     assert.equal(response.status, 302);
     assert.equal(response.headers.get('location'), '/');
   });

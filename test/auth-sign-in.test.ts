@@ -55,7 +55,7 @@ describe('sign-in with the authorization-code flow', () => {
     const response = await browser.request(`${gatehouse.url}/auth/user`);
     assert.equal(response.status, 200);
     assert.equal(response.headers.get('cache-control'), 'no-store');
-    const body = await response.json() as Record<string, any>;
+    const body = (await response.json()) as Record<string, any>;
     assert.equal(body.sub, 'alice');
     assert.equal(body.name, 'Alice Liddell');
     assert.equal(body.email, 'alice@example.org');
@@ -95,7 +95,7 @@ describe('sign-in with the authorization-code flow', () => {
   test('anonymous /auth/user is a 401 JSON answer with a login URL, not a redirect', async () => {
     const response = await new CookieBrowser().request(`${gatehouse.url}/auth/user`);
     assert.equal(response.status, 401);
-    const body = await response.json() as Record<string, unknown>;
+    const body = (await response.json()) as Record<string, unknown>;
     assert.equal(body.error, 'unauthenticated');
     assert.equal(body.loginUrl, '/auth/login');
   });
@@ -122,7 +122,11 @@ describe('sign-in with the authorization-code flow', () => {
     const ids = await gatehouse.gh.deps.grants.idsBySub('bob');
     assert.equal(ids.length, 1, 'one sign-in, one grant');
     assert.notEqual(ids[0], first);
-    assert.equal(await gatehouse.gh.deps.grants.get(first!), undefined, 'the replaced grant is gone, not left with a live refresh token');
+    assert.equal(
+      await gatehouse.gh.deps.grants.get(first!),
+      undefined,
+      'the replaced grant is gone, not left with a live refresh token',
+    );
     await gatehouse.gh.deps.grants.end(ids[0]!);
   });
 
@@ -141,7 +145,16 @@ describe('sign-in with the authorization-code flow', () => {
     await grants.end(current!);
   });
 
-  for (const hostile of ['//evil.example', 'https://evil.example', '/.//evil.example/x', '/\\evil.example', '/\\/evil.example', 'javascript:alert(1)', ' //evil.example', '/\tevil']) {
+  for (const hostile of [
+    '//evil.example',
+    'https://evil.example',
+    '/.//evil.example/x',
+    '/\\evil.example',
+    '/\\/evil.example',
+    'javascript:alert(1)',
+    ' //evil.example',
+    '/\tevil',
+  ]) {
     test(`returnTo ${JSON.stringify(hostile)} falls back to /`, async () => {
       const page = await signIn(gatehouse, new CookieBrowser(), 'alice', hostile);
       assert.equal(page.url, `${gatehouse.url}/`);
@@ -220,7 +233,7 @@ describe('sign-in with the authorization-code flow', () => {
     assert.equal(browser.cookie('localhost', 'gatehouse'), undefined);
   });
 
-  test('a code exchanged with another transaction\'s PKCE verifier and nonce is refused', async () => {
+  test("a code exchanged with another transaction's PKCE verifier and nonce is refused", async () => {
     const browser = new CookieBrowser();
     const callback = new URL(await callbackUrlFor(gatehouse, browser));
     // A second sign-in in another tab: its state opens a transaction with another verifier.
@@ -276,7 +289,10 @@ describe('https deployments', () => {
       assert.match(cookie, /Secure/);
       assert.match(cookie, /Path=\//);
       assert.doesNotMatch(cookie, /Domain=/i);
-      assert.equal(new URL(response.headers.get('location')!).searchParams.get('redirect_uri'), 'https://gatehouse.example/auth/callback');
+      assert.equal(
+        new URL(response.headers.get('location')!).searchParams.get('redirect_uri'),
+        'https://gatehouse.example/auth/callback',
+      );
     } finally {
       await gatehouse.stop();
     }

@@ -3,7 +3,14 @@ import { createHash, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { generateKeyPair, importJWK, SignJWT } from 'jose';
 import { storeUnavailable } from '../server/errors.ts';
-import { CookieBrowser, signIn, signOutAtIdp, startGatehouse, type TestGatehouse, isSignedIn } from './helpers/harness.ts';
+import {
+  CookieBrowser,
+  signIn,
+  signOutAtIdp,
+  startGatehouse,
+  type TestGatehouse,
+  isSignedIn,
+} from './helpers/harness.ts';
 
 const event = 'http://schemas.openid.net/event/backchannel-logout';
 
@@ -22,8 +29,23 @@ let gatehouse: TestGatehouse;
 let idpKey: CryptoKey;
 
 before(async () => {
-  gatehouse = await startGatehouse({}, { devIdp: { extraClients: [{ ...otherApp, redirect_uris: [...otherApp.redirect_uris], post_logout_redirect_uris: [...otherApp.post_logout_redirect_uris], grant_types: [...otherApp.grant_types], response_types: [...otherApp.response_types] }] } });
-  idpKey = await importJWK(gatehouse.gh.devIdp!.signingJwk, 'RS256') as CryptoKey;
+  gatehouse = await startGatehouse(
+    {},
+    {
+      devIdp: {
+        extraClients: [
+          {
+            ...otherApp,
+            redirect_uris: [...otherApp.redirect_uris],
+            post_logout_redirect_uris: [...otherApp.post_logout_redirect_uris],
+            grant_types: [...otherApp.grant_types],
+            response_types: [...otherApp.response_types],
+          },
+        ],
+      },
+    },
+  );
+  idpKey = (await importJWK(gatehouse.gh.devIdp!.signingJwk, 'RS256')) as CryptoKey;
 });
 after(() => gatehouse?.stop());
 
@@ -54,15 +76,17 @@ interface SignOptions {
  */
 async function logoutToken(claims: Record<string, unknown>, options: SignOptions = {}): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  const payload = Object.fromEntries(Object.entries({
-    iss: gatehouse.issuer,
-    aud: 'gatehouse',
-    iat: now,
-    exp: now + 120,
-    jti: randomUUID(),
-    events: { [event]: {} },
-    ...claims,
-  }).filter(([, value]) => value !== undefined));
+  const payload = Object.fromEntries(
+    Object.entries({
+      iss: gatehouse.issuer,
+      aud: 'gatehouse',
+      iat: now,
+      exp: now + 120,
+      jti: randomUUID(),
+      events: { [event]: {} },
+      ...claims,
+    }).filter(([, value]) => value !== undefined),
+  );
   return new SignJWT(payload)
     .setProtectedHeader({
       alg: options.alg ?? 'RS256',
@@ -86,7 +110,7 @@ function unsignedToken(claims: Record<string, unknown>): string {
 }
 
 describe('back-channel logout with a valid logout_token', () => {
-  test('a valid logout_token for the session\'s sid ends it: 200, no-store, and the browser is signed out', async () => {
+  test("a valid logout_token for the session's sid ends it: 200, no-store, and the browser is signed out", async () => {
     const victim = await signedIn();
     assert.equal(await isSignedIn(gatehouse, victim.browser), true);
     const token = await logoutToken({ sid: victim.sid, sub: 'alice' });
@@ -98,7 +122,7 @@ describe('back-channel logout with a valid logout_token', () => {
     assert.ok(!gatehouse.logs.some((line) => line.includes(token)), 'the logout_token never reaches the log');
   });
 
-  test('a logout the store failed to carry out is a 503, and the IdP\'s retry of the same token then ends the session', async () => {
+  test("a logout the store failed to carry out is a 503, and the IdP's retry of the same token then ends the session", async () => {
     const victim = await signedIn();
     const token = await logoutToken({ sid: victim.sid });
     const store = gatehouse.gh.deps.store;
@@ -134,7 +158,7 @@ describe('back-channel logout with a valid logout_token', () => {
     });
   }
 
-  test('a logout_token with only sub ends every grant of that user and no one else\'s', async () => {
+  test("a logout_token with only sub ends every grant of that user and no one else's", async () => {
     const [first, second, bob] = [await signedIn('alice'), await signedIn('alice'), await signedIn('bob')];
     const response = await deliver(await logoutToken({ sub: 'alice' }));
     assert.equal(response.status, 200);
@@ -170,7 +194,9 @@ describe('back-channel logout with a valid logout_token', () => {
       scope: 'openid',
       redirect_uri: otherApp.redirect_uris[0],
       state: randomUUID(),
-      code_challenge: createHash('sha256').update('a-code-verifier-of-enough-length-0123456789abcdef').digest('base64url'),
+      code_challenge: createHash('sha256')
+        .update('a-code-verifier-of-enough-length-0123456789abcdef')
+        .digest('base64url'),
       code_challenge_method: 'S256',
     }).toString();
     let location = authorize.href;
@@ -187,9 +213,16 @@ describe('back-channel logout with a valid logout_token', () => {
     const backchannelBefore = gatehouse.gh.devIdp!.stats.backchannelLogouts;
     const endSession = `${issuer}/session/end?${new URLSearchParams({ client_id: otherApp.client_id, post_logout_redirect_uri: otherApp.post_logout_redirect_uris[0] })}`;
     const confirmed = await signOutAtIdp(browser, endSession);
-    assert.ok(confirmed.headers.get('location')?.startsWith(otherApp.post_logout_redirect_uris[0]), 'the IdP signed the user out');
+    assert.ok(
+      confirmed.headers.get('location')?.startsWith(otherApp.post_logout_redirect_uris[0]),
+      'the IdP signed the user out',
+    );
 
-    assert.equal(gatehouse.gh.devIdp!.stats.backchannelLogouts, backchannelBefore + 1, 'the IdP delivered a logout_token to Gatehouse');
+    assert.equal(
+      gatehouse.gh.devIdp!.stats.backchannelLogouts,
+      backchannelBefore + 1,
+      'the IdP delivered a logout_token to Gatehouse',
+    );
     assert.equal(await isSignedIn(gatehouse, browser), false);
   });
 });
@@ -199,31 +232,97 @@ describe('back-channel logout with an invalid logout_token', () => {
     { name: 'a request without a logout_token', reason: 'logout_token_missing', token: async () => undefined },
     { name: 'a logout_token that is not a JWT', reason: 'malformed', token: async () => 'not-a-jwt' },
     {
-      name: 'a logout_token signed by a foreign key under the IdP\'s key id',
+      name: "a logout_token signed by a foreign key under the IdP's key id",
       reason: 'signature_invalid',
       token: async (sid) => logoutToken({ sid }, { key: (await generateKeyPair('RS256')).privateKey }),
     },
-    { name: 'an unsigned logout_token (alg none)', reason: 'signature_invalid', token: async (sid) => unsignedToken({ iss: gatehouse.issuer, aud: 'gatehouse', iat: Math.floor(Date.now() / 1000), jti: randomUUID(), events: { [event]: {} }, sid }) },
+    {
+      name: 'an unsigned logout_token (alg none)',
+      reason: 'signature_invalid',
+      token: async (sid) =>
+        unsignedToken({
+          iss: gatehouse.issuer,
+          aud: 'gatehouse',
+          iat: Math.floor(Date.now() / 1000),
+          jti: randomUUID(),
+          events: { [event]: {} },
+          sid,
+        }),
+    },
     {
       name: 'a logout_token signed with the client secret (HS256)',
       reason: 'signature_invalid',
-      token: async (sid) => logoutToken({ sid }, { alg: 'HS256', key: new TextEncoder().encode(gatehouse.gh.config.oidc.clientSecret!) }),
+      token: async (sid) =>
+        logoutToken({ sid }, { alg: 'HS256', key: new TextEncoder().encode(gatehouse.gh.config.oidc.clientSecret!) }),
     },
-    { name: 'a logout_token with a wrong iss', reason: 'iss_invalid', token: (sid) => logoutToken({ sid, iss: 'http://127.0.0.1:1' }) },
-    { name: 'a logout_token with a wrong aud', reason: 'aud_invalid', token: (sid) => logoutToken({ sid, aud: 'other-app' }) },
-    { name: 'a logout_token whose aud names another audience besides the client', reason: 'aud_untrusted', token: (sid) => logoutToken({ sid, aud: ['gatehouse', 'other-app'] }) },
-    { name: 'a logout_token typed as an access token (at+jwt)', reason: 'typ_invalid', token: (sid) => logoutToken({ sid }, { typ: 'at+jwt' }) },
-    { name: 'a logout_token typed as a security event token (secevent+jwt)', reason: 'typ_invalid', token: (sid) => logoutToken({ sid }, { typ: 'secevent+jwt' }) },
-    { name: 'a logout_token without events', reason: 'events_invalid', token: (sid) => logoutToken({ sid, events: undefined }) },
-    { name: 'a logout_token whose events lack the back-channel logout member', reason: 'events_invalid', token: (sid) => logoutToken({ sid, events: { 'http://schemas.openid.net/event/other': {} } }) },
-    { name: 'a logout_token whose events member is not an object', reason: 'events_invalid', token: (sid) => logoutToken({ sid, events: { [event]: 'yes' } }) },
-    { name: 'a logout_token with a nonce', reason: 'nonce_present', token: (sid) => logoutToken({ sid, nonce: 'n-0S6_WzA2Mj' }) },
+    {
+      name: 'a logout_token with a wrong iss',
+      reason: 'iss_invalid',
+      token: (sid) => logoutToken({ sid, iss: 'http://127.0.0.1:1' }),
+    },
+    {
+      name: 'a logout_token with a wrong aud',
+      reason: 'aud_invalid',
+      token: (sid) => logoutToken({ sid, aud: 'other-app' }),
+    },
+    {
+      name: 'a logout_token whose aud names another audience besides the client',
+      reason: 'aud_untrusted',
+      token: (sid) => logoutToken({ sid, aud: ['gatehouse', 'other-app'] }),
+    },
+    {
+      name: 'a logout_token typed as an access token (at+jwt)',
+      reason: 'typ_invalid',
+      token: (sid) => logoutToken({ sid }, { typ: 'at+jwt' }),
+    },
+    {
+      name: 'a logout_token typed as a security event token (secevent+jwt)',
+      reason: 'typ_invalid',
+      token: (sid) => logoutToken({ sid }, { typ: 'secevent+jwt' }),
+    },
+    {
+      name: 'a logout_token without events',
+      reason: 'events_invalid',
+      token: (sid) => logoutToken({ sid, events: undefined }),
+    },
+    {
+      name: 'a logout_token whose events lack the back-channel logout member',
+      reason: 'events_invalid',
+      token: (sid) => logoutToken({ sid, events: { 'http://schemas.openid.net/event/other': {} } }),
+    },
+    {
+      name: 'a logout_token whose events member is not an object',
+      reason: 'events_invalid',
+      token: (sid) => logoutToken({ sid, events: { [event]: 'yes' } }),
+    },
+    {
+      name: 'a logout_token with a nonce',
+      reason: 'nonce_present',
+      token: (sid) => logoutToken({ sid, nonce: 'n-0S6_WzA2Mj' }),
+    },
     { name: 'a logout_token with neither sid nor sub', reason: 'sid_and_sub_missing', token: () => logoutToken({}) },
-    { name: 'a logout_token with an empty sid', reason: 'sid_or_sub_invalid', token: () => logoutToken({ sid: '', sub: 'alice' }) },
+    {
+      name: 'a logout_token with an empty sid',
+      reason: 'sid_or_sub_invalid',
+      token: () => logoutToken({ sid: '', sub: 'alice' }),
+    },
     { name: 'a logout_token without iat', reason: 'iat_invalid', token: (sid) => logoutToken({ sid, iat: undefined }) },
-    { name: 'a logout_token issued too long ago', reason: 'iat_invalid', token: (sid) => logoutToken({ sid, iat: Math.floor(Date.now() / 1000) - 600, exp: undefined }) },
-    { name: 'a logout_token issued in the future', reason: 'iat_invalid', token: (sid) => logoutToken({ sid, iat: Math.floor(Date.now() / 1000) + 600, exp: undefined }) },
-    { name: 'an expired logout_token', reason: 'expired', token: (sid) => logoutToken({ sid, iat: Math.floor(Date.now() / 1000) - 200, exp: Math.floor(Date.now() / 1000) - 60 }) },
+    {
+      name: 'a logout_token issued too long ago',
+      reason: 'iat_invalid',
+      token: (sid) => logoutToken({ sid, iat: Math.floor(Date.now() / 1000) - 600, exp: undefined }),
+    },
+    {
+      name: 'a logout_token issued in the future',
+      reason: 'iat_invalid',
+      token: (sid) => logoutToken({ sid, iat: Math.floor(Date.now() / 1000) + 600, exp: undefined }),
+    },
+    {
+      name: 'an expired logout_token',
+      reason: 'expired',
+      token: (sid) =>
+        logoutToken({ sid, iat: Math.floor(Date.now() / 1000) - 200, exp: Math.floor(Date.now() / 1000) - 60 }),
+    },
     { name: 'a logout_token without jti', reason: 'jti_invalid', token: (sid) => logoutToken({ sid, jti: undefined }) },
     {
       name: 'a logout_token whose jti was delivered before',
@@ -243,7 +342,7 @@ describe('back-channel logout with an invalid logout_token', () => {
       const response = await deliver(await token(victim.sid));
       assert.equal(response.status, 400);
       assert.equal(response.headers.get('cache-control'), 'no-store');
-      const body = await response.json() as Record<string, unknown>;
+      const body = (await response.json()) as Record<string, unknown>;
       assert.equal(body.error, 'invalid_request');
       assert.equal(body.reason, reason);
       assert.ok(await gatehouse.gh.deps.grants.get(victim.grantId), 'the grant is still there');

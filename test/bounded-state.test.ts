@@ -18,8 +18,12 @@ describe('pending sign-in state is bounded', () => {
       states.push(new URL(response.headers.get('location')!).searchParams.get('state')!);
     }
     const kept = [];
-    for (const state of states) kept.push(await gh.gh.deps.store.get(`tx:${hashHandle(state)}`) !== undefined);
-    assert.deepEqual(kept, [...Array(15).fill(false), ...Array(10).fill(true)], 'the oldest 15 were ended, the newest 10 kept');
+    for (const state of states) kept.push((await gh.gh.deps.store.get(`tx:${hashHandle(state)}`)) !== undefined);
+    assert.deepEqual(
+      kept,
+      [...Array(15).fill(false), ...Array(10).fill(true)],
+      'the oldest 15 were ended, the newest 10 kept',
+    );
     // Another browser's sign-in is not touched by this one's.
     const other = await new CookieBrowser().request(`${gh.url}/auth/login`);
     const otherState = new URL(other.headers.get('location')!).searchParams.get('state')!;
@@ -30,17 +34,20 @@ describe('pending sign-in state is bounded', () => {
   test('many GetExternalLoginRedirectURL from one address keep only its 50 newest contexts', async () => {
     const contextIds: string[] = [];
     for (let i = 0; i < 55; i++) {
-      const answer = await callSoap(gh.url, 'GetExternalLoginRedirectURL', [['RequestURL', `${gh.url}/external/callback`]]);
+      const answer = await callSoap(gh.url, 'GetExternalLoginRedirectURL', [
+        ['RequestURL', `${gh.url}/external/callback`],
+      ]);
       assert.equal(answer.status, 200, answer.body);
       contextIds.push(text(answer.body, 'ContextID'));
     }
     const kept = [];
-    for (const id of contextIds) kept.push(await gh.gh.deps.store.get(`soapctx:${hashHandle(id.toUpperCase())}`) !== undefined);
+    for (const id of contextIds)
+      kept.push((await gh.gh.deps.store.get(`soapctx:${hashHandle(id.toUpperCase())}`)) !== undefined);
     assert.deepEqual(kept, [...Array(5).fill(false), ...Array(50).fill(true)]);
   });
 });
 
-describe('the memory store\'s pending records', () => {
+describe("the memory store's pending records", () => {
   test('past the bound, the oldest pending record is evicted and the total stays bounded; other records are never evicted', async () => {
     const clock = new TestClock();
     const store = new MemoryStore(clock.read, 60_000, { 'tx:': 5, 'soapctx:': 3 });

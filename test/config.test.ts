@@ -12,7 +12,6 @@ import { CookieBrowser, signIn, startGatehouse } from './helpers/harness.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
-
 describe('configuration', () => {
   test('the defaults make a development configuration with the embedded IdP', () => {
     const config = loadConfig({});
@@ -32,7 +31,10 @@ describe('configuration', () => {
     assert.equal(config.publicUrl, 'http://localhost:8080');
     assert.deepEqual(config.soap.redirectUris, ['http://localhost:8080/external/callback']);
     assert.equal(config.soap.url, 'http://localhost:8080/Session');
-    assert.equal(loadConfig({ GATEHOUSE_PORT: '8080', GATEHOUSE_PUBLIC_URL: 'http://gatehouse.test:9000' }).publicUrl, 'http://gatehouse.test:9000');
+    assert.equal(
+      loadConfig({ GATEHOUSE_PORT: '8080', GATEHOUSE_PUBLIC_URL: 'http://gatehouse.test:9000' }).publicUrl,
+      'http://gatehouse.test:9000',
+    );
   });
 
   test('with only GATEHOUSE_PORT set, the embedded IdP accepts the redirect URI on that port and alice signs in', async () => {
@@ -42,7 +44,10 @@ describe('configuration', () => {
       const port = gatehouse.gh.config.port;
       assert.equal(gatehouse.gh.config.publicUrl, `http://localhost:${port}`);
       const login = await fetch(`http://localhost:${port}/auth/login`, { redirect: 'manual' });
-      assert.equal(new URL(login.headers.get('location')!).searchParams.get('redirect_uri'), `http://localhost:${port}/auth/callback`);
+      assert.equal(
+        new URL(login.headers.get('location')!).searchParams.get('redirect_uri'),
+        `http://localhost:${port}/auth/callback`,
+      );
       const home = await signIn(gatehouse, new CookieBrowser());
       assert.equal(home.url, `http://localhost:${port}/`);
       assert.match(home.body, /Alice Liddell/);
@@ -58,7 +63,9 @@ describe('configuration', () => {
       GATEHOUSE_OIDC_CLIENT_SECRET: 'secret',
       GATEHOUSE_SESSION_SECRET: 'x'.repeat(32),
     });
-    assert.deepEqual(problems, ['GATEHOUSE_PUBLIC_URL is required in production (the https URL browsers use, e.g. https://gatehouse.example.org)']);
+    assert.deepEqual(problems, [
+      'GATEHOUSE_PUBLIC_URL is required in production (the https URL browsers use, e.g. https://gatehouse.example.org)',
+    ]);
   });
 
   test('every problem is reported at once, each naming its variable and the fix', () => {
@@ -74,13 +81,18 @@ describe('configuration', () => {
     assert.match(problems.join('\n'), /GATEHOUSE_PORT must be a whole number from 0 to 65535 \(got "eighty"\)/);
     assert.match(problems.join('\n'), /GATEHOUSE_PUBLIC_URL must be an absolute http\(s\) URL/);
     assert.match(problems.join('\n'), /GATEHOUSE_SESSION_SECRET must be at least 32 characters \(got 5\)/);
-    assert.match(problems.join('\n'), /GATEHOUSE_OIDC_CLIENT_AUTH must be one of client_secret_basic, client_secret_post, private_key_jwt/);
+    assert.match(
+      problems.join('\n'),
+      /GATEHOUSE_OIDC_CLIENT_AUTH must be one of client_secret_basic, client_secret_post, private_key_jwt/,
+    );
     assert.match(problems.join('\n'), /GATEHOUSE_REDIS_URL is required when GATEHOUSE_STORE=redis/);
     assert.match(problems.join('\n'), /GATEHOUSE_OIDC_SCOPES must include "openid"/);
   });
 
   test('production refuses http URLs, a missing issuer and a missing session secret', () => {
-    const problems = problemsOf({ NODE_ENV: 'production', GATEHOUSE_PUBLIC_URL: 'http://gatehouse.example' }).join('\n');
+    const problems = problemsOf({ NODE_ENV: 'production', GATEHOUSE_PUBLIC_URL: 'http://gatehouse.example' }).join(
+      '\n',
+    );
     assert.match(problems, /GATEHOUSE_PUBLIC_URL must use https in production/);
     assert.match(problems, /GATEHOUSE_OIDC_ISSUER is required in production/);
     assert.match(problems, /GATEHOUSE_SESSION_SECRET is required in production/);
@@ -91,17 +103,33 @@ describe('configuration', () => {
       GATEHOUSE_OIDC_CLIENT_SECRET: 'secret',
       GATEHOUSE_SESSION_SECRET: 'x'.repeat(32),
     });
-    assert.deepEqual(httpIssuer, ['GATEHOUSE_OIDC_ISSUER must use https in production (got "http://idp.example/realms/x")']);
+    assert.deepEqual(httpIssuer, [
+      'GATEHOUSE_OIDC_ISSUER must use https in production (got "http://idp.example/realms/x")',
+    ]);
   });
 
   test('a configured issuer needs the client credentials for its auth method', () => {
     const secret = problemsOf({ GATEHOUSE_OIDC_ISSUER: 'https://idp.example' });
-    assert.match(secret.join('\n'), /GATEHOUSE_OIDC_CLIENT_SECRET is required when GATEHOUSE_OIDC_CLIENT_AUTH=client_secret_basic/);
-    const key = problemsOf({ GATEHOUSE_OIDC_ISSUER: 'https://idp.example', GATEHOUSE_OIDC_CLIENT_AUTH: 'private_key_jwt' });
-    assert.match(key.join('\n'), /GATEHOUSE_OIDC_PRIVATE_KEY is required when GATEHOUSE_OIDC_CLIENT_AUTH=private_key_jwt/);
+    assert.match(
+      secret.join('\n'),
+      /GATEHOUSE_OIDC_CLIENT_SECRET is required when GATEHOUSE_OIDC_CLIENT_AUTH=client_secret_basic/,
+    );
+    const key = problemsOf({
+      GATEHOUSE_OIDC_ISSUER: 'https://idp.example',
+      GATEHOUSE_OIDC_CLIENT_AUTH: 'private_key_jwt',
+    });
+    assert.match(
+      key.join('\n'),
+      /GATEHOUSE_OIDC_PRIVATE_KEY is required when GATEHOUSE_OIDC_CLIENT_AUTH=private_key_jwt/,
+    );
   });
 
-  for (const mistake of ['http://default:hunter2-secret@redis.example:6379', 'default:hunter2-secret@redis.example:6379', 'redis.example:6379?password=hunter2-secret', 'http://u:hunter2/secret@redis.example']) {
+  for (const mistake of [
+    'http://default:hunter2-secret@redis.example:6379',
+    'default:hunter2-secret@redis.example:6379',
+    'redis.example:6379?password=hunter2-secret',
+    'http://u:hunter2/secret@redis.example',
+  ]) {
     test(`a malformed GATEHOUSE_REDIS_URL (${mistake.replace('hunter2-secret', '…')}) is named in the error without its password`, () => {
       const problems = problemsOf({ GATEHOUSE_STORE: 'redis', GATEHOUSE_REDIS_URL: mistake }).join('\n');
       assert.match(problems, /GATEHOUSE_REDIS_URL must start with redis:\/\/ or rediss:\/\//);
@@ -115,7 +143,10 @@ describe('configuration', () => {
 
   test('an https public URL turns on secure cookies', () => {
     assert.equal(loadConfig({ GATEHOUSE_PUBLIC_URL: 'https://gatehouse.example/' }).secureCookies, true);
-    assert.equal(loadConfig({ GATEHOUSE_PUBLIC_URL: 'https://gatehouse.example/' }).publicUrl, 'https://gatehouse.example');
+    assert.equal(
+      loadConfig({ GATEHOUSE_PUBLIC_URL: 'https://gatehouse.example/' }).publicUrl,
+      'https://gatehouse.example',
+    );
   });
 
   test('.env.example documents every variable of the schema', () => {
@@ -130,10 +161,18 @@ describe('configuration', () => {
 
   test('the loaded configuration is frozen all the way down', () => {
     const config = loadConfig({ GATEHOUSE_SOAP_REDIRECT_URIS: 'https://app.example/cb' });
-    assert.throws(() => { config.port = 1; }, TypeError);
-    assert.throws(() => { config.oidc.issuer = 'https://attacker.example'; }, TypeError);
-    assert.throws(() => { config.soap.redirectUris.push('https://attacker.example/cb'); }, TypeError);
-    assert.throws(() => { config.rateLimits.login!.points = 1_000_000; }, TypeError);
+    assert.throws(() => {
+      config.port = 1;
+    }, TypeError);
+    assert.throws(() => {
+      config.oidc.issuer = 'https://attacker.example';
+    }, TypeError);
+    assert.throws(() => {
+      config.soap.redirectUris.push('https://attacker.example/cb');
+    }, TypeError);
+    assert.throws(() => {
+      config.rateLimits.login!.points = 1_000_000;
+    }, TypeError);
     assert.equal(config.oidc.issuer, undefined);
   });
 

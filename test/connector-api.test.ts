@@ -42,7 +42,10 @@ test('the demo dataset is found by DOI, DOI link and Dataverse dataset link, wit
     assert.equal(dataset.doi, demoDoi, input);
     assert.equal(dataset.title, 'Soil moisture in alpine meadows, 2019–2022');
     assert.equal(dataset.newerDraft, false);
-    assert.deepEqual(dataset.authors, [{ name: 'Dupont, Claire', affiliation: 'INRAE' }, { name: 'Meier, Jonas', affiliation: 'ETH Zürich' }]);
+    assert.deepEqual(dataset.authors, [
+      { name: 'Dupont, Claire', affiliation: 'INRAE' },
+      { name: 'Meier, Jonas', affiliation: 'ETH Zürich' },
+    ]);
     assert.deepEqual(dataset.files, [
       { name: 'soil_moisture_2019_2022.csv', size: 1_843_221, contentType: 'text/csv' },
       { name: 'station_locations.geojson', size: 88_310, contentType: 'application/geo+json' },
@@ -56,13 +59,16 @@ test('the demo dataset is found by DOI, DOI link and Dataverse dataset link, wit
 
 test('a dataset whose latest version is a draft is shown as its published version, asked for at :latest-published', async () => {
   const dataset = await f.modules.dataverse.fetchDataset(draftOverPublishedDoi);
-  assert.equal(dataset.title, 'Snow depth transects, 2020', 'the published title, not the draft\'s');
+  assert.equal(dataset.title, 'Snow depth transects, 2020', "the published title, not the draft's");
   assert.equal(dataset.newerDraft, true);
   assert.equal(dataset.doi, draftOverPublishedDoi);
-  assert.deepEqual(f.page.calls.slice(-2).map((c) => c.path), [
-    '/api/dataverse/api/datasets/:persistentId/?persistentId=doi%3A10.5072%2FFK2%2FDRAFTV',
-    '/api/dataverse/api/datasets/:persistentId/versions/:latest-published?persistentId=doi%3A10.5072%2FFK2%2FDRAFTV',
-  ]);
+  assert.deepEqual(
+    f.page.calls.slice(-2).map((c) => c.path),
+    [
+      '/api/dataverse/api/datasets/:persistentId/?persistentId=doi%3A10.5072%2FFK2%2FDRAFTV',
+      '/api/dataverse/api/datasets/:persistentId/versions/:latest-published?persistentId=doi%3A10.5072%2FFK2%2FDRAFTV',
+    ],
+  );
 });
 
 test('a dataset never published is "Not published yet" and is not offered for linking', async () => {
@@ -88,7 +94,12 @@ test('an unknown DOI is "Dataset not found", naming the DOI and suggesting a key
 
 test('a malformed DOI is refused in the page with a plain message before any call', async () => {
   const before = f.page.calls.length;
-  for (const input of ['doi:10.5072', 'doi:10.12/short-registrant', 'https://doi.org/11.5072/x', 'doi:10.5072/FK2 J8SJZB']) {
+  for (const input of [
+    'doi:10.5072',
+    'doi:10.12/short-registrant',
+    'https://doi.org/11.5072/x',
+    'doi:10.5072/FK2 J8SJZB',
+  ]) {
     const reference = f.modules.reference.parseDatasetReference(input);
     assert.equal(reference.kind, 'invalid', input);
     const problem = f.modules.errors.describeInvalidReference(reference as InvalidReference);
@@ -102,25 +113,48 @@ test('a malformed DOI is refused in the page with a plain message before any cal
 test('a keyword search lists the matching datasets with DOI, authors and date; no match lists none', async () => {
   const found = await f.modules.dataverse.searchDatasets('soil moisture');
   assert.equal(found.total, 1);
-  assert.deepEqual(found.items, [{ doi: demoDoi, title: 'Soil moisture in alpine meadows, 2019–2022', authors: ['Dupont, Claire', 'Meier, Jonas'], published: '2023-03-14' }]);
+  assert.deepEqual(found.items, [
+    {
+      doi: demoDoi,
+      title: 'Soil moisture in alpine meadows, 2019–2022',
+      authors: ['Dupont, Claire', 'Meier, Jonas'],
+      published: '2023-03-14',
+    },
+  ]);
   assert.equal(f.page.calls.at(-1)!.path, '/api/dataverse/api/search?q=soil%20moisture&type=dataset&per_page=10');
   assert.deepEqual(await f.modules.dataverse.searchDatasets('no such words anywhere'), { total: 0, items: [] });
 });
 
-test('the project list follows Renku\'s paging headers across two pages of 100, and marks the project alice may only read', async () => {
+test("the project list follows Renku's paging headers across two pages of 100, and marks the project alice may only read", async () => {
   assert.equal(projects.length, 103);
-  assert.ok(projects.every((p) => ulid.test(p.id)), 'Renku 2.x ids are ULIDs');
+  assert.ok(
+    projects.every((p) => ulid.test(p.id)),
+    'Renku 2.x ids are ULIDs',
+  );
   const pages = f.page.calls.map((c) => c.path).filter((path) => path.startsWith('/api/renku/projects?'));
-  assert.deepEqual(pages.slice(0, 2), ['/api/renku/projects?direct_member=true&per_page=100&page=1', '/api/renku/projects?direct_member=true&per_page=100&page=2']);
+  assert.deepEqual(pages.slice(0, 2), [
+    '/api/renku/projects?direct_member=true&per_page=100&page=1',
+    '/api/renku/projects?direct_member=true&per_page=100&page=2',
+  ]);
   // Page two holds the last stations and bob's project that alice may read.
   assert.ok(project('alpine-lab/station-100').writable);
   assert.equal(project('bob/glacier-archive').writable, false);
-  assert.deepEqual(projects.filter((p) => !p.writable).map((p) => p.name), ['Glacier archive']);
-  assert.equal(projects.find((p) => p.slug === 'bridge-loads'), undefined, 'bob\'s private project is not alice\'s');
-  assert.deepEqual({ ...project('alice/climate-models'), id: 'ulid' }, { id: 'ulid', name: 'Climate models', namespace: 'alice', slug: 'climate-models', writable: true });
+  assert.deepEqual(
+    projects.filter((p) => !p.writable).map((p) => p.name),
+    ['Glacier archive'],
+  );
+  assert.equal(
+    projects.find((p) => p.slug === 'bridge-loads'),
+    undefined,
+    "bob's private project is not alice's",
+  );
+  assert.deepEqual(
+    { ...project('alice/climate-models'), id: 'ulid' },
+    { id: 'ulid', name: 'Climate models', namespace: 'alice', slug: 'climate-models', writable: true },
+  );
 });
 
-test('linking sends the Renku UI\'s global DOI connector body, Renku creates it (201) and links it (201), and the project lists it with its publisher', async () => {
+test("linking sends the Renku UI's global DOI connector body, Renku creates it (201) and links it (201), and the project lists it with its publisher", async () => {
   const climate = project('alice/climate-models');
   assert.deepEqual(await f.modules.renku.listProjectConnectors(climate.id), []);
   const steps: string[] = [];
@@ -129,14 +163,29 @@ test('linking sends the Renku UI\'s global DOI connector body, Renku creates it 
   assert.equal(result.created, true);
   assert.equal(result.alreadyLinked, false);
   assert.match(result.connector.id, ulid);
-  assert.deepEqual({ ...result.connector, id: 'ulid' }, { id: 'ulid', name: 'Soil moisture in alpine meadows, 2019–2022', publisherName: 'Demo Dataverse', doi: '10.5072/FK2/J8SJZB' });
+  assert.deepEqual(
+    { ...result.connector, id: 'ulid' },
+    {
+      id: 'ulid',
+      name: 'Soil moisture in alpine meadows, 2019–2022',
+      publisherName: 'Demo Dataverse',
+      doi: '10.5072/FK2/J8SJZB',
+    },
+  );
 
   const [global, link] = f.page.calls.slice(-2);
   assert.equal(global!.method, 'POST');
   assert.equal(global!.path, '/api/renku/data_connectors/global');
   assert.equal(global!.headers.get('x-csrf'), '1');
   // renku-ui ProjectConnectDataConnectorsModal.tsx sends exactly this, with the bare DOI.
-  assert.deepEqual(JSON.parse(global!.body!), { storage: { configuration: { type: 'doi', doi: '10.5072/FK2/J8SJZB' }, source_path: '/', target_path: '/', readonly: true } });
+  assert.deepEqual(JSON.parse(global!.body!), {
+    storage: {
+      configuration: { type: 'doi', doi: '10.5072/FK2/J8SJZB' },
+      source_path: '/',
+      target_path: '/',
+      readonly: true,
+    },
+  });
   assert.equal(link!.path, `/api/renku/data_connectors/${result.connector.id}/project_links`);
   assert.deepEqual(JSON.parse(link!.body!), { project_id: climate.id });
 
@@ -153,12 +202,15 @@ test('linking the same DOI again finds the existing connector (200) and is "alre
   assert.equal((await f.modules.renku.listProjectConnectors(climate.id)).length, 1);
 });
 
-test('the same DOI linked to a second project reuses Renku\'s global connector and links it there too', async () => {
+test("the same DOI linked to a second project reuses Renku's global connector and links it there too", async () => {
   const first = (await f.modules.renku.listProjectConnectors(project('alice/climate-models').id))[0]!;
   const soil = project('alice/soil-survey');
   const result = await f.modules.renku.linkDataset(soil.id, demoDoi);
   assert.deepEqual([result.created, result.alreadyLinked, result.connector.id], [false, false, first.id]);
-  assert.deepEqual((await f.modules.renku.listProjectConnectors(soil.id)).map((c) => c.id), [first.id]);
+  assert.deepEqual(
+    (await f.modules.renku.listProjectConnectors(soil.id)).map((c) => c.id),
+    [first.id],
+  );
 });
 
 test('a project alice may only read refuses the link with 404, and the page says so plainly', async () => {
@@ -167,7 +219,11 @@ test('a project alice may only read refuses the link with 404, and the page says
   assert.equal(error.status, 404);
   assert.equal(error.step, 'link');
   assert.equal(error.body.error.code, 1404);
-  const problem = f.modules.errors.describeError(error, { action: 'link', doi: 'doi:10.5072/FK2/QXW3RT', projectName: 'bob/glacier-archive' });
+  const problem = f.modules.errors.describeError(error, {
+    action: 'link',
+    doi: 'doi:10.5072/FK2/QXW3RT',
+    projectName: 'bob/glacier-archive',
+  });
   assert.equal(problem.title, 'You cannot write to this project');
   assert.match(problem.message, /you do not have write access to bob\/glacier-archive/);
   assert.match(problem.next, /Nothing was linked\. Choose a project you own or edit/);
@@ -175,7 +231,7 @@ test('a project alice may only read refuses the link with 404, and the page says
   assert.deepEqual(await f.modules.renku.listProjectConnectors(archive.id), []);
 });
 
-test('a DOI Renku cannot resolve is refused with 422, and the page shows Renku\'s reason', async () => {
+test("a DOI Renku cannot resolve is refused with 422, and the page shows Renku's reason", async () => {
   const soil = project('alice/soil-survey');
   const before = await f.modules.renku.listProjectConnectors(soil.id);
   for (const doi of [unsupportedDoi, unpublishedDoi]) {
@@ -192,7 +248,7 @@ test('a DOI Renku cannot resolve is refused with 422, and the page shows Renku\'
   assert.deepEqual(await f.modules.renku.listProjectConnectors(soil.id), before);
 });
 
-test('the demo dataset designed to fail is refused with Renku\'s storage-test reason and detail, offers a retry, and links nothing', async () => {
+test("the demo dataset designed to fail is refused with Renku's storage-test reason and detail, offers a retry, and links nothing", async () => {
   const soil = project('alice/soil-survey');
   const before = await f.modules.renku.listProjectConnectors(soil.id);
   for (let attempt = 0; attempt < 2; attempt++) {
@@ -200,7 +256,10 @@ test('the demo dataset designed to fail is refused with Renku\'s storage-test re
     assert.equal(error.status, 422);
     const problem = f.modules.errors.describeError(error, { action: 'link', doi: 'doi:10.5072/FK2/FAIL' });
     assert.equal(problem.title, 'Renku cannot link this dataset');
-    assert.match(problem.message, /The provided storage configuration is not currently working\. Listing the files of the dataset failed/);
+    assert.match(
+      problem.message,
+      /The provided storage configuration is not currently working\. Listing the files of the dataset failed/,
+    );
     assert.match(problem.next, /Nothing was linked.*try again/);
     assert.equal(problem.action, 'retry');
   }
@@ -216,7 +275,10 @@ test('the flaky demo dataset fails its first link, and the retry links it once',
   const retried = await f.modules.renku.linkDataset(soil.id, flaky);
   assert.deepEqual([retried.created, retried.alreadyLinked], [true, false]);
   const dois = (await f.modules.renku.listProjectConnectors(soil.id)).map((c) => c.doi);
-  assert.deepEqual(dois.filter((doi) => f.modules.renku.sameDoi(doi, flaky)), ['10.5072/FK2/FLAKY']);
+  assert.deepEqual(
+    dois.filter((doi) => f.modules.renku.sameDoi(doi, flaky)),
+    ['10.5072/FK2/FLAKY'],
+  );
 });
 
 test('DOIs are compared as Renku stores them: without doi: or https://doi.org/, in any case', () => {

@@ -36,7 +36,7 @@ describe('a misconfigured Gatehouse: Dataverse expects another audience, Renku n
     await new Promise((resolve) => silent.close(resolve));
   });
 
-  test('a token without the Dataverse audience shows the proxy\'s audience_mismatch hint, with the request id, and no retry', async () => {
+  test("a token without the Dataverse audience shows the proxy's audience_mismatch hint, with the request id, and no retry", async () => {
     const error = await rejection(f.modules.dataverse.fetchDataset(demoDoi));
     assert.equal(error.status, 403);
     assert.equal(error.code, 'audience_mismatch');
@@ -61,7 +61,10 @@ describe('a misconfigured Gatehouse: Dataverse expects another audience, Renku n
 
     const linking = await rejection(f.modules.renku.linkDataset('01HQZ8Y6G00000000000000001', demoDoi));
     assert.equal(linking.status, 504);
-    assert.match(f.modules.errors.describeError(linking, { action: 'link' }).next, /may have linked the dataset before its answer was lost: look at the project's data connectors/);
+    assert.match(
+      f.modules.errors.describeError(linking, { action: 'link' }).next,
+      /may have linked the dataset before its answer was lost: look at the project's data connectors/,
+    );
   });
 });
 
@@ -129,7 +132,10 @@ describe('a Renku that goes down and comes back, and a session the IdP ends', ()
     assert.deepEqual(f.page.navigations, [], 'the page stays where it is');
     const problem = f.modules.errors.describeError(error, { action: 'projects' });
     assert.equal(problem.title, 'Your session has ended');
-    assert.match(problem.next, /Sign in again: you will come back to this page with your dataset and project filled in\./);
+    assert.match(
+      problem.next,
+      /Sign in again: you will come back to this page with your dataset and project filled in\./,
+    );
     assert.equal(problem.action, 'sign-in');
 
     // What "Sign in again" does: sign-in with the page's URL, form state in its query, as returnTo.
@@ -187,13 +193,16 @@ describe('silent anonymity: the IdP gives Gatehouse a token without the renku au
     assert.deepEqual(await f.modules.renku.listProjects(), []);
     const problem = f.modules.errors.describeNoProjects();
     assert.equal(problem.title, 'No Renku projects');
-    assert.equal(problem.hint, 'no projects — if you have some, the IdP may not add the `renku` audience to Gatehouse\'s tokens');
+    assert.equal(
+      problem.hint,
+      "no projects — if you have some, the IdP may not add the `renku` audience to Gatehouse's tokens",
+    );
     assert.equal(problem.action, 'none');
   });
 
-  test('a link is refused with Renku\'s 401 for anonymous callers, said with the same audience hint', async () => {
+  test("a link is refused with Renku's 401 for anonymous callers, said with the same audience hint", async () => {
     const error = await rejection(f.modules.renku.linkDataset('01HQZ8Y6G00000000000000001', demoDoi));
-    assert.ok(!(error instanceof f.modules.api.SignInRequired), 'an upstream 401 is not Gatehouse\'s sign-in');
+    assert.ok(!(error instanceof f.modules.api.SignInRequired), "an upstream 401 is not Gatehouse's sign-in");
     assert.equal(error.status, 401);
     assert.equal(error.body.error.code, 1401);
     const problem = f.modules.errors.describeError(error, { action: 'link', doi: demoDoi });
@@ -227,6 +236,9 @@ describe('a Dataverse declared with "token": "user" and no audience, where alice
     assert.match(problem.hint!, /Register your account in Dataverse first/);
     assert.equal(problem.action, 'retry');
     const searching = await rejection(f.modules.dataverse.searchDatasets('soil'));
-    assert.equal(f.modules.errors.describeError(searching, { action: 'search', query: 'soil' }).title, 'No Dataverse account yet');
+    assert.equal(
+      f.modules.errors.describeError(searching, { action: 'search', query: 'soil' }).title,
+      'No Dataverse account yet',
+    );
   });
 });

@@ -7,7 +7,16 @@ import { latestRequest } from '../public/js/latest-request.js';
 // is what starts it. And the one "latest request wins" rule the page's lookups follow.
 
 /** Browser globals; reading any of them is the module reaching for the page or the network. */
-const browserGlobals = ['document', 'window', 'location', 'history', 'navigator', 'localStorage', 'sessionStorage', 'fetch'];
+const browserGlobals = [
+  'document',
+  'window',
+  'location',
+  'history',
+  'navigator',
+  'localStorage',
+  'sessionStorage',
+  'fetch',
+];
 
 test('importing the connector page module starts nothing: no document, location, history or fetch is touched', async () => {
   const touched: string[] = [];

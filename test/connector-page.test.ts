@@ -36,8 +36,14 @@ test('the signed-in page has labelled fields, a live status region, and only ext
   assert.match(response.headers.get('content-security-policy') ?? '', /script-src 'self'(;|$)/);
 
   const scripts = [...body.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/gi)];
-  assert.deepEqual(scripts.map(([, attributes]) => attributes!.trim()), ['type="module" src="/public/js/connector.js"']);
-  assert.ok(scripts.every(([, , content]) => content!.trim() === ''), 'no inline script');
+  assert.deepEqual(
+    scripts.map(([, attributes]) => attributes!.trim()),
+    ['type="module" src="/public/js/connector.js"'],
+  );
+  assert.ok(
+    scripts.every(([, , content]) => content!.trim() === ''),
+    'no inline script',
+  );
   assert.doesNotMatch(body, /\son[a-z]+\s*=/i, 'no inline event handler');
   assert.doesNotMatch(body, /style\s*=/i, 'no inline style (style-src is self)');
 
@@ -67,22 +73,37 @@ test('every module the page loads is served as JavaScript, imports included', as
     }
   }
   assert.deepEqual([...served].sort(), [
-    '/public/js/api.js', '/public/js/connector-errors.js', '/public/js/connector-page.js', '/public/js/connector-state.js', '/public/js/connector.js',
-    '/public/js/dataset-reference.js', '/public/js/dataverse-client.js', '/public/js/dom.js', '/public/js/latest-request.js',
-    '/public/js/renku-client.js', '/public/js/unexpected-answer.js',
+    '/public/js/api.js',
+    '/public/js/connector-errors.js',
+    '/public/js/connector-page.js',
+    '/public/js/connector-state.js',
+    '/public/js/connector.js',
+    '/public/js/dataset-reference.js',
+    '/public/js/dataverse-client.js',
+    '/public/js/dom.js',
+    '/public/js/latest-request.js',
+    '/public/js/renku-client.js',
+    '/public/js/unexpected-answer.js',
   ]);
   assert.equal((await fetch(`${gatehouse.url}/public/css/connector.css`)).status, 200);
 });
 
-test('the page knows where Renku\'s project pages are: the renku upstream without /api/data', async () => {
+test("the page knows where Renku's project pages are: the renku upstream without /api/data", async () => {
   const { body } = await browser.navigate(`${gatehouse.url}/connector`);
-  assert.match(body, new RegExp(`<form id="link-form" novalidate data-renku-url="${gatehouse.gh.demoApis!.renkuWebUrl}">`));
-  assert.equal(`${gatehouse.gh.demoApis!.renkuWebUrl}/api/data`, gatehouse.gh.upstreams.find((u) => u.name === 'renku')!.url);
+  assert.match(
+    body,
+    new RegExp(`<form id="link-form" novalidate data-renku-url="${gatehouse.gh.demoApis!.renkuWebUrl}">`),
+  );
+  assert.equal(
+    `${gatehouse.gh.demoApis!.renkuWebUrl}/api/data`,
+    gatehouse.gh.upstreams.find((u) => u.name === 'renku')!.url,
+  );
 });
 
 test('in development the page offers every demo DOI and a keyword search to try', async () => {
   const { body } = await browser.navigate(`${gatehouse.url}/connector`);
-  for (const dataset of demoDatasets) assert.ok(body.includes(`data-query="${dataset.persistentId}"`), dataset.persistentId);
+  for (const dataset of demoDatasets)
+    assert.ok(body.includes(`data-query="${dataset.persistentId}"`), dataset.persistentId);
   assert.ok(body.includes('data-query="soil moisture"'));
 });
 
@@ -92,7 +113,9 @@ test('the signed-in home page links to the connector', async () => {
 });
 
 test('with a GATEHOUSE_APIS file that lacks dataverse, the page names the missing API and loads no script', async () => {
-  const other = await startGatehouse({ GATEHOUSE_APIS: writeApisFile([{ name: 'renku', url: 'http://127.0.0.1:9/renku', token: 'user' }]) });
+  const other = await startGatehouse({
+    GATEHOUSE_APIS: writeApisFile([{ name: 'renku', url: 'http://127.0.0.1:9/renku', token: 'user' }]),
+  });
   try {
     const otherBrowser = new CookieBrowser();
     await signIn(other, otherBrowser);
@@ -107,7 +130,7 @@ test('with a GATEHOUSE_APIS file that lacks dataverse, the page names the missin
   }
 });
 
-test('the README\'s GATEHOUSE_APIS example for a real Dataverse and Renku is valid configuration', () => {
+test("the README's GATEHOUSE_APIS example for a real Dataverse and Renku is valid configuration", () => {
   const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
   const section = readme.slice(readme.indexOf('### Pointing the connector at a real Dataverse and Renku'));
   const json = /```json\n([\s\S]*?)```/.exec(section)?.[1];
@@ -117,7 +140,10 @@ test('the README\'s GATEHOUSE_APIS example for a real Dataverse and Renku is val
   const upstreams = loadUpstreamRegistry(file, { DATAVERSE_API_KEY: 'key-from-the-environment' }, problems);
   assert.deepEqual(problems, []);
   const [dataverse, renku] = upstreams;
-  assert.deepEqual([dataverse!.name, dataverse!.token, dataverse!.methods, dataverse!.headers], ['dataverse', 'none', ['GET'], { 'x-dataverse-key': 'key-from-the-environment' }]);
+  assert.deepEqual(
+    [dataverse!.name, dataverse!.token, dataverse!.methods, dataverse!.headers],
+    ['dataverse', 'none', ['GET'], { 'x-dataverse-key': 'key-from-the-environment' }],
+  );
   assert.deepEqual([renku!.name, renku!.token, renku!.audience], ['renku', 'user', 'renku']);
-  assert.match(renku!.url, /\/api\/data$/, 'Renku 2.x\'s data service');
+  assert.match(renku!.url, /\/api\/data$/, "Renku 2.x's data service");
 });

@@ -3,7 +3,14 @@ import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { withToken } from './helpers/api-tokens.ts';
-import { callbackUrlFor, CookieBrowser, signIn, startGatehouse, TestClock, type TestGatehouse } from './helpers/harness.ts';
+import {
+  callbackUrlFor,
+  CookieBrowser,
+  signIn,
+  startGatehouse,
+  TestClock,
+  type TestGatehouse,
+} from './helpers/harness.ts';
 
 let gatehouse: TestGatehouse;
 const clock = new TestClock();
@@ -19,7 +26,10 @@ async function post(path: string, fields: Record<string, string>): Promise<{ sta
 }
 
 function poll(deviceCode: string): Promise<{ status: number; json: any }> {
-  return post('/auth/device/token', { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: deviceCode });
+  return post('/auth/device/token', {
+    grant_type: 'urn:ietf:params:oauth:grant-type:device_code',
+    device_code: deviceCode,
+  });
 }
 
 async function signedInBrowser(username = 'alice'): Promise<CookieBrowser> {
@@ -41,7 +51,12 @@ async function answer(browser: CookieBrowser, code: string, choice: 'approve' | 
 
 describe('device sign-in (RFC 8628)', () => {
   test('a script polls pending, is slowed down, and after approval on /device gets a gh_ token once', async () => {
-    const start = await post('/auth/device/code', { client_name: 'hardpy-cli', token_name: 'test bench', expires_in_days: '30', upstreams: 'renku' });
+    const start = await post('/auth/device/code', {
+      client_name: 'hardpy-cli',
+      token_name: 'test bench',
+      expires_in_days: '30',
+      upstreams: 'renku',
+    });
     assert.equal(start.status, 200);
     assert.match(start.json.user_code, /^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/);
     assert.equal(start.json.verification_uri, `${gatehouse.url}/device`);
@@ -53,7 +68,11 @@ describe('device sign-in (RFC 8628)', () => {
     assert.equal(tooFast.status, 400);
     assert.equal(tooFast.json.error, 'slow_down');
     clock.advance(6_000);
-    assert.equal((await poll(start.json.device_code)).json.error, 'slow_down', 'the interval grew to 10 s (and now to 15 s)');
+    assert.equal(
+      (await poll(start.json.device_code)).json.error,
+      'slow_down',
+      'the interval grew to 10 s (and now to 15 s)',
+    );
     clock.advance(16_000);
     assert.equal((await poll(start.json.device_code)).json.error, 'authorization_pending');
 
@@ -74,14 +93,22 @@ describe('device sign-in (RFC 8628)', () => {
     assert.equal(granted.status, 200);
     assert.match(granted.json.access_token, /^gh_[A-Za-z0-9_-]{43,}$/);
     assert.equal(granted.json.token_type, 'Bearer');
-    assert.ok(granted.json.expires_in <= 30 * 86400 && granted.json.expires_in > 30 * 86400 - 60, `expires_in ${granted.json.expires_in}`);
+    assert.ok(
+      granted.json.expires_in <= 30 * 86400 && granted.json.expires_in > 30 * 86400 - 60,
+      `expires_in ${granted.json.expires_in}`,
+    );
     assert.equal((await poll(start.json.device_code)).json.error, 'invalid_grant', 'a device_code works once');
 
     const user = await withToken(`${gatehouse.url}/api/renku/user`, granted.json.access_token);
     assert.equal(user.status, 200);
     assert.equal(user.json.username, 'alice');
-    assert.equal((await withToken(`${gatehouse.url}/api/dataverse/api/search?q=x`, granted.json.access_token)).json.error, 'token_scope');
-    const listed = await (await browser.request(`${gatehouse.url}/auth/tokens`)).json() as { tokens: Array<{ name: string; clientName?: string }> };
+    assert.equal(
+      (await withToken(`${gatehouse.url}/api/dataverse/api/search?q=x`, granted.json.access_token)).json.error,
+      'token_scope',
+    );
+    const listed = (await (await browser.request(`${gatehouse.url}/auth/tokens`)).json()) as {
+      tokens: Array<{ name: string; clientName?: string }>;
+    };
     assert.ok(listed.tokens.some((t) => t.name === 'test bench' && t.clientName === 'hardpy-cli'));
     assert.equal(gatehouse.logs.join('\n').includes(granted.json.access_token), false, 'no log line holds the token');
   });
@@ -105,7 +132,9 @@ describe('device sign-in (RFC 8628)', () => {
     const late = await browser.navigate(second, { headers: { accept: 'application/json' } });
     assert.equal(late.response.status, 400);
     assert.equal(JSON.parse(late.body).error, 'device_request_gone');
-    const listed = await (await browser.request(`${gatehouse.url}/auth/tokens`)).json() as { tokens: Array<{ name: string }> };
+    const listed = (await (await browser.request(`${gatehouse.url}/auth/tokens`)).json()) as {
+      tokens: Array<{ name: string }>;
+    };
     assert.equal(listed.tokens.filter((t) => t.name === 'raced').length, 1);
   });
 
@@ -127,19 +156,31 @@ describe('device sign-in (RFC 8628)', () => {
   });
 
   test('bad token requests get RFC 6749 errors: unsupported_grant_type, invalid_request, invalid_grant', async () => {
-    assert.equal((await post('/auth/device/token', { grant_type: 'password', device_code: 'x' })).json.error, 'unsupported_grant_type');
+    assert.equal(
+      (await post('/auth/device/token', { grant_type: 'password', device_code: 'x' })).json.error,
+      'unsupported_grant_type',
+    );
     assert.equal((await post('/auth/device/token', { device_code: 'x' })).json.error, 'invalid_request');
-    assert.equal((await post('/auth/device/token', { grant_type: 'urn:ietf:params:oauth:grant-type:device_code' })).json.error, 'invalid_request');
+    assert.equal(
+      (await post('/auth/device/token', { grant_type: 'urn:ietf:params:oauth:grant-type:device_code' })).json.error,
+      'invalid_request',
+    );
     const unknown = await poll('no-such-code');
     assert.deepEqual([unknown.status, unknown.json.error], [400, 'invalid_grant']);
     const badDays = await post('/auth/device/code', { expires_in_days: '1000' });
-    assert.deepEqual([badDays.status, badDays.json.error, badDays.json.field], [400, 'invalid_request', 'expires_in_days']);
+    assert.deepEqual(
+      [badDays.status, badDays.json.error, badDays.json.field],
+      [400, 'invalid_request', 'expires_in_days'],
+    );
   });
 
   test('/device sends an anonymous browser to sign in, keeping the code in returnTo', async () => {
     const response = await fetch(`${gatehouse.url}/device?user_code=BCDF-GHJK`, { redirect: 'manual' });
     assert.equal(response.status, 302);
-    assert.equal(response.headers.get('location'), `/auth/login?returnTo=${encodeURIComponent('/device?user_code=BCDF-GHJK')}`);
+    assert.equal(
+      response.headers.get('location'),
+      `/auth/login?returnTo=${encodeURIComponent('/device?user_code=BCDF-GHJK')}`,
+    );
   });
 
   test('after 5 wrong codes in a minute a session gets 429 with Retry-After, even for a right code; another session does not', async () => {
@@ -154,17 +195,30 @@ describe('device sign-in (RFC 8628)', () => {
     assert.equal(limited.response.status, 429);
     assert.equal(limited.response.headers.get('retry-after'), '59');
     const other = await signedInBrowser('bob');
-    assert.equal((await other.navigate(`${gatehouse.url}/device?user_code=${start.json.user_code}`)).response.status, 200);
+    assert.equal(
+      (await other.navigate(`${gatehouse.url}/device?user_code=${start.json.user_code}`)).response.status,
+      200,
+    );
     clock.advance(60_000);
-    assert.equal((await guesser.navigate(`${gatehouse.url}/device?user_code=${start.json.user_code}`)).response.status, 200, 'a minute later it may try again');
+    assert.equal(
+      (await guesser.navigate(`${gatehouse.url}/device?user_code=${start.json.user_code}`)).response.status,
+      200,
+      'a minute later it may try again',
+    );
   });
 
-  test('docs/examples/device_login.py (python3, standard library) gets a token that reaches the API', { timeout: 60_000 }, async () => {
+  test('docs/examples/device_login.py (python3, standard library) gets a token that reaches the API', {
+    timeout: 60_000,
+  }, async () => {
     const script = fileURLToPath(new URL('../docs/examples/device_login.py', import.meta.url));
-    const child = spawn('python3', [script, gatehouse.url, '--client-name', 'device_login.py test', '--days', '7'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('python3', [script, gatehouse.url, '--client-name', 'device_login.py test', '--days', '7'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk) => { stdout += chunk; });
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
     const code = await new Promise<string>((resolve, reject) => {
       child.stderr.on('data', (chunk) => {
         stderr += chunk;

@@ -21,15 +21,27 @@ function codesInBrowserModule(source: string): string[] {
 
 test('every error code a browser module switches on is in the catalogue', () => {
   const dir = new URL('public/js/', root);
-  const named = readdirSync(dir).filter((file) => file.endsWith('.js'))
+  const named = readdirSync(dir)
+    .filter((file) => file.endsWith('.js'))
     .flatMap((file) => codesInBrowserModule(readFileSync(new URL(file, dir), 'utf8')).map((code) => ({ file, code })));
-  assert.ok(named.some(({ code }) => code === 'session_expired') && named.some(({ code }) => code === 'audience_mismatch') && named.some(({ code }) => code === 'token_refresh_busy'), 'the scan finds the codes connector-errors.js switches on');
-  assert.deepEqual(named.filter(({ code }) => !isErrorCode(code)), []);
+  assert.ok(
+    named.some(({ code }) => code === 'session_expired') &&
+      named.some(({ code }) => code === 'audience_mismatch') &&
+      named.some(({ code }) => code === 'token_refresh_busy'),
+    'the scan finds the codes connector-errors.js switches on',
+  );
+  assert.deepEqual(
+    named.filter(({ code }) => !isErrorCode(code)),
+    [],
+  );
 });
 
 test('every error code docs/apis.md names with a status is in the catalogue with that status', () => {
   const text = readFileSync(new URL('docs/apis.md', root), 'utf8');
-  const named = [...text.matchAll(/\b([1-5]\d\d) `([a-z]+(?:_[a-z]+)*)`/g)].map((match) => ({ status: Number(match[1]), code: match[2]! }));
+  const named = [...text.matchAll(/\b([1-5]\d\d) `([a-z]+(?:_[a-z]+)*)`/g)].map((match) => ({
+    status: Number(match[1]),
+    code: match[2]!,
+  }));
   assert.ok(named.length >= 15, `the scan finds the refusals table (found ${named.length})`);
   const wrong = named.filter(({ status, code }) => (errorStatus as Record<string, number>)[code] !== status);
   assert.deepEqual(wrong, []);
@@ -43,9 +55,18 @@ test('an AppError takes its status from the catalogue, so a code cannot have two
 });
 
 test('a framework error keeps its status only under a code the catalogue gives that status', () => {
-  assert.deepEqual(pick(toAppError({ status: 400, type: 'entity.parse.failed' })), { status: 400, code: 'entity_parse_failed' });
-  assert.deepEqual(pick(toAppError({ status: 415, type: 'charset.unsupported' })), { status: 415, code: 'charset_unsupported' });
-  assert.deepEqual(pick(toAppError({ status: 413, type: 'parameters.too.many' })), { status: 413, code: 'payload_too_large' });
+  assert.deepEqual(pick(toAppError({ status: 400, type: 'entity.parse.failed' })), {
+    status: 400,
+    code: 'entity_parse_failed',
+  });
+  assert.deepEqual(pick(toAppError({ status: 415, type: 'charset.unsupported' })), {
+    status: 415,
+    code: 'charset_unsupported',
+  });
+  assert.deepEqual(pick(toAppError({ status: 413, type: 'parameters.too.many' })), {
+    status: 413,
+    code: 'payload_too_large',
+  });
   assert.deepEqual(pick(toAppError({ status: 400 })), { status: 400, code: 'bad_request' });
   assert.deepEqual(pick(toAppError(new Error('boom'))), { status: 500, code: 'internal_error' });
 });

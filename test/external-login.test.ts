@@ -4,7 +4,14 @@ import type { SessionData } from 'express-session';
 import { openExternalCredentials } from '../server/external/external-credentials.ts';
 import { TokenCipher } from '../server/grants/token-cipher.ts';
 import { hashHandle } from '../server/random.ts';
-import { callbackUrlFor, CookieBrowser, signIn, startGatehouse, TestClock, type TestGatehouse } from './helpers/harness.ts';
+import {
+  callbackUrlFor,
+  CookieBrowser,
+  signIn,
+  startGatehouse,
+  TestClock,
+  type TestGatehouse,
+} from './helpers/harness.ts';
 import { gatehouseForSuite } from './helpers/suite-fixture.ts';
 import { boundServer } from './helpers/ports.ts';
 
@@ -49,7 +56,9 @@ function userStatus(gh: TestGatehouse, browser: CookieBrowser): Promise<number> 
 }
 
 function everythingSeen(browser: CookieBrowser): string {
-  return browser.seen.map((r) => `${r.url}\n${[...r.headers].map(([k, v]) => `${k}: ${v}`).join('\n')}\n${r.body}`).join('\n');
+  return browser.seen
+    .map((r) => `${r.url}\n${[...r.headers].map(([k, v]) => `${k}: ${v}`).join('\n')}\n${r.body}`)
+    .join('\n');
 }
 
 describe('the browser side of the external login, against this Gatehouse', () => {
@@ -66,7 +75,8 @@ describe('the browser side of the external login, against this Gatehouse', () =>
     assert.equal(others.length, 0);
     const attributes = cookie!.split(';').map((part) => part.trim());
     assert.match(decodeURIComponent(attributes[0]!), new RegExp(`^ContextID=${guid.source}$`));
-    for (const expected of ['Max-Age=900', 'Path=/external', 'HttpOnly', 'SameSite=Lax']) assert.ok(attributes.includes(expected), expected);
+    for (const expected of ['Max-Age=900', 'Path=/external', 'HttpOnly', 'SameSite=Lax'])
+      assert.ok(attributes.includes(expected), expected);
     assert.ok(!attributes.includes('Secure'), 'no Secure flag on http');
   });
 
@@ -86,7 +96,10 @@ describe('the browser side of the external login, against this Gatehouse', () =>
     assert.match(identityTokenOf(gh, record), /^[\w-]{43}$/);
     assert.ok(record?.grantId, 'the session reaches the grant the IdentityToken reaches');
     assert.equal((await gh.gh.deps.grants.resolveHandle(identityTokenOf(gh, record)))?.id, record!.grantId);
-    assert.ok(!everythingSeen(browser).includes(identityTokenOf(gh, record)), 'the IdentityToken is not in any response');
+    assert.ok(
+      !everythingSeen(browser).includes(identityTokenOf(gh, record)),
+      'the IdentityToken is not in any response',
+    );
     const stored = JSON.stringify(record);
     assert.ok(!stored.includes(identityTokenOf(gh, record)), 'the session record keeps the IdentityToken sealed');
     assert.doesNotMatch(stored, /eyJ|id_token_hint|session\/end/, 'and the sign-out URL with its id_token_hint too');
@@ -125,7 +138,13 @@ describe('the browser side of the external login, against this Gatehouse', () =>
 
   test("a callback carrying another browser's code and state is refused and signs the victim in as nobody (login CSRF)", async () => {
     const attacker = new CookieBrowser();
-    const attackersCallback = await callbackUrlFor(gh, attacker, 'bob', `${gh.url}/external/login`, '/external/callback');
+    const attackersCallback = await callbackUrlFor(
+      gh,
+      attacker,
+      'bob',
+      `${gh.url}/external/login`,
+      '/external/callback',
+    );
     const victim = new CookieBrowser();
     await victim.request(`${gh.url}/external/login`);
     assert.ok(victim.cookie('localhost', 'ContextID'));
@@ -159,7 +178,10 @@ describe('the browser side of the external login, against this Gatehouse', () =>
     const record = (await sessionRecord(gh, browser))!;
     const identityToken = identityTokenOf(gh, record);
     // Rewrite the record as the previous version stored it: IdentityToken and sign-out URL in plain fields.
-    const legacy = { ...record, external: { identityToken, workspaceId: record.external!.workspaceId, signOutUrl: '' } };
+    const legacy = {
+      ...record,
+      external: { identityToken, workspaceId: record.external!.workspaceId, signOutUrl: '' },
+    };
     await gh.gh.deps.store.set(sessionKey(browser)!, JSON.stringify(legacy), 60_000);
 
     const home = await browser.navigate(`${gh.url}/`);
@@ -189,7 +211,11 @@ describe('the browser side of the external login, against this Gatehouse', () =>
     assert.equal(signOutUrl.origin + signOutUrl.pathname, `${gh.issuer}/session/end`);
     assert.match(signOutUrl.searchParams.get('id_token_hint') ?? '', /^eyJ/);
     assert.equal(await gh.gh.deps.grants.get(record.grantId!), undefined, 'the grant ended');
-    assert.equal(await gh.gh.deps.grants.resolveHandle(identityTokenOf(gh, record)), undefined, 'the IdentityToken is refused');
+    assert.equal(
+      await gh.gh.deps.grants.resolveHandle(identityTokenOf(gh, record)),
+      undefined,
+      'the IdentityToken is refused',
+    );
     assert.equal(await userStatus(gh, browser), 401);
     assert.ok(soapLogouts(gh) > 0, 'Logout ran at /Session');
 
@@ -217,11 +243,20 @@ describe('with an https public URL', () => {
 
   /** Starts an external login; returns the ContextID cookie's Set-Cookie line and the IdP's callback URL (on localhost). */
   async function startExternalLogin(): Promise<{ setCookie: string; callback: string }> {
-    const response = await fetch(`${local}/external/login`, { redirect: 'manual', headers: { 'x-forwarded-proto': 'https' } });
+    const response = await fetch(`${local}/external/login`, {
+      redirect: 'manual',
+      headers: { 'x-forwarded-proto': 'https' },
+    });
     assert.equal(response.status, 302);
     const [setCookie] = response.headers.getSetCookie();
     // The IdP sends the browser to the public URL; the test delivers that to the local port.
-    const callback = await callbackUrlFor({ ...gh, url: publicUrl }, new CookieBrowser(), 'alice', response.headers.get('location')!, '/external/callback');
+    const callback = await callbackUrlFor(
+      { ...gh, url: publicUrl },
+      new CookieBrowser(),
+      'alice',
+      response.headers.get('location')!,
+      '/external/callback',
+    );
     return { setCookie: setCookie!, callback: callback.replace(publicUrl, local) };
   }
 
@@ -229,7 +264,8 @@ describe('with an https public URL', () => {
     const { setCookie } = await startExternalLogin();
     const attributes = setCookie.split(';').map((part) => part.trim());
     assert.match(decodeURIComponent(attributes[0]!), new RegExp(`^__Host-ContextID=${guid.source}$`));
-    for (const expected of ['Path=/', 'Secure', 'HttpOnly', 'SameSite=Lax']) assert.ok(attributes.includes(expected), expected);
+    for (const expected of ['Path=/', 'Secure', 'HttpOnly', 'SameSite=Lax'])
+      assert.ok(attributes.includes(expected), expected);
     assert.ok(!attributes.some((a) => /^domain=/i.test(a)), 'no Domain');
   });
 
@@ -238,12 +274,18 @@ describe('with an https public URL', () => {
     const contextId = setCookie.split(';')[0]!.split('=').slice(1).join('=');
     const https = { 'x-forwarded-proto': 'https', accept: 'text/html' };
 
-    const planted = await fetch(callback, { redirect: 'manual', headers: { ...https, cookie: `ContextID=${contextId}` } });
+    const planted = await fetch(callback, {
+      redirect: 'manual',
+      headers: { ...https, cookie: `ContextID=${contextId}` },
+    });
     assert.equal(planted.status, 400);
     assert.match(await planted.text(), /id="error-code">external_context_missing</);
     assert.ok(!planted.headers.getSetCookie().some((c) => c.startsWith('__Host-gatehouse=')), 'no session');
 
-    const own = await fetch(callback, { redirect: 'manual', headers: { ...https, cookie: `__Host-ContextID=${contextId}` } });
+    const own = await fetch(callback, {
+      redirect: 'manual',
+      headers: { ...https, cookie: `__Host-ContextID=${contextId}` },
+    });
     assert.equal(own.status, 302, 'the same context, under the __Host- name, signs in');
     assert.equal(own.headers.get('location'), '/');
     assert.ok(own.headers.getSetCookie().some((c) => c.startsWith('__Host-gatehouse=')));
@@ -289,18 +331,21 @@ describe('against another LiveScore-compatible server', () => {
   before(async () => {
     const { server, url } = await boundServer();
     livescore = await startGatehouse({ GATEHOUSE_SOAP_REDIRECT_URIS: `${url}/external/callback` });
-    gh = await startGatehouse({
-      GATEHOUSE_PUBLIC_URL: url,
-      GATEHOUSE_SOAP_URL: `${livescore.url}/Session`,
-      GATEHOUSE_SESSION_MAX: '600',
-    }, { clock: clock.read, server });
+    gh = await startGatehouse(
+      {
+        GATEHOUSE_PUBLIC_URL: url,
+        GATEHOUSE_SOAP_URL: `${livescore.url}/Session`,
+        GATEHOUSE_SESSION_MAX: '600',
+      },
+      { clock: clock.read, server },
+    );
   });
   after(async () => {
     await gh.stop();
     await livescore.stop();
   });
 
-  test("the same flow signs in at that server: the session holds its IdentityToken, home names the way in and the workspace", async () => {
+  test('the same flow signs in at that server: the session holds its IdentityToken, home names the way in and the workspace', async () => {
     const browser = new CookieBrowser();
     const callback = await callbackUrlFor(gh, browser, 'alice', `${gh.url}/external/login`, '/external/callback');
     const home = await browser.navigate(callback);
@@ -327,8 +372,15 @@ describe('against another LiveScore-compatible server', () => {
     const refresh = page.response.headers.get('refresh') ?? '';
     const signOutUrl = new URL(refresh.replace(/^0; url=/, ''));
     assert.equal(signOutUrl.origin + signOutUrl.pathname, `${livescore.issuer}/session/end`);
-    assert.ok(page.body.includes(`href="${signOutUrl.href.replace(/&/g, '&amp;')}"`), 'a link for browsers that ignore Refresh');
-    assert.equal(await livescore.gh.deps.grants.resolveHandle(identityToken), undefined, 'Logout ended the grant there');
+    assert.ok(
+      page.body.includes(`href="${signOutUrl.href.replace(/&/g, '&amp;')}"`),
+      'a link for browsers that ignore Refresh',
+    );
+    assert.equal(
+      await livescore.gh.deps.grants.resolveHandle(identityToken),
+      undefined,
+      'Logout ended the grant there',
+    );
     assert.equal(await sessionRecord(gh, browser), undefined);
 
     const replay = await browser.request(page.url);
@@ -353,7 +405,11 @@ describe('against another LiveScore-compatible server', () => {
 
     const page = await browser.submitForm(home.url, home.body, {});
     assert.match(page.url, new RegExp(`^${gh.url}/external/signed-out`));
-    assert.match(page.response.headers.get('refresh') ?? '', new RegExp(`url=${livescore.issuer}/session/end`), 'the sign-out URL kept from ExternalLogin');
+    assert.match(
+      page.response.headers.get('refresh') ?? '',
+      new RegExp(`url=${livescore.issuer}/session/end`),
+      'the sign-out URL kept from ExternalLogin',
+    );
     assert.equal(await sessionRecord(gh, browser), undefined);
     assert.ok(gh.logs.some((line) => line.includes('external Logout failed')));
 

@@ -76,14 +76,22 @@ describe('sign-in refuses id_tokens that break the rules, with a 400 page, no se
   });
 
   test('an id_token signed HS256 with the client secret is refused as id_token_alg_not_allowed', async () => {
-    forgery = forgeIdTokens(gh.gh.devIdp!, () => {}, { by: 'secret', alg: 'HS256', secret: gh.gh.config.oidc.clientSecret! });
+    forgery = forgeIdTokens(gh.gh.devIdp!, () => {}, {
+      by: 'secret',
+      alg: 'HS256',
+      secret: gh.gh.config.oidc.clientSecret!,
+    });
     await refusedSignIn('id_token_alg_not_allowed');
   });
 
   test('an id_token whose signature does not match its claims is refused as id_token_signature', async () => {
-    forgery = forgeIdTokens(gh.gh.devIdp!, (claims) => {
-      claims.email = 'mallory@example.org';
-    }, { by: 'corrupt' });
+    forgery = forgeIdTokens(
+      gh.gh.devIdp!,
+      (claims) => {
+        claims.email = 'mallory@example.org';
+      },
+      { by: 'corrupt' },
+    );
     await refusedSignIn('id_token_signature');
   });
 
@@ -108,7 +116,10 @@ describe('the configured id_token algorithm and clock tolerance', () => {
       const page = await browser.navigate(await callbackUrlFor(gh, browser));
       assert.equal(page.response.status, 400);
       assert.deepEqual(await gh.gh.deps.grants.idsBySub('alice'), []);
-      assert.deepEqual(idTokenRefusals(gh.logs).map((line) => line.reason), ['id_token_alg_not_allowed']);
+      assert.deepEqual(
+        idTokenRefusals(gh.logs).map((line) => line.reason),
+        ['id_token_alg_not_allowed'],
+      );
     } finally {
       await gh.stop();
     }
@@ -123,7 +134,10 @@ describe('the configured id_token algorithm and clock tolerance', () => {
       const browser = new CookieBrowser();
       const page = await browser.navigate(await callbackUrlFor(gh, browser));
       assert.equal(page.response.status, 400);
-      assert.deepEqual(idTokenRefusals(gh.logs).map((line) => line.reason), ['id_token_iat_in_future']);
+      assert.deepEqual(
+        idTokenRefusals(gh.logs).map((line) => line.reason),
+        ['id_token_iat_in_future'],
+      );
     } finally {
       forgery.restore();
       await gh.stop();
@@ -138,7 +152,9 @@ describe('the SOAP ExternalLogin applies the same id_token rules', () => {
       claims.iat = now() + day;
     });
     try {
-      const started = await callSoap(gh.url, 'GetExternalLoginRedirectURL', [['RequestURL', `${gh.url}/external/callback`]]);
+      const started = await callSoap(gh.url, 'GetExternalLoginRedirectURL', [
+        ['RequestURL', `${gh.url}/external/callback`],
+      ]);
       const contextId = text(started.body, 'ContextID');
       const redirectUrl = decodeBase64(text(started.body, 'RedirectURL'));
       const back = new URL(await callbackUrlFor(gh, new CookieBrowser(), 'alice', redirectUrl, '/external/callback'));
@@ -151,7 +167,10 @@ describe('the SOAP ExternalLogin applies the same id_token rules', () => {
       assert.equal(fault(answer).faultcode, 'Client');
       assert.deepEqual(await gh.gh.deps.grants.idsBySub('alice'), []);
       const refusals = idTokenRefusals(gh.logs);
-      assert.deepEqual(refusals.map((line) => [line.reason, line.entry, line.issuer]), [['id_token_iat_in_future', 'sign-in', gh.issuer]]);
+      assert.deepEqual(
+        refusals.map((line) => [line.reason, line.entry, line.issuer]),
+        [['id_token_iat_in_future', 'sign-in', gh.issuer]],
+      );
       assertNoTokenLogged(gh.logs, forgery.issued);
     } finally {
       forgery.restore();
@@ -177,7 +196,9 @@ describe('a refresh whose id_token breaks the rules ends the grant (OpenID Conne
     const arrivals = fixture.echo.arrivals;
     const logged = fixture.gatehouse.logs.length;
     const issuedAccessTokens: string[] = [];
-    const events = fixture.gatehouse.gh.devIdp!.provider as unknown as { on(event: string, listener: (ctx: { body?: { access_token?: string } }) => void): void };
+    const events = fixture.gatehouse.gh.devIdp!.provider as unknown as {
+      on(event: string, listener: (ctx: { body?: { access_token?: string } }) => void): void;
+    };
     events.on('grant.success', (ctx) => {
       if (ctx.body?.access_token) issuedAccessTokens.push(ctx.body.access_token);
     });
@@ -219,9 +240,13 @@ describe('a refresh whose id_token breaks the rules ends the grant (OpenID Conne
 
   test('a refreshed id_token with a broken signature is refused as refresh_id_token_signature', async () => {
     f = await startProxyFixture();
-    forgery = forgeIdTokens(f.gatehouse.gh.devIdp!, (claims) => {
-      claims.name = 'Mallory';
-    }, { by: 'corrupt' });
+    forgery = forgeIdTokens(
+      f.gatehouse.gh.devIdp!,
+      (claims) => {
+        claims.name = 'Mallory';
+      },
+      { by: 'corrupt' },
+    );
     await refusedRefresh(f, 'refresh_id_token_signature');
   });
 
@@ -262,7 +287,8 @@ describe('checkIdToken', () => {
 
   test('refuses a sub that is not a string of 1 to 255 characters', () => {
     assert.equal(checkIdToken({ ...good, sub: 'a'.repeat(255) }, t, rules), undefined);
-    for (const sub of ['', 'a'.repeat(256), 42, undefined]) assert.equal(checkIdToken({ ...good, sub }, t, rules), 'id_token_sub_invalid');
+    for (const sub of ['', 'a'.repeat(256), 42, undefined])
+      assert.equal(checkIdToken({ ...good, sub }, t, rules), 'id_token_sub_invalid');
   });
 
   test('at a refresh, refuses each difference from the sign-in', () => {
@@ -277,10 +303,19 @@ describe('checkIdToken', () => {
 
   test('names the openid-client check that refused an id_token, per entry', () => {
     const wrapped = (message: string) => new Error('invalid response encountered', { cause: new Error(message) });
-    assert.equal(idTokenFailure(wrapped('unexpected JWT "alg" header parameter'), 'sign-in'), 'id_token_alg_not_allowed');
+    assert.equal(
+      idTokenFailure(wrapped('unexpected JWT "alg" header parameter'), 'sign-in'),
+      'id_token_alg_not_allowed',
+    );
     assert.equal(idTokenFailure(wrapped('JWT signature verification failed'), 'refresh'), 'refresh_id_token_signature');
-    assert.equal(idTokenFailure(wrapped('unexpected JWT "iss" (issuer) claim value'), 'refresh'), 'refresh_iss_mismatch');
-    assert.equal(idTokenFailure(wrapped('unexpected JWT "aud" (audience) claim value'), 'refresh'), 'refresh_aud_mismatch');
+    assert.equal(
+      idTokenFailure(wrapped('unexpected JWT "iss" (issuer) claim value'), 'refresh'),
+      'refresh_iss_mismatch',
+    );
+    assert.equal(
+      idTokenFailure(wrapped('unexpected JWT "aud" (audience) claim value'), 'refresh'),
+      'refresh_aud_mismatch',
+    );
     assert.equal(idTokenFailure(new TypeError('fetch failed'), 'refresh'), undefined);
   });
 });

@@ -10,9 +10,14 @@ function linesOf(write: (logger: ReturnType<typeof createLogger>) => void): stri
 }
 
 test('fields named like secrets are written as [redacted], whatever they hold', () => {
-  const [line] = linesOf((log) => log.info('x', { accessToken: 'a', refresh_token: 'b', Authorization: 'c', code: 'd', sub: 'alice' }));
+  const [line] = linesOf((log) =>
+    log.info('x', { accessToken: 'a', refresh_token: 'b', Authorization: 'c', code: 'd', sub: 'alice' }),
+  );
   const fields = JSON.parse(line!) as Record<string, unknown>;
-  assert.deepEqual([fields.accessToken, fields.refresh_token, fields.Authorization, fields.code], Array(4).fill('[redacted]'));
+  assert.deepEqual(
+    [fields.accessToken, fields.refresh_token, fields.Authorization, fields.code],
+    Array(4).fill('[redacted]'),
+  );
   assert.equal(fields.sub, 'alice');
 });
 
@@ -22,6 +27,7 @@ test('an error message quoting a JWT, a bearer credential or a gh_ API token is 
   const handle = randomHandle(32);
   const error = new Error(`refused ${jwt}`, { cause: new Error(`token ${apiToken} and Bearer ${handle}`) });
   const [line] = linesOf((log) => log.warn('x', { error }));
-  for (const secret of [jwt, apiToken, apiToken.slice(3), handle]) assert.ok(!line!.includes(secret), `no ${secret.slice(0, 6)}… in ${line}`);
+  for (const secret of [jwt, apiToken, apiToken.slice(3), handle])
+    assert.ok(!line!.includes(secret), `no ${secret.slice(0, 6)}… in ${line}`);
   assert.match(line!, /gh_\[redacted\]/);
 });

@@ -13,8 +13,28 @@ function assertGuarded(): void {
 
 describe('the test setup lets tests reach loopback only', () => {
   test('loopback addresses, localhost and unix sockets are allowed; any other address or name is refused', () => {
-    for (const host of ['127.0.0.1', '127.0.0.2', '::1', '[::1]', '::ffff:127.0.0.1', 'localhost', 'LOCALHOST', undefined]) assert.equal(refusalOf(host), undefined, String(host));
-    for (const host of [outside, '10.0.0.1', '192.168.1.1', '0.0.0.0', '::', '2001:db8::1', '::ffff:203.0.113.1', 'example.org', 'localhost.example.org']) {
+    for (const host of [
+      '127.0.0.1',
+      '127.0.0.2',
+      '::1',
+      '[::1]',
+      '::ffff:127.0.0.1',
+      'localhost',
+      'LOCALHOST',
+      undefined,
+    ])
+      assert.equal(refusalOf(host), undefined, String(host));
+    for (const host of [
+      outside,
+      '10.0.0.1',
+      '192.168.1.1',
+      '0.0.0.0',
+      '::',
+      '2001:db8::1',
+      '::ffff:203.0.113.1',
+      'example.org',
+      'localhost.example.org',
+    ]) {
       assert.match(refusalOf(host) ?? '', /loopback only/, host);
     }
   });
@@ -31,7 +51,10 @@ describe('the test setup lets tests reach loopback only', () => {
 
   test('fetch to 203.0.113.1 is refused the same way', async () => {
     assertGuarded();
-    const error = await fetch(`http://${outside}/`).then(() => undefined, (e: Error) => e);
+    const error = await fetch(`http://${outside}/`).then(
+      () => undefined,
+      (e: Error) => e,
+    );
     assert.equal((error?.cause as NodeJS.ErrnoException | undefined)?.code, refusedCode);
   });
 

@@ -9,7 +9,8 @@ const server = new URL('../server/', import.meta.url);
 test('no server module but main.ts imports app.ts', () => {
   const files = readdirSync(server, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.ts'));
   assert.ok(files.length > 50);
-  const importers = files.filter((file) => file !== 'main.ts' && file !== 'app.ts')
+  const importers = files
+    .filter((file) => file !== 'main.ts' && file !== 'app.ts')
     .filter((file) => /from\s+'(?:\.\.?\/)+app\.ts'/.test(readFileSync(new URL(file, server), 'utf8')));
   assert.deepEqual(importers, []);
 });

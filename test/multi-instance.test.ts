@@ -3,7 +3,15 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { importJWK, SignJWT } from 'jose';
 import { eventually } from './helpers/eventually.ts';
-import { callbackUrlFor, CookieBrowser, signIn, signOutAtIdp, startCluster, type TestCluster, type TestGatehouse } from './helpers/harness.ts';
+import {
+  callbackUrlFor,
+  CookieBrowser,
+  signIn,
+  signOutAtIdp,
+  startCluster,
+  type TestCluster,
+  type TestGatehouse,
+} from './helpers/harness.ts';
 import { redisSkipReason, startTestRedis, type TestRedis } from './helpers/redis-server.ts';
 
 describe('two Gatehouse instances on one Redis behave as one', { skip: redisSkipReason() }, () => {
@@ -27,12 +35,15 @@ describe('two Gatehouse instances on one Redis behave as one', { skip: redisSkip
     const response = await browser.request(`${instance.url}/auth/user`);
     if (response.status === 401) return undefined;
     assert.equal(response.status, 200, `unexpected ${response.status} from ${instance.url}`);
-    return (await response.json() as { sub: string }).sub;
+    return ((await response.json()) as { sub: string }).sub;
   }
 
   /** Waits until the instance is ready again: its Redis client reconnects on a backoff. */
   async function untilReady(instance: TestGatehouse): Promise<void> {
-    await eventually(async () => (await fetch(`${instance.url}/readyz`)).status === 200, `${instance.url} is ready again`);
+    await eventually(
+      async () => (await fetch(`${instance.url}/readyz`)).status === 200,
+      `${instance.url} is ready again`,
+    );
   }
 
   test('a sign-in on instance A works on instance B', async () => {
@@ -61,7 +72,10 @@ describe('two Gatehouse instances on one Redis behave as one', { skip: redisSkip
     const cookie = `gatehouse=${browser.cookie('localhost', 'gatehouse')}`;
     const loggedOut = await browser.request(`${b.url}/auth/logout`, { method: 'POST', headers: { 'x-csrf': '1' } });
     assert.equal(loggedOut.status, 302);
-    assert.ok(loggedOut.headers.get('location')?.startsWith(cluster.idp.issuer), 'B knew the session and ends it at the IdP too');
+    assert.ok(
+      loggedOut.headers.get('location')?.startsWith(cluster.idp.issuer),
+      'B knew the session and ends it at the IdP too',
+    );
     // The logout response cleared the cookie in this browser; a copy of it (another tab, a
     // stolen cookie) must be refused by A as well.
     const onA = await fetch(`${a.url}/auth/user`, { headers: { cookie } });
@@ -77,7 +91,10 @@ describe('two Gatehouse instances on one Redis behave as one', { skip: redisSkip
     const deliveredBefore = cluster.idp.stats.backchannelLogouts;
     await signOutAtIdp(browser, `${cluster.idp.issuer}/session/end?client_id=gatehouse`);
     assert.equal(cluster.idp.stats.backchannelLogouts, deliveredBefore + 1, 'the IdP delivered a logout_token');
-    assert.ok(a.logs.some((line) => line.includes('"msg":"back-channel logout"') && line.includes('"ended":1')), 'A received it and ended the grant');
+    assert.ok(
+      a.logs.some((line) => line.includes('"msg":"back-channel logout"') && line.includes('"ended":1')),
+      'A received it and ended the grant',
+    );
 
     assert.equal(await userOn(b, browser), undefined);
   });
@@ -93,16 +110,19 @@ describe('two Gatehouse instances on one Redis behave as one', { skip: redisSkip
       jti: randomUUID(),
       sid: 'an-idp-session-that-has-no-grants',
       events: { 'http://schemas.openid.net/event/backchannel-logout': {} },
-    }).setProtectedHeader({ alg: 'RS256', kid: cluster.idp.signingJwk.kid }).sign(key);
-    const deliver = (instance: TestGatehouse): Promise<Response> => fetch(`${instance.url}/auth/backchannel-logout`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ logout_token: token }).toString(),
-    });
+    })
+      .setProtectedHeader({ alg: 'RS256', kid: cluster.idp.signingJwk.kid })
+      .sign(key);
+    const deliver = (instance: TestGatehouse): Promise<Response> =>
+      fetch(`${instance.url}/auth/backchannel-logout`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ logout_token: token }).toString(),
+      });
     assert.equal((await deliver(a)).status, 200);
     const replay = await deliver(b);
     assert.equal(replay.status, 400);
-    assert.equal((await replay.json() as { reason: string }).reason, 'jti_replayed');
+    assert.equal(((await replay.json()) as { reason: string }).reason, 'jti_replayed');
   });
 
   test('a session ended from the session list on A is refused on B', async () => {
@@ -111,17 +131,22 @@ describe('two Gatehouse instances on one Redis behave as one', { skip: redisSkip
     await signIn(a, laptop, 'alice');
     await signIn(a, phone, 'alice');
     const listed = await laptop.request(`${b.url}/auth/sessions`);
-    const { sessions } = await listed.json() as { sessions: Array<{ id: string; current: boolean }> };
+    const { sessions } = (await listed.json()) as { sessions: Array<{ id: string; current: boolean }> };
     const phoneSession = sessions.find((s) => !s.current);
     assert.ok(phoneSession, 'B lists the sessions made on A');
-    const ended = await laptop.request(`${a.url}/auth/sessions/${phoneSession.id}`, { method: 'DELETE', headers: { 'x-csrf': '1' } });
+    const ended = await laptop.request(`${a.url}/auth/sessions/${phoneSession.id}`, {
+      method: 'DELETE',
+      headers: { 'x-csrf': '1' },
+    });
     assert.equal(ended.status, 204);
     assert.equal(await userOn(b, phone), undefined);
     assert.equal(await userOn(b, laptop), 'alice');
   });
 
   test('while Redis is down both instances answer 503 and sign nobody out; once it is back the same session works on both', {
-    skip: process.env.GATEHOUSE_TEST_REDIS_URL ? 'needs a redis-server this test can stop (GATEHOUSE_TEST_REDIS_URL is set)' : false,
+    skip: process.env.GATEHOUSE_TEST_REDIS_URL
+      ? 'needs a redis-server this test can stop (GATEHOUSE_TEST_REDIS_URL is set)'
+      : false,
   }, async () => {
     const browser = new CookieBrowser();
     await signIn(a, browser, 'alice');
@@ -133,7 +158,7 @@ describe('two Gatehouse instances on one Redis behave as one', { skip: redisSkip
     try {
       const api = await browser.request(`${a.url}/auth/user`);
       assert.equal(api.status, 503);
-      assert.equal((await api.json() as { error: string }).error, 'store_unavailable');
+      assert.equal(((await api.json()) as { error: string }).error, 'store_unavailable');
 
       const page = await browser.request(`${b.url}/`, { headers: { accept: 'text/html' } });
       assert.equal(page.status, 503);

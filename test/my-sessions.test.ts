@@ -4,7 +4,8 @@ import type { AppError } from '../server/errors.ts';
 import { CookieBrowser, signIn, startGatehouse, TestClock, type TestGatehouse, isSignedIn } from './helpers/harness.ts';
 
 const firefoxOnLinux = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0';
-const chromeOnWindows = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36';
+const chromeOnWindows =
+  'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36';
 
 interface SessionSummary {
   id: string;
@@ -33,14 +34,18 @@ async function signedIn(username: string, userAgent?: string): Promise<CookieBro
 async function sessionsOf(browser: CookieBrowser): Promise<SessionSummary[]> {
   const response = await browser.request(`${gatehouse.url}/auth/sessions`);
   assert.equal(response.status, 200);
-  return (await response.json() as { sessions: SessionSummary[] }).sessions;
+  return ((await response.json()) as { sessions: SessionSummary[] }).sessions;
 }
 
-function endSession(browser: CookieBrowser, id: string, headers: Record<string, string> = { 'x-csrf': '1' }): Promise<Response> {
+function endSession(
+  browser: CookieBrowser,
+  id: string,
+  headers: Record<string, string> = { 'x-csrf': '1' },
+): Promise<Response> {
   return browser.request(`${gatehouse.url}/auth/sessions/${encodeURIComponent(id)}`, { method: 'DELETE', headers });
 }
 
-test('GET /auth/sessions lists only the user\'s own sessions, with times, how signed in, a device label and which is current', async () => {
+test("GET /auth/sessions lists only the user's own sessions, with times, how signed in, a device label and which is current", async () => {
   const laptop = await signedIn('alice', firefoxOnLinux);
   clock.advance(1000);
   await signedIn('alice', chromeOnWindows);
@@ -51,10 +56,13 @@ test('GET /auth/sessions lists only the user\'s own sessions, with times, how si
   assert.equal(response.headers.get('cache-control'), 'no-store');
   const raw = await response.text();
   const { sessions } = JSON.parse(raw) as { sessions: SessionSummary[] };
-  assert.deepEqual(sessions.map((s) => [s.device, s.current, s.via]), [
-    ['Firefox on Linux', true, 'oidc'],
-    ['Chrome on Windows', false, 'oidc'],
-  ]);
+  assert.deepEqual(
+    sessions.map((s) => [s.device, s.current, s.via]),
+    [
+      ['Firefox on Linux', true, 'oidc'],
+      ['Chrome on Windows', false, 'oidc'],
+    ],
+  );
   assert.equal(Date.parse(sessions[1]!.createdAt), signedInAt);
   assert.equal(Date.parse(sessions[1]!.lastUsedAt), signedInAt);
   assert.ok(Date.parse(sessions[0]!.expiresAt) > signedInAt);
@@ -68,7 +76,7 @@ test('GET /auth/sessions lists only the user\'s own sessions, with times, how si
 test('an anonymous caller gets 401 JSON from /auth/sessions', async () => {
   const response = await fetch(`${gatehouse.url}/auth/sessions`);
   assert.equal(response.status, 401);
-  assert.equal((await response.json() as { error: string }).error, 'unauthenticated');
+  assert.equal(((await response.json()) as { error: string }).error, 'unauthenticated');
 });
 
 test('DELETE /auth/sessions/:id with X-CSRF: 1 ends that session only and revokes its refresh token at the IdP', async () => {
@@ -82,7 +90,10 @@ test('DELETE /auth/sessions/:id with X-CSRF: 1 ends that session only and revoke
   assert.equal(response.status, 204);
   assert.equal(await isSignedIn(gatehouse, phone), false);
   assert.equal(await isSignedIn(gatehouse, laptop), true);
-  assert.deepEqual((await sessionsOf(laptop)).map((s) => s.current), [true]);
+  assert.deepEqual(
+    (await sessionsOf(laptop)).map((s) => s.current),
+    [true],
+  );
   await assert.rejects(idp.refreshTokenGrant(phoneTokens), (error: AppError) => error.code === 'invalid_grant');
 });
 
@@ -101,17 +112,17 @@ test('DELETE without X-CSRF: 1 is refused with 403 and ends nothing', async () =
   const phoneSession = (await sessionsOf(laptop)).find((s) => !s.current)!;
   const response = await endSession(laptop, phoneSession.id, {});
   assert.equal(response.status, 403);
-  assert.equal((await response.json() as { error: string }).error, 'csrf_proof_missing');
+  assert.equal(((await response.json()) as { error: string }).error, 'csrf_proof_missing');
   assert.equal(await isSignedIn(gatehouse, phone), true);
 });
 
-test('DELETE of another user\'s session is 404, like an unknown one, and ends nothing', async () => {
+test("DELETE of another user's session is 404, like an unknown one, and ends nothing", async () => {
   const alice = await signedIn('alice');
   const bob = await signedIn('bob');
   const [bobsSession] = await sessionsOf(bob);
   const response = await endSession(alice, bobsSession!.id);
   assert.equal(response.status, 404);
-  const body = await response.json() as { error: string };
+  const body = (await response.json()) as { error: string };
   assert.equal(body.error, 'session_not_found');
   assert.equal(await isSignedIn(gatehouse, bob), true);
 
@@ -124,7 +135,7 @@ test('DELETE with a malformed session id is 400 and ends nothing', async () => {
   const alice = await signedIn('alice');
   const response = await endSession(alice, 'not a session id!');
   assert.equal(response.status, 400);
-  assert.equal((await response.json() as { error: string }).error, 'invalid_session_id');
+  assert.equal(((await response.json()) as { error: string }).error, 'invalid_session_id');
   assert.equal(await isSignedIn(gatehouse, alice), true);
 });
 
@@ -151,7 +162,9 @@ test('the home page lists the sessions with an end button each, and the button e
   assert.match(items[0]![2]!, /Firefox on Linux[\s\S]*this browser/);
   const phoneItem = items.find((item) => !item[1])![2]!;
   assert.match(phoneItem, /Chrome on Windows/);
-  const form = /<form method="post" action="([^"]+)"[^>]*>\s*<input type="hidden" name="csrf" value="([^"]+)">/.exec(phoneItem);
+  const form = /<form method="post" action="([^"]+)"[^>]*>\s*<input type="hidden" name="csrf" value="([^"]+)">/.exec(
+    phoneItem,
+  );
   assert.ok(form, 'an end button with the per-session CSRF token');
 
   const withoutToken = await laptop.request(`${gatehouse.url}${form[1]}`, {

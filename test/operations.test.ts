@@ -45,9 +45,12 @@ describe('health, readiness, request ids and logs', () => {
   });
 
   test('a refused request is logged with its error code, which the log does not mistake for a secret', async () => {
-    const refused = await fetch(`${gatehouse.url}/auth/callback?state=nope`, { headers: { 'x-request-id': 'trace-refused-1' } });
+    const refused = await fetch(`${gatehouse.url}/auth/callback?state=nope`, {
+      headers: { 'x-request-id': 'trace-refused-1' },
+    });
     assert.equal(refused.status, 400);
-    const line = gatehouse.logs.map((l) => JSON.parse(l) as Record<string, unknown>)
+    const line = gatehouse.logs
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
       .find((l) => l.requestId === 'trace-refused-1' && l.msg === 'request refused');
     assert.equal(line?.errorCode, 'unknown_state');
     assert.equal(line?.status, 400);
@@ -61,7 +64,15 @@ describe('health, readiness, request ids and logs', () => {
     const tokens = gatehouse.gh.deps.grants.tokens((await gatehouse.gh.deps.grants.get(grantId))!);
     await browser.request(`${gatehouse.url}/auth/logout`, { method: 'POST', headers: { 'x-csrf': '1' } });
     const codes = browser.seen.map((s) => new URL(s.url).searchParams.get('code')).filter(Boolean) as string[];
-    for (const secret of [cookie, tokens.accessToken, tokens.refreshToken!, tokens.idToken!, gatehouse.gh.config.session.secret, gatehouse.gh.config.oidc.clientSecret!, ...codes]) {
+    for (const secret of [
+      cookie,
+      tokens.accessToken,
+      tokens.refreshToken!,
+      tokens.idToken!,
+      gatehouse.gh.config.session.secret,
+      gatehouse.gh.config.oidc.clientSecret!,
+      ...codes,
+    ]) {
       assert.ok(!gatehouse.logs.some((l) => l.includes(secret)), 'a secret reached the log');
     }
     assert.ok(!gatehouse.logs.some((l) => /eyJ[\w-]+\.[\w-]+\./.test(l)), 'no JWT in the log');
@@ -90,16 +101,22 @@ describe('an IdP that is down at start', () => {
   test('Gatehouse starts anyway, answers 503 until discovery succeeds, then signs in', async () => {
     // Down at first, so not bound: a spare port, which no port-0 bind takes meanwhile.
     const [idpPort, clientSecret] = [sparePort(), 'a-client-secret-for-the-late-idp'];
-    const gatehouse = await startGatehouse({
-      GATEHOUSE_OIDC_ISSUER: `http://127.0.0.1:${idpPort}`,
-      GATEHOUSE_OIDC_CLIENT_SECRET: clientSecret,
-    }, { discoveryRetryMs: 50 });
+    const gatehouse = await startGatehouse(
+      {
+        GATEHOUSE_OIDC_ISSUER: `http://127.0.0.1:${idpPort}`,
+        GATEHOUSE_OIDC_CLIENT_SECRET: clientSecret,
+      },
+      { discoveryRetryMs: 50 },
+    );
     let idp: Awaited<ReturnType<typeof startDevIdp>> | undefined;
     try {
       const notReady = await fetch(`${gatehouse.url}/readyz`);
       assert.equal(notReady.status, 503);
       assert.match(JSON.stringify(await notReady.json()), /identity provider/);
-      const login = await fetch(`${gatehouse.url}/auth/login`, { headers: { accept: 'text/html' }, redirect: 'manual' });
+      const login = await fetch(`${gatehouse.url}/auth/login`, {
+        headers: { accept: 'text/html' },
+        redirect: 'manual',
+      });
       assert.equal(login.status, 503);
       const page = await login.text();
       assert.match(page, /idp_unavailable/);
@@ -115,7 +132,11 @@ describe('an IdP that is down at start', () => {
         },
       });
       // Discovery retries with backoff from 50 ms; bounded wait, no fixed sleep.
-      await eventually(async () => (await fetch(`${gatehouse.url}/readyz`)).status === 200, 'Gatehouse discovered the IdP', { timeoutMs: 10_000, intervalMs: 50 });
+      await eventually(
+        async () => (await fetch(`${gatehouse.url}/readyz`)).status === 200,
+        'Gatehouse discovered the IdP',
+        { timeoutMs: 10_000, intervalMs: 50 },
+      );
       const home = await signIn(gatehouse, new CookieBrowser());
       assert.match(home.body, /Alice Liddell/);
     } finally {
@@ -143,20 +164,32 @@ describe('an IdP that is down at start', () => {
 });
 
 describe('an IdP that goes down after start', () => {
-  test('/readyz turns 503 naming the IdP\'s key set at its next check (at most every 30 s), and ready again once the IdP is back', async () => {
+  test("/readyz turns 503 naming the IdP's key set at its next check (at most every 30 s), and ready again once the IdP is back", async () => {
     const clock = new TestClock();
     const clientSecret = 'a-client-secret-for-the-flaky-idp';
-    const startIdp = (port: number) => startDevIdp({ port, client: { clientId: 'gatehouse', clientSecret, redirectUris: ['http://localhost:9/auth/callback'], postLogoutRedirectUris: [] } });
+    const startIdp = (port: number) =>
+      startDevIdp({
+        port,
+        client: {
+          clientId: 'gatehouse',
+          clientSecret,
+          redirectUris: ['http://localhost:9/auth/callback'],
+          postLogoutRedirectUris: [],
+        },
+      });
     // It comes back on the same port: a spare one, which no port-0 bind takes while it is down.
     const { port: idpPort, bound } = await bindSparePort(startIdp);
     let idp: Awaited<ReturnType<typeof startDevIdp>> | undefined = bound;
-    const gatehouse = await startGatehouse({
-      GATEHOUSE_OIDC_ISSUER: `http://127.0.0.1:${idpPort}`,
-      GATEHOUSE_OIDC_CLIENT_SECRET: clientSecret,
-    }, { clock: clock.read });
+    const gatehouse = await startGatehouse(
+      {
+        GATEHOUSE_OIDC_ISSUER: `http://127.0.0.1:${idpPort}`,
+        GATEHOUSE_OIDC_CLIENT_SECRET: clientSecret,
+      },
+      { clock: clock.read },
+    );
     const readyz = async (): Promise<{ status: number; body: { status: string; reasons?: string[] } }> => {
       const response = await fetch(`${gatehouse.url}/readyz`);
-      return { status: response.status, body: await response.json() as { status: string; reasons?: string[] } };
+      return { status: response.status, body: (await response.json()) as { status: string; reasons?: string[] } };
     };
     try {
       assert.deepEqual(await readyz(), { status: 200, body: { status: 'ready' } });
@@ -168,8 +201,13 @@ describe('an IdP that goes down after start', () => {
       const down = await readyz();
       assert.equal(down.status, 503);
       assert.equal(down.body.status, 'unavailable');
-      assert.deepEqual(down.body.reasons, ['identity provider unreachable: its key set (jwks_uri) could not be fetched (ECONNREFUSED)']);
-      assert.ok(gatehouse.logs.some((line) => line.includes('"msg":"identity provider not ready"')), 'the change is logged');
+      assert.deepEqual(down.body.reasons, [
+        'identity provider unreachable: its key set (jwks_uri) could not be fetched (ECONNREFUSED)',
+      ]);
+      assert.ok(
+        gatehouse.logs.some((line) => line.includes('"msg":"identity provider not ready"')),
+        'the change is logged',
+      );
 
       idp = await startIdp(idpPort);
       assert.equal((await readyz()).status, 503, 'the failure is cached too: a down IdP is not asked on every probe');
@@ -190,7 +228,10 @@ describe('process lifecycle', () => {
       assert.ok(port > 0, gatehouse.url);
       assert.equal(gatehouse.gh.config.publicUrl, `http://localhost:${port}`);
       const login = await fetch(`${gatehouse.url}/auth/login`, { redirect: 'manual' });
-      assert.equal(new URL(login.headers.get('location')!).searchParams.get('redirect_uri'), `http://localhost:${port}/auth/callback`);
+      assert.equal(
+        new URL(login.headers.get('location')!).searchParams.get('redirect_uri'),
+        `http://localhost:${port}/auth/callback`,
+      );
       const browser = new CookieBrowser();
       await signIn(gatehouse, browser);
       assert.equal((await browser.request(`${gatehouse.url}/auth/user`)).status, 200);
@@ -204,16 +245,29 @@ describe('process lifecycle', () => {
     const { fileURLToPath } = await import('node:url');
     // The banner must show the port asked for, so not 0: a spare one. The IdP takes port 0.
     const port = sparePort();
-    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), fileURLToPath(new URL('../server/main.ts', import.meta.url))], {
-      // No GATEHOUSE_PUBLIC_URL: the banner's address follows GATEHOUSE_PORT.
-      env: { PATH: process.env.PATH, GATEHOUSE_PORT: String(port), GATEHOUSE_DEV_IDP_PORT: '0', GATEHOUSE_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', import.meta.resolve('tsx'), fileURLToPath(new URL('../server/main.ts', import.meta.url))],
+      {
+        // No GATEHOUSE_PUBLIC_URL: the banner's address follows GATEHOUSE_PORT.
+        env: {
+          PATH: process.env.PATH,
+          GATEHOUSE_PORT: String(port),
+          GATEHOUSE_DEV_IDP_PORT: '0',
+          GATEHOUSE_LOG_LEVEL: 'warn',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let output = '';
     child.stdout.on('data', (chunk) => (output += chunk));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
-      await eventually(() => output.includes('demo users') || assert.fail(`no banner yet; got: ${output}`), 'the banner', { timeoutMs: 20_000, intervalMs: 50 });
+      await eventually(
+        () => output.includes('demo users') || assert.fail(`no banner yet; got: ${output}`),
+        'the banner',
+        { timeoutMs: 20_000, intervalMs: 50 },
+      );
       assert.match(output, new RegExp(`Gatehouse is listening on http://localhost:${port}`));
       assert.match(output, /identity provider: http:\/\/127\.0\.0\.1:\d+ /);
       assert.match(output, /alice \/ alice-dev-password/);
@@ -227,7 +281,9 @@ describe('process lifecycle', () => {
     await assert.rejects(fetch(`http://localhost:${port}/healthz`));
   });
 
-  test('stop finishes although a client holds a connection with a request it never completes', { timeout: 20_000 }, async () => {
+  test('stop finishes although a client holds a connection with a request it never completes', {
+    timeout: 20_000,
+  }, async () => {
     const { connect } = await import('node:net');
     const gatehouse = await startGatehouse();
     const socket = connect(Number(new URL(gatehouse.url).port), '127.0.0.1');

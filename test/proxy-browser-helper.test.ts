@@ -63,7 +63,7 @@ test('apiJson() returns the JSON body, and rejects a non-2xx answer with its err
   });
 });
 
-test('an upstream\'s own 401 is handed to the caller, not turned into a sign-in that could loop', async () => {
+test("an upstream's own 401 is handed to the caller, not turned into a sign-in that could loop", async () => {
   const { api } = await load();
   f.echo.rejectNext = 2; // the refused token and the retry
   const response = await api('/api/echo/items');
@@ -71,7 +71,7 @@ test('an upstream\'s own 401 is handed to the caller, not turned into a sign-in 
   assert.equal(navigatedTo, undefined);
 });
 
-test('Gatehouse\'s 401 sends the page to sign-in with the current page as returnTo', async () => {
+test("Gatehouse's 401 sends the page to sign-in with the current page as returnTo", async () => {
   const { api, SignInRequired } = await load();
   f.browser.forget(new URL(f.gatehouse.url).hostname, 'gatehouse');
   await assert.rejects(api('/api/echo/items'), SignInRequired);

@@ -10,7 +10,7 @@ before(async () => {
 });
 after(() => f.stop());
 
-test('the upstream gets a verified bearer token and Gatehouse\'s forwarding headers, but no cookie, caller credentials, hop-by-hop or client forwarding headers', async () => {
+test("the upstream gets a verified bearer token and Gatehouse's forwarding headers, but no cookie, caller credentials, hop-by-hop or client forwarding headers", async () => {
   const response = await f.raw('GET', '/api/echo/items?x=1', {
     'proxy-authorization': 'Basic Y2FsbGVyOnNlY3JldA==',
     connection: 'keep-alive, x-hop-secret',
@@ -31,7 +31,16 @@ test('the upstream gets a verified bearer token and Gatehouse\'s forwarding head
   // The token the upstream verified: right issuer, audience renku, alice.
   assert.equal(seen.claims?.sub, 'alice');
   assert.ok((seen.claims!.aud as string[]).includes('renku'));
-  for (const name of ['cookie', 'proxy-authorization', 'x-hop-secret', 'keep-alive', 'te', 'forwarded', 'x-real-ip', 'x-csrf']) {
+  for (const name of [
+    'cookie',
+    'proxy-authorization',
+    'x-hop-secret',
+    'keep-alive',
+    'te',
+    'forwarded',
+    'x-real-ip',
+    'x-csrf',
+  ]) {
     assert.equal(seen.headers[name], undefined, `${name} reached the upstream`);
   }
   const gatehouseUrl = new URL(f.gatehouse.url);
@@ -64,7 +73,7 @@ test('a caller with a bearer handle (a SOAP IdentityToken) needs no X-CSRF, and 
 
   assert.equal((await call('/api/echo/items')).status, 200);
   const seen = f.echo.requests.at(-1)!;
-  assert.equal(seen.claims?.sub, 'alice', 'the upstream got alice\'s access token');
+  assert.equal(seen.claims?.sub, 'alice', "the upstream got alice's access token");
   assert.ok(!JSON.stringify(seen.headers).includes(handle), 'the handle reached the upstream');
 
   // An upstream declared with token "none" gets no Authorization at all, not the handle.
@@ -103,10 +112,23 @@ test('request and response bodies stream through without being buffered whole', 
   // Response: the browser gets the first chunk while the upstream has not finished.
   const url = new URL(f.gatehouse.url);
   const reader = await new Promise<http.IncomingMessage>((resolve, reject) => {
-    http.get({ host: url.hostname, port: url.port, path: '/api/echo/drip', headers: { cookie: f.browser.cookieHeader(url), 'x-csrf': '1' }, agent: false }, resolve).on('error', reject);
+    http
+      .get(
+        {
+          host: url.hostname,
+          port: url.port,
+          path: '/api/echo/drip',
+          headers: { cookie: f.browser.cookieHeader(url), 'x-csrf': '1' },
+          agent: false,
+        },
+        resolve,
+      )
+      .on('error', reject);
   });
   assert.equal(reader.statusCode, 200);
-  const first = await new Promise<string>((resolve) => reader.once('data', (chunk: Buffer) => resolve(chunk.toString())));
+  const first = await new Promise<string>((resolve) =>
+    reader.once('data', (chunk: Buffer) => resolve(chunk.toString())),
+  );
   assert.equal(first, 'first-chunk\n');
   f.echo.releaseDrip();
   let rest = '';
@@ -116,20 +138,28 @@ test('request and response bodies stream through without being buffered whole', 
   // Request: the upstream gets the first chunk before the browser has sent the rest.
   const firstChunk = f.echo.nextBodyChunk();
   const upload = new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const request = http.request({
-      host: url.hostname,
-      port: url.port,
-      method: 'PUT',
-      path: '/api/echo/upload',
-      headers: { cookie: f.browser.cookieHeader(url), 'x-csrf': '1', 'content-type': 'application/octet-stream', 'transfer-encoding': 'chunked' },
-      agent: false,
-    }, (res) => {
-      let body = '';
-      res.on('data', (chunk: Buffer) => {
-        body += chunk;
-      });
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
-    });
+    const request = http.request(
+      {
+        host: url.hostname,
+        port: url.port,
+        method: 'PUT',
+        path: '/api/echo/upload',
+        headers: {
+          cookie: f.browser.cookieHeader(url),
+          'x-csrf': '1',
+          'content-type': 'application/octet-stream',
+          'transfer-encoding': 'chunked',
+        },
+        agent: false,
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => {
+          body += chunk;
+        });
+        res.on('end', () => resolve({ status: res.statusCode!, body }));
+      },
+    );
     request.on('error', reject);
     request.write(Buffer.alloc(1000, 1));
     void firstChunk.then(() => {

@@ -18,8 +18,20 @@ before(async () => {
     upstreams: (echoUrl) => [
       { name: 'capped', url: `${echoUrl}/capped`, token: 'none', maxResponseBytes: 4096 },
       { name: 'deadline', url: `${echoUrl}/deadline`, token: 'none', deadlineMs: 400 },
-      { name: 'opaque', url: `${opaqueEcho.url}/opaque`, token: 'user', audience: 'opaque-api', resource: 'urn:gatehouse:opaque' },
-      { name: 'opaquewrong', url: `${opaqueEcho.url}/wrong`, token: 'user', audience: 'renku', resource: 'urn:gatehouse:opaque' },
+      {
+        name: 'opaque',
+        url: `${opaqueEcho.url}/opaque`,
+        token: 'user',
+        audience: 'opaque-api',
+        resource: 'urn:gatehouse:opaque',
+      },
+      {
+        name: 'opaquewrong',
+        url: `${opaqueEcho.url}/wrong`,
+        token: 'user',
+        audience: 'renku',
+        resource: 'urn:gatehouse:opaque',
+      },
     ],
   });
   // Count the IdP adapter's introspection calls (the real ones still go to the embedded IdP).
@@ -66,7 +78,19 @@ describe('request headers', () => {
     // The echo upstream honours overrides as frameworks do: it would have run a DELETE on /admin.
     assert.equal(seen.method, 'GET', 'a GET-only upstream ran another method');
     assert.equal(seen.url, '/ro/items');
-    for (const name of ['x-http-method-override', 'x-http-method', 'x-method-override', 'x-original-url', 'x-rewrite-url', 'x-real-ip', 'true-client-ip', 'x-client-ip', 'cf-connecting-ip', 'x-cluster-client-ip', 'client-ip']) {
+    for (const name of [
+      'x-http-method-override',
+      'x-http-method',
+      'x-method-override',
+      'x-original-url',
+      'x-rewrite-url',
+      'x-real-ip',
+      'true-client-ip',
+      'x-client-ip',
+      'cf-connecting-ip',
+      'x-cluster-client-ip',
+      'client-ip',
+    ]) {
       assert.equal(seen.headers[name], undefined, `${name} reached the upstream`);
     }
     assert.doesNotMatch(JSON.stringify(seen.headers), /6\.6\.6\.6/);
@@ -74,7 +98,13 @@ describe('request headers', () => {
 
   test('a path with an encoded CR or LF, in either case, is refused with 400 and never forwarded', async () => {
     const arrivals = f.echo.arrivals;
-    for (const path of ['/api/echo/a%0d%0aX-Injected:%20yes', '/api/echo/a%0D%0Ab', '/api/echo/a%0a', '/api/echo/%0D/b', '/api/echo/a%0dz']) {
+    for (const path of [
+      '/api/echo/a%0d%0aX-Injected:%20yes',
+      '/api/echo/a%0D%0Ab',
+      '/api/echo/a%0a',
+      '/api/echo/%0D/b',
+      '/api/echo/a%0dz',
+    ]) {
       const response = await f.raw('GET', path);
       assert.equal(response.status, 400, path);
       assert.equal(JSON.parse(response.body).error, 'bad_path', path);
@@ -84,14 +114,26 @@ describe('request headers', () => {
 });
 
 describe('response headers', () => {
-  test('an upstream cannot set CORS, HSTS, Clear-Site-Data, Refresh, cookies or security policy on Gatehouse\'s origin', async () => {
+  test("an upstream cannot set CORS, HSTS, Clear-Site-Data, Refresh, cookies or security policy on Gatehouse's origin", async () => {
     const response = await f.raw('GET', '/api/open/hostile-headers');
     assert.equal(response.status, 200);
-    for (const name of ['access-control-allow-origin', 'access-control-allow-credentials', 'access-control-expose-headers', 'strict-transport-security', 'clear-site-data', 'refresh', 'set-cookie', 'service-worker-allowed']) {
+    for (const name of [
+      'access-control-allow-origin',
+      'access-control-allow-credentials',
+      'access-control-expose-headers',
+      'strict-transport-security',
+      'clear-site-data',
+      'refresh',
+      'set-cookie',
+      'service-worker-allowed',
+    ]) {
       assert.equal(response.headers[name], undefined, `${name} reached the browser`);
     }
     // Gatehouse's own policy stays: the proxied-data CSP and helmet's frame policy.
-    assert.equal(response.headers['content-security-policy'], "default-src 'none'; frame-ancestors 'none'; form-action 'none'; sandbox");
+    assert.equal(
+      response.headers['content-security-policy'],
+      "default-src 'none'; frame-ancestors 'none'; form-action 'none'; sandbox",
+    );
     assert.equal(response.headers['x-frame-options'], 'SAMEORIGIN');
     assert.equal(response.headers['x-upstream-public'], 'visible');
   });
@@ -114,7 +156,10 @@ describe('an error body that echoes the token', () => {
     assert.equal(response.status, 400);
     const token = f.echo.requests.at(-1)!.token!;
     assert.ok(!response.body.includes(token), 'the token reached the browser');
-    assert.deepEqual(JSON.parse(response.body), { error: 'bad_request', received: { authorization: 'Bearer [redacted]', token: '[redacted]' } });
+    assert.deepEqual(JSON.parse(response.body), {
+      error: 'bad_request',
+      received: { authorization: 'Bearer [redacted]', token: '[redacted]' },
+    });
     assert.equal(Number(response.headers['content-length']), Buffer.byteLength(response.body));
   });
 
@@ -168,23 +213,39 @@ describe('maxResponseBytes and deadlineMs', () => {
   test('both options are validated with the other upstream options, and are off by default', () => {
     const problems: string[] = [];
     const base = { url: 'http://127.0.0.1:1', token: 'none' };
-    const valid = validateUpstreams([
-      { name: 'plain', ...base },
-      { name: 'bounded', ...base, maxResponseBytes: 1_000_000, deadlineMs: 5000 },
-    ], {}, problems);
+    const valid = validateUpstreams(
+      [
+        { name: 'plain', ...base },
+        { name: 'bounded', ...base, maxResponseBytes: 1_000_000, deadlineMs: 5000 },
+      ],
+      {},
+      problems,
+    );
     assert.deepEqual(problems, []);
     assert.equal(valid[0]!.maxResponseBytes, undefined);
     assert.equal(valid[0]!.deadlineMs, undefined);
     assert.equal(valid[1]!.maxResponseBytes, 1_000_000);
     assert.equal(valid[1]!.deadlineMs, 5000);
-    validateUpstreams([
-      { name: 'a', ...base, maxResponseBytes: 0 },
-      { name: 'b', ...base, maxResponseBytes: '1MB' },
-      { name: 'c', ...base, deadlineMs: 50 },
-      { name: 'd', ...base, deadlineMs: 1.5 },
-    ], {}, problems);
-    assert.equal(problems.filter((p) => /"maxResponseBytes" must be a whole number of bytes/.test(p)).length, 2, problems.join('\n'));
-    assert.equal(problems.filter((p) => /"deadlineMs" must be a whole number from 100 to 3600000/.test(p)).length, 2, problems.join('\n'));
+    validateUpstreams(
+      [
+        { name: 'a', ...base, maxResponseBytes: 0 },
+        { name: 'b', ...base, maxResponseBytes: '1MB' },
+        { name: 'c', ...base, deadlineMs: 50 },
+        { name: 'd', ...base, deadlineMs: 1.5 },
+      ],
+      {},
+      problems,
+    );
+    assert.equal(
+      problems.filter((p) => /"maxResponseBytes" must be a whole number of bytes/.test(p)).length,
+      2,
+      problems.join('\n'),
+    );
+    assert.equal(
+      problems.filter((p) => /"deadlineMs" must be a whole number from 100 to 3600000/.test(p)).length,
+      2,
+      problems.join('\n'),
+    );
   });
 });
 
@@ -200,7 +261,7 @@ describe('audiences of opaque access tokens', () => {
     assert.equal(introspections, before + 1);
   });
 
-  test('an opaque token whose introspected audience lacks the upstream\'s is refused with 403 and never sent', async () => {
+  test("an opaque token whose introspected audience lacks the upstream's is refused with 403 and never sent", async () => {
     const arrivals = opaqueEcho.arrivals;
     const response = await f.raw('GET', '/api/opaquewrong/items');
     assert.equal(response.status, 403);
@@ -218,11 +279,16 @@ describe('audiences of opaque access tokens', () => {
     // A check with its own, empty cache: the router's still holds the answer from before.
     const check = audienceCheck(idp.clientId, idp, clock);
     const upstream = f.gatehouse.gh.upstreams.find((u) => u.name === 'opaque')!;
-    await assert.rejects(check(token, upstream), (error: AppError) => error.status === 401 && error.code === 'token_inactive');
+    await assert.rejects(
+      check(token, upstream),
+      (error: AppError) => error.status === 401 && error.code === 'token_inactive',
+    );
   });
 
-  test('an upstream that takes the user\'s token without audience or resource gets a start-up warning saying why', () => {
-    const warnings = f.gatehouse.logs.filter((line) => line.includes('without an audience or resource')).map((line) => JSON.parse(line));
+  test("an upstream that takes the user's token without audience or resource gets a start-up warning saying why", () => {
+    const warnings = f.gatehouse.logs
+      .filter((line) => line.includes('without an audience or resource'))
+      .map((line) => JSON.parse(line));
     const named = warnings.map((w) => w.upstream).sort();
     // readonly, down and slow take the user's token unbound; echo, stats, wrongaud and opaque are bound.
     assert.deepEqual(named, ['down', 'readonly', 'slow']);
@@ -238,7 +304,9 @@ describe('with an IdP that offers no introspection', () => {
     plainEcho = await new EchoUpstream().start();
     plain = await startProxyFixture({
       devIdp: { introspection: false },
-      upstreams: () => [{ name: 'opaque', url: plainEcho.url, token: 'user', audience: 'opaque-api', resource: 'urn:gatehouse:opaque' }],
+      upstreams: () => [
+        { name: 'opaque', url: plainEcho.url, token: 'user', audience: 'opaque-api', resource: 'urn:gatehouse:opaque' },
+      ],
     });
   });
   after(async () => {

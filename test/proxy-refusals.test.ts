@@ -16,7 +16,11 @@ test('a cookie-authenticated API call without X-CSRF: 1 is refused with 403 and 
     assert.equal(response.status, 403, `X-CSRF: "${csrf}"`);
     assert.equal(json.error, 'csrf_header_missing');
   }
-  const post = await f.call('/api/echo/items', { method: 'POST', headers: { 'x-csrf': '', 'content-type': 'application/json' }, body: '{}' });
+  const post = await f.call('/api/echo/items', {
+    method: 'POST',
+    headers: { 'x-csrf': '', 'content-type': 'application/json' },
+    body: '{}',
+  });
   assert.equal(post.response.status, 403);
   assert.equal(f.echo.arrivals, arrivals);
 });
@@ -25,11 +29,13 @@ test('an anonymous API call gets 401 JSON with a loginUrl, never a redirect', as
   const anonymous = new CookieBrowser();
   const arrivals = f.echo.arrivals;
   for (const accept of ['application/json', 'text/html']) {
-    const response = await anonymous.request(`${f.gatehouse.url}/api/echo/items`, { headers: { 'x-csrf': '1', accept } });
+    const response = await anonymous.request(`${f.gatehouse.url}/api/echo/items`, {
+      headers: { 'x-csrf': '1', accept },
+    });
     assert.equal(response.status, 401);
     assert.equal(response.headers.get('location'), null);
     assert.match(response.headers.get('content-type') ?? '', /application\/json/);
-    const body = await response.json() as Record<string, unknown>;
+    const body = (await response.json()) as Record<string, unknown>;
     assert.equal(body.error, 'unauthenticated');
     assert.equal(body.loginUrl, '/auth/login');
   }
@@ -44,7 +50,11 @@ test('an undeclared upstream is 404 and a method the upstream does not allow is 
   // The name is matched raw: an encoded name is not another way to spell a declared one.
   assert.equal((await f.raw('GET', '/api/%65cho/items')).status, 404);
 
-  const put = await f.call('/api/readonly/items', { method: 'PUT', body: '{}', headers: { 'content-type': 'application/json' } });
+  const put = await f.call('/api/readonly/items', {
+    method: 'PUT',
+    body: '{}',
+    headers: { 'content-type': 'application/json' },
+  });
   assert.equal(put.response.status, 405);
   assert.equal(put.json.error, 'method_not_allowed');
   assert.equal(put.response.headers.get('allow'), 'GET');
@@ -96,7 +106,12 @@ test('encoded characters that stay inside the upstream are forwarded exactly as 
 
 test('a body declared larger than the limit is refused with 413 before anything reaches the upstream', async () => {
   const arrivals = f.echo.arrivals;
-  const response = await f.raw('POST', '/api/echo/upload', { 'content-type': 'application/octet-stream', 'content-length': '4096' }, Buffer.alloc(4096, 1).toString());
+  const response = await f.raw(
+    'POST',
+    '/api/echo/upload',
+    { 'content-type': 'application/octet-stream', 'content-length': '4096' },
+    Buffer.alloc(4096, 1).toString(),
+  );
   assert.equal(response.status, 413);
   assert.equal(JSON.parse(response.body).error, 'payload_too_large');
   assert.equal(response.headers.connection, 'close');
@@ -106,7 +121,12 @@ test('a body declared larger than the limit is refused with 413 before anything 
 test('a chunked body that grows past the limit is cut off with 413 and the upstream never receives it whole', async () => {
   const complete = f.echo.requests.length;
   const chunks = Array.from({ length: 8 }, () => Buffer.alloc(512, 2));
-  const response = await f.raw('POST', '/api/echo/upload', { 'content-type': 'application/octet-stream', 'transfer-encoding': 'chunked' }, chunks);
+  const response = await f.raw(
+    'POST',
+    '/api/echo/upload',
+    { 'content-type': 'application/octet-stream', 'transfer-encoding': 'chunked' },
+    chunks,
+  );
   assert.equal(response.status, 413);
   assert.equal(JSON.parse(response.body).error, 'payload_too_large');
   assert.equal(f.echo.requests.length, complete, 'the upstream saw a complete request');

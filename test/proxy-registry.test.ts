@@ -21,14 +21,23 @@ test('a registry with several mistakes reports every one of them at once, with t
     { name: 'badtoken', url: 'http://127.0.0.1:1', token: 'admin' },
     { name: 'typo', url: 'http://127.0.0.1:1', token: 'user', audiance: 'renku' },
     { name: 'key', url: 'http://127.0.0.1:1', token: 'none', headers: { 'X-Dataverse-key': { env: 'UNSET_API_KEY' } } },
-    { name: 'smuggle', url: 'http://127.0.0.1:1', token: 'user', headers: { Authorization: 'Basic eA==', 'X-Forwarded-For': '1.2.3.4' } },
+    {
+      name: 'smuggle',
+      url: 'http://127.0.0.1:1',
+      token: 'user',
+      headers: { Authorization: 'Basic eA==', 'X-Forwarded-For': '1.2.3.4' },
+    },
     { name: 'dup', url: 'http://127.0.0.1:1', token: 'user' },
     { name: 'dup', url: 'http://127.0.0.1:2', token: 'user' },
     { name: 'query', url: 'http://user:pw@127.0.0.1:1/x?y=1', token: 'user', methods: ['GET', 'BREW'], timeoutMs: 5 },
     { name: 'noneaud', url: 'http://127.0.0.1:1', token: 'none', audience: 'renku' },
     { name: 'res', url: 'http://127.0.0.1:1', token: 'user', resource: 'not a uri' },
   ]);
-  const problems = registryProblems({ GATEHOUSE_APIS: file, GATEHOUSE_PROXY_MAX_BODY: 'lots', GATEHOUSE_TOKEN_REFRESH_SKEW: '-5' });
+  const problems = registryProblems({
+    GATEHOUSE_APIS: file,
+    GATEHOUSE_PROXY_MAX_BODY: 'lots',
+    GATEHOUSE_TOKEN_REFRESH_SKEW: '-5',
+  });
   const expected = [
     /upstream "Bad Name" "name" must be 1–63 lower-case/,
     /upstream "nourl" "url" is required/,
@@ -47,31 +56,75 @@ test('a registry with several mistakes reports every one of them at once, with t
     /GATEHOUSE_PROXY_MAX_BODY must be a whole number/,
     /GATEHOUSE_TOKEN_REFRESH_SKEW must be a whole number/,
   ];
-  for (const pattern of expected) assert.ok(problems.some((p) => pattern.test(p)), `missing: ${pattern}\n${problems.join('\n')}`);
-  assert.ok(problems.every((p) => !p.includes('Basic eA==')), 'a header value was echoed');
-  assert.ok(problems.filter((p) => p.startsWith('GATEHOUSE_APIS')).every((p) => p.includes(file)), 'problems name the file');
+  for (const pattern of expected)
+    assert.ok(
+      problems.some((p) => pattern.test(p)),
+      `missing: ${pattern}\n${problems.join('\n')}`,
+    );
+  assert.ok(
+    problems.every((p) => !p.includes('Basic eA==')),
+    'a header value was echoed',
+  );
+  assert.ok(
+    problems.filter((p) => p.startsWith('GATEHOUSE_APIS')).every((p) => p.includes(file)),
+    'problems name the file',
+  );
 });
 
 test('header values named by {"env": …} are read from the environment the config loader was given, and the rest gets defaults', () => {
   const file = writeApisFile([
-    { name: 'dataverse', url: 'https://dataverse.example/api/', token: 'none', headers: { 'X-Dataverse-key': { env: 'DATAVERSE_API_KEY' }, Accept: 'application/json' } },
-    { name: 'renku', url: 'https://renku.example/api', token: 'user', audience: 'renku', scopes: ['openid', 'renku'], methods: ['get', 'post'], timeoutMs: 5000 },
+    {
+      name: 'dataverse',
+      url: 'https://dataverse.example/api/',
+      token: 'none',
+      headers: { 'X-Dataverse-key': { env: 'DATAVERSE_API_KEY' }, Accept: 'application/json' },
+    },
+    {
+      name: 'renku',
+      url: 'https://renku.example/api',
+      token: 'user',
+      audience: 'renku',
+      scopes: ['openid', 'renku'],
+      methods: ['get', 'post'],
+      timeoutMs: 5000,
+    },
   ]);
   const config = loadConfig({ ...base, GATEHOUSE_APIS: file, DATAVERSE_API_KEY: ' dv-secret-key ' });
   assert.deepEqual(config.proxy.upstreams, [
-    { name: 'dataverse', url: 'https://dataverse.example/api', token: 'none', timeoutMs: 30_000, headers: { 'x-dataverse-key': 'dv-secret-key', accept: 'application/json' } },
-    { name: 'renku', url: 'https://renku.example/api', token: 'user', audience: 'renku', scope: 'openid renku', methods: ['GET', 'POST'], timeoutMs: 5000, headers: {} },
+    {
+      name: 'dataverse',
+      url: 'https://dataverse.example/api',
+      token: 'none',
+      timeoutMs: 30_000,
+      headers: { 'x-dataverse-key': 'dv-secret-key', accept: 'application/json' },
+    },
+    {
+      name: 'renku',
+      url: 'https://renku.example/api',
+      token: 'user',
+      audience: 'renku',
+      scope: 'openid renku',
+      methods: ['GET', 'POST'],
+      timeoutMs: 5000,
+      headers: {},
+    },
   ]);
   assert.equal(config.proxy.maxBodyBytes, 10 * 1024 * 1024);
   assert.equal(config.proxy.refreshSkewMs, 60_000);
 });
 
 test('a missing file, invalid JSON or the wrong shape are configuration errors naming GATEHOUSE_APIS', () => {
-  assert.match(registryProblems({ GATEHOUSE_APIS: '/nonexistent/apis.json' }).join('\n'), /GATEHOUSE_APIS \(\/nonexistent\/apis.json\): file not found/);
+  assert.match(
+    registryProblems({ GATEHOUSE_APIS: '/nonexistent/apis.json' }).join('\n'),
+    /GATEHOUSE_APIS \(\/nonexistent\/apis.json\): file not found/,
+  );
   const broken = writeApisFile([]);
   writeFileSync(broken, '{"upstreams": [');
   assert.match(registryProblems({ GATEHOUSE_APIS: broken }).join('\n'), /GATEHOUSE_APIS .*not valid JSON/);
-  assert.match(registryProblems({ GATEHOUSE_APIS: writeApisFile({ renku: {} }) }).join('\n'), /must be an object with an "upstreams" array/);
+  assert.match(
+    registryProblems({ GATEHOUSE_APIS: writeApisFile({ renku: {} }) }).join('\n'),
+    /must be an object with an "upstreams" array/,
+  );
 });
 
 test('without GATEHOUSE_APIS the registry is left to start(): undefined, not empty', () => {

@@ -53,7 +53,10 @@ test('20 concurrent calls with an expired token cause exactly one refresh, all s
 
   f.clock.advance(10 * minute);
   const results = await Promise.all(Array.from({ length: 20 }, () => f!.call('/api/echo/items')));
-  assert.deepEqual(results.map((r) => r.response.status), Array(20).fill(200));
+  assert.deepEqual(
+    results.map((r) => r.response.status),
+    Array(20).fill(200),
+  );
   assert.equal(tokenRequests(f, 'refresh_token'), refreshes + 1);
   assert.equal(lockAttempts, 1);
 
@@ -70,10 +73,20 @@ test('20 concurrent calls with an expired token cause exactly one refresh, all s
   assert.equal(tokenRequests(f, 'refresh_token'), refreshes + 2);
 });
 
-test('two instances sharing one store refresh a grant once: the store lock and the re-read make the second use the first one\'s tokens', async () => {
+test("two instances sharing one store refresh a grant once: the store lock and the re-read make the second use the first one's tokens", async () => {
   f = await startProxyFixture();
   const { grants, idp, store, logger } = f.gatehouse.gh.deps;
-  const instance = () => new TokenRefresher({ grants, idp, store, clock: f!.clock.read, logger, skewMs: minute, lockTtlMs: 15_000, lockWaitMs: 11_000 });
+  const instance = () =>
+    new TokenRefresher({
+      grants,
+      idp,
+      store,
+      clock: f!.clock.read,
+      logger,
+      skewMs: minute,
+      lockTtlMs: 15_000,
+      lockWaitMs: 11_000,
+    });
   const [a, b] = [instance(), instance()];
   const grant = (await aliceGrant(f))!;
   const refreshes = tokenRequests(f, 'refresh_token');
@@ -157,7 +170,11 @@ test('an upstream 401 invalid_token to a request with a body is passed back with
   const refreshes = tokenRequests(f, 'refresh_token');
   const seen = f.echo.requests.length;
   f.echo.rejectNext = 1;
-  const { response, json } = await f.call('/api/echo/items', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}' });
+  const { response, json } = await f.call('/api/echo/items', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{"a":1}',
+  });
   assert.equal(response.status, 401);
   assert.equal(json.error, 'invalid_token');
   assert.match(response.headers.get('www-authenticate') ?? '', /invalid_token/);
@@ -165,7 +182,7 @@ test('an upstream 401 invalid_token to a request with a body is passed back with
   assert.equal(tokenRequests(f, 'refresh_token'), refreshes);
 });
 
-test('a token whose audience lacks the upstream\'s is refused with 403 and a hint naming the fix, and the upstream is never called', async () => {
+test("a token whose audience lacks the upstream's is refused with 403 and a hint naming the fix, and the upstream is never called", async () => {
   f = await startProxyFixture();
   const arrivals = f.statsEcho.arrivals + f.echo.arrivals;
   const { response, json } = await f.call('/api/wrongaud/items');
@@ -185,7 +202,11 @@ test('an upstream with a resource gets a token for that resource, cached per gra
 
   for (let i = 0; i < 3; i++) assert.equal((await f.call('/api/stats/numbers')).response.status, 200);
   const received = f.statsEcho.requests.map((r) => r.claims?.aud);
-  assert.deepEqual(received, [['stats'], ['stats'], ['stats']], 'the upstream verified an audience-stats token each time');
+  assert.deepEqual(
+    received,
+    [['stats'], ['stats'], ['stats']],
+    'the upstream verified an audience-stats token each time',
+  );
   assert.equal(new Set(f.statsEcho.tokens).size, 1);
   assert.equal(tokenRequests(f, 'refresh_token'), refreshes + 1, 'the resource token was fetched once');
 
@@ -196,12 +217,16 @@ test('an upstream with a resource gets a token for that resource, cached per gra
   assert.equal(f.echo.requests.at(-1)!.token, own.accessToken);
 });
 
-test('a client-credentials upstream gets Gatehouse\'s own token, cached until it nears expiry', async () => {
+test("a client-credentials upstream gets Gatehouse's own token, cached until it nears expiry", async () => {
   f = await startProxyFixture();
   const before = tokenRequests(f, 'client_credentials');
   for (let i = 0; i < 3; i++) assert.equal((await f.call('/api/service/jobs')).response.status, 200);
   const calls = f.echo.requests.filter((r) => r.url.startsWith('/service/'));
-  assert.deepEqual(calls.map((r) => r.claims?.sub), ['gatehouse', 'gatehouse', 'gatehouse'], 'the token is the client\'s, not alice\'s');
+  assert.deepEqual(
+    calls.map((r) => r.claims?.sub),
+    ['gatehouse', 'gatehouse', 'gatehouse'],
+    "the token is the client's, not alice's",
+  );
   assert.equal(tokenRequests(f, 'client_credentials'), before + 1);
 
   f.clock.advance(241_000); // 300 s tokens, 60 s skew

@@ -8,9 +8,19 @@ describe('rate-limit and trusted-proxy settings', () => {
     const base = { NODE_ENV: 'test' };
     assert.deepEqual(loadConfig(base).trustProxy, ['loopback']);
     assert.equal(loadConfig({ ...base, GATEHOUSE_TRUST_PROXY: '2' }).trustProxy, 2);
-    assert.deepEqual(loadConfig({ ...base, GATEHOUSE_TRUST_PROXY: '10.0.0.0/8, fd00::1, loopback' }).trustProxy, ['10.0.0.0/8', 'fd00::1', 'loopback']);
-    assert.throws(() => loadConfig({ ...base, GATEHOUSE_TRUST_PROXY: '10.0.0.0/33,lb.example' }), /GATEHOUSE_TRUST_PROXY must be a hop count/);
-    assert.throws(() => loadConfig({ ...base, GATEHOUSE_RATE_LIMIT_LOGIN: '30 per minute' }), /GATEHOUSE_RATE_LIMIT_LOGIN must be <count>\/<seconds>/);
+    assert.deepEqual(loadConfig({ ...base, GATEHOUSE_TRUST_PROXY: '10.0.0.0/8, fd00::1, loopback' }).trustProxy, [
+      '10.0.0.0/8',
+      'fd00::1',
+      'loopback',
+    ]);
+    assert.throws(
+      () => loadConfig({ ...base, GATEHOUSE_TRUST_PROXY: '10.0.0.0/33,lb.example' }),
+      /GATEHOUSE_TRUST_PROXY must be a hop count/,
+    );
+    assert.throws(
+      () => loadConfig({ ...base, GATEHOUSE_RATE_LIMIT_LOGIN: '30 per minute' }),
+      /GATEHOUSE_RATE_LIMIT_LOGIN must be <count>\/<seconds>/,
+    );
     assert.equal(loadConfig({ ...base, GATEHOUSE_RATE_LIMIT_LOGIN: 'off' }).rateLimits.login, undefined);
     assert.deepEqual(loadConfig(base).rateLimits.failedCredentials, { points: 20, durationSeconds: 300 });
   });

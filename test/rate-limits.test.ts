@@ -4,7 +4,14 @@ import { type AddressInfo, isIPv6 } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { Express } from 'express';
 import { writeApisFile } from './helpers/apis-file.ts';
-import { callbackUrlFor, CookieBrowser, startCluster, startGatehouse, type TestCluster, type TestGatehouse } from './helpers/harness.ts';
+import {
+  callbackUrlFor,
+  CookieBrowser,
+  startCluster,
+  startGatehouse,
+  type TestCluster,
+  type TestGatehouse,
+} from './helpers/harness.ts';
 import { gatehouseForSuite } from './helpers/suite-fixture.ts';
 import { redisSkipReason, startTestRedis, type TestRedis } from './helpers/redis-server.ts';
 import { type AnswerFrom, requestFrom } from './helpers/request-from.ts';
@@ -24,7 +31,12 @@ function from(gh: TestGatehouse, client: string): string {
 }
 
 /** GET `path` from the client address `client`. */
-function getFrom(gh: TestGatehouse, client: string, path: string, headers: Record<string, string> = {}): Promise<AnswerFrom> {
+function getFrom(
+  gh: TestGatehouse,
+  client: string,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<AnswerFrom> {
   return requestFrom(client, `${from(gh, client)}${path}`, { headers });
 }
 
@@ -33,19 +45,52 @@ function loginFrom(gh: TestGatehouse, client: string, headers: Record<string, st
 }
 
 function refusals(gh: TestGatehouse): Array<Record<string, unknown>> {
-  return gh.logs.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.msg === 'rate limited');
+  return gh.logs
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .filter((line) => line.msg === 'rate limited');
 }
 
 /** Seed steps 2–5 against `gh`, called from `client`: a ContextID and the code and state the IdP sent back. */
-async function soapLoginContext(gh: TestGatehouse, client: string): Promise<{ contextId: string; code: string; state: string }> {
-  const answer = await callSoap(from(gh, client), 'GetExternalLoginRedirectURL', [['RequestURL', `${gh.gh.config.publicUrl}/external/callback`]], {}, client);
+async function soapLoginContext(
+  gh: TestGatehouse,
+  client: string,
+): Promise<{ contextId: string; code: string; state: string }> {
+  const answer = await callSoap(
+    from(gh, client),
+    'GetExternalLoginRedirectURL',
+    [['RequestURL', `${gh.gh.config.publicUrl}/external/callback`]],
+    {},
+    client,
+  );
   assert.equal(answer.status, 200, answer.body);
-  const back = new URL(await callbackUrlFor(gh, new CookieBrowser(), 'alice', decodeBase64(text(answer.body, 'RedirectURL')), '/external/callback'));
-  return { contextId: text(answer.body, 'ContextID'), code: back.searchParams.get('code')!, state: back.searchParams.get('state')! };
+  const back = new URL(
+    await callbackUrlFor(
+      gh,
+      new CookieBrowser(),
+      'alice',
+      decodeBase64(text(answer.body, 'RedirectURL')),
+      '/external/callback',
+    ),
+  );
+  return {
+    contextId: text(answer.body, 'ContextID'),
+    code: back.searchParams.get('code')!,
+    state: back.searchParams.get('state')!,
+  };
 }
 
 function externalLogin(gh: TestGatehouse, client: string, input: { code: string; state: string; contextId: string }) {
-  return callSoap(from(gh, client), 'ExternalLogin', [['Code', input.code], ['State', input.state], ['ContextID', input.contextId]], {}, client);
+  return callSoap(
+    from(gh, client),
+    'ExternalLogin',
+    [
+      ['Code', input.code],
+      ['State', input.state],
+      ['ContextID', input.contextId],
+    ],
+    {},
+    client,
+  );
 }
 
 /** The client address a log line names, without the IPv4-mapped prefix of a dual-stack socket. */
@@ -55,7 +100,10 @@ function plainIp(address: unknown): string {
 
 function assertRetryAfter(response: { headers: Headers }, maxSeconds: number): void {
   const value = Number(response.headers.get('retry-after'));
-  assert.ok(Number.isInteger(value) && value >= 1 && value <= maxSeconds, `Retry-After ${response.headers.get('retry-after')}`);
+  assert.ok(
+    Number.isInteger(value) && value >= 1 && value <= maxSeconds,
+    `Retry-After ${response.headers.get('retry-after')}`,
+  );
 }
 
 describe('rate limits on anonymous calls that start a sign-in', () => {
@@ -109,27 +157,40 @@ describe('rate limits on anonymous calls that start a sign-in', () => {
   });
 
   test('GetExternalLoginRedirectURL past its limit is a SOAP Server fault with 429 and Retry-After', async () => {
-    const call = () => callSoap(from(gh, loopbackV6), 'GetExternalLoginRedirectURL', [['RequestURL', `${gh.gh.config.publicUrl}/external/callback`]], {}, loopbackV6);
+    const call = () =>
+      callSoap(
+        from(gh, loopbackV6),
+        'GetExternalLoginRedirectURL',
+        [['RequestURL', `${gh.gh.config.publicUrl}/external/callback`]],
+        {},
+        loopbackV6,
+      );
     for (let i = 0; i < 3; i++) assert.equal((await call()).status, 200);
     const response = await requestFrom(loopbackV6, `${from(gh, loopbackV6)}/Session`, {
       method: 'POST',
       headers: { 'content-type': 'text/xml; charset=utf-8' },
-      body: callEnvelope('GetExternalLoginRedirectURL', [['RequestURL', `${gh.gh.config.publicUrl}/external/callback`]]),
+      body: callEnvelope('GetExternalLoginRedirectURL', [
+        ['RequestURL', `${gh.gh.config.publicUrl}/external/callback`],
+      ]),
     });
     const body = response.body;
     assert.equal(response.status, 429);
     assertRetryAfter(response, 60);
     assert.match(response.headers.get('content-type') ?? '', /^text\/xml/);
-    assert.deepEqual(fault({ status: 429, contentType: '', body }), { faultcode: 'Server', faultstring: `Too many requests; try again in ${response.headers.get('retry-after')} seconds.` });
+    assert.deepEqual(fault({ status: 429, contentType: '', body }), {
+      faultcode: 'Server',
+      faultstring: `Too many requests; try again in ${response.headers.get('retry-after')} seconds.`,
+    });
     assert.equal(refusals(gh).at(-1)?.limit, 'login:get_external_login_redirect_url');
   });
 
   test('POST /auth/backchannel-logout past its limit answers 429 JSON', async () => {
-    const post = () => requestFrom(thirdClient, `${from(gh, thirdClient)}/auth/backchannel-logout`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: 'nothing=here',
-    });
+    const post = () =>
+      requestFrom(thirdClient, `${from(gh, thirdClient)}/auth/backchannel-logout`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'nothing=here',
+      });
     for (let i = 0; i < 2; i++) assert.equal((await post()).status, 400);
     const refused = await post();
     assert.equal(refused.status, 429);
@@ -159,9 +220,11 @@ describe('the limit on failed credentials', () => {
     const signedIn = await externalLogin(gh, otherClient, { contextId, code, state });
     assert.equal(signedIn.status, 200, signedIn.body);
     const identityToken = text(signedIn.body, 'IdentityToken');
-    const user = (client: string, handle: string) => getFrom(gh, client, '/auth/user', { authorization: `Bearer ${handle}` });
+    const user = (client: string, handle: string) =>
+      getFrom(gh, client, '/auth/user', { authorization: `Bearer ${handle}` });
 
-    for (let i = 0; i < 3; i++) assert.equal((await user(loopback, `guess-${i}-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa`)).status, 401);
+    for (let i = 0; i < 3; i++)
+      assert.equal((await user(loopback, `guess-${i}-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa`)).status, 401);
     const refused = await user(loopback, identityToken);
     assert.equal(refused.status, 429);
     assertRetryAfter(refused, 300);
@@ -177,7 +240,11 @@ describe('the limit on failed credentials', () => {
     const user = (headers: Record<string, string> = {}) => getFrom(gh, loopbackV6, '/auth/user', headers);
     const first = await user({ cookie: 'gatehouse=s%3Aforged.signature' });
     assert.equal(first.status, 401);
-    assert.match(first.headers.getSetCookie().join('\n'), /^gatehouse=;.*Expires=Thu, 01 Jan 1970/m, 'the unknown cookie is cleared');
+    assert.match(
+      first.headers.getSetCookie().join('\n'),
+      /^gatehouse=;.*Expires=Thu, 01 Jan 1970/m,
+      'the unknown cookie is cleared',
+    );
     for (let i = 0; i < 2; i++) assert.equal((await user({ cookie: `gatehouse=s%3Aguess${i}.sig` })).status, 401);
     const refused = await user({ cookie: 'gatehouse=s%3Aguess3.sig', accept: 'application/json' });
     assert.equal(refused.status, 429);
@@ -189,9 +256,16 @@ describe('the limit on failed credentials', () => {
     const right = await soapLoginContext(gh, thirdClient);
     const unknown = '{00000000-0000-0000-0000-000000000000}';
     assert.equal(fault(await externalLogin(gh, thirdClient, { ...right, contextId: unknown })).faultcode, 'Client');
-    assert.equal(fault(await externalLogin(gh, thirdClient, { ...right, contextId: '{11111111-1111-1111-1111-111111111111}' })).faultcode, 'Client');
+    assert.equal(
+      fault(await externalLogin(gh, thirdClient, { ...right, contextId: '{11111111-1111-1111-1111-111111111111}' }))
+        .faultcode,
+      'Client',
+    );
     const spent = await soapLoginContext(gh, thirdClient);
-    assert.equal(fault(await externalLogin(gh, thirdClient, { ...spent, state: 'not-the-state' })).faultstring, 'State does not belong to this context.');
+    assert.equal(
+      fault(await externalLogin(gh, thirdClient, { ...spent, state: 'not-the-state' })).faultstring,
+      'State does not belong to this context.',
+    );
 
     const refused = await externalLogin(gh, thirdClient, right);
     assert.equal(refused.status, 429);
@@ -203,14 +277,28 @@ describe('the limit on failed credentials', () => {
   });
 
   test('unknown IdentityTokens in SOAP Logout count as failed credentials', async () => {
-    const logout = () => callSoap(from(gh, otherClient), 'Logout', [['IdentityToken', 'no-such-identity-token-aaaaaaaaaaaaaaaaaaaaaaa']], {}, otherClient);
+    const logout = () =>
+      callSoap(
+        from(gh, otherClient),
+        'Logout',
+        [['IdentityToken', 'no-such-identity-token-aaaaaaaaaaaaaaaaaaaaaaa']],
+        {},
+        otherClient,
+      );
     for (let i = 0; i < 3; i++) assert.equal(fault(await logout()).faultstring, 'Invalid or ended IdentityToken.');
     const refused = await logout();
     assert.equal(refused.status, 429);
     assert.equal(fault(refused).faultcode, 'Server');
-    const counted = gh.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'credential refused');
-    assert.ok(counted.some((l) => l.credential === 'identity_token') && counted.some((l) => l.credential === 'context_id') && counted.some((l) => l.credential === 'state')
-      && counted.some((l) => l.credential === 'bearer_handle') && counted.some((l) => l.credential === 'session_cookie'));
+    const counted = gh.logs
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.msg === 'credential refused');
+    assert.ok(
+      counted.some((l) => l.credential === 'identity_token') &&
+        counted.some((l) => l.credential === 'context_id') &&
+        counted.some((l) => l.credential === 'state') &&
+        counted.some((l) => l.credential === 'bearer_handle') &&
+        counted.some((l) => l.credential === 'session_cookie'),
+    );
   });
 });
 
@@ -242,7 +330,8 @@ describe('rate limits across instances', { skip: redisSkipReason() }, () => {
 
   test('failed credentials on one instance lock the address out on the other', async () => {
     const [a, b] = cluster.instances as [TestGatehouse, TestGatehouse];
-    const user = (instance: TestGatehouse, handle: string) => getFrom(instance, otherClient, '/auth/user', { authorization: `Bearer ${handle}` });
+    const user = (instance: TestGatehouse, handle: string) =>
+      getFrom(instance, otherClient, '/auth/user', { authorization: `Bearer ${handle}` });
     assert.equal((await user(a, 'guess-one-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa')).status, 401);
     assert.equal((await user(b, 'guess-two-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa')).status, 401);
     assert.equal((await user(a, 'guess-three-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa')).status, 429);
@@ -257,8 +346,18 @@ describe('trusted proxies (GATEHOUSE_TRUST_PROXY)', () => {
       // The Express app Gatehouse serves, and the `trust proxy` function it compiled.
       const app = gh.gh.server.listeners('request')[0] as Express;
       const trusts = app.get('trust proxy fn') as (address: string, hop: number) => boolean;
-      for (const address of ['127.0.0.1', '127.0.0.2', '::ffff:127.0.0.1', '::1']) assert.equal(trusts(address, 0), true, address);
-      for (const address of ['10.1.2.3', '172.16.0.1', '192.168.1.1', '169.254.1.1', '::ffff:10.1.2.3', 'fd00::2', 'fe80::1', '203.0.113.1']) {
+      for (const address of ['127.0.0.1', '127.0.0.2', '::ffff:127.0.0.1', '::1'])
+        assert.equal(trusts(address, 0), true, address);
+      for (const address of [
+        '10.1.2.3',
+        '172.16.0.1',
+        '192.168.1.1',
+        '169.254.1.1',
+        '::ffff:10.1.2.3',
+        'fd00::2',
+        'fe80::1',
+        '203.0.113.1',
+      ]) {
         assert.equal(trusts(address, 0), false, address);
       }
     } finally {
@@ -284,8 +383,13 @@ describe('trusted proxies (GATEHOUSE_TRUST_PROXY)', () => {
     async function callbackFrom(client: string, headers: Record<string, string>): Promise<AnswerFrom> {
       const started = await loginFrom(gh, client, headers);
       assert.equal(started.status, 302);
-      const loginCookie = started.headers.getSetCookie().map((line) => line.split(';')[0]).join('; ');
-      const callback = new URL(await callbackUrlFor(gh, new CookieBrowser(), 'alice', started.headers.get('location')!));
+      const loginCookie = started.headers
+        .getSetCookie()
+        .map((line) => line.split(';')[0])
+        .join('; ');
+      const callback = new URL(
+        await callbackUrlFor(gh, new CookieBrowser(), 'alice', started.headers.get('location')!),
+      );
       return getFrom(gh, client, `${callback.pathname}${callback.search}`, { ...headers, cookie: loginCookie });
     }
 
@@ -311,7 +415,8 @@ describe('trusted proxies (GATEHOUSE_TRUST_PROXY)', () => {
       assert.equal(warnings.length, 1);
       assert.equal(plainIp(JSON.parse(warnings[0]!).peer), '127.0.0.2');
       // The trusted proxy's forwarded address is the one counted.
-      for (let i = 0; i < 3; i++) assert.equal((await loginFrom(gh, loopback, { 'x-forwarded-for': '203.0.113.50' })).status, 302);
+      for (let i = 0; i < 3; i++)
+        assert.equal((await loginFrom(gh, loopback, { 'x-forwarded-for': '203.0.113.50' })).status, 302);
       assert.equal((await loginFrom(gh, loopback, { 'x-forwarded-for': '203.0.113.50' })).status, 429);
       assert.equal(refusals(gh).at(-1)?.clientIp, '203.0.113.50');
     });
@@ -323,17 +428,25 @@ describe('trusted proxies (GATEHOUSE_TRUST_PROXY)', () => {
 
     test('the named proxy forwards client addresses, and 127.0.0.1 is now just a client', async () => {
       assert.equal((await loginFrom(gh, proxy, { 'x-forwarded-for': '203.0.113.1' })).status, 302);
-      assert.equal((await loginFrom(gh, proxy, { 'x-forwarded-for': '203.0.113.2' })).status, 302, 'another client behind the proxy');
+      assert.equal(
+        (await loginFrom(gh, proxy, { 'x-forwarded-for': '203.0.113.2' })).status,
+        302,
+        'another client behind the proxy',
+      );
       assert.equal((await loginFrom(gh, proxy, { 'x-forwarded-for': '203.0.113.1' })).status, 429);
       assert.equal(refusals(gh).at(-1)?.clientIp, '203.0.113.1');
 
       assert.equal((await loginFrom(gh, loopback, { 'x-forwarded-for': '203.0.113.3' })).status, 302);
-      assert.equal((await loginFrom(gh, loopback, { 'x-forwarded-for': '203.0.113.4' })).status, 429, 'counted under 127.0.0.1');
+      assert.equal(
+        (await loginFrom(gh, loopback, { 'x-forwarded-for': '203.0.113.4' })).status,
+        429,
+        'counted under 127.0.0.1',
+      );
       assert.equal(plainIp(refusals(gh).at(-1)?.clientIp), '127.0.0.1');
     });
   });
 
-  describe('the upstream\'s X-Forwarded-For', () => {
+  describe("the upstream's X-Forwarded-For", () => {
     let gh: TestGatehouse;
     let seen: Array<string | undefined>;
     let server: Server;
@@ -356,12 +469,13 @@ describe('trusted proxies (GATEHOUSE_TRUST_PROXY)', () => {
       server.close();
     });
 
-    test('names the peer, not what a peer that is not a trusted proxy claims; a trusted proxy\'s client is passed on', async () => {
+    test("names the peer, not what a peer that is not a trusted proxy claims; a trusted proxy's client is passed on", async () => {
       const { contextId, code, state } = await soapLoginContext(gh, loopback);
       const signedIn = await externalLogin(gh, loopback, { contextId, code, state });
       assert.equal(signedIn.status, 200, signedIn.body);
       const identityToken = text(signedIn.body, 'IdentityToken');
-      const api = (client: string) => getFrom(gh, client, '/api/open/x', { authorization: `Bearer ${identityToken}`, 'x-forwarded-for': '6.6.6.6' });
+      const api = (client: string) =>
+        getFrom(gh, client, '/api/open/x', { authorization: `Bearer ${identityToken}`, 'x-forwarded-for': '6.6.6.6' });
       assert.equal((await api(thirdClient)).status, 200);
       assert.equal(plainIp(seen.at(-1)), '127.0.0.3');
       assert.equal((await api(loopback)).status, 200);

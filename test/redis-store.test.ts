@@ -23,14 +23,11 @@ async function untilReachable(store: RedisStore): Promise<void> {
 describe('connecting to Redis at start', { skip }, () => {
   test('an unreachable Redis fails the start with its URL named and its password left out', async () => {
     const url = `redis://:hunter2-password@127.0.0.1:${closedPort}`;
-    await assert.rejects(
-      startGatehouse({ GATEHOUSE_STORE: 'redis', GATEHOUSE_REDIS_URL: url }),
-      (error: Error) => {
-        assert.match(error.message, /^cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+ \(GATEHOUSE_REDIS_URL\): .+/);
-        assert.doesNotMatch(error.message, /hunter2/);
-        return true;
-      },
-    );
+    await assert.rejects(startGatehouse({ GATEHOUSE_STORE: 'redis', GATEHOUSE_REDIS_URL: url }), (error: Error) => {
+      assert.match(error.message, /^cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+ \(GATEHOUSE_REDIS_URL\): .+/);
+      assert.doesNotMatch(error.message, /hunter2/);
+      return true;
+    });
   });
 });
 
@@ -41,7 +38,9 @@ describe('RedisStore during a Redis outage', { skip }, () => {
   });
   after(() => redis?.close());
 
-  test('while Redis is down every call fails at once with store_unavailable, and works again by itself with the data intact', { skip: redisRestartSkip() }, async () => {
+  test('while Redis is down every call fails at once with store_unavailable, and works again by itself with the data intact', {
+    skip: redisRestartSkip(),
+  }, async () => {
     const logs: string[] = [];
     const store = await RedisStore.connect({ url: redis.url, logger: createLogger('info', (line) => logs.push(line)) });
     try {
@@ -50,8 +49,14 @@ describe('RedisStore during a Redis outage', { skip }, () => {
       await redis.stop();
 
       // With an offline queue these would wait for Redis instead of failing (the test would time out).
-      const calls = [() => store.get('outage:kept'), () => store.set('outage:new', 'x'), () => store.take('outage:kept'),
-        () => store.setIfAbsent('outage:lock', 'x', 1000), () => store.members('outage:set'), () => store.ping()];
+      const calls = [
+        () => store.get('outage:kept'),
+        () => store.set('outage:new', 'x'),
+        () => store.take('outage:kept'),
+        () => store.setIfAbsent('outage:lock', 'x', 1000),
+        () => store.members('outage:set'),
+        () => store.ping(),
+      ];
       for (const call of calls) await assert.rejects(call(), isStoreUnavailable);
 
       await redis.restart();
@@ -59,14 +64,20 @@ describe('RedisStore during a Redis outage', { skip }, () => {
       assert.equal(await store.get('outage:kept'), 'still here');
       assert.deepEqual(await store.members('outage:set'), ['member']);
       const messages = logs.map((line) => JSON.parse(line).msg as string);
-      assert.equal(messages.filter((m) => m.startsWith('store unreachable')).length, 1, 'one warning per outage, not one per retry');
+      assert.equal(
+        messages.filter((m) => m.startsWith('store unreachable')).length,
+        1,
+        'one warning per outage, not one per retry',
+      );
       assert.equal(messages.filter((m) => m === 'store reachable again').length, 1);
     } finally {
       await store.close();
     }
   });
 
-  test('a Redis that stops answering fails calls with store_unavailable after the command timeout, not a hang', { skip: redisRestartSkip() }, async () => {
+  test('a Redis that stops answering fails calls with store_unavailable after the command timeout, not a hang', {
+    skip: redisRestartSkip(),
+  }, async () => {
     const store = await RedisStore.connect({ url: redis.url, logger: createLogger('silent'), commandTimeoutMs: 200 });
     const admin = createClient({ url: redis.url });
     admin.on('error', () => {});
@@ -87,5 +98,7 @@ describe('RedisStore during a Redis outage', { skip }, () => {
 });
 
 function redisRestartSkip(): string | false {
-  return process.env.GATEHOUSE_TEST_REDIS_URL ? 'needs a redis-server this test can stop (GATEHOUSE_TEST_REDIS_URL is set)' : false;
+  return process.env.GATEHOUSE_TEST_REDIS_URL
+    ? 'needs a redis-server this test can stop (GATEHOUSE_TEST_REDIS_URL is set)'
+    : false;
 }

@@ -44,11 +44,13 @@ test('a bare 400 with an empty body to a refresh (Glewlwyd) ends the grant: 401 
   assert.equal(second.response.status, 401);
   assert.equal(idp.refreshes(), 1, 'the dead refresh token was sent once');
   assert.equal(f.echo.arrivals, arrivals);
-  const ended = f.gatehouse.logs.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => String(line.msg).startsWith('grant ended'));
+  const ended = f.gatehouse.logs
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .find((line) => String(line.msg).startsWith('grant ended'));
   assert.equal(ended?.idpError, 'HTTP 400');
 });
 
-test('a 400 invalid_request to a refresh (LemonLDAP::NG\'s answer to an unknown refresh token) ends the grant too', async () => {
+test("a 400 invalid_request to a refresh (LemonLDAP::NG's answer to an unknown refresh token) ends the grant too", async () => {
   f = await startProxyFixture();
   const grant = (await aliceGrant(f))!;
   standInTokenEndpoint(f, { status: 400, contentType: 'application/json', body: '{"error":"invalid_request"}' });
@@ -63,7 +65,11 @@ test('a 400 invalid_request to a refresh (LemonLDAP::NG\'s answer to an unknown 
 test('invalid_client at refresh is a 503 that keeps the session, logged as a configuration problem', async () => {
   f = await startProxyFixture();
   const grant = (await aliceGrant(f))!;
-  standInTokenEndpoint(f, { status: 401, contentType: 'application/json', body: '{"error":"invalid_client","error_description":"client authentication failed"}' });
+  standInTokenEndpoint(f, {
+    status: 401,
+    contentType: 'application/json',
+    body: '{"error":"invalid_client","error_description":"client authentication failed"}',
+  });
 
   f.clock.advance(10 * minute);
   const { response, json } = await f.call('/api/echo/items');
@@ -71,7 +77,9 @@ test('invalid_client at refresh is a 503 that keeps the session, logged as a con
   assert.equal(json.error, 'idp_client_refused');
   assert.ok(await f.gatehouse.gh.deps.grants.get(grant.id), 'the grant stays');
   assert.equal((await f.call('/auth/user')).response.status, 200, 'still signed in');
-  const logged = f.gatehouse.logs.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.event === 'idp_client_refused');
+  const logged = f.gatehouse.logs
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .filter((line) => line.event === 'idp_client_refused');
   assert.equal(logged.length, 1);
   assert.equal(logged[0]!.reason, 'invalid_client');
   assert.equal(logged[0]!.level, 'error');
@@ -106,15 +114,33 @@ test('a failed refresh is not retried for 30 s: two calls make one IdP request, 
 
   f.clock.advance(refreshFailureTtlMs + 1);
   f.gatehouse.gh.devIdp!.tokenEndpointStandIn = undefined;
-  assert.equal((await f.call('/api/echo/items')).response.status, 200, 'after 30 s the refresh is tried again and works');
+  assert.equal(
+    (await f.call('/api/echo/items')).response.status,
+    200,
+    'after 30 s the refresh is tried again and works',
+  );
 });
 
 test('the remembered failure is kept in the store, so another instance sharing it does not ask the IdP either', async () => {
   f = await startProxyFixture();
   const { grants, idp, store, logger } = f.gatehouse.gh.deps;
-  const instance = () => new TokenRefresher({ grants, idp, store, clock: f!.clock.read, logger, skewMs: minute, lockTtlMs: 15_000, lockWaitMs: 11_000 });
+  const instance = () =>
+    new TokenRefresher({
+      grants,
+      idp,
+      store,
+      clock: f!.clock.read,
+      logger,
+      skewMs: minute,
+      lockTtlMs: 15_000,
+      lockWaitMs: 11_000,
+    });
   const grant = (await aliceGrant(f))!;
-  const standIn = standInTokenEndpoint(f, { status: 401, contentType: 'application/json', body: '{"error":"invalid_client"}' });
+  const standIn = standInTokenEndpoint(f, {
+    status: 401,
+    contentType: 'application/json',
+    body: '{"error":"invalid_client"}',
+  });
   f.clock.advance(10 * minute);
 
   await assert.rejects(instance().userAccessToken(grant), { code: 'idp_client_refused', status: 503 });

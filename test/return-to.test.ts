@@ -8,8 +8,16 @@ test('local paths with query and hash are kept as they are', () => {
 });
 
 for (const hostile of [
-  '//evil.example', 'https://evil.example', '/\\evil.example', 'evil.example', '',
-  '/.//evil.example/x', '/a/..//evil.example', '/%2e//evil.example', '/%2E/%2E//evil.example', '/./\\evil.example',
+  '//evil.example',
+  'https://evil.example',
+  '/\\evil.example',
+  'evil.example',
+  '',
+  '/.//evil.example/x',
+  '/a/..//evil.example',
+  '/%2e//evil.example',
+  '/%2E/%2E//evil.example',
+  '/./\\evil.example',
 ]) {
   test(`returnTo ${JSON.stringify(hostile)} falls back to / because a browser would leave the site`, () => {
     assert.equal(safeReturnTo(hostile), '/');

@@ -38,9 +38,21 @@ describe('startBrowserSession', () => {
     const store = new MemoryStore();
     const grants = new GrantStore(store, secret, () => 1_000);
     // The grants in these tests hold no refresh token, so nothing is revoked at the IdP.
-    const idp = { revoke: () => { throw new Error('nothing should be revoked'); } } as unknown as IdpAdapter;
+    const idp = {
+      revoke: () => {
+        throw new Error('nothing should be revoked');
+      },
+    } as unknown as IdpAdapter;
     const app = express();
-    app.use(session({ name: 'gatehouse', secret, store: new SessionStoreAdapter(store, () => 60_000), resave: false, saveUninitialized: false }));
+    app.use(
+      session({
+        name: 'gatehouse',
+        secret,
+        store: new SessionStoreAdapter(store, () => 60_000),
+        resave: false,
+        saveUninitialized: false,
+      }),
+    );
     app.get('/before', (req, res) => {
       req.session.csrfToken = 'old-csrf-token';
       req.session.createdAt = 1;
@@ -54,7 +66,13 @@ describe('startBrowserSession', () => {
     return { app, store, grants };
   }
 
-  const newGrant = { sub: 'alice', via: 'oidc' as const, claims: {}, tokens: { accessToken: 'at' }, maxLifetimeMs: 3_600_000 };
+  const newGrant = {
+    sub: 'alice',
+    via: 'oidc' as const,
+    claims: {},
+    tokens: { accessToken: 'at' },
+    maxLifetimeMs: 3_600_000,
+  };
 
   test('starting a browser session always issues a new session id and a new CSRF token', async () => {
     const scenario: Scenario = { signIn: {} };
@@ -66,7 +84,11 @@ describe('startBrowserSession', () => {
     const after = (await browser.get('/sign-in')).body as { sessionId: string; session: Record<string, unknown> };
 
     assert.notEqual(after.sessionId, before.sessionId);
-    assert.equal(await store.get(`session:${hashHandle(before.sessionId)}`), undefined, 'the old session record is gone');
+    assert.equal(
+      await store.get(`session:${hashHandle(before.sessionId)}`),
+      undefined,
+      'the old session record is gone',
+    );
     assert.equal(typeof after.session.csrfToken, 'string');
     assert.notEqual(after.session.csrfToken, 'old-csrf-token');
     assert.ok((after.session.csrfToken as string).length >= 32);
@@ -100,8 +122,16 @@ describe('startBrowserSession', () => {
 });
 
 /** Just enough of a request for the functions that read only the query, headers, body and session. */
-function fakeRequest(parts: { query?: Record<string, unknown>; headers?: Record<string, string>; body?: unknown; session?: Record<string, unknown>; grant?: Grant }): Request {
-  const headers = Object.fromEntries(Object.entries(parts.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value]));
+function fakeRequest(parts: {
+  query?: Record<string, unknown>;
+  headers?: Record<string, string>;
+  body?: unknown;
+  session?: Record<string, unknown>;
+  grant?: Grant;
+}): Request {
+  const headers = Object.fromEntries(
+    Object.entries(parts.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value]),
+  );
   return {
     query: parts.query ?? {},
     body: parts.body,
@@ -116,7 +146,7 @@ describe('idpErrorAtCallback', () => {
     assert.equal(idpErrorAtCallback(fakeRequest({ query: { code: 'c', state: 's' } })), undefined);
   });
 
-  test('the IdP\'s ?error= becomes a 400 idp_error naming only the letters and underscores of its code', () => {
+  test("the IdP's ?error= becomes a 400 idp_error naming only the letters and underscores of its code", () => {
     const error = idpErrorAtCallback(fakeRequest({ query: { error: 'access_denied<script>alert(1)</script>' } }));
     assert.ok(error instanceof AppError);
     assert.equal(error.status, 400);
@@ -137,7 +167,7 @@ describe('exchangeFailure', () => {
     assert.equal(exchangeFailure(outage, refuse), outage);
   });
 
-  test('an IdP refusal becomes the caller\'s 400 with the adapter\'s code', () => {
+  test("an IdP refusal becomes the caller's 400 with the adapter's code", () => {
     const refusal = new AppError('invalid_grant', 'no');
     const error = exchangeFailure(refusal, refuse);
     assert.equal(error.status, 400);
@@ -162,7 +192,12 @@ describe('cookies', () => {
 
   test('every cookie is HttpOnly and SameSite=Lax, Secure exactly over https', () => {
     assert.deepEqual(cookieOptions(true), { httpOnly: true, sameSite: 'lax', secure: true, path: '/' });
-    assert.deepEqual(cookieOptions(false, '/external'), { httpOnly: true, sameSite: 'lax', secure: false, path: '/external' });
+    assert.deepEqual(cookieOptions(false, '/external'), {
+      httpOnly: true,
+      sameSite: 'lax',
+      secure: false,
+      path: '/external',
+    });
   });
 
   test('clearing the session cookie expires it with the attributes it was set with', async () => {
@@ -173,7 +208,10 @@ describe('cookies', () => {
     });
     const cookie = (await request(app).get('/')).headers['set-cookie'] as unknown as string[];
     assert.equal(cookie.length, 1);
-    assert.match(cookie[0]!, /^__Host-gatehouse=; Path=\/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=Lax$/);
+    assert.match(
+      cookie[0]!,
+      /^__Host-gatehouse=; Path=\/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=Lax$/,
+    );
   });
 });
 
@@ -186,7 +224,7 @@ describe('hasCsrfProof', () => {
     assert.equal(hasCsrfProof(fakeRequest({ headers: { 'X-CSRF': 'yes' } }), 'header'), false);
   });
 
-  test('the session\'s form token is proof only where forms are accepted', () => {
+  test("the session's form token is proof only where forms are accepted", () => {
     const req = fakeRequest({ session, body: { csrf: 'the-session-csrf-token' } });
     assert.equal(hasCsrfProof(req), true);
     assert.equal(hasCsrfProof(req, 'header-or-form'), true);
@@ -204,17 +242,25 @@ describe('hasCsrfProof', () => {
 describe('the grant guard', () => {
   const grant = { id: 'g', sub: 'alice' } as Grant;
 
-  test('requireCaller answers the request\'s grant and refuses an anonymous one with 401 unauthenticated', () => {
+  test("requireCaller answers the request's grant and refuses an anonymous one with 401 unauthenticated", () => {
     assert.equal(requireCaller(fakeRequest({ grant })), grant);
-    assert.throws(() => requireCaller(fakeRequest({})), (error: unknown) =>
-      error instanceof AppError && error.status === 401 && error.code === 'unauthenticated' && error.details.loginUrl === '/auth/login');
+    assert.throws(
+      () => requireCaller(fakeRequest({})),
+      (error: unknown) =>
+        error instanceof AppError &&
+        error.status === 401 &&
+        error.code === 'unauthenticated' &&
+        error.details.loginUrl === '/auth/login',
+    );
   });
 
   test('requireGrant lets a signed-in request through and refuses an anonymous one', () => {
     const outcome = (req: Request): unknown => {
       let passed: unknown = 'not called';
       try {
-        (requireGrant as RequestHandler)(req, {} as never, (error?: unknown) => { passed = error; });
+        (requireGrant as RequestHandler)(req, {} as never, (error?: unknown) => {
+          passed = error;
+        });
       } catch (error) {
         passed = error;
       }
@@ -239,9 +285,15 @@ describe('constantTimeEqual', () => {
 describe('noStore', () => {
   test('every answer of a route it guards says Cache-Control: no-store, redirects too', async () => {
     const app = express();
-    app.get('/page', noStore, (_req, res) => { res.send('hello'); });
-    app.get('/away', noStore, (_req, res) => { res.redirect(302, '/page'); });
-    app.get('/other', (_req, res) => { res.send('cacheable'); });
+    app.get('/page', noStore, (_req, res) => {
+      res.send('hello');
+    });
+    app.get('/away', noStore, (_req, res) => {
+      res.redirect(302, '/page');
+    });
+    app.get('/other', (_req, res) => {
+      res.send('cacheable');
+    });
     assert.equal((await request(app).get('/page')).headers['cache-control'], 'no-store');
     assert.equal((await request(app).get('/away')).headers['cache-control'], 'no-store');
     assert.equal((await request(app).get('/other')).headers['cache-control'], undefined);

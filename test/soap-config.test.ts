@@ -3,7 +3,6 @@ import { describe, test } from 'node:test';
 import { loadConfig } from '../server/config.ts';
 import { problemsOf } from './helpers/config-problems.ts';
 
-
 const production = {
   NODE_ENV: 'production',
   GATEHOUSE_PUBLIC_URL: 'https://gatehouse.example',
@@ -27,7 +26,8 @@ describe('SOAP external login configuration', () => {
     const { soap } = loadConfig({
       GATEHOUSE_EXTERNAL_AUTH: 'enabled',
       GATEHOUSE_BYPASS_LOGIN_PAGE: 'enabled',
-      GATEHOUSE_SOAP_REDIRECT_URIS: ' http://localhost/webstatistica/redirect.php , http://localhost:3000/external/callback ',
+      GATEHOUSE_SOAP_REDIRECT_URIS:
+        ' http://localhost/webstatistica/redirect.php , http://localhost:3000/external/callback ',
       GATEHOUSE_SOAP_URL: 'http://livescore.internal:8081/Session',
     });
     assert.deepEqual(soap, {
@@ -38,16 +38,23 @@ describe('SOAP external login configuration', () => {
     });
   });
 
-  test('Gatehouse\'s own /external/callback stays accepted when other RequestURLs are configured', () => {
-    const { soap } = loadConfig({ GATEHOUSE_PUBLIC_URL: 'http://localhost:4000', GATEHOUSE_SOAP_REDIRECT_URIS: 'http://localhost/webstatistica/redirect.php' });
-    assert.deepEqual(soap.redirectUris, ['http://localhost/webstatistica/redirect.php', 'http://localhost:4000/external/callback']);
+  test("Gatehouse's own /external/callback stays accepted when other RequestURLs are configured", () => {
+    const { soap } = loadConfig({
+      GATEHOUSE_PUBLIC_URL: 'http://localhost:4000',
+      GATEHOUSE_SOAP_REDIRECT_URIS: 'http://localhost/webstatistica/redirect.php',
+    });
+    assert.deepEqual(soap.redirectUris, [
+      'http://localhost/webstatistica/redirect.php',
+      'http://localhost:4000/external/callback',
+    ]);
   });
 
   test('every SOAP problem is reported, naming its variable', () => {
     const problems = problemsOf({
       GATEHOUSE_EXTERNAL_AUTH: 'yes',
       GATEHOUSE_BYPASS_LOGIN_PAGE: 'maybe',
-      GATEHOUSE_SOAP_REDIRECT_URIS: 'http://ok.example/cb,http://q.example/cb?x=1,ftp://f.example/cb,http://h.example/cb#frag,nonsense',
+      GATEHOUSE_SOAP_REDIRECT_URIS:
+        'http://ok.example/cb,http://q.example/cb?x=1,ftp://f.example/cb,http://h.example/cb#frag,nonsense',
       GATEHOUSE_SOAP_URL: 'not a url',
     });
     assert.deepEqual(problems, [
@@ -68,9 +75,10 @@ describe('SOAP external login configuration', () => {
   });
 
   test('production wants https, except for a SOAP URL on loopback', () => {
-    assert.deepEqual(problemsOf({ ...production, GATEHOUSE_SOAP_REDIRECT_URIS: 'http://webstatistica.example/redirect.php' }), [
-      'GATEHOUSE_SOAP_REDIRECT_URIS must use https in production (got "http://webstatistica.example/redirect.php")',
-    ]);
+    assert.deepEqual(
+      problemsOf({ ...production, GATEHOUSE_SOAP_REDIRECT_URIS: 'http://webstatistica.example/redirect.php' }),
+      ['GATEHOUSE_SOAP_REDIRECT_URIS must use https in production (got "http://webstatistica.example/redirect.php")'],
+    );
     assert.deepEqual(problemsOf({ ...production, GATEHOUSE_SOAP_URL: 'http://livescore.example/Session' }), [
       'GATEHOUSE_SOAP_URL must use https in production (got "http://livescore.example/Session")',
     ]);

@@ -13,16 +13,27 @@ async function startLogin(gh: TestGatehouse): Promise<{ contextId: string; redir
 }
 
 /** Seed steps 4–5: the user signs in at the IdP, which sends code and state to the RequestURL. */
-async function codeAndState(gh: TestGatehouse, redirectUrl: string, username = 'alice'): Promise<{ code: string; state: string }> {
+async function codeAndState(
+  gh: TestGatehouse,
+  redirectUrl: string,
+  username = 'alice',
+): Promise<{ code: string; state: string }> {
   const back = new URL(await callbackUrlFor(gh, new CookieBrowser(), username, redirectUrl, '/external/callback'));
   return { code: back.searchParams.get('code')!, state: back.searchParams.get('state')! };
 }
 
 function externalLogin(gh: TestGatehouse, input: { code: string; state: string; contextId: string }) {
-  return callSoap(gh.url, 'ExternalLogin', [['Code', input.code], ['State', input.state], ['ContextID', input.contextId]]);
+  return callSoap(gh.url, 'ExternalLogin', [
+    ['Code', input.code],
+    ['State', input.state],
+    ['ContextID', input.contextId],
+  ]);
 }
 
-async function signedInWithSoap(gh: TestGatehouse, username = 'alice'): Promise<{ identityToken: string; answer: string }> {
+async function signedInWithSoap(
+  gh: TestGatehouse,
+  username = 'alice',
+): Promise<{ identityToken: string; answer: string }> {
   const { contextId, redirectUrl } = await startLogin(gh);
   const answer = await externalLogin(gh, { ...(await codeAndState(gh, redirectUrl, username)), contextId });
   assert.equal(answer.status, 200, answer.body);
@@ -50,12 +61,18 @@ describe('the SOAP external login without a browser', () => {
     const answer = await externalLogin(gh, { code, state, contextId });
 
     assert.equal(answer.status, 200, answer.body);
-    const seedResponse = readFileSync(new URL('./fixtures/seed-002/external-login.response.xml', import.meta.url), 'utf8');
+    const seedResponse = readFileSync(
+      new URL('./fixtures/seed-002/external-login.response.xml', import.meta.url),
+      'utf8',
+    );
     assert.deepEqual(shape(answer.body), shape(seedResponse));
     assert.match(text(answer.body, 'IdentityToken'), /^[\w-]{43}$/, '256 random bits, base64url');
     const workspaceId = text(answer.body, 'SWS_WSID');
     assert.match(workspaceId, /^\{[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}\}$/);
-    assert.deepEqual(['SoapTransform', 'Code', 'State', 'ContextID'].map((name) => texts(answer.body, name)), [['no'], [code], [state], [contextId]]);
+    assert.deepEqual(
+      ['SoapTransform', 'Code', 'State', 'ContextID'].map((name) => texts(answer.body, name)),
+      [['no'], [code], [state], [contextId]],
+    );
 
     const signOut = new URL(decodeBase64(text(answer.body, 'SignOutURL')));
     assert.equal(signOut.origin + signOut.pathname, `${gh.issuer}/session/end`);
@@ -159,7 +176,10 @@ describe('the SOAP external login without a browser', () => {
 
   test('ContextID is matched without regard to case, as GUIDs are', async () => {
     const { contextId, redirectUrl } = await startLogin(gh);
-    const answer = await externalLogin(gh, { ...(await codeAndState(gh, redirectUrl)), contextId: contextId.toLowerCase() });
+    const answer = await externalLogin(gh, {
+      ...(await codeAndState(gh, redirectUrl)),
+      contextId: contextId.toLowerCase(),
+    });
     assert.equal(answer.status, 200, answer.body);
   });
 
@@ -170,7 +190,17 @@ describe('the SOAP external login without a browser', () => {
     });
   }
 
-  for (const params of [[['Code', 'c'], ['State', 's']], [['Code', 'c'], ['State', 's'], ['ContextID', '']]] as Array<Array<[string, string]>>) {
+  for (const params of [
+    [
+      ['Code', 'c'],
+      ['State', 's'],
+    ],
+    [
+      ['Code', 'c'],
+      ['State', 's'],
+      ['ContextID', ''],
+    ],
+  ] as Array<Array<[string, string]>>) {
     test(`an ExternalLogin ${params.length === 2 ? 'without' : 'with an empty'} ContextID gets the seed's Client fault "Invalid context ID:"`, async () => {
       const answer = await callSoap(gh.url, 'ExternalLogin', params);
       assert.deepEqual(fault(answer), { faultcode: 'Client', faultstring: 'Invalid context ID:' });
@@ -181,7 +211,10 @@ describe('the SOAP external login without a browser', () => {
     const { contextId, redirectUrl } = await startLogin(gh);
     const state = new URL(redirectUrl).searchParams.get('state')!;
     const answer = await externalLogin(gh, { code: 'made-up-code', state, contextId });
-    assert.deepEqual(fault(answer), { faultcode: 'Client', faultstring: 'The identity provider did not accept the code.' });
+    assert.deepEqual(fault(answer), {
+      faultcode: 'Client',
+      faultstring: 'The identity provider did not accept the code.',
+    });
     const retry = await externalLogin(gh, { code: 'made-up-code', state, contextId });
     assert.equal(fault(retry).faultstring, `Invalid context ID: ${contextId}`);
   });
@@ -193,11 +226,18 @@ describe('the SOAP external login without a browser', () => {
 
     const answer = await callSoap(gh.url, 'Logout', [['IdentityToken', identityToken]]);
     assert.equal(answer.status, 200, answer.body);
-    assert.deepEqual(shape(answer.body).map((line) => line.replace(/ xmlns:.*$/, '')), [
-      'SOAP-ENV:Envelope', 'SOAP-ENV:Envelope/SOAP-ENV:Body', 'SOAP-ENV:Envelope/SOAP-ENV:Body/m:LogoutResponse',
-      'SOAP-ENV:Envelope/SOAP-ENV:Body/m:LogoutResponse/SignOutURL', 'SOAP-ENV:Envelope/SOAP-ENV:Body/m:LogoutResponse/XMLDATA',
-      'SOAP-ENV:Envelope/SOAP-ENV:Body/m:LogoutResponse/XMLDATA/Variables', 'SOAP-ENV:Envelope/SOAP-ENV:Body/m:LogoutResponse/XMLDATA/Variables/SoapTransform',
-    ]);
+    assert.deepEqual(
+      shape(answer.body).map((line) => line.replace(/ xmlns:.*$/, '')),
+      [
+        'SOAP-ENV:Envelope',
+        'SOAP-ENV:Envelope/SOAP-ENV:Body',
+        'SOAP-ENV:Envelope/SOAP-ENV:Body/m:LogoutResponse',
+        'SOAP-ENV:Envelope/SOAP-ENV:Body/m:LogoutResponse/SignOutURL',
+        'SOAP-ENV:Envelope/SOAP-ENV:Body/m:LogoutResponse/XMLDATA',
+        'SOAP-ENV:Envelope/SOAP-ENV:Body/m:LogoutResponse/XMLDATA/Variables',
+        'SOAP-ENV:Envelope/SOAP-ENV:Body/m:LogoutResponse/XMLDATA/Variables/SoapTransform',
+      ],
+    );
     assert.ok(!answer.body.includes(identityToken), 'the IdentityToken is not echoed');
     const signOut = new URL(decodeBase64(text(answer.body, 'SignOutURL')));
     assert.equal(signOut.origin + signOut.pathname, `${gh.issuer}/session/end`);
@@ -245,8 +285,14 @@ describe('when the IdP cannot be reached', () => {
 
     const answer = await externalLogin(gh, { code, state, contextId });
     assert.equal(answer.status, 500);
-    const seedFault = readFileSync(new URL('./fixtures/seed-002/session-server-info.fault.xml', import.meta.url), 'utf8');
+    const seedFault = readFileSync(
+      new URL('./fixtures/seed-002/session-server-info.fault.xml', import.meta.url),
+      'utf8',
+    );
     assert.equal(answer.body, seedFault.replace(/\n\n/g, '\n'));
-    assert.ok(gh.logs.some((line) => line.includes('"code":"idp_unavailable"')), 'the log has the cause');
+    assert.ok(
+      gh.logs.some((line) => line.includes('"code":"idp_unavailable"')),
+      'the log has the cause',
+    );
   });
 });

@@ -14,9 +14,11 @@ const soap11 = 'http://schemas.xmlsoap.org/soap/envelope/';
  * it would store a login context, which is how these tests see that nothing ran.
  */
 function redirectCall(inner: string, envelopeNs = soap11): string {
-  return `<SOAP-ENV:Envelope xmlns:SOAP-ENV="${envelopeNs}"><SOAP-ENV:Body>`
-    + `<m:GetExternalLoginRedirectURL xmlns:m="urn:Statistica Server">${inner}</m:GetExternalLoginRedirectURL>`
-    + '</SOAP-ENV:Body></SOAP-ENV:Envelope>';
+  return (
+    `<SOAP-ENV:Envelope xmlns:SOAP-ENV="${envelopeNs}"><SOAP-ENV:Body>` +
+    `<m:GetExternalLoginRedirectURL xmlns:m="urn:Statistica Server">${inner}</m:GetExternalLoginRedirectURL>` +
+    '</SOAP-ENV:Body></SOAP-ENV:Envelope>'
+  );
 }
 
 const malformed = { faultcode: 'Client', faultstring: 'The request is not well-formed XML.' };
@@ -26,15 +28,27 @@ const malformed = { faultcode: 'Client', faultstring: 'The request is not well-f
  * `elements` elements, one element with `attributes` attributes, and `declarations` namespace
  * declarations in all.
  */
-function paddedCall({ elements, attributes, declarations }: { elements: number; attributes: number; declarations: number }): string {
+function paddedCall({
+  elements,
+  attributes,
+  declarations,
+}: {
+  elements: number;
+  attributes: number;
+  declarations: number;
+}): string {
   // Envelope, Header, Filler, Body, call and SoapTransform are 6 elements; SOAP-ENV, m and h 3 declarations.
   const fillers = elements - 6;
   const extraDeclarations = declarations - 3;
   if (extraDeclarations > fillers) throw new Error('not enough elements to carry the declarations');
   const fillerAttributes = Array.from({ length: attributes - 1 }, (_, i) => ` a${i}="v"`).join('');
-  const padding = Array.from({ length: fillers }, (_, i) => (i < extraDeclarations ? `<h:e xmlns:d${i}="urn:d${i}"/>` : '<h:e/>')).join('');
-  return `<SOAP-ENV:Envelope xmlns:SOAP-ENV="${soap11}"><SOAP-ENV:Header><h:Filler xmlns:h="urn:h"${fillerAttributes}>${padding}</h:Filler></SOAP-ENV:Header>`
-    + '<SOAP-ENV:Body><m:SessionServerInfo xmlns:m="urn:Statistica Server"><SoapTransform>no</SoapTransform></m:SessionServerInfo></SOAP-ENV:Body></SOAP-ENV:Envelope>';
+  const padding = Array.from({ length: fillers }, (_, i) =>
+    i < extraDeclarations ? `<h:e xmlns:d${i}="urn:d${i}"/>` : '<h:e/>',
+  ).join('');
+  return (
+    `<SOAP-ENV:Envelope xmlns:SOAP-ENV="${soap11}"><SOAP-ENV:Header><h:Filler xmlns:h="urn:h"${fillerAttributes}>${padding}</h:Filler></SOAP-ENV:Header>` +
+    '<SOAP-ENV:Body><m:SessionServerInfo xmlns:m="urn:Statistica Server"><SoapTransform>no</SoapTransform></m:SessionServerInfo></SOAP-ENV:Body></SOAP-ENV:Envelope>'
+  );
 }
 
 const atLimits = {
@@ -59,33 +73,53 @@ interface HostileCase {
 const cases: HostileCase[] = [
   { name: 'mismatched tags', body: (u) => redirectCall(`<RequestURL>${u}</Request>`), expected: malformed },
   { name: 'an unclosed element', body: (u) => redirectCall(`<RequestURL>${u}`), expected: malformed },
-  { name: 'a second root element', body: (u) => `${redirectCall(`<RequestURL>${u}</RequestURL>`)}<again/>`, expected: malformed },
-  { name: 'text after the root element', body: (u) => `${redirectCall(`<RequestURL>${u}</RequestURL>`)}trailing`, expected: malformed },
+  {
+    name: 'a second root element',
+    body: (u) => `${redirectCall(`<RequestURL>${u}</RequestURL>`)}<again/>`,
+    expected: malformed,
+  },
+  {
+    name: 'text after the root element',
+    body: (u) => `${redirectCall(`<RequestURL>${u}</RequestURL>`)}trailing`,
+    expected: malformed,
+  },
   { name: 'a bare ampersand', body: (u) => redirectCall(`<RequestURL>${u}?a&b</RequestURL>`), expected: malformed },
   { name: 'an undeclared entity', body: () => redirectCall('<RequestURL>&xxe;</RequestURL>'), expected: malformed },
-  { name: 'a character reference to U+0000', body: () => redirectCall('<RequestURL>&#0;</RequestURL>'), expected: malformed },
+  {
+    name: 'a character reference to U+0000',
+    body: () => redirectCall('<RequestURL>&#0;</RequestURL>'),
+    expected: malformed,
+  },
   { name: 'an empty body', body: () => '', expected: malformed },
-  { name: 'a non-ASCII element name', body: (u) => redirectCall(`<RequestURL>${u}</RequestURL><Paramètre>x</Paramètre>`), expected: malformed },
+  {
+    name: 'a non-ASCII element name',
+    body: (u) => redirectCall(`<RequestURL>${u}</RequestURL><Paramètre>x</Paramètre>`),
+    expected: malformed,
+  },
   {
     name: 'a DOCTYPE with an internal entity bomb',
-    body: (u) => `<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>${redirectCall(`<RequestURL>${u}</RequestURL><SoapTransform>&lol2;</SoapTransform>`)}`,
+    body: (u) =>
+      `<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>${redirectCall(`<RequestURL>${u}</RequestURL><SoapTransform>&lol2;</SoapTransform>`)}`,
     expected: { faultcode: 'Client', faultstring: 'A DOCTYPE is not allowed in a SOAP message.' },
   },
   {
     name: 'a DOCTYPE with an external entity',
-    body: (u) => `<!DOCTYPE e [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>${redirectCall(`<RequestURL>${u}</RequestURL><SoapTransform>&xxe;</SoapTransform>`)}`,
+    body: (u) =>
+      `<!DOCTYPE e [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>${redirectCall(`<RequestURL>${u}</RequestURL><SoapTransform>&xxe;</SoapTransform>`)}`,
     expected: { faultcode: 'Client', faultstring: 'A DOCTYPE is not allowed in a SOAP message.' },
   },
   {
     name: 'a processing instruction before the envelope',
-    body: (u) => `<?xml-stylesheet href="http://attacker.example/x.xsl"?>${redirectCall(`<RequestURL>${u}</RequestURL>`)}`,
+    body: (u) =>
+      `<?xml-stylesheet href="http://attacker.example/x.xsl"?>${redirectCall(`<RequestURL>${u}</RequestURL>`)}`,
     expected: { faultcode: 'Client', faultstring: 'Processing instructions are not allowed in a SOAP message.' },
   },
   {
     // The scan once skipped everything up to the first `?>`, so markup hidden in a declaration
     // value reached the parser unchecked.
     name: 'an XML declaration hiding a DOCTYPE in a quoted value',
-    body: (u) => `<?xml version="1.0" encoding="<!DOCTYPE e [<!ENTITY xxe SYSTEM 'file:///etc/passwd'>]>"?>${redirectCall(`<RequestURL>${u}</RequestURL>`)}`,
+    body: (u) =>
+      `<?xml version="1.0" encoding="<!DOCTYPE e [<!ENTITY xxe SYSTEM 'file:///etc/passwd'>]>"?>${redirectCall(`<RequestURL>${u}</RequestURL>`)}`,
     expected: malformed,
   },
   {
@@ -105,7 +139,7 @@ const cases: HostileCase[] = [
     expected: { faultcode: 'VersionMismatch', faultstring: 'Only SOAP 1.1 envelopes are supported.' },
   },
   {
-    name: 'a SOAP 1.1 envelope sent as SOAP 1.2\'s application/soap+xml',
+    name: "a SOAP 1.1 envelope sent as SOAP 1.2's application/soap+xml",
     body: (u) => redirectCall(`<RequestURL>${u}</RequestURL>`),
     headers: { 'content-type': 'application/soap+xml; charset=utf-8' },
     expected: { faultcode: 'VersionMismatch', faultstring: 'Only SOAP 1.1 envelopes are supported.' },
@@ -133,13 +167,17 @@ const cases: HostileCase[] = [
   },
   {
     name: 'deep nesting',
-    body: (u) => redirectCall(`<RequestURL>${u}</RequestURL><SoapTransform>${'<a>'.repeat(5000)}${'</a>'.repeat(5000)}</SoapTransform>`),
+    body: (u) =>
+      redirectCall(
+        `<RequestURL>${u}</RequestURL><SoapTransform>${'<a>'.repeat(5000)}${'</a>'.repeat(5000)}</SoapTransform>`,
+      ),
     expected: { faultcode: 'Client', faultstring: 'The XML is nested too deeply.' },
   },
   {
     // Envelope, Body, call, parameter and five more: one past the limit of eight, self-closing.
     name: 'a self-closing element one level too deep',
-    body: (u) => redirectCall(`<RequestURL>${u}</RequestURL><SoapTransform><a><b><c><d><e/></d></c></b></a></SoapTransform>`),
+    body: (u) =>
+      redirectCall(`<RequestURL>${u}</RequestURL><SoapTransform><a><b><c><d><e/></d></c></b></a></SoapTransform>`),
     expected: { faultcode: 'Client', faultstring: 'The XML is nested too deeply.' },
   },
   {
@@ -159,7 +197,10 @@ const cases: HostileCase[] = [
   },
   {
     name: 'an element named constructor',
-    body: (u) => redirectCall(`<RequestURL>${u}</RequestURL><constructor><prototype><polluted>yes</polluted></prototype></constructor>`),
+    body: (u) =>
+      redirectCall(
+        `<RequestURL>${u}</RequestURL><constructor><prototype><polluted>yes</polluted></prototype></constructor>`,
+      ),
     expected: { faultcode: 'Client', faultstring: 'The name "constructor" is not allowed.' },
   },
   {
@@ -179,13 +220,20 @@ const cases: HostileCase[] = [
   },
   {
     name: 'a header entry that must be understood',
-    body: (u) => redirectCall(`<RequestURL>${u}</RequestURL>`).replace('<SOAP-ENV:Body>',
-      '<SOAP-ENV:Header><t:Transaction xmlns:t="urn:x" SOAP-ENV:mustUnderstand="1">5</t:Transaction></SOAP-ENV:Header><SOAP-ENV:Body>'),
+    body: (u) =>
+      redirectCall(`<RequestURL>${u}</RequestURL>`).replace(
+        '<SOAP-ENV:Body>',
+        '<SOAP-ENV:Header><t:Transaction xmlns:t="urn:x" SOAP-ENV:mustUnderstand="1">5</t:Transaction></SOAP-ENV:Header><SOAP-ENV:Body>',
+      ),
     expected: { faultcode: 'MustUnderstand', faultstring: 'Header entry Transaction is not understood.' },
   },
   {
     name: 'two calls in one Body',
-    body: (u) => redirectCall(`<RequestURL>${u}</RequestURL>`).replace('</SOAP-ENV:Body>', '<m:Logout xmlns:m="urn:Statistica Server"/></SOAP-ENV:Body>'),
+    body: (u) =>
+      redirectCall(`<RequestURL>${u}</RequestURL>`).replace(
+        '</SOAP-ENV:Body>',
+        '<m:Logout xmlns:m="urn:Statistica Server"/></SOAP-ENV:Body>',
+      ),
     expected: { faultcode: 'Client', faultstring: 'The Body must hold exactly one element.' },
   },
   {
@@ -258,7 +306,10 @@ describe('hostile XML at POST /Session', () => {
   });
 
   test('ordinary XML declarations (quotes of either kind, standalone, a BOM) are accepted', async () => {
-    for (const declaration of ['<?xml version="1.0"?>', `\uFEFF<?xml version='1.0' encoding="UTF-8" standalone='yes' ?>\n`]) {
+    for (const declaration of [
+      '<?xml version="1.0"?>',
+      `\uFEFF<?xml version='1.0' encoding="UTF-8" standalone='yes' ?>\n`,
+    ]) {
       const answer = await postSoap(gh.url, `${declaration}${redirectCall(`<RequestURL>${requestUrl}</RequestURL>`)}`);
       assert.equal(answer.status, 200, `${declaration}: ${answer.body}`);
     }
@@ -270,7 +321,13 @@ describe('hostile XML at POST /Session', () => {
   });
 
   test('a parameter in valid UTF-8 beyond ASCII is served', async () => {
-    const answer = await postSoap(gh.url, callEnvelope('SessionServerInfo', []).replace('<SoapTransform>no</SoapTransform>', '<SoapTransform>nö ✓ 𝄞</SoapTransform>'));
+    const answer = await postSoap(
+      gh.url,
+      callEnvelope('SessionServerInfo', []).replace(
+        '<SoapTransform>no</SoapTransform>',
+        '<SoapTransform>nö ✓ 𝄞</SoapTransform>',
+      ),
+    );
     assert.equal(answer.status, 200, answer.body);
     assert.equal(text(answer.body, 'SoapTransform'), 'nö ✓ 𝄞');
   });
@@ -300,8 +357,13 @@ describe('hostile XML at POST /Session', () => {
   }
 
   test('the text of parameters keeps entities and CDATA as data, never as markup', async () => {
-    const answer = await postSoap(gh.url, callEnvelope('SessionServerInfo', []).replace('<SoapTransform>no</SoapTransform>',
-      '<SoapTransform>&lt;b&gt; &amp; &#x41;<![CDATA[<i>&amp;</i>]]></SoapTransform>'));
+    const answer = await postSoap(
+      gh.url,
+      callEnvelope('SessionServerInfo', []).replace(
+        '<SoapTransform>no</SoapTransform>',
+        '<SoapTransform>&lt;b&gt; &amp; &#x41;<![CDATA[<i>&amp;</i>]]></SoapTransform>',
+      ),
+    );
     assert.equal(answer.status, 200);
     assert.equal(text(answer.body, 'SoapTransform'), '<b> & A<i>&amp;</i>');
     assert.match(answer.body, /<SoapTransform>&lt;b&gt; &amp; A&lt;i&gt;&amp;amp;&lt;\/i&gt;<\/SoapTransform>/);

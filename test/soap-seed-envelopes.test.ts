@@ -45,15 +45,21 @@ describe('the seed 002 envelopes', () => {
     assert.match(redirect.searchParams.get('code_challenge') ?? '', /^[\w-]{43}$/);
     assert.ok((redirect.searchParams.get('state') ?? '').length >= 22);
     assert.ok((redirect.searchParams.get('nonce') ?? '').length >= 22);
-    assert.match(text(answer.body, 'ContextID'), /^\{[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}\}$/);
+    assert.match(
+      text(answer.body, 'ContextID'),
+      /^\{[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}\}$/,
+    );
     // The context, and the first entry of this caller address's list of pending contexts.
     assert.equal(store.size, keysBefore + 2, 'the context is stored server-side');
   });
 
   test('two GetExternalLoginRedirectURL calls get different ContextIDs and states', async () => {
-    const [a, b] = await Promise.all([1, 2].map(() => postSoap(gh.url, seed('get-external-login-redirect-url.request'))));
+    const [a, b] = await Promise.all(
+      [1, 2].map(() => postSoap(gh.url, seed('get-external-login-redirect-url.request'))),
+    );
     assert.notEqual(text(a!.body, 'ContextID'), text(b!.body, 'ContextID'));
-    const state = (answer: typeof a) => new URL(decodeBase64(text(answer!.body, 'RedirectURL'))).searchParams.get('state');
+    const state = (answer: typeof a) =>
+      new URL(decodeBase64(text(answer!.body, 'RedirectURL'))).searchParams.get('state');
     assert.notEqual(state(a), state(b));
   });
 
@@ -61,22 +67,33 @@ describe('the seed 002 envelopes', () => {
     const answer = await postSoap(gh.url, seed('external-login.request'));
     assert.equal(answer.status, 500);
     assert.match(answer.contentType, /^text\/xml/);
-    const expected = withoutBlankLines(seed('external-login.fault')).replace('{95654BEB-11F0-491E-A9A2-56CB25B1F487}', '{29CF73D1-44AD-4BBD-A0E5-4C5F4328C6A1}');
+    const expected = withoutBlankLines(seed('external-login.fault')).replace(
+      '{95654BEB-11F0-491E-A9A2-56CB25B1F487}',
+      '{29CF73D1-44AD-4BBD-A0E5-4C5F4328C6A1}',
+    );
     assert.equal(answer.body, expected);
   });
 
   test('a RequestURL that is not registered gets a Client fault and stores no context', async () => {
     const store = gh.gh.deps.store as MemoryStore;
     const keysBefore = store.size;
-    const answer = await callSoap(gh.url, 'GetExternalLoginRedirectURL', [['RequestURL', 'https://attacker.example/collect']]);
+    const answer = await callSoap(gh.url, 'GetExternalLoginRedirectURL', [
+      ['RequestURL', 'https://attacker.example/collect'],
+    ]);
     assert.equal(answer.status, 500);
-    assert.deepEqual(fault(answer), { faultcode: 'Client', faultstring: 'RequestURL is not a registered redirect URI.' });
+    assert.deepEqual(fault(answer), {
+      faultcode: 'Client',
+      faultstring: 'RequestURL is not a registered redirect URI.',
+    });
     assert.equal(store.size, keysBefore);
   });
 
   test('GetExternalLoginRedirectURL without RequestURL gets a Client fault naming the parameter', async () => {
     const answer = await callSoap(gh.url, 'GetExternalLoginRedirectURL');
-    assert.deepEqual(fault(answer), { faultcode: 'Client', faultstring: 'GetExternalLoginRedirectURL needs RequestURL.' });
+    assert.deepEqual(fault(answer), {
+      faultcode: 'Client',
+      faultstring: 'GetExternalLoginRedirectURL needs RequestURL.',
+    });
   });
 
   test('an unknown method gets a Client fault', async () => {
@@ -93,7 +110,12 @@ describe('the seed 002 envelopes', () => {
   });
 
   test('a SOAPAction header that names the method in the Body, or is empty, is accepted', async () => {
-    for (const action of ['"urn:Statistica Server#SessionServerInfo"', 'SessionServerInfo', '"http://example.org/Session/SessionServerInfo"', '""']) {
+    for (const action of [
+      '"urn:Statistica Server#SessionServerInfo"',
+      'SessionServerInfo',
+      '"http://example.org/Session/SessionServerInfo"',
+      '""',
+    ]) {
       const answer = await postSoap(gh.url, seed('session-server-info.request'), { soapaction: action });
       assert.equal(answer.status, 200, action);
     }
@@ -102,8 +124,13 @@ describe('the seed 002 envelopes', () => {
   test('a SOAPAction header that names another method gets a Client fault and runs nothing', async () => {
     const store = gh.gh.deps.store as MemoryStore;
     const keysBefore = store.size;
-    const answer = await postSoap(gh.url, seed('get-external-login-redirect-url.request'), { soapaction: '"urn:Statistica Server#SessionServerInfo"' });
-    assert.deepEqual(fault(answer), { faultcode: 'Client', faultstring: 'SOAPAction does not name the method in the Body (GetExternalLoginRedirectURL).' });
+    const answer = await postSoap(gh.url, seed('get-external-login-redirect-url.request'), {
+      soapaction: '"urn:Statistica Server#SessionServerInfo"',
+    });
+    assert.deepEqual(fault(answer), {
+      faultcode: 'Client',
+      faultstring: 'SOAPAction does not name the method in the Body (GetExternalLoginRedirectURL).',
+    });
     assert.equal(store.size, keysBefore);
   });
 
@@ -128,7 +155,11 @@ describe('the seed 002 envelopes', () => {
 
   test('PUT, DELETE and PATCH on /Session get 405 with Allow, not a fault', async () => {
     for (const method of ['PUT', 'DELETE', 'PATCH']) {
-      const response = await fetch(`${gh.url}/Session`, { method, headers: { 'content-type': 'text/xml' }, body: seed('session-server-info.request') });
+      const response = await fetch(`${gh.url}/Session`, {
+        method,
+        headers: { 'content-type': 'text/xml' },
+        body: seed('session-server-info.request'),
+      });
       assert.equal(response.status, 405, method);
       assert.equal(response.headers.get('allow'), 'GET, POST', method);
       assert.doesNotMatch(await response.text(), /Fault/, method);
@@ -139,19 +170,26 @@ describe('the seed 002 envelopes', () => {
     const response = await fetch(`${gh.url}/Session?wsdl`);
     assert.equal(response.status, 200);
     assert.match(response.headers.get('content-type') ?? '', /^text\/xml/);
-    const wsdl = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '', isArray: (name) => ['message', 'part', 'operation'].includes(name) })
-      .parse(await response.text()) as { definitions: Record<string, any> };
+    const wsdl = new XMLParser({
+      ignoreAttributes: false,
+      attributeNamePrefix: '',
+      isArray: (name) => ['message', 'part', 'operation'].includes(name),
+    }).parse(await response.text()) as { definitions: Record<string, any> };
     const definitions = wsdl.definitions;
     assert.equal(definitions.targetNamespace, 'urn:Statistica Server');
     const operations = ['SessionServerInfo', 'GetExternalLoginRedirectURL', 'ExternalLogin', 'Logout'];
-    assert.deepEqual(definitions.portType.operation.map((o: { name: string }) => o.name), operations);
+    assert.deepEqual(
+      definitions.portType.operation.map((o: { name: string }) => o.name),
+      operations,
+    );
     assert.equal(definitions.binding['soap:binding'].style, 'rpc');
     for (const operation of definitions.binding.operation) {
       assert.equal(operation.input['soap:body'].use, 'encoded');
       assert.equal(operation.input['soap:body'].namespace, 'urn:Statistica Server');
       assert.equal(operation['soap:operation'].soapAction, `urn:Statistica Server#${operation.name}`);
     }
-    const parts = (name: string) => definitions.message.find((m: { name: string }) => m.name === name).part.map((p: { name: string }) => p.name);
+    const parts = (name: string) =>
+      definitions.message.find((m: { name: string }) => m.name === name).part.map((p: { name: string }) => p.name);
     assert.deepEqual(parts('ExternalLoginRequest'), ['SoapTransform', 'Code', 'State', 'ContextID']);
     assert.deepEqual(parts('ExternalLoginResponse'), ['IdentityToken', 'SWS_WSID', 'SignOutURL', 'XMLDATA']);
     assert.deepEqual(parts('GetExternalLoginRedirectURLRequest'), ['SoapTransform', 'RequestURL']);
@@ -173,8 +211,13 @@ describe('with external authentication disabled', () => {
   test('GetExternalLoginRedirectURL gets a Client fault saying so and stores no context', async () => {
     const store = gh.gh.deps.store as MemoryStore;
     const keysBefore = store.size;
-    const answer = await callSoap(gh.url, 'GetExternalLoginRedirectURL', [['RequestURL', `${gh.url}/external/callback`]]);
-    assert.deepEqual(fault(answer), { faultcode: 'Client', faultstring: 'External authentication is disabled on this server.' });
+    const answer = await callSoap(gh.url, 'GetExternalLoginRedirectURL', [
+      ['RequestURL', `${gh.url}/external/callback`],
+    ]);
+    assert.deepEqual(fault(answer), {
+      faultcode: 'Client',
+      faultstring: 'External authentication is disabled on this server.',
+    });
     assert.equal(store.size, keysBefore);
   });
 });

@@ -84,7 +84,9 @@ function storeContract(subject: () => Subject): void {
   test('of 20 concurrent setIfAbsent calls exactly one wins', async () => {
     const { store } = subject();
     const k = key('race');
-    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => store.setIfAbsent(k, `caller-${i}`, 60_000)));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => store.setIfAbsent(k, `caller-${i}`, 60_000)),
+    );
     assert.equal(results.filter(Boolean).length, 1);
     assert.equal(await store.get(k), `caller-${results.indexOf(true)}`);
   });
@@ -123,7 +125,10 @@ function storeContract(subject: () => Subject): void {
     const k = key('take-race');
     await store.set(k, 'the-one', 60_000);
     const results = await Promise.all(Array.from({ length: 20 }, () => store.take(k)));
-    assert.deepEqual(results.filter((r) => r !== undefined), ['the-one']);
+    assert.deepEqual(
+      results.filter((r) => r !== undefined),
+      ['the-one'],
+    );
   });
 
   test('take of an expired value gives undefined', async () => {

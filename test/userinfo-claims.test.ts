@@ -5,7 +5,14 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { devUsers } from '../server/dev/dev-idp.ts';
 import { TokenRefresher } from '../server/grants/token-refresher.ts';
 import { mergeUserInfo, wantsUserInfo } from '../server/idp/userinfo-claims.ts';
-import { callbackUrlFor, CookieBrowser, signIn, startGatehouse, TestClock, type TestGatehouse } from './helpers/harness.ts';
+import {
+  callbackUrlFor,
+  CookieBrowser,
+  signIn,
+  startGatehouse,
+  TestClock,
+  type TestGatehouse,
+} from './helpers/harness.ts';
 import { forgeIdTokens, type IdTokenForgery, idTokenClaims, idTokenRefusals } from './helpers/id-token-forger.ts';
 import { callSoap, decodeBase64, text } from './helpers/soap.ts';
 
@@ -48,7 +55,11 @@ describe('claims from UserInfo when the id_token carries only sub', () => {
     assert.equal(home.response.status, 200);
     const [id] = await gh.gh.deps.grants.idsBySub('alice');
     const grant = (await gh.gh.deps.grants.get(id!))!;
-    assert.equal(idTokenClaims(gh.gh.deps.grants.tokens(grant).idToken!).name, undefined, 'the id_token itself has no name');
+    assert.equal(
+      idTokenClaims(gh.gh.deps.grants.tokens(grant).idToken!).name,
+      undefined,
+      'the id_token itself has no name',
+    );
 
     const user = await browser.navigate(`${gh.url}/auth/user`);
     const body = JSON.parse(user.body) as { sub: string; name: string; email: string; claims: Record<string, unknown> };
@@ -62,7 +73,9 @@ describe('claims from UserInfo when the id_token carries only sub', () => {
   });
 
   test('the SOAP ExternalLogin path gets the name and email from UserInfo too', async () => {
-    const started = await callSoap(gh.url, 'GetExternalLoginRedirectURL', [['RequestURL', `${gh.url}/external/callback`]]);
+    const started = await callSoap(gh.url, 'GetExternalLoginRedirectURL', [
+      ['RequestURL', `${gh.url}/external/callback`],
+    ]);
     const redirectUrl = decodeBase64(text(started.body, 'RedirectURL'));
     const back = new URL(await callbackUrlFor(gh, new CookieBrowser(), 'alice', redirectUrl, '/external/callback'));
     const answer = await callSoap(gh.url, 'ExternalLogin', [
@@ -71,13 +84,15 @@ describe('claims from UserInfo when the id_token carries only sub', () => {
       ['ContextID', text(started.body, 'ContextID')],
     ]);
     assert.equal(answer.status, 200, answer.body);
-    const user = await fetch(`${gh.url}/auth/user`, { headers: { authorization: `Bearer ${text(answer.body, 'IdentityToken')}` } });
+    const user = await fetch(`${gh.url}/auth/user`, {
+      headers: { authorization: `Bearer ${text(answer.body, 'IdentityToken')}` },
+    });
     const body = (await user.json()) as { name: string; email: string };
     assert.equal(body.name, 'Alice Liddell');
     assert.equal(body.email, 'alice@example.org');
   });
 
-  test('a UserInfo sub other than the id_token\'s is refused: 400 page, no session, no cookie, logged as userinfo_sub_mismatch', async () => {
+  test("a UserInfo sub other than the id_token's is refused: 400 page, no session, no cookie, logged as userinfo_sub_mismatch", async () => {
     gh.gh.devIdp!.userinfoStandIn = () => ({
       status: 200,
       contentType: 'application/json',
@@ -92,10 +107,13 @@ describe('claims from UserInfo when the id_token carries only sub', () => {
     assert.deepEqual(await gh.gh.deps.grants.idsBySub('alice'), []);
     assert.deepEqual(await gh.gh.deps.grants.idsBySub('bob'), []);
     const refusals = idTokenRefusals(gh.logs.slice(logged));
-    assert.deepEqual(refusals.map((line) => [line.reason, line.issuer]), [['userinfo_sub_mismatch', gh.issuer]]);
+    assert.deepEqual(
+      refusals.map((line) => [line.reason, line.issuer]),
+      [['userinfo_sub_mismatch', gh.issuer]],
+    );
   });
 
-  test('a UserInfo outage still signs the user in with the id_token\'s claims and logs a warning', async () => {
+  test("a UserInfo outage still signs the user in with the id_token's claims and logs a warning", async () => {
     gh.gh.devIdp!.userinfoStandIn = () => ({ status: 503, contentType: 'text/plain', body: 'down' });
     const logged = gh.logs.length;
     const browser = new CookieBrowser();
@@ -111,7 +129,11 @@ describe('claims from UserInfo when the id_token carries only sub', () => {
   });
 
   test('a UserInfo 401 signs the user in and is logged as a configuration problem', async () => {
-    gh.gh.devIdp!.userinfoStandIn = () => ({ status: 401, contentType: 'application/json', body: '{"error":"invalid_token"}' });
+    gh.gh.devIdp!.userinfoStandIn = () => ({
+      status: 401,
+      contentType: 'application/json',
+      body: '{"error":"invalid_token"}',
+    });
     const logged = gh.logs.length;
     const browser = new CookieBrowser();
     assert.equal((await signIn(gh, browser)).response.status, 200);
@@ -123,12 +145,22 @@ describe('claims from UserInfo when the id_token carries only sub', () => {
 
   /** A UserInfo answer of type application/jwt, signed as `key` says. */
   async function signedUserInfo(claims: Record<string, unknown>, key: 'idp' | 'other'): Promise<string> {
-    const jwk = key === 'idp' ? gh.gh.devIdp!.signingJwk : { ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }), kid: gh.gh.devIdp!.signingJwk.kid, alg: 'RS256' };
+    const jwk =
+      key === 'idp'
+        ? gh.gh.devIdp!.signingJwk
+        : {
+            ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }),
+            kid: gh.gh.devIdp!.signingJwk.kid,
+            alg: 'RS256',
+          };
     return new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: jwk.kid }).sign(await importJWK(jwk, 'RS256'));
   }
 
   test('a signed UserInfo response (application/jwt) is verified and its claims used', async () => {
-    const jwt = await signedUserInfo({ iss: gh.issuer, aud: 'gatehouse', sub: 'alice', name: 'Alice (signed)', email: 'alice@example.org' }, 'idp');
+    const jwt = await signedUserInfo(
+      { iss: gh.issuer, aud: 'gatehouse', sub: 'alice', name: 'Alice (signed)', email: 'alice@example.org' },
+      'idp',
+    );
     gh.gh.devIdp!.userinfoStandIn = () => ({ status: 200, contentType: 'application/jwt', body: jwt });
     const browser = new CookieBrowser();
     assert.equal((await signIn(gh, browser)).response.status, 200);
@@ -144,7 +176,10 @@ describe('claims from UserInfo when the id_token carries only sub', () => {
     const page = await browser.navigate(await callbackUrlFor(gh, browser));
     assert.equal(page.response.status, 400);
     assert.deepEqual(await gh.gh.deps.grants.idsBySub('alice'), []);
-    assert.deepEqual(idTokenRefusals(gh.logs.slice(logged)).map((line) => line.reason), ['userinfo_signature']);
+    assert.deepEqual(
+      idTokenRefusals(gh.logs.slice(logged)).map((line) => line.reason),
+      ['userinfo_signature'],
+    );
   });
 
   test('an encrypted UserInfo response is not used: the sign-in goes on and the log names the IdP setting to change', async () => {
@@ -154,7 +189,10 @@ describe('claims from UserInfo when the id_token carries only sub', () => {
     const browser = new CookieBrowser();
     assert.equal((await signIn(gh, browser)).response.status, 200);
     const refused = parsed(gh.logs.slice(logged)).filter((line) => line.event === 'userinfo_refused');
-    assert.deepEqual(refused.map((line) => line.reason), ['userinfo_encrypted']);
+    assert.deepEqual(
+      refused.map((line) => line.reason),
+      ['userinfo_encrypted'],
+    );
     assert.match(String(refused[0]!.msg), /userinfo_encrypted_response_alg/);
   });
 });
@@ -173,7 +211,10 @@ test('GATEHOUSE_OIDC_USERINFO=never makes no UserInfo call', async () => {
   }
 });
 
-async function refreshScenario(advanceMs: number, newIdToken: boolean): Promise<{ reads: number; name: unknown; email: unknown }> {
+async function refreshScenario(
+  advanceMs: number,
+  newIdToken: boolean,
+): Promise<{ reads: number; name: unknown; email: unknown }> {
   const clock = new TestClock();
   const gh = await startWithSubOnlyIdTokens({}, clock);
   const alice = devUsers.find((user) => user.username === 'alice')!;
@@ -183,7 +224,17 @@ async function refreshScenario(advanceMs: number, newIdToken: boolean): Promise<
     assert.equal((await signIn(gh, new CookieBrowser())).response.status, 200);
     const { grants, idp, store, logger } = gh.gh.deps;
     const [id] = await grants.idsBySub('alice');
-    const refresher = new TokenRefresher({ grants, idp, store, clock: clock.read, logger, skewMs: 60_000, lockTtlMs: 15_000, lockWaitMs: 11_000, claimsRefreshMs: 3_600_000 });
+    const refresher = new TokenRefresher({
+      grants,
+      idp,
+      store,
+      clock: clock.read,
+      logger,
+      skewMs: 60_000,
+      lockTtlMs: 15_000,
+      lockWaitMs: 11_000,
+      claimsRefreshMs: 3_600_000,
+    });
     const readsAtSignIn = gh.gh.devIdp!.stats.userinfoRequests;
 
     await refresher.userAccessToken((await grants.get(id!))!);
@@ -192,14 +243,19 @@ async function refreshScenario(advanceMs: number, newIdToken: boolean): Promise<
     alice.claims.name = 'Alice Pleasance Liddell';
     // Signed within the same second, a refreshed id_token is byte for byte the sign-in's; a
     // later iat makes it a new one, as a real refresh would.
-    if (newIdToken) forgery = forgeIdTokens(gh.gh.devIdp!, (claims) => {
-      claims.iat = Number(claims.iat) + 1;
-    });
+    if (newIdToken)
+      forgery = forgeIdTokens(gh.gh.devIdp!, (claims) => {
+        claims.iat = Number(claims.iat) + 1;
+      });
     clock.advance(advanceMs);
     await refresher.userAccessToken((await grants.get(id!))!);
     const grant = (await grants.get(id!))!;
     assert.equal(grant.sub, 'alice');
-    return { reads: gh.gh.devIdp!.stats.userinfoRequests - readsAtSignIn, name: grant.claims.name, email: grant.claims.email };
+    return {
+      reads: gh.gh.devIdp!.stats.userinfoRequests - readsAtSignIn,
+      name: grant.claims.name,
+      email: grant.claims.email,
+    };
   } finally {
     forgery?.restore();
     alice.claims.name = originalName;
@@ -208,12 +264,24 @@ async function refreshScenario(advanceMs: number, newIdToken: boolean): Promise<
 }
 
 test('a refresh that brings a new id_token re-reads UserInfo once, and a fresh token costs no UserInfo request', async () => {
-  assert.deepEqual(await refreshScenario(10 * 60_000, true), { reads: 1, name: 'Alice Pleasance Liddell', email: 'alice@example.org' });
+  assert.deepEqual(await refreshScenario(10 * 60_000, true), {
+    reads: 1,
+    name: 'Alice Pleasance Liddell',
+    email: 'alice@example.org',
+  });
 });
 
 test('a refresh without a new id_token re-reads UserInfo once the claims are older than GATEHOUSE_OIDC_USERINFO_REFRESH, and not before', async () => {
-  assert.deepEqual(await refreshScenario(10 * 60_000, false), { reads: 0, name: 'Alice Liddell', email: 'alice@example.org' });
-  assert.deepEqual(await refreshScenario(61 * 60_000, false), { reads: 1, name: 'Alice Pleasance Liddell', email: 'alice@example.org' });
+  assert.deepEqual(await refreshScenario(10 * 60_000, false), {
+    reads: 0,
+    name: 'Alice Liddell',
+    email: 'alice@example.org',
+  });
+  assert.deepEqual(await refreshScenario(61 * 60_000, false), {
+    reads: 1,
+    name: 'Alice Pleasance Liddell',
+    email: 'alice@example.org',
+  });
 });
 
 test('GATEHOUSE_OIDC_USERINFO_REFRESH=0 never re-reads UserInfo at a refresh', async () => {
@@ -223,7 +291,17 @@ test('GATEHOUSE_OIDC_USERINFO_REFRESH=0 never re-reads UserInfo at a refresh', a
     assert.equal((await signIn(gh, new CookieBrowser())).response.status, 200);
     const { grants, idp, store, logger } = gh.gh.deps;
     const [id] = await grants.idsBySub('alice');
-    const refresher = new TokenRefresher({ grants, idp, store, clock: clock.read, logger, skewMs: 60_000, lockTtlMs: 15_000, lockWaitMs: 11_000, claimsRefreshMs: 0 });
+    const refresher = new TokenRefresher({
+      grants,
+      idp,
+      store,
+      clock: clock.read,
+      logger,
+      skewMs: 60_000,
+      lockTtlMs: 15_000,
+      lockWaitMs: 11_000,
+      claimsRefreshMs: 0,
+    });
     const reads = gh.gh.devIdp!.stats.userinfoRequests;
     clock.advance(10 * 60_000);
     await refresher.userAccessToken((await grants.get(id!))!);
@@ -234,16 +312,32 @@ test('GATEHOUSE_OIDC_USERINFO_REFRESH=0 never re-reads UserInfo at a refresh', a
 });
 
 describe('merging UserInfo claims', () => {
-  test('protocol claims stay the id_token\'s; UserInfo fills in and updates the rest', () => {
+  test("protocol claims stay the id_token's; UserInfo fills in and updates the rest", () => {
     const merged = mergeUserInfo(
       { iss: 'https://idp', sub: 'alice', aud: 'gatehouse', auth_time: 1, acr: '1', name: 'Old' },
       { sub: 'alice', iss: 'https://evil', acr: '2', auth_time: 2, name: 'New', email: 'a@example.org' },
     );
-    assert.deepEqual(merged, { iss: 'https://idp', sub: 'alice', aud: 'gatehouse', auth_time: 1, acr: '1', name: 'New', email: 'a@example.org' });
+    assert.deepEqual(merged, {
+      iss: 'https://idp',
+      sub: 'alice',
+      aud: 'gatehouse',
+      auth_time: 1,
+      acr: '1',
+      name: 'New',
+      email: 'a@example.org',
+    });
   });
 
   test('drops unknown claims over 1 KB and keeps standard ones', () => {
-    const merged = mergeUserInfo({ sub: 'alice' }, { sub: 'alice', groups: Array.from({ length: 200 }, (_, i) => `group-${i}`), team: 'x', picture: `https://img.example/${'p'.repeat(1500)}` });
+    const merged = mergeUserInfo(
+      { sub: 'alice' },
+      {
+        sub: 'alice',
+        groups: Array.from({ length: 200 }, (_, i) => `group-${i}`),
+        team: 'x',
+        picture: `https://img.example/${'p'.repeat(1500)}`,
+      },
+    );
     assert.equal(merged.groups, undefined);
     assert.equal(merged.team, 'x');
     assert.ok(typeof merged.picture === 'string');

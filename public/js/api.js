@@ -73,7 +73,12 @@ export async function apiJson(path, init = {}) {
   const type = response.headers.get('content-type') ?? '';
   const body = type.includes('json') ? await response.json() : await response.text();
   if (!response.ok) {
-    const code = typeof body?.error === 'string' ? body.error : typeof body?.error?.code === 'string' ? body.error.code : `http_${response.status}`;
+    const code =
+      typeof body?.error === 'string'
+        ? body.error
+        : typeof body?.error?.code === 'string'
+          ? body.error.code
+          : `http_${response.status}`;
     const message = body?.message ?? body?.error?.userMessage ?? `The request failed (${response.status}).`;
     throw new ApiError(response.status, code, message, body);
   }

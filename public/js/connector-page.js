@@ -165,7 +165,11 @@ export function startConnector() {
     for (const item of found.items) {
       const li = element('li');
       const title = element('span', { className: 'result-title' }, item.title);
-      const meta = element('span', { className: 'meta' }, [item.authors.join('; '), item.published, item.doi].filter(Boolean).join(' · '));
+      const meta = element(
+        'span',
+        { className: 'meta' },
+        [item.authors.join('; '), item.published, item.doi].filter(Boolean).join(' · '),
+      );
       const choose = element('button', { type: 'button', className: 'secondary' }, 'Show this dataset');
       choose.setAttribute('aria-label', `Show “${item.title}”`);
       choose.addEventListener('click', () => {
@@ -175,7 +179,8 @@ export function startConnector() {
       li.append(title, element('br'), meta, element('br'), choose);
       ui.searchList.append(li);
     }
-    if (!found.items.length) ui.searchList.append(element('li', {}, 'Try fewer or other words, or paste the dataset\'s DOI.'));
+    if (!found.items.length)
+      ui.searchList.append(element('li', {}, "Try fewer or other words, or paste the dataset's DOI."));
     setStatus(found.items.length ? `${found.items.length} datasets found.` : 'No dataset found.');
     show(ui.searchResults);
     ui.searchResults.focus();
@@ -188,16 +193,26 @@ export function startConnector() {
     ui.datasetDoi.textContent = dataset.doi;
     ui.datasetPublisher.textContent = dataset.publisher ? `· ${dataset.publisher}` : '';
     ui.datasetDraft.hidden = !dataset.newerDraft;
-    ui.datasetAuthors.replaceChildren(...(dataset.authors.length
-      ? dataset.authors.map((author) => element('li', {}, author.affiliation ? `${author.name} (${author.affiliation})` : author.name))
-      : [element('li', {}, 'No authors listed.')]));
-    ui.datasetFiles.replaceChildren(...(dataset.files.length
-      ? dataset.files.map((file) => {
-        const row = element('tr');
-        row.append(element('td', {}, file.name), element('td', { className: 'number' }, formatSize(file.size)), element('td', {}, file.contentType || '—'));
-        return row;
-      })
-      : [wideRow('This dataset has no files.')]));
+    ui.datasetAuthors.replaceChildren(
+      ...(dataset.authors.length
+        ? dataset.authors.map((author) =>
+            element('li', {}, author.affiliation ? `${author.name} (${author.affiliation})` : author.name),
+          )
+        : [element('li', {}, 'No authors listed.')]),
+    );
+    ui.datasetFiles.replaceChildren(
+      ...(dataset.files.length
+        ? dataset.files.map((file) => {
+            const row = element('tr');
+            row.append(
+              element('td', {}, file.name),
+              element('td', { className: 'number' }, formatSize(file.size)),
+              element('td', {}, file.contentType || '—'),
+            );
+            return row;
+          })
+        : [wideRow('This dataset has no files.')]),
+    );
     setStatus(`Found “${dataset.title}”.`);
     show(ui.dataset);
     ui.datasetTitle.focus();
@@ -243,7 +258,15 @@ export function startConnector() {
   function group(label, projects) {
     const node = element('optgroup');
     node.label = label;
-    node.append(...projects.map((project) => element('option', { value: project.id }, project.writable ? projectLabel(project) : `${projectLabel(project)} (read-only)`)));
+    node.append(
+      ...projects.map((project) =>
+        element(
+          'option',
+          { value: project.id },
+          project.writable ? projectLabel(project) : `${projectLabel(project)} (read-only)`,
+        ),
+      ),
+    );
     return node;
   }
 
@@ -255,9 +278,10 @@ export function startConnector() {
   function showProjectNote() {
     const project = state.projects.find((p) => p.id === ui.project.value);
     ui.projectNote.hidden = !project || project.writable;
-    ui.projectNote.textContent = project && !project.writable
-      ? `You may only read ${projectLabel(project)}: Renku will not let you link data to it. Choose a project you own or edit.`
-      : '';
+    ui.projectNote.textContent =
+      project && !project.writable
+        ? `You may only read ${projectLabel(project)}: Renku will not let you link data to it. Choose a project you own or edit.`
+        : '';
   }
 
   /**
@@ -282,18 +306,20 @@ export function startConnector() {
     if (!isLatest()) return;
     const project = state.projects.find((p) => p.id === projectId);
     ui.projectConnectorsHeading.textContent = `Data connectors of ${project ? projectLabel(project) : `project ${projectId}`}`;
-    ui.projectConnectorList.replaceChildren(...(connectors.length
-      ? connectors.map((connector) => {
-        const li = element('li', {}, connector.name);
-        const meta = [connector.publisherName, connector.doi && `doi:${connector.doi}`].filter(Boolean).join(' · ');
-        if (meta) li.append(' ', element('span', { className: 'meta' }, meta));
-        if (state.dataset && sameDoi(connector.doi, state.dataset.doi)) {
-          li.classList.add('this-dataset');
-          li.append(' ', element('strong', {}, 'this dataset'));
-        }
-        return li;
-      })
-      : [element('li', {}, 'No data connectors yet.')]));
+    ui.projectConnectorList.replaceChildren(
+      ...(connectors.length
+        ? connectors.map((connector) => {
+            const li = element('li', {}, connector.name);
+            const meta = [connector.publisherName, connector.doi && `doi:${connector.doi}`].filter(Boolean).join(' · ');
+            if (meta) li.append(' ', element('span', { className: 'meta' }, meta));
+            if (state.dataset && sameDoi(connector.doi, state.dataset.doi)) {
+              li.classList.add('this-dataset');
+              li.append(' ', element('strong', {}, 'this dataset'));
+            }
+            return li;
+          })
+        : [element('li', {}, 'No data connectors yet.')]),
+    );
     show(ui.projectConnectors);
     if (location.hash === '#project-connectors') ui.projectConnectors.focus();
   }
@@ -304,7 +330,12 @@ export function startConnector() {
     const dataset = state.dataset;
     let project = state.projects.find((p) => p.id === ui.project.value);
     if (!dataset) {
-      showProblem({ title: 'No dataset chosen yet', message: 'Look up a dataset first.', next: 'Enter its DOI or some keywords under “1. Find a dataset”.', action: 'none' });
+      showProblem({
+        title: 'No dataset chosen yet',
+        message: 'Look up a dataset first.',
+        next: 'Enter its DOI or some keywords under “1. Find a dataset”.',
+        action: 'none',
+      });
       return;
     }
     if (!project && !state.projectsLoaded) {
@@ -314,7 +345,12 @@ export function startConnector() {
       project = state.projects.find((p) => p.id === ui.project.value);
     }
     if (!project) {
-      showProblem({ title: 'No project chosen yet', message: 'Choose the Renku project to link the dataset to.', next: 'Pick one under “2. Choose a Renku project”.', action: 'none' });
+      showProblem({
+        title: 'No project chosen yet',
+        message: 'Choose the Renku project to link the dataset to.',
+        next: 'Pick one under “2. Choose a Renku project”.',
+        action: 'none',
+      });
       return;
     }
 
@@ -329,9 +365,11 @@ export function startConnector() {
       result = await linkDataset(project.id, dataset.doi, {
         onStep: (step) => {
           markStep(step);
-          setStatus(step === 'connector'
-            ? `Renku is checking ${dataset.doi} and testing access to the dataset; this can take a few seconds…`
-            : `Linking “${dataset.title}” to ${projectLabel(project)}…`);
+          setStatus(
+            step === 'connector'
+              ? `Renku is checking ${dataset.doi} and testing access to the dataset; this can take a few seconds…`
+              : `Linking “${dataset.title}” to ${projectLabel(project)}…`,
+          );
         },
       });
     } catch (error) {
@@ -350,7 +388,8 @@ export function startConnector() {
     setStatus(result.alreadyLinked ? `Already linked: nothing to do.` : `Linked “${dataset.title}” to ${name}.`);
     ui.outcomeMessage.textContent = said;
     ui.projectLink.hidden = !renkuWebUrl || !project.namespace || !project.slug;
-    if (!ui.projectLink.hidden) ui.projectLink.href = `${renkuWebUrl}/p/${encodeURIComponent(project.namespace)}/${encodeURIComponent(project.slug)}`;
+    if (!ui.projectLink.hidden)
+      ui.projectLink.href = `${renkuWebUrl}/p/${encodeURIComponent(project.namespace)}/${encodeURIComponent(project.slug)}`;
     ui.resultLink.href = `/connector${formStateSearch({ q: ui.query.value, project: project.id })}#project-connectors`;
     show(ui.outcome);
     ui.outcome.focus();

@@ -27,7 +27,8 @@ export function parseDatasetReference(text) {
 
   if (/^doi:/i.test(input)) return doiOrMalformed(input.slice(4).trim(), input);
   if (/^10\./.test(input)) return doiOrMalformed(input, input);
-  if (/^(?:https?:\/\/)?(?:www\.|dx\.)?doi\.org\//i.test(input)) return fromUrl(/^https?:\/\//i.test(input) ? input : `https://${input}`, input);
+  if (/^(?:https?:\/\/)?(?:www\.|dx\.)?doi\.org\//i.test(input))
+    return fromUrl(/^https?:\/\//i.test(input) ? input : `https://${input}`, input);
   if (/^https?:\/\//i.test(input)) return fromUrl(input, input);
   return { kind: 'keywords', query: input.replace(/\s+/g, ' ') };
 }
@@ -66,5 +67,7 @@ function fromUrl(text, input) {
  * @returns {{ kind: 'doi', doi: string } | InvalidReference}
  */
 function doiOrMalformed(doi, input) {
-  return doiPattern.test(doi) ? { kind: 'doi', doi: `doi:${doi}` } : { kind: 'invalid', reason: 'malformed_doi', input };
+  return doiPattern.test(doi)
+    ? { kind: 'doi', doi: `doi:${doi}` }
+    : { kind: 'invalid', reason: 'malformed_doi', input };
 }

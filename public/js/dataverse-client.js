@@ -47,8 +47,12 @@ export async function fetchDataset(doi) {
     if (error instanceof ApiError && error.status === 404) throw new NotPublished(doi);
     throw error;
   }
-  if (!published?.data || typeof published.data !== 'object') throw new UnexpectedAnswer('Dataverse', 'the published version of the dataset');
-  return { ...datasetFromDataverse({ data: { ...body.data, latestVersion: published.data } }, doi), newerDraft: latest !== undefined };
+  if (!published?.data || typeof published.data !== 'object')
+    throw new UnexpectedAnswer('Dataverse', 'the published version of the dataset');
+  return {
+    ...datasetFromDataverse({ data: { ...body.data, latestVersion: published.data } }, doi),
+    newerDraft: latest !== undefined,
+  };
 }
 
 /**
@@ -92,7 +96,8 @@ export function datasetFromDataverse(body, doi) {
   const authors = Array.isArray(field('author')) ? field('author') : [];
   /** @type {any[]} */
   const files = Array.isArray(version.files) ? version.files : [];
-  const ownDoi = data.protocol === 'doi' && data.authority && data.identifier ? `doi:${data.authority}/${data.identifier}` : doi;
+  const ownDoi =
+    data.protocol === 'doi' && data.authority && data.identifier ? `doi:${data.authority}/${data.identifier}` : doi;
   return {
     doi: ownDoi,
     title: text(field('title')) || ownDoi,

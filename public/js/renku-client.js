@@ -41,7 +41,13 @@ export async function listProjects() {
     for (const project of body) {
       if (typeof project?.id !== 'string' || project.id === '') continue;
       // `writable` is settled below, once every page is read.
-      projects.push({ id: project.id, name: text(project.name) || project.id, namespace: text(project.namespace), slug: text(project.slug), writable: false });
+      projects.push({
+        id: project.id,
+        name: text(project.name) || project.id,
+        namespace: text(project.namespace),
+        slug: text(project.slug),
+        writable: false,
+      });
     }
     const totalPages = Number(headers.get('total-pages'));
     // Without paging headers (not Renku's data service, or a proxy that drops them) a short page is the last.
@@ -79,7 +85,12 @@ export async function listProjectConnectors(projectId) {
   const connectors = [];
   await eachLimited(ids, parallelChecks, async (id) => {
     const { body } = await renkuGet(`/data_connectors/${encodeURIComponent(id)}`);
-    connectors.push({ id, name: text(body?.name) || id, publisherName: text(body?.publisher_name), doi: text(body?.doi) });
+    connectors.push({
+      id,
+      name: text(body?.name) || id,
+      publisherName: text(body?.publisher_name),
+      doi: text(body?.doi),
+    });
   });
   // Keep Renku's order of links, whatever order the parallel reads finished in.
   return ids.map((id) => /** @type {DataConnector} */ (connectors.find((c) => c.id === id)));
@@ -103,15 +114,26 @@ export async function linkDataset(projectId, doi, { onStep = () => {} } = {}) {
   let connector;
   try {
     const response = await renkuSend('/data_connectors/global', {
-      storage: { configuration: { type: 'doi', doi: bareDoi(doi) }, source_path: '/', target_path: '/', readonly: true },
+      storage: {
+        configuration: { type: 'doi', doi: bareDoi(doi) },
+        source_path: '/',
+        target_path: '/',
+        readonly: true,
+      },
     });
     created = response.status === 201;
     connector = response.body;
   } catch (error) {
     throw tagStep(error, 'connector');
   }
-  if (typeof connector?.id !== 'string' || connector.id === '') throw new UnexpectedAnswer('Renku', 'the data connector it created');
-  const summary = { id: connector.id, name: text(connector.name) || bareDoi(doi), publisherName: text(connector.publisher_name), doi: text(connector.doi) };
+  if (typeof connector?.id !== 'string' || connector.id === '')
+    throw new UnexpectedAnswer('Renku', 'the data connector it created');
+  const summary = {
+    id: connector.id,
+    name: text(connector.name) || bareDoi(doi),
+    publisherName: text(connector.publisher_name),
+    doi: text(connector.doi),
+  };
 
   onStep('link');
   try {
@@ -129,7 +151,10 @@ export async function linkDataset(projectId, doi, { onStep = () => {} } = {}) {
  * @returns {string}
  */
 export function bareDoi(doi) {
-  return String(doi ?? '').trim().replace(/^doi:/i, '').replace(/^https?:\/\/(?:dx\.|www\.)?doi\.org\//i, '');
+  return String(doi ?? '')
+    .trim()
+    .replace(/^doi:/i, '')
+    .replace(/^https?:\/\/(?:dx\.|www\.)?doi\.org\//i, '');
 }
 
 /**
@@ -166,7 +191,12 @@ function renkuGet(path) {
  * @param {unknown} payload
  */
 function renkuSend(path, payload) {
-  return renkuCall(path, { ...init, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload) });
+  return renkuCall(path, {
+    ...init,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(payload),
+  });
 }
 
 /**

@@ -21,7 +21,10 @@ export { maxPendingLoginsPerBrowser } from './authorization.ts';
  * `/auth`: login, callback, logout (`/auth/user` is {@link userRouter}). Each handler reads top-down as the protocol's
  * steps; every failure leaves no session, no cookie and no transaction behind.
  */
-export function authRouter(deps: AppDeps, extensions: Pick<AppExtensions, 'signOutExternal' | 'authorizationPurposes'> = {}): Router {
+export function authRouter(
+  deps: AppDeps,
+  extensions: Pick<AppExtensions, 'signOutExternal' | 'authorizationPurposes'> = {},
+): Router {
   const { config, grants, idp, logger, clock, limits: rateLimits } = deps;
   const authorizations = new Authorizations(deps);
   const limits = config.session;
@@ -39,7 +42,8 @@ export function authRouter(deps: AppDeps, extensions: Pick<AppExtensions, 'signO
     const { signIn, transaction } = await authorizations.complete(req);
     if (transaction.purpose) {
       const complete = extensions.authorizationPurposes?.[transaction.purpose.kind];
-      if (!complete) throw new AppError('unknown_purpose', 'This sign-in was started for something this Gatehouse does not offer.');
+      if (!complete)
+        throw new AppError('unknown_purpose', 'This sign-in was started for something this Gatehouse does not offer.');
       return complete(req, res, signIn, transaction.purpose.data);
     }
 
@@ -58,7 +62,7 @@ export function authRouter(deps: AppDeps, extensions: Pick<AppExtensions, 'signO
 
   router.post('/logout', express.urlencoded({ extended: false, limit: '2kb' }), async (req, res) => {
     if (!hasCsrfProof(req)) {
-      throw new AppError('csrf_proof_missing', 'Sign out from Gatehouse\'s own page, or send the header X-CSRF: 1.');
+      throw new AppError('csrf_proof_missing', "Sign out from Gatehouse's own page, or send the header X-CSRF: 1.");
     }
     const endSessionUrl = await endBrowserSession(req, res);
     res.redirect(302, endSessionUrl ?? '/');

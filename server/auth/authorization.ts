@@ -61,7 +61,11 @@ export class Authorizations {
   async start(req: Request, res: Response, options: AuthorizationOptions): Promise<string> {
     const { config, store, idp, clock } = this.deps;
     const names = cookieNames(config.secureCookies);
-    const request = await idp.authorizationRequest(this.redirectUri, options.scope, options.prompt ? { prompt: options.prompt } : {});
+    const request = await idp.authorizationRequest(
+      this.redirectUri,
+      options.scope,
+      options.prompt ? { prompt: options.prompt } : {},
+    );
     // One binding cookie per browser, shared by its tabs, so several sign-ins can run at once.
     const existing = readCookie(req, names.login);
     const browser = typeof existing === 'string' && /^[\w-]{43}$/.test(existing) ? existing : randomHandle();
@@ -74,7 +78,11 @@ export class Authorizations {
     };
     const key = `tx:${hashHandle(request.state)}`;
     await store.set(key, JSON.stringify(transaction), transactionTtlMs);
-    await boundPending(store, `txb:${transaction.browser}`, key, { max: maxPendingLoginsPerBrowser, ttlMs: transactionTtlMs, now: clock() });
+    await boundPending(store, `txb:${transaction.browser}`, key, {
+      max: maxPendingLoginsPerBrowser,
+      ttlMs: transactionTtlMs,
+      now: clock(),
+    });
     res.cookie(names.login, browser, { ...cookieOptions(config.secureCookies), maxAge: transactionTtlMs });
     return request.url;
   }

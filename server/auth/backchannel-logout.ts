@@ -22,29 +22,34 @@ export function backchannelLogout(deps: AppDeps): Router {
   });
   const router = answersIn('json', Router());
 
-  router.post('/', noStore, express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 10 }), async (req, res) => {
-    const logoutToken = (req.body as Record<string, unknown> | undefined)?.logout_token;
-    if (typeof logoutToken !== 'string' || logoutToken.length === 0) {
-      throw new AppError('invalid_request', 'Send one logout_token as an application/x-www-form-urlencoded field.', {
-        details: { reason: 'logout_token_missing' },
-      });
-    }
-    const token = await verifier.verify(logoutToken);
-    const { sid, sub } = token;
+  router.post(
+    '/',
+    noStore,
+    express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 10 }),
+    async (req, res) => {
+      const logoutToken = (req.body as Record<string, unknown> | undefined)?.logout_token;
+      if (typeof logoutToken !== 'string' || logoutToken.length === 0) {
+        throw new AppError('invalid_request', 'Send one logout_token as an application/x-www-form-urlencoded field.', {
+          details: { reason: 'logout_token_missing' },
+        });
+      }
+      const token = await verifier.verify(logoutToken);
+      const { sid, sub } = token;
 
-    const ids = sid ? await grants.idsBySid(sid) : await grants.idsBySub(sub!);
-    let ended = 0;
-    for (const id of ids) {
-      const grant = await grants.get(id);
-      // A token naming both must match both: a sid of one user never ends another's grant.
-      if (!grant || (sub && grant.sub !== sub)) continue;
-      if (await grants.end(id)) ended++;
-    }
-    // Only now is a second delivery a replay (a store failure above is a 503 the IdP retries).
-    await verifier.markDone(token);
-    logger.info('back-channel logout', { by: sid ? 'sid' : 'sub', ended });
-    res.status(200).end();
-  });
+      const ids = sid ? await grants.idsBySid(sid) : await grants.idsBySub(sub!);
+      let ended = 0;
+      for (const id of ids) {
+        const grant = await grants.get(id);
+        // A token naming both must match both: a sid of one user never ends another's grant.
+        if (!grant || (sub && grant.sub !== sub)) continue;
+        if (await grants.end(id)) ended++;
+      }
+      // Only now is a second delivery a replay (a store failure above is a 503 the IdP retries).
+      await verifier.markDone(token);
+      logger.info('back-channel logout', { by: sid ? 'sid' : 'sub', ended });
+      res.status(200).end();
+    },
+  );
 
   return router;
 }

@@ -20,7 +20,9 @@ export async function listSessions(grants: GrantStore, current: Grant): Promise<
   const lastUsed = await Promise.all(own.map((grant) => grants.lastUsedAt(grant)));
   return own
     .map((grant, i) => ({ grant, lastUsedAt: lastUsed[i]! }))
-    .sort((a, b) => Number(b.grant.id === current.id) - Number(a.grant.id === current.id) || b.lastUsedAt - a.lastUsedAt)
+    .sort(
+      (a, b) => Number(b.grant.id === current.id) - Number(a.grant.id === current.id) || b.lastUsedAt - a.lastUsedAt,
+    )
     .map(({ grant, lastUsedAt }) => ({
       id: grant.id,
       current: grant.id === current.id,

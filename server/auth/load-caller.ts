@@ -34,7 +34,13 @@ export interface CredentialGuard {
  * session is ended here (grant deleted, session destroyed) and the request goes on as
  * anonymous; so is a session whose grant has ended elsewhere (logout, back-channel logout).
  */
-export function loadCaller(grants: GrantStore, clock: Clock, limits: SessionLimits, guard?: CredentialGuard, apiTokens?: ApiTokenStore): RequestHandler {
+export function loadCaller(
+  grants: GrantStore,
+  clock: Clock,
+  limits: SessionLimits,
+  guard?: CredentialGuard,
+  apiTokens?: ApiTokenStore,
+): RequestHandler {
   return async (req, res, next) => {
     const handle = bearerHandle(req);
     if (handle?.startsWith(apiTokenPrefix) && apiTokens) {
@@ -45,7 +51,8 @@ export function loadCaller(grants: GrantStore, clock: Clock, limits: SessionLimi
         req.grant = await authenticateApiToken(apiTokens, grants, req, res, handle);
       } catch (error) {
         await admitted;
-        if (error instanceof AppError && error.code === 'invalid_token') await guard?.limits.failedCredential(clientAddress(req), 'api_token');
+        if (error instanceof AppError && error.code === 'invalid_token')
+          await guard?.limits.failedCredential(clientAddress(req), 'api_token');
         throw error;
       }
       await admitted;

@@ -32,15 +32,21 @@ export function sessionsRouter(deps: AppDeps): Router {
   });
 
   // The home page's form: a refusal is a page, not JSON.
-  router.post('/:id/end', errorFormat('html'), express.urlencoded({ extended: false, limit: '2kb' }), requireGrant, async (req, res) => {
-    await endOwnSession(req, res);
-    res.redirect(303, '/');
-  });
+  router.post(
+    '/:id/end',
+    errorFormat('html'),
+    express.urlencoded({ extended: false, limit: '2kb' }),
+    requireGrant,
+    async (req, res) => {
+      await endOwnSession(req, res);
+      res.redirect(303, '/');
+    },
+  );
 
   /** Ends one of the caller's own grants; anyone else's is "not found", like one that never was. */
   async function endOwnSession(req: Request, res: Response): Promise<void> {
     if (!hasCsrfProof(req)) {
-      throw new AppError('csrf_proof_missing', 'End sessions from Gatehouse\'s own page, or send the header X-CSRF: 1.');
+      throw new AppError('csrf_proof_missing', "End sessions from Gatehouse's own page, or send the header X-CSRF: 1.");
     }
     const id = String(req.params.id);
     if (!grantIdPattern.test(id)) throw new AppError('invalid_session_id', 'That is not a session id.');

@@ -46,7 +46,13 @@ export function connectorRouter(options: ConnectorRouterOptions): Router {
       res.redirect(302, `/auth/login?returnTo=${encodeURIComponent(safeReturnTo(req.originalUrl))}`);
       return;
     }
-    res.render('connector', { title: 'Dataverse to Renku', styles: ['/public/css/connector.css'], missing, examples: options.examples ?? [], renkuWebUrl: renku });
+    res.render('connector', {
+      title: 'Dataverse to Renku',
+      styles: ['/public/css/connector.css'],
+      missing,
+      examples: options.examples ?? [],
+      renkuWebUrl: renku,
+    });
   });
 
   return router;

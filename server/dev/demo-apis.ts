@@ -22,7 +22,11 @@ export interface DemoApis {
  * `dataverseAccounts` lists the users the demo Dataverse has an account for (default: anyone);
  * the others get its 403 for a bearer token without a linked account.
  */
-export async function startDemoApis(options: { issuer: string; clock: Clock; dataverseAccounts?: readonly string[] }): Promise<DemoApis> {
+export async function startDemoApis(options: {
+  issuer: string;
+  clock: Clock;
+  dataverseAccounts?: readonly string[];
+}): Promise<DemoApis> {
   const servers = await Promise.all([listen(renkuApi(options)), listen(dataverseApi(options))]);
   const [renku, dataverse] = servers.map(({ url }) => url) as [string, string];
   return {
@@ -30,10 +34,15 @@ export async function startDemoApis(options: { issuer: string; clock: Clock; dat
     renkuWebUrl: renku,
     dataverseUrl: dataverse,
     close: async () => {
-      await Promise.all(servers.map(({ server }) => new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      })));
+      await Promise.all(
+        servers.map(
+          ({ server }) =>
+            new Promise<void>((resolve) => {
+              server.closeAllConnections();
+              server.close(() => resolve());
+            }),
+        ),
+      );
     },
   };
 }

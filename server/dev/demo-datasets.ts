@@ -64,14 +64,33 @@ export const demoDatasets: readonly DemoDataset[] = [
       { name: 'Dupont, Claire', affiliation: 'INRAE' },
       { name: 'Meier, Jonas', affiliation: 'ETH Zürich' },
     ],
-    description: 'Hourly volumetric soil moisture at 10, 30 and 50 cm depth from twelve stations above 1800 m, with station metadata.',
+    description:
+      'Hourly volumetric soil moisture at 10, 30 and 50 cm depth from twelve stations above 1800 m, with station metadata.',
     subjects: ['Earth and Environmental Sciences'],
     keywords: ['soil moisture', 'alpine', 'climate'],
     publicationDate: '2023-03-14',
     files: [
-      { id: 101, name: 'soil_moisture_2019_2022.csv', size: 1_843_221, contentType: 'text/csv', md5: '8b1a9953c4611296a827abf8c47804d7' },
-      { id: 102, name: 'station_locations.geojson', size: 88_310, contentType: 'application/geo+json', md5: '5d41402abc4b2a76b9719d911017c592' },
-      { id: 103, name: 'README.md', size: 4_120, contentType: 'text/markdown', md5: '7d793037a0760186574b0282f2f435e7' },
+      {
+        id: 101,
+        name: 'soil_moisture_2019_2022.csv',
+        size: 1_843_221,
+        contentType: 'text/csv',
+        md5: '8b1a9953c4611296a827abf8c47804d7',
+      },
+      {
+        id: 102,
+        name: 'station_locations.geojson',
+        size: 88_310,
+        contentType: 'application/geo+json',
+        md5: '5d41402abc4b2a76b9719d911017c592',
+      },
+      {
+        id: 103,
+        name: 'README.md',
+        size: 4_120,
+        contentType: 'text/markdown',
+        md5: '7d793037a0760186574b0282f2f435e7',
+      },
     ],
   },
   {
@@ -84,14 +103,33 @@ export const demoDatasets: readonly DemoDataset[] = [
       { name: 'Okafor, Chidi', affiliation: 'University of Ibadan' },
       { name: 'Keller, Anna', affiliation: 'Agroscope' },
     ],
-    description: 'Grain yield, plant height and heading date of 48 wheat cultivars in irrigated and rain-fed plots over three seasons.',
+    description:
+      'Grain yield, plant height and heading date of 48 wheat cultivars in irrigated and rain-fed plots over three seasons.',
     subjects: ['Agricultural Sciences'],
     keywords: ['wheat', 'drought', 'field trial'],
     publicationDate: '2022-11-02',
     files: [
-      { id: 201, name: 'yield_trials.xlsx', size: 612_044, contentType: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet', md5: '9e107d9d372bb6826bd81d3542a419d6' },
-      { id: 202, name: 'analysis.R', size: 15_873, contentType: 'type/x-r-syntax', md5: 'e4d909c290d0fb1ca068ffaddf22cbd0' },
-      { id: 203, name: 'protocol.pdf', size: 402_117, contentType: 'application/pdf', md5: 'd41d8cd98f00b204e9800998ecf8427e' },
+      {
+        id: 201,
+        name: 'yield_trials.xlsx',
+        size: 612_044,
+        contentType: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+        md5: '9e107d9d372bb6826bd81d3542a419d6',
+      },
+      {
+        id: 202,
+        name: 'analysis.R',
+        size: 15_873,
+        contentType: 'type/x-r-syntax',
+        md5: 'e4d909c290d0fb1ca068ffaddf22cbd0',
+      },
+      {
+        id: 203,
+        name: 'protocol.pdf',
+        size: 402_117,
+        contentType: 'application/pdf',
+        md5: 'd41d8cd98f00b204e9800998ecf8427e',
+      },
     ],
   },
   {
@@ -114,13 +152,26 @@ export const demoDatasets: readonly DemoDataset[] = [
     versionId: 15,
     title: 'Glacier runoff gauges (first link fails, a retry works: demo of a retry)',
     authors: [{ name: 'Rossi, Giulia', affiliation: 'Demo University' }],
-    description: 'A dataset whose first link in the Renku-like demo fails, to show that a failed link can simply be retried.',
+    description:
+      'A dataset whose first link in the Renku-like demo fails, to show that a failed link can simply be retried.',
     subjects: ['Earth and Environmental Sciences'],
     keywords: ['glacier', 'runoff', 'demo'],
     publicationDate: '2024-06-30',
     files: [
-      { id: 771, name: 'runoff_daily.csv', size: 311_296, contentType: 'text/csv', md5: '92eb5ffee6ae2fec3ad71c777531578f' },
-      { id: 772, name: 'gauges.json', size: 2_048, contentType: 'application/json', md5: '4a8a08f09d37b73795649038408b5f33' },
+      {
+        id: 771,
+        name: 'runoff_daily.csv',
+        size: 311_296,
+        contentType: 'text/csv',
+        md5: '92eb5ffee6ae2fec3ad71c777531578f',
+      },
+      {
+        id: 772,
+        name: 'gauges.json',
+        size: 2_048,
+        contentType: 'application/json',
+        md5: '4a8a08f09d37b73795649038408b5f33',
+      },
     ],
   },
   {
@@ -129,12 +180,18 @@ export const demoDatasets: readonly DemoDataset[] = [
     versionId: 16,
     title: 'Field notebooks, scanned (Renku cannot resolve this DOI: demo of an unsupported DOI)',
     authors: [{ name: 'Rossi, Giulia', affiliation: 'Demo University' }],
-    description: 'A published dataset whose DOI the Renku-like demo does not support, to show Renku\'s 422 reason.',
+    description: "A published dataset whose DOI the Renku-like demo does not support, to show Renku's 422 reason.",
     subjects: ['Earth and Environmental Sciences'],
     keywords: ['notebooks', 'demo'],
     publicationDate: '2024-08-12',
     files: [
-      { id: 791, name: 'notebooks.pdf', size: 9_437_184, contentType: 'application/pdf', md5: 'c4ca4238a0b923820dcc509a6f75849b' },
+      {
+        id: 791,
+        name: 'notebooks.pdf',
+        size: 9_437_184,
+        contentType: 'application/pdf',
+        md5: 'c4ca4238a0b923820dcc509a6f75849b',
+      },
     ],
     unsupportedByRenku: true,
   },
@@ -144,12 +201,19 @@ export const demoDatasets: readonly DemoDataset[] = [
     versionId: 17,
     title: 'Snow depth transects, 2020',
     authors: [{ name: 'Berger, Lukas', affiliation: 'Demo University' }],
-    description: 'Manual snow depth transects, with a newer draft version being edited (the connector offers the published one).',
+    description:
+      'Manual snow depth transects, with a newer draft version being edited (the connector offers the published one).',
     subjects: ['Earth and Environmental Sciences'],
     keywords: ['snow', 'transect', 'demo'],
     publicationDate: '2021-02-01',
     files: [
-      { id: 811, name: 'transects_2020.csv', size: 52_114, contentType: 'text/csv', md5: '1f3870be274f6c49b3e31a0c6728957f' },
+      {
+        id: 811,
+        name: 'transects_2020.csv',
+        size: 52_114,
+        contentType: 'text/csv',
+        md5: '1f3870be274f6c49b3e31a0c6728957f',
+      },
     ],
     draft: { versionId: 18, title: 'Snow depth transects, 2020–2021 (draft)' },
   },
@@ -228,10 +292,19 @@ export function dataverseVersionJson(dataset: DemoDataset): Record<string, unkno
         name: 'citation',
         fields: [
           primitive('title', dataset.title),
-          compound('author', dataset.authors.map((a) => ({ authorName: primitive('authorName', a.name), authorAffiliation: primitive('authorAffiliation', a.affiliation) }))),
+          compound(
+            'author',
+            dataset.authors.map((a) => ({
+              authorName: primitive('authorName', a.name),
+              authorAffiliation: primitive('authorAffiliation', a.affiliation),
+            })),
+          ),
           compound('dsDescription', [{ dsDescriptionValue: primitive('dsDescriptionValue', dataset.description) }]),
           { typeName: 'subject', multiple: true, typeClass: 'controlledVocabulary', value: dataset.subjects },
-          compound('keyword', dataset.keywords.map((k) => ({ keywordValue: primitive('keywordValue', k) }))),
+          compound(
+            'keyword',
+            dataset.keywords.map((k) => ({ keywordValue: primitive('keywordValue', k) })),
+          ),
         ],
       },
     },
@@ -266,7 +339,15 @@ function draftVersionJson(dataset: DemoDataset): Record<string, unknown> {
     versionNumber: undefined,
     versionMinorNumber: undefined,
     releaseTime: undefined,
-    metadataBlocks: { citation: { displayName: 'Citation Metadata', name: 'citation', fields: fields.map((f) => (f.typeName === 'title' ? primitive('title', dataset.draft?.title ?? dataset.title) : f)) } },
+    metadataBlocks: {
+      citation: {
+        displayName: 'Citation Metadata',
+        name: 'citation',
+        fields: fields.map((f) =>
+          f.typeName === 'title' ? primitive('title', dataset.draft?.title ?? dataset.title) : f,
+        ),
+      },
+    },
   };
 }
 

@@ -1,5 +1,11 @@
 import express, { type Express, type Response } from 'express';
-import { dataverseDatasetJson, dataverseSearchItem, dataverseVersionJson, demoDatasets, findDataset } from './demo-datasets.ts';
+import {
+  dataverseDatasetJson,
+  dataverseSearchItem,
+  dataverseVersionJson,
+  demoDatasets,
+  findDataset,
+} from './demo-datasets.ts';
 import { bearerTokenCheck } from './demo-token-check.ts';
 
 /**
@@ -19,7 +25,11 @@ export function dataverseApi(options: { issuer: string; dataverseAccounts?: read
   app.use(bearerTokenCheck(options.issuer, 'dataverse', (_code, message) => ({ status: 'ERROR', message })));
   app.use((_req, res, next) => {
     if (!accounts || accounts.has(String((res.locals.claims as { sub: string }).sub))) return next();
-    dataverseError(res, 403, 'Bearer token detected, but no linked user account was found: register your account in this Dataverse first.');
+    dataverseError(
+      res,
+      403,
+      'Bearer token detected, but no linked user account was found: register your account in this Dataverse first.',
+    );
   });
 
   // `:persistentId` is a literal path segment in Dataverse's API, not a route parameter.
@@ -35,7 +45,8 @@ export function dataverseApi(options: { issuer: string; dataverseAccounts?: read
     const id = typeof req.query.persistentId === 'string' ? req.query.persistentId : '';
     const dataset = id ? findDataset(id) : undefined;
     if (!dataset) return dataverseError(res, 404, `Dataset with Persistent ID ${id} not found.`);
-    if (dataset.unpublished) return dataverseError(res, 404, `Dataset version :latest-published of dataset ${dataset.databaseId} not found`);
+    if (dataset.unpublished)
+      return dataverseError(res, 404, `Dataset version :latest-published of dataset ${dataset.databaseId} not found`);
     res.json({ status: 'OK', data: dataverseVersionJson(dataset) });
   });
 
@@ -47,11 +58,22 @@ export function dataverseApi(options: { issuer: string; dataverseAccounts?: read
     const type = typeof req.query.type === 'string' ? req.query.type : undefined;
     const words = q === '*' ? [] : q.toLowerCase().split(/\s+/);
     const hits = (type === undefined || type === 'dataset' ? demoDatasets : []).filter((dataset) => {
-      const text = [dataset.title, dataset.description, dataset.persistentId, ...dataset.keywords, ...dataset.authors.map((a) => a.name)].join(' ').toLowerCase();
+      const text = [
+        dataset.title,
+        dataset.description,
+        dataset.persistentId,
+        ...dataset.keywords,
+        ...dataset.authors.map((a) => a.name),
+      ]
+        .join(' ')
+        .toLowerCase();
       return words.every((word) => text.includes(word));
     });
     const items = hits.slice(start, start + perPage).map(dataverseSearchItem);
-    res.json({ status: 'OK', data: { q, total_count: hits.length, start, spelling_alternatives: {}, items, count_in_response: items.length } });
+    res.json({
+      status: 'OK',
+      data: { q, total_count: hits.length, start, spelling_alternatives: {}, items, count_in_response: items.length },
+    });
   });
 
   app.use((_req, res) => dataverseError(res, 404, 'API endpoint does not exist on this server.'));

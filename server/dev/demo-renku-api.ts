@@ -1,4 +1,10 @@
-import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler, type Response } from 'express';
+import express, {
+  type ErrorRequestHandler,
+  type Express,
+  type Request,
+  type RequestHandler,
+  type Response,
+} from 'express';
 import { createRemoteJWKSet, type JWTPayload, jwtVerify } from 'jose';
 import type { Clock } from '../clock.ts';
 import { devUsers } from './dev-idp.ts';
@@ -82,7 +88,14 @@ export function renkuApi(options: { issuer: string; clock: Clock }): Express {
     const sub = onlyAuthenticated(res);
     if (!sub) return;
     const user = devUsers.find((u) => u.username === sub);
-    res.json({ id: sub, username: user?.username ?? sub, email: user?.claims.email, first_name: user?.claims.given_name, last_name: user?.claims.family_name, is_admin: false });
+    res.json({
+      id: sub,
+      username: user?.username ?? sub,
+      email: user?.claims.email,
+      first_name: user?.claims.given_name,
+      last_name: user?.claims.family_name,
+      is_admin: false,
+    });
   });
 
   api.get('/projects', (req, res) => {
@@ -90,7 +103,9 @@ export function renkuApi(options: { issuer: string; clock: Clock }): Express {
     if (!paging) return;
     const sub = caller(res).sub;
     const directMember = req.query.direct_member === 'true';
-    const visible = projects.filter((p) => (sub !== undefined && p.members[sub] !== undefined) || (!directMember && p.visibility === 'public'));
+    const visible = projects.filter(
+      (p) => (sub !== undefined && p.members[sub] !== undefined) || (!directMember && p.visibility === 'public'),
+    );
     sendPage(res, visible.map(projectJson), paging);
   });
 
@@ -98,7 +113,11 @@ export function renkuApi(options: { issuer: string; clock: Clock }): Express {
     const project = readableProject(res, req.params.id!);
     if (!project) return;
     const role = project.members[caller(res).sub ?? ''];
-    res.json({ write: role === 'owner' || role === 'editor', delete: role === 'owner', change_membership: role === 'owner' });
+    res.json({
+      write: role === 'owner' || role === 'editor',
+      delete: role === 'owner',
+      change_membership: role === 'owner',
+    });
   });
 
   api.get('/projects/:id/data_connector_links', (req, res) => {
@@ -109,14 +128,22 @@ export function renkuApi(options: { issuer: string; clock: Clock }): Express {
 
   api.get('/data_connectors/:id', (req, res) => {
     const connector = connectors.get(req.params.id!);
-    if (!connector) return renkuError(res, 404, 1404, `Data connector with id '${req.params.id}' does not exist or you do not have access to it.`);
+    if (!connector)
+      return renkuError(
+        res,
+        404,
+        1404,
+        `Data connector with id '${req.params.id}' does not exist or you do not have access to it.`,
+      );
     res.json(connectorJson(connector));
   });
 
   api.post('/data_connectors/global', (req, res) => {
     const sub = onlyAuthenticated(res);
     if (!sub) return;
-    const storage = (req.body as { storage?: { configuration?: Record<string, unknown>; readonly?: unknown } } | undefined)?.storage;
+    const storage = (
+      req.body as { storage?: { configuration?: Record<string, unknown>; readonly?: unknown } } | undefined
+    )?.storage;
     const raw = storage?.configuration?.doi;
     if (typeof raw !== 'string') return renkuError(res, 422, 1422, 'Cannot find the doi in the storage configuration');
     const normalized = normalizeDoi(raw) ?? normalizeDoi(`doi:${raw}`);
@@ -127,15 +154,28 @@ export function renkuApi(options: { issuer: string; clock: Clock }): Express {
     if (existing) return res.status(200).json(connectorJson(existing));
     const dataset = findDataset(normalized);
     // An unpublished dataset's DOI is not registered, so it resolves nowhere.
-    if (!dataset || dataset.unpublished || dataset.unsupportedByRenku) return renkuError(res, 422, 1422, 'The provided DOI is not supported.');
+    if (!dataset || dataset.unpublished || dataset.unsupportedByRenku)
+      return renkuError(res, 422, 1422, 'The provided DOI is not supported.');
     const failing = dataset.persistentId === failingDoi || (dataset.persistentId === flakyDoi && !flakyFailed);
     if (dataset.persistentId === flakyDoi) flakyFailed = true;
     if (failing) {
-      return renkuError(res, 422, 1422, 'The provided storage configuration is not currently working', dataset.persistentId === failingDoi
-        ? 'Listing the files of the dataset failed (the demo always fails this one).'
-        : 'The dataset\'s server did not answer in time (the demo fails the first try; trying again works).');
+      return renkuError(
+        res,
+        422,
+        1422,
+        'The provided storage configuration is not currently working',
+        dataset.persistentId === failingDoi
+          ? 'Listing the files of the dataset failed (the demo always fails this one).'
+          : "The dataset's server did not answer in time (the demo fails the first try; trying again works).",
+      );
     }
-    const connector: DataConnector = { id: ids(), doi: dataset.persistentId.slice('doi:'.length), dataset, creation_date: new Date(clock()).toISOString(), created_by: sub };
+    const connector: DataConnector = {
+      id: ids(),
+      doi: dataset.persistentId.slice('doi:'.length),
+      dataset,
+      creation_date: new Date(clock()).toISOString(),
+      created_by: sub,
+    };
     connectors.set(connector.id, connector);
     res.status(201).json(connectorJson(connector));
   });
@@ -144,18 +184,41 @@ export function renkuApi(options: { issuer: string; clock: Clock }): Express {
     const sub = onlyAuthenticated(res);
     if (!sub) return;
     const projectId = (req.body as { project_id?: unknown } | undefined)?.project_id;
-    if (typeof projectId !== 'string' || !ulidPattern.test(projectId)) return renkuError(res, 422, 1422, 'project_id must be a ULID.');
+    if (typeof projectId !== 'string' || !ulidPattern.test(projectId))
+      return renkuError(res, 422, 1422, 'project_id must be a ULID.');
     const connector = connectors.get(req.params.id!);
-    if (!connector) return renkuError(res, 404, 1404, `Data connector with id '${req.params.id}' does not exist or you do not have access to it.`);
+    if (!connector)
+      return renkuError(
+        res,
+        404,
+        1404,
+        `Data connector with id '${req.params.id}' does not exist or you do not have access to it.`,
+      );
     const project = projects.find((p) => p.id === projectId);
     const role = project?.members[sub];
     if (!project || (role !== 'owner' && role !== 'editor')) {
-      return renkuError(res, 404, 1404, `The user with ID ${sub} cannot perform operation write on project with ID ${projectId} or the resource does not exist.`);
+      return renkuError(
+        res,
+        404,
+        1404,
+        `The user with ID ${sub} cannot perform operation write on project with ID ${projectId} or the resource does not exist.`,
+      );
     }
     if (links.some((link) => link.data_connector_id === connector.id && link.project_id === project.id)) {
-      return renkuError(res, 409, 1409, `A link from data connector ${connector.id} to project ${project.id} already exists.`);
+      return renkuError(
+        res,
+        409,
+        1409,
+        `A link from data connector ${connector.id} to project ${project.id} already exists.`,
+      );
     }
-    const link: Link = { id: ids(), data_connector_id: connector.id, project_id: project.id, creation_date: new Date(clock()).toISOString(), created_by: sub };
+    const link: Link = {
+      id: ids(),
+      data_connector_id: connector.id,
+      project_id: project.id,
+      creation_date: new Date(clock()).toISOString(),
+      created_by: sub,
+    };
     links.push(link);
     res.status(201).json(link);
   });
@@ -163,7 +226,8 @@ export function renkuApi(options: { issuer: string; clock: Clock }): Express {
   api.use((_req, res) => renkuError(res, 404, 1404, 'The requested resource does not exist or cannot be found'));
   const onError: ErrorRequestHandler = (error, _req, res, _next) => {
     const status = (error as { status?: number }).status;
-    if (status === 400 || status === 413 || status === 415) return renkuError(res, 422, 1422, 'The request body must be JSON (at most 64 KB).');
+    if (status === 400 || status === 413 || status === 415)
+      return renkuError(res, 422, 1422, 'The request body must be JSON (at most 64 KB).');
     renkuError(res, 500, 1500, 'An unexpected error occurred');
   };
   api.use(onError);
@@ -179,15 +243,23 @@ export function renkuApi(options: { issuer: string; clock: Clock }): Express {
       res.status(404).type('text/plain').send('No such project.');
       return;
     }
-    const names = links.filter((l) => l.project_id === project.id).map((l) => connectors.get(l.data_connector_id)!.dataset.title);
-    res.type('html').send(`<!doctype html><title>${escapeHtml(project.name)}</title><h1>${escapeHtml(`${project.namespace}/${project.slug}`)}</h1>`
-      + `<h2>Data connectors</h2><ul>${names.map((n) => `<li>${escapeHtml(n)}</li>`).join('') || '<li>None.</li>'}</ul>`);
+    const names = links
+      .filter((l) => l.project_id === project.id)
+      .map((l) => connectors.get(l.data_connector_id)!.dataset.title);
+    res
+      .type('html')
+      .send(
+        `<!doctype html><title>${escapeHtml(project.name)}</title><h1>${escapeHtml(`${project.namespace}/${project.slug}`)}</h1>` +
+          `<h2>Data connectors</h2><ul>${names.map((n) => `<li>${escapeHtml(n)}</li>`).join('') || '<li>None.</li>'}</ul>`,
+      );
   });
   return app;
 
   function readableProject(res: Response, id: string): Project | undefined {
     const sub = caller(res).sub;
-    const project = projects.find((p) => p.id === id && (p.visibility === 'public' || (sub !== undefined && p.members[sub] !== undefined)));
+    const project = projects.find(
+      (p) => p.id === id && (p.visibility === 'public' || (sub !== undefined && p.members[sub] !== undefined)),
+    );
     if (!project) renkuError(res, 404, 1404, `Project with id '${id}' does not exist or you do not have access to it.`);
     return project;
   }
@@ -232,14 +304,28 @@ function authenticate(issuer: string): RequestHandler {
     if (match) {
       try {
         if (!keys) {
-          const metadata = await (await fetch(`${issuer}/.well-known/openid-configuration`)).json() as { jwks_uri: string };
+          const metadata = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as {
+            jwks_uri: string;
+          };
           keys = createRemoteJWKSet(new URL(metadata.jwks_uri));
         }
-        const { payload } = await jwtVerify(match[1]!, keys, { issuer, audience: 'renku', algorithms: ['RS256', 'PS256', 'ES256', 'EdDSA'], requiredClaims: ['exp', 'sub'] });
+        const { payload } = await jwtVerify(match[1]!, keys, {
+          issuer,
+          audience: 'renku',
+          algorithms: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+          requiredClaims: ['exp', 'sub'],
+        });
         found = { sub: String((payload as JWTPayload).sub) };
       } catch (error) {
         const { code, claim } = error as { code?: string; claim?: string };
-        found = { why: code === 'ERR_JWT_CLAIM_VALIDATION_FAILED' ? `the token's "${claim}" claim is not accepted` : code === 'ERR_JWT_EXPIRED' ? 'the token has expired' : 'the token could not be verified' };
+        found = {
+          why:
+            code === 'ERR_JWT_CLAIM_VALIDATION_FAILED'
+              ? `the token's "${claim}" claim is not accepted`
+              : code === 'ERR_JWT_EXPIRED'
+                ? 'the token has expired'
+                : 'the token could not be verified',
+        };
       }
     }
     res.locals.renkuCaller = found;
@@ -258,8 +344,17 @@ function caller(res: Response): Caller {
 function onlyAuthenticated(res: Response): string | undefined {
   const found = caller(res);
   if (found.sub !== undefined) return found.sub;
-  res.setHeader('WWW-Authenticate', `Bearer realm="renku", error="invalid_token", error_description="${found.why.replace(/"/g, "'")}"`);
-  renkuError(res, 401, 1401, 'You have to be authenticated to perform this operation.', `Renku treated the request as anonymous: ${found.why}.`);
+  res.setHeader(
+    'WWW-Authenticate',
+    `Bearer realm="renku", error="invalid_token", error_description="${found.why.replace(/"/g, "'")}"`,
+  );
+  renkuError(
+    res,
+    401,
+    1401,
+    'You have to be authenticated to perform this operation.',
+    `Renku treated the request as anonymous: ${found.why}.`,
+  );
   return undefined;
 }
 
@@ -267,13 +362,20 @@ function onlyAuthenticated(res: Response): string | undefined {
 function pagination(req: Request, res: Response): { page: number; perPage: number } | undefined {
   const page = Number(req.query.page ?? 1);
   const perPage = Number(req.query.per_page ?? 20);
-  if (!Number.isInteger(page) || page < 1) return void renkuError(res, 422, 1422, 'Parameter \'page\' must be a natural number');
-  if (!Number.isInteger(perPage) || perPage < 1 || perPage > 100) return void renkuError(res, 422, 1422, 'Parameter \'per_page\' must be between 1 and 100');
+  if (!Number.isInteger(page) || page < 1)
+    return void renkuError(res, 422, 1422, "Parameter 'page' must be a natural number");
+  if (!Number.isInteger(perPage) || perPage < 1 || perPage > 100)
+    return void renkuError(res, 422, 1422, "Parameter 'per_page' must be between 1 and 100");
   return { page, perPage };
 }
 
 function sendPage(res: Response, items: unknown[], { page, perPage }: { page: number; perPage: number }): void {
-  res.set({ page: String(page), 'per-page': String(perPage), total: String(items.length), 'total-pages': String(Math.ceil(items.length / perPage)) });
+  res.set({
+    page: String(page),
+    'per-page': String(perPage),
+    total: String(items.length),
+    'total-pages': String(Math.ceil(items.length / perPage)),
+  });
   res.json(items.slice((page - 1) * perPage, page * perPage));
 }
 
@@ -283,7 +385,14 @@ function renkuError(res: Response, status: number, code: number, message: string
 
 function projectJson(project: Project): Record<string, unknown> {
   const { members: _members, ...shown } = project;
-  return { ...shown, etag: `"${project.id}"`, keywords: [], repositories: [], secrets_mount_directory: '/secrets', is_template: false };
+  return {
+    ...shown,
+    etag: `"${project.id}"`,
+    keywords: [],
+    repositories: [],
+    secrets_mount_directory: '/secrets',
+    is_template: false,
+  };
 }
 
 const crockford = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
@@ -311,18 +420,59 @@ function seedId(n: number): string {
 
 function seedProjects(): Project[] {
   const created = '2024-01-15T10:00:00.000Z';
-  const project = (n: number, namespace: string, slug: string, name: string, members: Record<string, Role>, visibility: Project['visibility'] = 'private', description = ''): Project =>
-    ({ id: seedId(n), name, namespace, slug, description, visibility, creation_date: created, created_by: Object.keys(members)[0]!, members });
+  const project = (
+    n: number,
+    namespace: string,
+    slug: string,
+    name: string,
+    members: Record<string, Role>,
+    visibility: Project['visibility'] = 'private',
+    description = '',
+  ): Project => ({
+    id: seedId(n),
+    name,
+    namespace,
+    slug,
+    description,
+    visibility,
+    creation_date: created,
+    created_by: Object.keys(members)[0]!,
+    members,
+  });
   const stations = Array.from({ length: aliceProjectCount - 3 }, (_, i) => {
     const number = String(i + 1).padStart(3, '0');
-    return project(100 + i, 'alpine-lab', `station-${number}`, `Station ${number}`, { alice: 'editor' }, 'private', `Measurements of weather station ${number}.`);
+    return project(
+      100 + i,
+      'alpine-lab',
+      `station-${number}`,
+      `Station ${number}`,
+      { alice: 'editor' },
+      'private',
+      `Measurements of weather station ${number}.`,
+    );
   });
   return [
-    project(1, 'alice', 'climate-models', 'Climate models', { alice: 'owner' }, 'private', 'Regional climate model runs and their evaluation.'),
+    project(
+      1,
+      'alice',
+      'climate-models',
+      'Climate models',
+      { alice: 'owner' },
+      'private',
+      'Regional climate model runs and their evaluation.',
+    ),
     project(2, 'alice', 'soil-survey', 'Soil survey', { alice: 'owner' }, 'private', 'Field survey of alpine soils.'),
     ...stations,
     // alice may read but not write: the connector must say so rather than fail obscurely.
-    project(3, 'bob', 'glacier-archive', 'Glacier archive', { bob: 'owner', alice: 'viewer' }, 'public', 'Digitized glacier photographs, 1890–1990.'),
+    project(
+      3,
+      'bob',
+      'glacier-archive',
+      'Glacier archive',
+      { bob: 'owner', alice: 'viewer' },
+      'public',
+      'Digitized glacier photographs, 1890–1990.',
+    ),
     project(4, 'bob', 'bridge-loads', 'Bridge loads', { bob: 'owner' }, 'private', 'Load tests of pedestrian bridges.'),
   ];
 }

@@ -13,7 +13,9 @@ export function bearerTokenCheck(issuer: string, audience: string, errorBody: To
   let keys: ReturnType<typeof createRemoteJWKSet> | undefined;
   const jwks = async (): Promise<ReturnType<typeof createRemoteJWKSet>> => {
     if (!keys) {
-      const metadata = await (await fetch(`${issuer}/.well-known/openid-configuration`)).json() as { jwks_uri: string };
+      const metadata = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as {
+        jwks_uri: string;
+      };
       keys = createRemoteJWKSet(new URL(metadata.jwks_uri));
     }
     return keys;
@@ -28,14 +30,25 @@ export function bearerTokenCheck(issuer: string, audience: string, errorBody: To
     }
     let claims: JWTPayload;
     try {
-      ({ payload: claims } = await jwtVerify(match[1]!, await jwks(), { issuer, audience, algorithms: ['RS256', 'PS256', 'ES256', 'EdDSA'], requiredClaims: ['exp', 'sub'] }));
+      ({ payload: claims } = await jwtVerify(match[1]!, await jwks(), {
+        issuer,
+        audience,
+        algorithms: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+        requiredClaims: ['exp', 'sub'],
+      }));
     } catch (error) {
       // Say why (audience, expiry, signature), as a resource server should: seed 004 shows
       // what an unexplained 401 costs. The token itself is never echoed.
-      const reason = (error as { code?: string }).code === 'ERR_JWT_CLAIM_VALIDATION_FAILED'
-        ? `the token's "${(error as { claim?: string }).claim}" claim is not accepted`
-        : (error as { code?: string }).code === 'ERR_JWT_EXPIRED' ? 'the token has expired' : 'the token could not be verified';
-      res.setHeader('WWW-Authenticate', `Bearer realm="${audience}", error="invalid_token", error_description="${reason.replace(/"/g, "'")}"`);
+      const reason =
+        (error as { code?: string }).code === 'ERR_JWT_CLAIM_VALIDATION_FAILED'
+          ? `the token's "${(error as { claim?: string }).claim}" claim is not accepted`
+          : (error as { code?: string }).code === 'ERR_JWT_EXPIRED'
+            ? 'the token has expired'
+            : 'the token could not be verified';
+      res.setHeader(
+        'WWW-Authenticate',
+        `Bearer realm="${audience}", error="invalid_token", error_description="${reason.replace(/"/g, "'")}"`,
+      );
       res.status(401).json(errorBody('invalid_token', `Invalid access token: ${reason}.`));
       return;
     }

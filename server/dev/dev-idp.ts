@@ -19,12 +19,24 @@ export const devUsers: readonly DevUser[] = [
   {
     username: 'alice',
     password: 'alice-dev-password',
-    claims: { name: 'Alice Liddell', given_name: 'Alice', family_name: 'Liddell', email: 'alice@example.org', preferred_username: 'alice' },
+    claims: {
+      name: 'Alice Liddell',
+      given_name: 'Alice',
+      family_name: 'Liddell',
+      email: 'alice@example.org',
+      preferred_username: 'alice',
+    },
   },
   {
     username: 'bob',
     password: 'bob-dev-password',
-    claims: { name: 'Bob Builder', given_name: 'Bob', family_name: 'Builder', email: 'bob@example.org', preferred_username: 'bob' },
+    claims: {
+      name: 'Bob Builder',
+      given_name: 'Bob',
+      family_name: 'Builder',
+      email: 'bob@example.org',
+      preferred_username: 'bob',
+    },
   },
 ];
 
@@ -126,7 +138,11 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
 
   // Grants made by a consent interaction (an API token's): each belongs to one authorization only.
   const dedicatedGrants = new Set<string>();
-  const signingJwk = { ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }), kid: 'dev-idp-rs256', alg: 'RS256' };
+  const signingJwk = {
+    ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }),
+    kid: 'dev-idp-rs256',
+    alg: 'RS256',
+  };
   const configuration: Configuration = {
     clients: [
       {
@@ -135,7 +151,12 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
         token_endpoint_auth_method: options.client.tokenEndpointAuthMethod ?? 'client_secret_basic',
         redirect_uris: options.client.redirectUris,
         post_logout_redirect_uris: options.client.postLogoutRedirectUris,
-        grant_types: ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code'],
+        grant_types: [
+          'authorization_code',
+          'refresh_token',
+          'client_credentials',
+          'urn:ietf:params:oauth:grant-type:device_code',
+        ],
         response_types: ['code'],
         ...(options.client.backchannelLogoutUri
           ? { backchannel_logout_uri: options.client.backchannelLogoutUri, backchannel_logout_session_required: true }
@@ -183,7 +204,8 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
         // can later ask for any of them; a token request without one gets the demo-apis token.
         defaultResource: async (ctx, _client, oneOf) => {
           // An opaque access token for UserInfo unless the token request names a resource.
-          if (oneOf === undefined && options.claimsFromUserInfo && ctx.oidc.route === 'token') return undefined as unknown as string;
+          if (oneOf === undefined && options.claimsFromUserInfo && ctx.oidc.route === 'token')
+            return undefined as unknown as string;
           if (oneOf === undefined) return ctx.oidc.route === 'token' ? defaultResource : Object.keys(devResources);
           if (Array.isArray(oneOf)) return oneOf.includes(defaultResource) ? defaultResource : oneOf[0]!;
           return oneOf;
@@ -193,7 +215,12 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
           const audience = devResources[resource];
           if (!audience) throw new errors.InvalidTarget();
           if (resource === devOpaqueResource) {
-            return { scope: 'api', audience: audience[0]!, accessTokenFormat: 'opaque', accessTokenTTL: options.accessTokenTtlSeconds ?? 300 };
+            return {
+              scope: 'api',
+              audience: audience[0]!,
+              accessTokenFormat: 'opaque',
+              accessTokenTTL: options.accessTokenTtlSeconds ?? 300,
+            };
           }
           return {
             scope: 'api',
@@ -227,7 +254,10 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       // a fresh grant, every sign-in would end in another login prompt.
       if (existing) return existing;
       // No consent screen: every client registered here is a first-party development client.
-      const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client!.clientId, accountId: ctx.oidc.session!.accountId! });
+      const grant = new ctx.oidc.provider.Grant({
+        clientId: ctx.oidc.client!.clientId,
+        accountId: ctx.oidc.session!.accountId!,
+      });
       grant.addOIDCScope('openid profile email offline_access');
       for (const resource of Object.keys(devResources)) grant.addResourceScope(resource, 'api');
       await grant.save();
@@ -251,7 +281,10 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     },
     renderError: async (ctx, out) => {
       ctx.type = 'html';
-      ctx.body = page('Error', `<h1>Error</h1><p>${escapeHtml(String(out.error))}: ${escapeHtml(String(out.error_description ?? ''))}</p>`);
+      ctx.body = page(
+        'Error',
+        `<h1>Error</h1><p>${escapeHtml(String(out.error))}: ${escapeHtml(String(out.error_description ?? ''))}</p>`,
+      );
     },
   };
 
@@ -278,10 +311,11 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     signingJwk,
     tokenEndpointStandIn: undefined,
     userinfoStandIn: undefined,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', issuer);
@@ -301,11 +335,14 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     }
     const standIn = devIdp.tokenEndpointStandIn;
     if (standIn && req.method === 'POST' && url.pathname === '/token') {
-      readBody(req).then((body) => {
-        const answer = standIn(new URLSearchParams(body));
-        res.writeHead(answer.status, answer.contentType ? { 'content-type': answer.contentType } : {});
-        res.end(answer.body ?? '');
-      }, () => res.destroy());
+      readBody(req).then(
+        (body) => {
+          const answer = standIn(new URLSearchParams(body));
+          res.writeHead(answer.status, answer.contentType ? { 'content-type': answer.contentType } : {});
+          res.end(answer.body ?? '');
+        },
+        () => res.destroy(),
+      );
       return;
     }
     if (url.pathname.startsWith('/interaction/')) {
@@ -326,12 +363,21 @@ function count(stats: DevIdpStats, ctx: KoaContextWithOIDC): void {
   stats.tokenRequests[grantType] = (stats.tokenRequests[grantType] ?? 0) + 1;
 }
 
-async function handleInteraction(provider: Provider, req: IncomingMessage, res: ServerResponse, url: URL, dedicatedGrants: Set<string>): Promise<void> {
+async function handleInteraction(
+  provider: Provider,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  dedicatedGrants: Set<string>,
+): Promise<void> {
   const details = await provider.interactionDetails(req, res);
   if (details.prompt.name === 'consent' && details.session?.accountId) {
     // Asked with prompt=consent (how oidc-provider grants offline_access): first-party clients
     // get it without a screen, in a grant of its own, as Keycloak's offline sessions are.
-    const grant = new provider.Grant({ clientId: String(details.params.client_id), accountId: details.session.accountId });
+    const grant = new provider.Grant({
+      clientId: String(details.params.client_id),
+      accountId: details.session.accountId,
+    });
     grant.addOIDCScope(String(details.params.scope ?? 'openid'));
     for (const resource of Object.keys(devResources)) grant.addResourceScope(resource, 'api');
     const grantId = await grant.save();
@@ -353,7 +399,12 @@ async function handleInteraction(provider: Provider, req: IncomingMessage, res: 
     sendHtml(res, 200, loginPage(details.uid, form.get('username') ?? '', 'Wrong username or password.'));
     return;
   }
-  await provider.interactionFinished(req, res, { login: { accountId: user.username } }, { mergeWithLastSubmission: false });
+  await provider.interactionFinished(
+    req,
+    res,
+    { login: { accountId: user.username } },
+    { mergeWithLastSubmission: false },
+  );
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {
@@ -371,7 +422,9 @@ function sendHtml(res: ServerResponse, status: number, html: string): void {
 }
 
 function loginPage(uid: string, username: string, error: string | undefined): string {
-  return page('Sign in — development IdP', `
+  return page(
+    'Sign in — development IdP',
+    `
     <h1>Development IdP</h1>
     <p class="note">Embedded identity provider for development. Users: <code>alice</code> / <code>alice-dev-password</code>, <code>bob</code> / <code>bob-dev-password</code>.</p>
     ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ''}
@@ -379,17 +432,21 @@ function loginPage(uid: string, username: string, error: string | undefined): st
       <label>Username <input name="username" value="${escapeHtml(username)}" required autofocus></label>
       <label>Password <input name="password" type="password" required></label>
       <button type="submit">Sign in</button>
-    </form>`);
+    </form>`,
+  );
 }
 
 async function logoutSource(ctx: KoaContextWithOIDC, form: string): Promise<void> {
   ctx.type = 'html';
   // The form submits itself: Gatehouse already asked the user, like Keycloak with an id_token_hint.
-  ctx.body = page('Signing out', `
+  ctx.body = page(
+    'Signing out',
+    `
     <h1>Signing out of the development IdP…</h1>
     ${form}
     <button type="submit" form="op.logoutForm" value="yes" name="logout">Sign out</button>
-    <script>document.getElementById('op.logoutForm').insertAdjacentHTML('beforeend','<input type="hidden" name="logout" value="yes">');document.getElementById('op.logoutForm').submit();</script>`);
+    <script>document.getElementById('op.logoutForm').insertAdjacentHTML('beforeend','<input type="hidden" name="logout" value="yes">');document.getElementById('op.logoutForm').submit();</script>`,
+  );
 }
 
 async function postLogoutSuccessSource(ctx: KoaContextWithOIDC): Promise<void> {
@@ -400,7 +457,8 @@ async function postLogoutSuccessSource(ctx: KoaContextWithOIDC): Promise<void> {
 // Its own icon (an amber key), so a developer sees at a glance which server a tab shows, and
 // no page of the IdP logs a favicon 404.
 const faviconPath = '/favicon.svg';
-const favicon = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><title>Development IdP</title><rect width="32" height="32" rx="6" fill="#b36b00"/><circle cx="11" cy="16" r="5" fill="none" stroke="#fff" stroke-width="3"/><path fill="#fff" d="M15 14.5h12v3h-2v4h-3v-4h-2v3h-3v-3h-2z"/></svg>';
+const favicon =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><title>Development IdP</title><rect width="32" height="32" rx="6" fill="#b36b00"/><circle cx="11" cy="16" r="5" fill="none" stroke="#fff" stroke-width="3"/><path fill="#fff" d="M15 14.5h12v3h-2v4h-3v-4h-2v3h-3v-3h-2z"/></svg>';
 
 function page(title: string, body: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

@@ -22,9 +22,13 @@ export function sealExternalCredentials(cipher: TokenCipher, credentials: Extern
  * under another session secret, or altered). Records written before the credentials were
  * sealed hold them in plain fields; those are still read, until such sessions have expired.
  */
-export function openExternalCredentials(cipher: TokenCipher, external: NonNullable<SessionData['external']>): ExternalCredentials | undefined {
+export function openExternalCredentials(
+  cipher: TokenCipher,
+  external: NonNullable<SessionData['external']>,
+): ExternalCredentials | undefined {
   const legacy = external as Partial<ExternalCredentials>;
-  if (typeof legacy.identityToken === 'string') return { identityToken: legacy.identityToken, signOutUrl: legacy.signOutUrl ?? '' };
+  if (typeof legacy.identityToken === 'string')
+    return { identityToken: legacy.identityToken, signOutUrl: legacy.signOutUrl ?? '' };
   try {
     return JSON.parse(cipher.open(external.sealedCredentials, context)) as ExternalCredentials;
   } catch {

@@ -30,7 +30,8 @@ export function externalRouter(deps: AppDeps, soap: SoapClient, cipher: TokenCip
 
   router.get('/login', rateLimits.start('external_login'), async (req, res) => {
     const info = await soap.sessionServerInfo(clientAddress(req));
-    if (!info.externalAuth) throw new AppError('external_auth_disabled', 'External login is turned off on the login server.');
+    if (!info.externalAuth)
+      throw new AppError('external_auth_disabled', 'External login is turned off on the login server.');
     const { redirectUrl, contextId } = await soap.getExternalLoginRedirectURL(requestUrl, clientAddress(req));
     res.cookie(cookie.name, contextId, { ...contextCookieOptions, maxAge: contextTtlMs });
     res.redirect(302, redirectUrl);
@@ -40,7 +41,11 @@ export function externalRouter(deps: AppDeps, soap: SoapClient, cipher: TokenCip
     // The context works once, whatever happens next: the browser forgets it now.
     const contextId = readCookie(req, cookie.name);
     res.clearCookie(cookie.name, contextCookieOptions);
-    if (!contextId) throw callbackError('external_context_missing', 'This sign-in expired or was started in another browser; start again.');
+    if (!contextId)
+      throw callbackError(
+        'external_context_missing',
+        'This sign-in expired or was started in another browser; start again.',
+      );
     const refused = idpErrorAtCallback(req);
     if (refused) throw refused;
     const code = queryString(req, 'code');
@@ -51,13 +56,20 @@ export function externalRouter(deps: AppDeps, soap: SoapClient, cipher: TokenCip
     // When the Session service is this Gatehouse the IdentityToken reaches a grant here, and the
     // cookie session uses it too (home page, /auth/user, /api).
     const grant = await grants.resolveHandle(login.identityToken);
-    await startBrowserSession(req, { grants, idp, clock }, {
-      ...(grant ? { grant } : {}),
-      external: {
-        workspaceId: login.workspaceId,
-        sealedCredentials: sealExternalCredentials(cipher, { identityToken: login.identityToken, signOutUrl: login.signOutUrl ?? '' }),
+    await startBrowserSession(
+      req,
+      { grants, idp, clock },
+      {
+        ...(grant ? { grant } : {}),
+        external: {
+          workspaceId: login.workspaceId,
+          sealedCredentials: sealExternalCredentials(cipher, {
+            identityToken: login.identityToken,
+            signOutUrl: login.signOutUrl ?? '',
+          }),
+        },
       },
-    });
+    );
     logger.info('signed in', { via: 'external', workspaceId: login.workspaceId, localGrant: grant !== undefined });
     res.redirect(302, '/');
   });

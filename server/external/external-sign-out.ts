@@ -21,7 +21,12 @@ export function signOutStashKey(id: string): string {
  * another origin (another LiveScore server's) would be blocked, so that URL is handed to
  * `/external/signed-out`, whose page continues with a plain navigation.
  */
-export function externalSignOut(deps: AppDeps, soap: SoapClient, cipher: TokenCipher, formActionOrigins: () => readonly string[]) {
+export function externalSignOut(
+  deps: AppDeps,
+  soap: SoapClient,
+  cipher: TokenCipher,
+  formActionOrigins: () => readonly string[],
+) {
   const { store, logger } = deps;
   return async (external: NonNullable<SessionData['external']>, clientIp?: string): Promise<string | undefined> => {
     const credentials = openExternalCredentials(cipher, external);
@@ -34,7 +39,9 @@ export function externalSignOut(deps: AppDeps, soap: SoapClient, cipher: TokenCi
     try {
       signOutUrl = (await soap.logout(credentials.identityToken, clientIp)).signOutUrl ?? signOutUrl;
     } catch (error) {
-      logger.warn('external Logout failed; signing out locally', { error: error instanceof Error ? error : String(error) });
+      logger.warn('external Logout failed; signing out locally', {
+        error: error instanceof Error ? error : String(error),
+      });
     }
     if (!signOutUrl) return undefined;
     if (formActionOrigins().includes(new URL(signOutUrl).origin)) return signOutUrl;

@@ -15,7 +15,10 @@ import { externalSignOut } from './external-sign-out.ts';
 export function mountExternalLogin(extensions: AppExtensions, deps: AppDeps): void {
   const { config, idp } = deps;
   const soap = new SoapClient(config.soap.url, config.oidc.timeoutMs);
-  (extensions.sessionless ??= []).push(['/Session', sessionRouter(new SessionService(deps), `${config.publicUrl}/Session`)]);
+  (extensions.sessionless ??= []).push([
+    '/Session',
+    sessionRouter(new SessionService(deps), `${config.publicUrl}/Session`),
+  ]);
   // The session record keeps the IdentityToken and sign-out URL sealed, like tokens at rest.
   const cipher = new TokenCipher(config.session.secret);
   (extensions.routers ??= []).push(['/external', externalRouter(deps, soap, cipher)]);
@@ -23,6 +26,10 @@ export function mountExternalLogin(extensions: AppExtensions, deps: AppDeps): vo
   extensions.externalLogin = config.soap.externalAuth;
   extensions.bypassLoginPage = config.soap.bypassLoginPage;
   // The origins createApp's CSP lets the sign-out form redirect to, read when a user signs out.
-  const formActionOrigins = () => [new URL(config.publicUrl).origin, new URL(idp.issuer).origin, ...(extensions.formActionOrigins ?? [])];
+  const formActionOrigins = () => [
+    new URL(config.publicUrl).origin,
+    new URL(idp.issuer).origin,
+    ...(extensions.formActionOrigins ?? []),
+  ];
   extensions.signOutExternal = externalSignOut(deps, soap, cipher, formActionOrigins);
 }

@@ -71,7 +71,23 @@ const lastUsedResolutionMs = 60_000;
 // Bounds the in-process note of recent last-used writes (a cache: losing it costs one write).
 const maxRememberedWrites = 10_000;
 
-const protocolClaims = new Set(['nonce', 'at_hash', 'c_hash', 's_hash', 'auth_time', 'azp', 'aud', 'iss', 'exp', 'iat', 'nbf', 'jti', 'sid', 'acr', 'amr']);
+const protocolClaims = new Set([
+  'nonce',
+  'at_hash',
+  'c_hash',
+  's_hash',
+  'auth_time',
+  'azp',
+  'aud',
+  'iss',
+  'exp',
+  'iat',
+  'nbf',
+  'jti',
+  'sid',
+  'acr',
+  'amr',
+]);
 
 /**
  * Grants and the handles that reach them. Keys: `grant:<id>`, `handle:<sha256>` → grant id,
@@ -83,7 +99,11 @@ export class GrantStore {
   /** When this instance last wrote each grant's `used:` key. */
   private readonly usedWrittenAt = new Map<string, number>();
 
-  constructor(private readonly store: Store, secret: string, private readonly clock: Clock) {
+  constructor(
+    private readonly store: Store,
+    secret: string,
+    private readonly clock: Clock,
+  ) {
     this.cipher = new TokenCipher(secret);
   }
 
@@ -141,11 +161,20 @@ export class GrantStore {
     if (!current) return undefined;
     const updated: Grant = {
       ...current,
-      ...(claims ? { claims: { ...current.claims, ...withoutProtocolClaims(claims), sub: current.sub }, claimsReadAt: this.clock() } : {}),
+      ...(claims
+        ? {
+            claims: { ...current.claims, ...withoutProtocolClaims(claims), sub: current.sub },
+            claimsReadAt: this.clock(),
+          }
+        : {}),
       expiresAt: endOf(current.maxExpiresAt, tokens),
       sealedTokens: this.cipher.seal(JSON.stringify(tokens), grant.id),
     };
-    const written = await this.store.setIfPresent(`grant:${grant.id}`, JSON.stringify(updated), Math.max(1, updated.maxExpiresAt - this.clock()));
+    const written = await this.store.setIfPresent(
+      `grant:${grant.id}`,
+      JSON.stringify(updated),
+      Math.max(1, updated.maxExpiresAt - this.clock()),
+    );
     return written ? updated : undefined;
   }
 

@@ -12,10 +12,16 @@ import type { Grant, GrantStore } from './grant-store.ts';
  * session, so revoking would end the other grant's tokens too. The ended grant's tokens are
  * deleted with it either way.
  */
-export async function signOutGrant(grants: GrantStore, idp: IdpAdapter, id: string, replacedBy?: Grant): Promise<Grant | undefined> {
+export async function signOutGrant(
+  grants: GrantStore,
+  idp: IdpAdapter,
+  id: string,
+  replacedBy?: Grant,
+): Promise<Grant | undefined> {
   const ended = await grants.end(id);
   const refreshToken = ended ? grants.tokens(ended).refreshToken : undefined;
-  if (refreshToken && !(await sharesIdpSession(grants, ended!, replacedBy))) await idp.revoke(refreshToken, 'refresh_token');
+  if (refreshToken && !(await sharesIdpSession(grants, ended!, replacedBy)))
+    await idp.revoke(refreshToken, 'refresh_token');
   return ended;
 }
 

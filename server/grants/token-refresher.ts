@@ -88,7 +88,8 @@ export class TokenRefresher {
     const cached = isDefault(need) ? this.openTokens(grant) : this.resourceTokens.get(cacheKey(grant.id, need));
     if (cached && this.isFresh(cached, rejected)) return cached.accessToken;
     return this.singleFlight(cacheKey(grant.id, need), () =>
-      this.serialized(grant.id, () => this.refreshUnderLock(grant.id, need, rejected)));
+      this.serialized(grant.id, () => this.refreshUnderLock(grant.id, need, rejected)),
+    );
   }
 
   /** A client-credentials access token for `need`, cached until it nears expiry. */
@@ -149,7 +150,10 @@ export class TokenRefresher {
   private serialized<T>(grantId: string, task: () => Promise<T>): Promise<T> {
     const previous = this.sections.get(grantId) ?? Promise.resolve();
     const run = previous.then(task);
-    const tail = run.then(() => undefined, () => undefined);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
     this.sections.set(grantId, tail);
     void tail.then(() => {
       if (this.sections.get(grantId) === tail) this.sections.delete(grantId);
@@ -161,7 +165,11 @@ export class TokenRefresher {
     const lockKey = `lock:refresh:${grantId}`;
     const owner = randomHandle(12);
     let waitedMs = 0;
-    for (let delayMs = 20; !(await fromStore(this.options.store.setIfAbsent(lockKey, owner, this.options.lockTtlMs))); delayMs = Math.min(delayMs * 2, 250)) {
+    for (
+      let delayMs = 20;
+      !(await fromStore(this.options.store.setIfAbsent(lockKey, owner, this.options.lockTtlMs)));
+      delayMs = Math.min(delayMs * 2, 250)
+    ) {
       // Another instance is refreshing this grant: its result is as good as ours.
       const fresh = this.freshToken(await this.readTokens(grantId), grantId, need, rejected);
       if (fresh) return fresh;
@@ -185,7 +193,12 @@ export class TokenRefresher {
   }
 
   /** The token for `need` if the stored grant (or, for a resource, the cache) already has a fresh one. */
-  private freshToken(stored: { tokens: TokenSet }, grantId: string, need: TokenNeed, rejected: string | undefined): string | undefined {
+  private freshToken(
+    stored: { tokens: TokenSet },
+    grantId: string,
+    need: TokenNeed,
+    rejected: string | undefined,
+  ): string | undefined {
     const token = isDefault(need) ? stored.tokens : this.resourceTokens.get(cacheKey(grantId, need));
     return token && this.isFresh(token, rejected) ? token.accessToken : undefined;
   }
@@ -218,7 +231,10 @@ export class TokenRefresher {
       if (error instanceof AppError && error.code === 'id_token_refused') {
         // The whole answer is thrown away: its access token is neither used nor stored.
         await fromStore(signOutGrant(grants, idp, grantId));
-        logger.info('grant ended: a refresh returned an id_token that does not match its sign-in', { sub: grant.sub, reason: error.details.reason });
+        logger.info('grant ended: a refresh returned an id_token that does not match its sign-in', {
+          sub: grant.sub,
+          reason: error.details.reason,
+        });
         throw sessionExpired();
       }
       if (error instanceof AppError && error.code === 'invalid_grant') {
@@ -230,7 +246,11 @@ export class TokenRefresher {
           if (fresh) return fresh;
         }
         await fromStore(grants.end(grantId));
-        logger.info('grant ended: the identity provider refused its refresh token', { sub: grant.sub, idpError: error.details.idpError, cause: error });
+        logger.info('grant ended: the identity provider refused its refresh token', {
+          sub: grant.sub,
+          idpError: error.details.idpError,
+          cause: error,
+        });
         throw sessionExpired();
       }
       const refused = refusedOrUnavailable(error);
@@ -241,18 +261,24 @@ export class TokenRefresher {
 
     // A resource token leaves the grant's own access token alone, but the refresh token may
     // have rotated: the new one must be stored before anyone refreshes again.
-    const stored: TokenSet = isDefault(need) ? next : {
-      ...current,
-      refreshToken: next.refreshToken,
-      ...(next.idToken ? { idToken: next.idToken } : {}),
-      ...(next.refreshExpiresAt ? { refreshExpiresAt: next.refreshExpiresAt } : {}),
-    };
+    const stored: TokenSet = isDefault(need)
+      ? next
+      : {
+          ...current,
+          refreshToken: next.refreshToken,
+          ...(next.idToken ? { idToken: next.idToken } : {}),
+          ...(next.refreshExpiresAt ? { refreshExpiresAt: next.refreshExpiresAt } : {}),
+        };
     const updated = await fromStore(grants.replaceTokens(grant, stored, claims));
     // Ended meanwhile. The new refresh token is not revoked: when a sign-in in the same IdP
     // session replaced this grant, revoking would end the replacing grant's tokens too.
     if (!updated) throw sessionExpired();
     if (!isDefault(need)) remember(this.resourceTokens, cacheKey(grantId, need), next, this.maxCached);
-    logger.debug('access token refreshed', { sub: grant.sub, ...need, rotated: next.refreshToken !== current.refreshToken });
+    logger.debug('access token refreshed', {
+      sub: grant.sub,
+      ...need,
+      rotated: next.refreshToken !== current.refreshToken,
+    });
     return next.accessToken;
   }
 }
@@ -276,15 +302,28 @@ function cacheKey(grantId: string, need: TokenNeed): string {
 
 /** The store key remembering a failed refresh of one grant for one need. */
 function refreshFailureKey(grantId: string, need: TokenNeed): string {
-  return isDefault(need) ? `refreshfail:${grantId}` : `refreshfail:${grantId}:${hashHandle(`${need.resource ?? ''}\n${need.scope ?? ''}`)}`;
+  return isDefault(need)
+    ? `refreshfail:${grantId}`
+    : `refreshfail:${grantId}:${hashHandle(`${need.resource ?? ''}\n${need.scope ?? ''}`)}`;
 }
 
 function rememberedFailure(error: AppError): string {
-  return JSON.stringify({ status: error.status, code: error.code, message: error.message, details: error.details, expose: error.expose });
+  return JSON.stringify({
+    status: error.status,
+    code: error.code,
+    message: error.message,
+    details: error.details,
+    expose: error.expose,
+  });
 }
 
 function recalledFailure(raw: string): AppError {
-  const { code, message, details, expose } = JSON.parse(raw) as { code: unknown; message: string; details: Record<string, unknown>; expose: boolean };
+  const { code, message, details, expose } = JSON.parse(raw) as {
+    code: unknown;
+    message: string;
+    details: Record<string, unknown>;
+    expose: boolean;
+  };
   return new AppError(isErrorCode(code) ? code : 'token_unavailable', message, { details, expose });
 }
 
@@ -292,7 +331,10 @@ function recalledFailure(raw: string): AppError {
 function remember(cache: Map<string, CachedToken>, key: string, tokens: TokenSet, max: number): void {
   cache.delete(key);
   if (cache.size >= max) cache.delete(cache.keys().next().value!);
-  cache.set(key, { accessToken: tokens.accessToken, ...(tokens.expiresAt !== undefined ? { expiresAt: tokens.expiresAt } : {}) });
+  cache.set(key, {
+    accessToken: tokens.accessToken,
+    ...(tokens.expiresAt !== undefined ? { expiresAt: tokens.expiresAt } : {}),
+  });
 }
 
 /**
@@ -300,8 +342,12 @@ function remember(cache: Map<string, CachedToken>, key: string, tokens: TokenSet
  * means this upstream's token cannot be had as configured: a 502 naming the IdP's reason.
  */
 function refusedOrUnavailable(error: unknown): AppError {
-  return exchangeFailure(error, (_code, cause) => new AppError('token_unavailable', 'The identity provider refused a token for this API.', {
-    cause,
-    details: { reason: cause instanceof AppError ? cause.message : 'token request failed' },
-  }));
+  return exchangeFailure(
+    error,
+    (_code, cause) =>
+      new AppError('token_unavailable', 'The identity provider refused a token for this API.', {
+        cause,
+        details: { reason: cause instanceof AppError ? cause.message : 'token request failed' },
+      }),
+  );
 }

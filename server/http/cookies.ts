@@ -41,7 +41,10 @@ export function contextCookie(secure: boolean): { name: string; path: string } {
  * and the session cookie would be missing on the first page after it). Lax still keeps the
  * cookies off cross-site POSTs, subrequests and frames.
  */
-export function cookieOptions(secure: boolean, path = '/'): CookieOptions & { httpOnly: true; sameSite: 'lax'; secure: boolean; path: string } {
+export function cookieOptions(
+  secure: boolean,
+  path = '/',
+): CookieOptions & { httpOnly: true; sameSite: 'lax'; secure: boolean; path: string } {
   return { httpOnly: true, sameSite: 'lax', secure, path };
 }
 

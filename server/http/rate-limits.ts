@@ -10,7 +10,13 @@ import type { Store } from '../store/store.ts';
 export type StartKind = 'login' | 'backchannel_logout';
 
 /** What made a credential count as failed; logged, never the credential itself. */
-export type FailedCredential = 'session_cookie' | 'bearer_handle' | 'identity_token' | 'context_id' | 'state' | 'api_token';
+export type FailedCredential =
+  | 'session_cookie'
+  | 'bearer_handle'
+  | 'identity_token'
+  | 'context_id'
+  | 'state'
+  | 'api_token';
 
 const failedCredentialsLimit = 'failed_credentials';
 
@@ -24,7 +30,11 @@ const failedCredentialsLimit = 'failed_credentials';
 export class RateLimits {
   private readonly limiters = new Map<string, RateLimiter | undefined>();
 
-  constructor(private readonly store: Store, private readonly config: Config['rateLimits'], private readonly logger: Logger) {}
+  constructor(
+    private readonly store: Store,
+    private readonly config: Config['rateLimits'],
+    private readonly logger: Logger,
+  ) {}
 
   /**
    * Middleware for an anonymous endpoint that creates state: `router.post('/device/code',
@@ -39,9 +49,10 @@ export class RateLimits {
 
   /** Counts one call of `endpoint` (for routes that learn late what they do, like SOAP); throws 429 over a limit. */
   async countStart(endpoint: string, address: string, kind: StartKind = 'login'): Promise<void> {
-    const [perAddress, global] = kind === 'login'
-      ? [this.config.login, this.config.loginGlobal]
-      : [this.config.backchannelLogout, this.config.backchannelLogoutGlobal];
+    const [perAddress, global] =
+      kind === 'login'
+        ? [this.config.login, this.config.loginGlobal]
+        : [this.config.backchannelLogout, this.config.backchannelLogoutGlobal];
     // The address first: an address over its own limit then stops draining the shared budget.
     await this.consume(`${kind}:${endpoint}`, perAddress, addressKey(address), address);
     await this.consume(`${kind}_global:${endpoint}`, global, 'all', address);
@@ -102,5 +113,8 @@ export function addressKey(address: string): string {
   const right = tail ? tail.split(':') : [];
   // An embedded IPv4 tail lies past the /64, so its form does not matter here.
   const groups = tail === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill('0'), ...right];
-  return `${groups.slice(0, 4).map((group) => group.replace(/^0+(?=.)/, '').toLowerCase()).join(':')}::/64`;
+  return `${groups
+    .slice(0, 4)
+    .map((group) => group.replace(/^0+(?=.)/, '').toLowerCase())
+    .join(':')}::/64`;
 }

@@ -7,14 +7,20 @@ import type { Logger } from '../log.ts';
  * load balancer missing from GATEHOUSE_TRUST_PROXY, means every user shares its address in the
  * rate limits and, behind https, gets no session cookie: the operator needs to hear of it.
  */
-export function warnUntrustedForwarding(logger: Logger, trusts: (address: string, hop: number) => boolean): RequestHandler {
+export function warnUntrustedForwarding(
+  logger: Logger,
+  trusts: (address: string, hop: number) => boolean,
+): RequestHandler {
   let warned = false;
   return (req, _res, next) => {
     if (!warned && (req.headers['x-forwarded-for'] !== undefined || req.headers['x-forwarded-proto'] !== undefined)) {
       const peer = req.socket.remoteAddress ?? '';
       if (!trusts(peer, 0)) {
         warned = true;
-        logger.warn('X-Forwarded-For/-Proto from a peer that is not a trusted proxy are ignored; if it is your load balancer, add it to GATEHOUSE_TRUST_PROXY', { peer });
+        logger.warn(
+          'X-Forwarded-For/-Proto from a peer that is not a trusted proxy are ignored; if it is your load balancer, add it to GATEHOUSE_TRUST_PROXY',
+          { peer },
+        );
       }
     }
     next();

@@ -82,7 +82,8 @@ export function checkIdToken(
   const audience = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
   if (!audience.includes(rules.clientId)) return 'refresh_aud_mismatch';
   // Grants stored before Gatehouse kept the nonce have none to compare with.
-  if (claims.nonce !== undefined && original.nonce !== undefined && claims.nonce !== original.nonce) return 'refresh_nonce_mismatch';
+  if (claims.nonce !== undefined && original.nonce !== undefined && claims.nonce !== original.nonce)
+    return 'refresh_nonce_mismatch';
   if (claims.auth_time !== undefined && original.auth_time !== undefined && claims.auth_time !== original.auth_time) {
     return 'refresh_auth_time_changed';
   }
@@ -102,7 +103,11 @@ export function originalIdToken(claims: Record<string, unknown> & { iss: string;
 // openid-client (oauth4webapi) names the failed id_token check only in its messages.
 const openidClientFailures: ReadonlyArray<[RegExp, IdTokenRefusal, IdTokenRefusal]> = [
   [/"alg" header parameter/, 'id_token_alg_not_allowed', 'id_token_alg_not_allowed'],
-  [/signature verification failed|selecting a JWT verification key|unsupported JWS/, 'id_token_signature', 'refresh_id_token_signature'],
+  [
+    /signature verification failed|selecting a JWT verification key|unsupported JWS/,
+    'id_token_signature',
+    'refresh_id_token_signature',
+  ],
   [/"iss" \(issuer\) claim value/, 'id_token_iss_mismatch', 'refresh_iss_mismatch'],
   [/"aud" \(audience\)|"azp" \(authorized party\)/, 'id_token_aud_mismatch', 'refresh_aud_mismatch'],
   [/"sub" \(subject\)/, 'id_token_sub_invalid', 'id_token_sub_invalid'],

@@ -6,7 +6,13 @@ import type { ErrorCode } from '../error-codes.ts';
 import { AppError, idpUnavailable } from '../errors.ts';
 import type { TokenSet } from '../grants/grant-store.ts';
 import type { Logger } from '../log.ts';
-import { checkIdToken, type IdTokenRefusal, idTokenFailure, type OriginalIdToken, originalIdToken } from './check-id-token.ts';
+import {
+  checkIdToken,
+  type IdTokenRefusal,
+  idTokenFailure,
+  type OriginalIdToken,
+  originalIdToken,
+} from './check-id-token.ts';
 import { mergeUserInfo, type UserInfoMode, wantsUserInfo } from './userinfo-claims.ts';
 
 /** What the adapter needs to know about the IdP and our client registration there. */
@@ -77,7 +83,11 @@ export class IdpAdapter {
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
 
-  constructor(private readonly settings: IdpSettings, private readonly logger: Logger, private readonly clock: Clock = systemClock) {}
+  constructor(
+    private readonly settings: IdpSettings,
+    private readonly logger: Logger,
+    private readonly clock: Clock = systemClock,
+  ) {}
 
   /** Starts discovery; resolves after the first attempt, whether or not it succeeded. */
   async start(): Promise<void> {
@@ -98,7 +108,11 @@ export class IdpAdapter {
   }
 
   /** Builds an authorization-code request with PKCE S256, state and nonce (and `prompt` when given). */
-  async authorizationRequest(redirectUri: string, scope: string, extra: { prompt?: string } = {}): Promise<AuthorizationRequest> {
+  async authorizationRequest(
+    redirectUri: string,
+    scope: string,
+    extra: { prompt?: string } = {},
+  ): Promise<AuthorizationRequest> {
     const config = this.config();
     const codeVerifier = client.randomPKCECodeVerifier();
     const state = client.randomState();
@@ -122,7 +136,10 @@ export class IdpAdapter {
    * nonce (openid-client), then Gatehouse's own rules ({@link checkIdToken}). A refused
    * id_token is logged with its reason and leaves as a 400 `id_token_refused`.
    */
-  async authorizationCodeGrant(callbackUrl: URL, checks: { codeVerifier: string; state: string; nonce: string }): Promise<SignIn> {
+  async authorizationCodeGrant(
+    callbackUrl: URL,
+    checks: { codeVerifier: string; state: string; nonce: string },
+  ): Promise<SignIn> {
     const config = this.config();
     try {
       const response = await client.authorizationCodeGrant(config, callbackUrl, {
@@ -161,7 +178,11 @@ export class IdpAdapter {
    * `nonce` and `auth_time` when present); otherwise the whole answer is thrown away and a 401
    * `id_token_refused` leaves here. Refusals of the refresh token: see {@link refreshRefusal}.
    */
-  async refreshTokenGrant(current: TokenSet, options: { resource?: string; scope?: string } = {}, expected?: RefreshExpectations): Promise<TokenSet & { refreshToken: string }> {
+  async refreshTokenGrant(
+    current: TokenSet,
+    options: { resource?: string; scope?: string } = {},
+    expected?: RefreshExpectations,
+  ): Promise<TokenSet & { refreshToken: string }> {
     if (!current.refreshToken) throw new AppError('invalid_grant', 'There is no refresh token.');
     const config = this.config();
     const parameters: Record<string, string> = {};
@@ -171,7 +192,8 @@ export class IdpAdapter {
       const response = await client.refreshTokenGrant(config, current.refreshToken, parameters);
       const claims = response.claims();
       if (claims) {
-        const original = expected?.originalIdToken ?? (expected ? { iss: this.settings.issuer, sub: expected.sub } : undefined);
+        const original =
+          expected?.originalIdToken ?? (expected ? { iss: this.settings.issuer, sub: expected.sub } : undefined);
         const refusal = checkIdToken(claims, wallClockSeconds(), this.idTokenRules, original);
         if (refusal) throw this.refuseIdToken(refusal, 'refresh');
       }
@@ -196,7 +218,11 @@ export class IdpAdapter {
    * refresh that happens anyway, so claims stay current without a request of their own. A
    * UserInfo `sub` other than the grant's is a 401 `id_token_refused`.
    */
-  async refreshedClaims(tokens: TokenSet, sub: string, newIdToken: boolean): Promise<Record<string, unknown> | undefined> {
+  async refreshedClaims(
+    tokens: TokenSet,
+    sub: string,
+    newIdToken: boolean,
+  ): Promise<Record<string, unknown> | undefined> {
     // Verified by refreshTokenGrant a moment ago.
     const fromIdToken = newIdToken && tokens.idToken ? { ...decodeJwt(tokens.idToken) } : undefined;
     const userinfo = await this.readUserInfo(tokens, sub, 'refresh');
@@ -241,7 +267,12 @@ export class IdpAdapter {
       const aud = response.aud;
       return {
         active: response.active === true,
-        aud: typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((a): a is string => typeof a === 'string') : [],
+        aud:
+          typeof aud === 'string'
+            ? [aud]
+            : Array.isArray(aud)
+              ? aud.filter((a): a is string => typeof a === 'string')
+              : [],
         ...(typeof response.exp === 'number' ? { exp: response.exp } : {}),
       };
     } catch (error) {
@@ -250,7 +281,11 @@ export class IdpAdapter {
   }
 
   /** The RP-initiated logout URL, or undefined when the IdP has no end_session_endpoint. */
-  endSessionUrl(parameters: { idTokenHint?: string | undefined; postLogoutRedirectUri: string; state?: string }): string | undefined {
+  endSessionUrl(parameters: {
+    idTokenHint?: string | undefined;
+    postLogoutRedirectUri: string;
+    state?: string;
+  }): string | undefined {
     const config = this.configuration;
     if (!config?.serverMetadata().end_session_endpoint) return undefined;
     return client.buildEndSessionUrl(config, {
@@ -283,16 +318,19 @@ export class IdpAdapter {
     if (!jwksUri) return 'identity provider metadata has no jwks_uri';
     const now = this.clock();
     if (this.readiness && now - this.readiness.checkedAt < readinessIntervalMs) return this.readiness.problem;
-    this.readinessCheck ??= checkKeySet(jwksUri).then((problem) => {
-      if (problem !== this.readiness?.problem) {
-        if (problem) this.logger.warn('identity provider not ready', { issuer: this.settings.issuer, reason: problem });
-        else if (this.readiness) this.logger.info('identity provider ready again', { issuer: this.settings.issuer });
-      }
-      this.readiness = { checkedAt: now, problem };
-      return problem;
-    }).finally(() => {
-      this.readinessCheck = undefined;
-    });
+    this.readinessCheck ??= checkKeySet(jwksUri)
+      .then((problem) => {
+        if (problem !== this.readiness?.problem) {
+          if (problem)
+            this.logger.warn('identity provider not ready', { issuer: this.settings.issuer, reason: problem });
+          else if (this.readiness) this.logger.info('identity provider ready again', { issuer: this.settings.issuer });
+        }
+        this.readiness = { checkedAt: now, problem };
+        return problem;
+      })
+      .finally(() => {
+        this.readinessCheck = undefined;
+      });
     return this.readinessCheck;
   }
 
@@ -305,34 +343,56 @@ export class IdpAdapter {
    * logged, and the id_token's claims are used). A `sub` other than the id_token's, or a
    * signed response that fails verification, refuses the sign-in like a bad id_token.
    */
-  private async readUserInfo(tokens: TokenSet, sub: string, entry: 'sign-in' | 'refresh'): Promise<Record<string, unknown> | undefined> {
+  private async readUserInfo(
+    tokens: TokenSet,
+    sub: string,
+    entry: 'sign-in' | 'refresh',
+  ): Promise<Record<string, unknown> | undefined> {
     const config = this.config();
     const hasEndpoint = config.serverMetadata().userinfo_endpoint !== undefined;
-    if (!wantsUserInfo(this.settings.userInfo ?? 'never', hasEndpoint, tokens.scope ?? this.settings.scopes ?? '')) return undefined;
+    if (!wantsUserInfo(this.settings.userInfo ?? 'never', hasEndpoint, tokens.scope ?? this.settings.scopes ?? ''))
+      return undefined;
     try {
       return { ...(await client.fetchUserInfo(config, tokens.accessToken, sub)) };
     } catch (error) {
-      if (messageInChain(error, /"sub" property value/)) throw this.refuseIdToken('userinfo_sub_mismatch', entry, error);
-      const status = error instanceof client.WWWAuthenticateChallengeError ? error.status
-        : error instanceof client.ClientError && error.cause instanceof Response ? error.cause.status
-          : undefined;
+      if (messageInChain(error, /"sub" property value/))
+        throw this.refuseIdToken('userinfo_sub_mismatch', entry, error);
+      const status =
+        error instanceof client.WWWAuthenticateChallengeError
+          ? error.status
+          : error instanceof client.ClientError && error.cause instanceof Response
+            ? error.cause.status
+            : undefined;
       const issuer = this.settings.issuer;
       if (messageInChain(error, /JWE decryption is not configured/)) {
-        this.logger.warn('UserInfo is encrypted, which Gatehouse does not decrypt: turn off UserInfo encryption for the client at the IdP (userinfo_encrypted_response_alg); signed in with the id_token\'s claims', {
-          event: 'userinfo_refused', reason: 'userinfo_encrypted', entry, issuer,
-        });
+        this.logger.warn(
+          "UserInfo is encrypted, which Gatehouse does not decrypt: turn off UserInfo encryption for the client at the IdP (userinfo_encrypted_response_alg); signed in with the id_token's claims",
+          {
+            event: 'userinfo_refused',
+            reason: 'userinfo_encrypted',
+            entry,
+            issuer,
+          },
+        );
         return undefined;
       }
       if (status === 401 || status === 403) {
-        this.logger.warn('UserInfo refused Gatehouse\'s access token: a configuration problem. Check that the client is granted the openid scope and that its access tokens are accepted at UserInfo (an audience-bound token may not be), or set GATEHOUSE_OIDC_USERINFO=never; signed in with the id_token\'s claims', {
-          event: 'userinfo_refused', reason: `HTTP ${status}`, entry, issuer,
-        });
+        this.logger.warn(
+          "UserInfo refused Gatehouse's access token: a configuration problem. Check that the client is granted the openid scope and that its access tokens are accepted at UserInfo (an audience-bound token may not be), or set GATEHOUSE_OIDC_USERINFO=never; signed in with the id_token's claims",
+          {
+            event: 'userinfo_refused',
+            reason: `HTTP ${status}`,
+            entry,
+            issuer,
+          },
+        );
         return undefined;
       }
       const jwtFailure = status === undefined ? idTokenFailure(error, 'sign-in') : undefined;
-      if (jwtFailure && entry === 'sign-in') throw this.refuseIdToken(userInfoRefusals[jwtFailure] ?? 'userinfo_invalid', entry, error);
+      if (jwtFailure && entry === 'sign-in')
+        throw this.refuseIdToken(userInfoRefusals[jwtFailure] ?? 'userinfo_invalid', entry, error);
       const unavailable = translateIdpError(error, 'userinfo_failed');
-      this.logger.warn('UserInfo could not be read; signed in with the id_token\'s claims', {
+      this.logger.warn("UserInfo could not be read; signed in with the id_token's claims", {
         event: 'userinfo_unavailable',
         reason: status !== undefined ? `HTTP ${status}` : unavailable.code,
         entry,
@@ -357,8 +417,12 @@ export class IdpAdapter {
       ...(cause instanceof Error ? { error: cause } : {}),
     });
     return entry === 'refresh'
-      ? new AppError('id_token_refused', 'The identity provider sent an id_token for another sign-in.', { details: { reason } })
-      : new AppError('id_token_refused', 'The identity provider sent an id_token Gatehouse does not accept.', { details: { reason } });
+      ? new AppError('id_token_refused', 'The identity provider sent an id_token for another sign-in.', {
+          details: { reason },
+        })
+      : new AppError('id_token_refused', 'The identity provider sent an id_token Gatehouse does not accept.', {
+          details: { reason },
+        });
   }
 
   /**
@@ -370,25 +434,40 @@ export class IdpAdapter {
    * are the IdP being busy, and 5xx or no answer the IdP being away: 503 `idp_unavailable`.
    */
   private refreshRefusal(error: unknown): AppError {
-    const status = error instanceof client.ResponseBodyError ? error.status
-      : error instanceof client.ClientError && error.cause instanceof Response ? error.cause.status
-        : undefined;
+    const status =
+      error instanceof client.ResponseBodyError
+        ? error.status
+        : error instanceof client.ClientError && error.cause instanceof Response
+          ? error.cause.status
+          : undefined;
     if (status === undefined || status < 400 || status >= 500) return translateIdpError(error, 'refresh_failed');
     if (status === 408 || status === 429) return idpUnavailable(error);
     const oauthError = error instanceof client.ResponseBodyError ? error.error : undefined;
-    if (oauthError === 'invalid_client' || oauthError === 'unauthorized_client' || (status === 401 && oauthError === undefined)) {
+    if (
+      oauthError === 'invalid_client' ||
+      oauthError === 'unauthorized_client' ||
+      (status === 401 && oauthError === undefined)
+    ) {
       const reason = oauthError ?? 'HTTP 401 without an OAuth error';
-      this.logger.error('the identity provider refused Gatehouse\'s client at its token endpoint: check GATEHOUSE_OIDC_CLIENT_ID, the client credentials and that the client may use refresh tokens', {
-        event: 'idp_client_refused',
-        reason,
-        issuer: this.settings.issuer,
-      });
-      return new AppError('idp_client_refused', 'The identity provider refused Gatehouse\'s client registration; an operator must fix the configuration.', {
-        cause: error,
-        expose: true,
-      });
+      this.logger.error(
+        "the identity provider refused Gatehouse's client at its token endpoint: check GATEHOUSE_OIDC_CLIENT_ID, the client credentials and that the client may use refresh tokens",
+        {
+          event: 'idp_client_refused',
+          reason,
+          issuer: this.settings.issuer,
+        },
+      );
+      return new AppError(
+        'idp_client_refused',
+        "The identity provider refused Gatehouse's client registration; an operator must fix the configuration.",
+        {
+          cause: error,
+          expose: true,
+        },
+      );
     }
-    if (oauthError === 'invalid_target' || oauthError === 'invalid_scope') return translateIdpError(error, 'refresh_failed');
+    if (oauthError === 'invalid_target' || oauthError === 'invalid_scope')
+      return translateIdpError(error, 'refresh_failed');
     return new AppError('invalid_grant', 'The identity provider no longer accepts this grant.', {
       cause: error,
       details: { idpError: oauthError ?? `HTTP ${status}` },
@@ -425,7 +504,11 @@ export class IdpAdapter {
       this.logger.info('identity provider discovered', { issuer: this.settings.issuer });
     } catch (error) {
       this.lastError = `discovery of ${this.settings.issuer} failed: ${error instanceof Error ? error.message : String(error)}`;
-      this.logger.warn('identity provider discovery failed; retrying', { issuer: this.settings.issuer, retryInMs: delayMs, error });
+      this.logger.warn('identity provider discovery failed; retrying', {
+        issuer: this.settings.issuer,
+        retryInMs: delayMs,
+        error,
+      });
       if (this.stopped) return;
       this.retryTimer = setTimeout(() => void this.discover(Math.min(delayMs * 2, 30_000)), delayMs);
       this.retryTimer.unref();
@@ -450,15 +533,19 @@ const readinessTimeoutMs = 2000;
 async function checkKeySet(jwksUri: string): Promise<string | undefined> {
   const what = 'identity provider unreachable: its key set (jwks_uri)';
   try {
-    const response = await fetch(jwksUri, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(readinessTimeoutMs) });
+    const response = await fetch(jwksUri, {
+      headers: { accept: 'application/json' },
+      signal: AbortSignal.timeout(readinessTimeoutMs),
+    });
     if (!response.ok) {
       await response.body?.cancel();
       return `${what} answered HTTP ${response.status}`;
     }
-    const body = await response.json().catch(() => undefined) as { keys?: unknown } | undefined;
+    const body = (await response.json().catch(() => undefined)) as { keys?: unknown } | undefined;
     return Array.isArray(body?.keys) && body.keys.length > 0 ? undefined : `${what} holds no keys`;
   } catch (error) {
-    if (error instanceof DOMException && error.name === 'TimeoutError') return `${what} did not answer within ${readinessTimeoutMs / 1000} s`;
+    if (error instanceof DOMException && error.name === 'TimeoutError')
+      return `${what} did not answer within ${readinessTimeoutMs / 1000} s`;
     const code = (error as { cause?: { code?: unknown } }).cause?.code;
     return `${what} could not be fetched${typeof code === 'string' ? ` (${code})` : ''}`;
   }
@@ -501,7 +588,10 @@ function signingAlgorithm(pem: string): string {
 }
 
 // `now` is the injected clock, so token expiry moves with it in tests.
-function toTokenSet(response: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers, now: number): TokenSet {
+function toTokenSet(
+  response: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers,
+  now: number,
+): TokenSet {
   const expiresIn = response.expiresIn();
   // Keycloak states the refresh token's life (its SSO idle time) next to the standard members.
   const refreshExpiresIn = Number((response as Record<string, unknown>).refresh_expires_in);
@@ -530,7 +620,9 @@ export function translateIdpError(error: unknown, fallback: ErrorCode): AppError
     return new AppError(fallback, `The identity provider refused the request (${error.error}).`, { cause: error });
   }
   if (error instanceof client.AuthorizationResponseError) {
-    return new AppError('idp_error', `The identity provider answered with an error (${error.error}).`, { cause: error });
+    return new AppError('idp_error', `The identity provider answered with an error (${error.error}).`, {
+      cause: error,
+    });
   }
   if (error instanceof client.ClientError) {
     if (error.code === 'OAUTH_TIMEOUT' || error.code === 'OAUTH_ABORT') return idpUnavailable(error);

@@ -75,16 +75,24 @@ export class LogoutTokenVerifier {
     }
 
     const event = (payload.events as Record<string, unknown> | undefined)?.[backchannelLogoutEvent];
-    if (typeof payload.events !== 'object' || payload.events === null || typeof event !== 'object' || event === null || Array.isArray(event)) {
+    if (
+      typeof payload.events !== 'object' ||
+      payload.events === null ||
+      typeof event !== 'object' ||
+      event === null ||
+      Array.isArray(event)
+    ) {
       throw invalidLogoutToken('events_invalid', `its "events" claim has no ${backchannelLogoutEvent} object`);
     }
-    if (payload.nonce !== undefined) throw invalidLogoutToken('nonce_present', 'it carries a nonce (is it an id_token?)');
+    if (payload.nonce !== undefined)
+      throw invalidLogoutToken('nonce_present', 'it carries a nonce (is it an id_token?)');
     const sid = nonEmptyString(payload.sid);
     const sub = nonEmptyString(payload.sub);
     if ((payload.sid !== undefined && !sid) || (payload.sub !== undefined && !sub)) {
       throw invalidLogoutToken('sid_or_sub_invalid', '"sid" and "sub" must be non-empty strings');
     }
-    if (!sid && !sub) throw invalidLogoutToken('sid_and_sub_missing', 'it names neither a session ("sid") nor a user ("sub")');
+    if (!sid && !sub)
+      throw invalidLogoutToken('sid_and_sub_missing', 'it names neither a session ("sid") nor a user ("sub")');
     const jti = nonEmptyString(payload.jti);
     if (!jti || jti.length > 256) throw invalidLogoutToken('jti_invalid', 'it has no usable "jti"');
 
@@ -94,14 +102,19 @@ export class LogoutTokenVerifier {
     const acceptableUntilMs = (payload.iat! + maxAgeSeconds + clockToleranceSeconds) * 1000;
     const key = jtiKey(jti);
     const firstTime = await store.setIfAbsent(key, pending, Math.max(1000, acceptableUntilMs - clock()));
-    if (!firstTime && (await store.get(key)) !== pending) throw invalidLogoutToken('jti_replayed', 'this token was delivered before');
+    if (!firstTime && (await store.get(key)) !== pending)
+      throw invalidLogoutToken('jti_replayed', 'this token was delivered before');
 
     return { ...(sid ? { sid } : {}), ...(sub ? { sub } : {}), jti, acceptableUntilMs };
   }
 
   /** Records that the token's logout was carried out: from now on its `jti` is a replay. */
   async markDone(token: LogoutToken): Promise<void> {
-    await this.settings.store.set(jtiKey(token.jti), 'done', Math.max(1000, token.acceptableUntilMs - this.settings.clock()));
+    await this.settings.store.set(
+      jtiKey(token.jti),
+      'done',
+      Math.max(1000, token.acceptableUntilMs - this.settings.clock()),
+    );
   }
 
   private keys(): ReturnType<typeof createRemoteJWKSet> {
@@ -130,15 +143,25 @@ function translateJoseError(error: unknown): AppError {
       : invalidLogoutToken('expired', 'it has expired', error);
   }
   if (error instanceof errors.JWTClaimValidationFailed) {
-    const why = error.claim === 'iat' ? '"iat" is missing, too old or in the future' : `"${error.claim}" is ${error.reason === 'missing' ? 'missing' : 'wrong'}`;
+    const why =
+      error.claim === 'iat'
+        ? '"iat" is missing, too old or in the future'
+        : `"${error.claim}" is ${error.reason === 'missing' ? 'missing' : 'wrong'}`;
     return invalidLogoutToken(`${error.claim}_invalid`, why, error);
   }
-  if (error instanceof errors.JWSSignatureVerificationFailed || error instanceof errors.JWKSNoMatchingKey
-    || error instanceof errors.JOSEAlgNotAllowed) {
+  if (
+    error instanceof errors.JWSSignatureVerificationFailed ||
+    error instanceof errors.JWKSNoMatchingKey ||
+    error instanceof errors.JOSEAlgNotAllowed
+  ) {
     return invalidLogoutToken('signature_invalid', 'its signature is not from the identity provider', error);
   }
-  if (error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid || error instanceof TypeError
-    || (error instanceof errors.JOSEError && error.code === 'ERR_JOSE_GENERIC')) {
+  if (
+    error instanceof errors.JWKSTimeout ||
+    error instanceof errors.JWKSInvalid ||
+    error instanceof TypeError ||
+    (error instanceof errors.JOSEError && error.code === 'ERR_JOSE_GENERIC')
+  ) {
     return idpUnavailable(error); // the IdP's key set could not be fetched: not the token's fault
   }
   return invalidLogoutToken('malformed', 'it is not a signed JWT', error);

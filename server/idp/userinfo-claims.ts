@@ -15,8 +15,25 @@ const userInfoScopes = ['profile', 'email', 'address', 'phone'];
 
 /** Core §5.1's standard claims: kept whatever else is dropped. */
 const standardClaims = new Set([
-  'name', 'given_name', 'family_name', 'middle_name', 'nickname', 'preferred_username', 'profile', 'picture', 'website',
-  'email', 'email_verified', 'gender', 'birthdate', 'zoneinfo', 'locale', 'phone_number', 'phone_number_verified', 'address', 'updated_at',
+  'name',
+  'given_name',
+  'family_name',
+  'middle_name',
+  'nickname',
+  'preferred_username',
+  'profile',
+  'picture',
+  'website',
+  'email',
+  'email_verified',
+  'gender',
+  'birthdate',
+  'zoneinfo',
+  'locale',
+  'phone_number',
+  'phone_number_verified',
+  'address',
+  'updated_at',
 ]);
 
 // The grant is stored per session: an IdP that returns group lists or photos in UserInfo must
@@ -40,7 +57,10 @@ export function wantsUserInfo(mode: UserInfoMode, hasEndpoint: boolean, grantedS
  * The id_token's claims with UserInfo's filled in or updated. Protocol claims stay the
  * id_token's; claims outside Core §5.1 larger than 1 KB, or beyond 8 KB in all, are dropped.
  */
-export function mergeUserInfo(idTokenClaims: Record<string, unknown>, userinfo: Record<string, unknown>): Record<string, unknown> {
+export function mergeUserInfo(
+  idTokenClaims: Record<string, unknown>,
+  userinfo: Record<string, unknown>,
+): Record<string, unknown> {
   const merged = { ...idTokenClaims };
   let otherBytes = 0;
   for (const [name, value] of Object.entries(userinfo)) {

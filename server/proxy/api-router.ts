@@ -41,10 +41,16 @@ export function apiRouter(deps: AppDeps, options: ApiRouterOptions): Router {
   const checkAudience = audienceCheck(deps.idp.clientId, deps.idp, deps.clock);
   warnAboutUnboundTokens(options.upstreams, deps.logger);
   // Keep-alive per upstream; idle sockets close before Node's default 5 s server keep-alive would.
-  const agents = new Map(options.upstreams.map((upstream) => [
-    upstream.name,
-    new (upstream.url.startsWith('https:') ? https.Agent : http.Agent)({ keepAlive: true, timeout: 4000, maxSockets: 256 }),
-  ]));
+  const agents = new Map(
+    options.upstreams.map((upstream) => [
+      upstream.name,
+      new (upstream.url.startsWith('https:') ? https.Agent : http.Agent)({
+        keepAlive: true,
+        timeout: 4000,
+        maxSockets: 256,
+      }),
+    ]),
+  );
   // Scripts and the pages' fetch calls read every refusal as JSON.
   const router = answersIn('json', Router());
 
@@ -58,26 +64,27 @@ export function apiRouter(deps: AppDeps, options: ApiRouterOptions): Router {
 
     const address = addresses.get(upstream.name)!;
     const deadline = startDeadline(upstream, res);
-    const send = (accessToken: string | undefined): Promise<IncomingMessage> => sendUpstream({
-      upstreamName: upstream.name,
-      address,
-      path: requestTarget(address.basePath, path),
-      method: req.method,
-      headers: upstreamRequestHeaders(req.headers, {
-        clientIp: req.ip,
-        publicUrl,
-        prefix: `/api/${upstream.name}`,
-        requestId: req.requestId,
-        headers: upstream.headers,
-        accessToken,
-      }),
-      body: hasBody ? req : undefined,
-      maxBodyBytes: config.proxy.maxBodyBytes,
-      timeoutMs: upstream.timeoutMs,
-      agent: agents.get(upstream.name)!,
-      caller: res,
-      ...(deadline ? { deadline: { signal: deadline, ms: upstream.deadlineMs! } } : {}),
-    });
+    const send = (accessToken: string | undefined): Promise<IncomingMessage> =>
+      sendUpstream({
+        upstreamName: upstream.name,
+        address,
+        path: requestTarget(address.basePath, path),
+        method: req.method,
+        headers: upstreamRequestHeaders(req.headers, {
+          clientIp: req.ip,
+          publicUrl,
+          prefix: `/api/${upstream.name}`,
+          requestId: req.requestId,
+          headers: upstream.headers,
+          accessToken,
+        }),
+        body: hasBody ? req : undefined,
+        maxBodyBytes: config.proxy.maxBodyBytes,
+        timeoutMs: upstream.timeoutMs,
+        agent: agents.get(upstream.name)!,
+        caller: res,
+        ...(deadline ? { deadline: { signal: deadline, ms: upstream.deadlineMs! } } : {}),
+      });
 
     let response: IncomingMessage;
     let accessToken: string | undefined;
@@ -112,9 +119,10 @@ export function apiRouter(deps: AppDeps, options: ApiRouterOptions): Router {
       ...(upstream.resource !== undefined ? { resource: upstream.resource } : {}),
       ...(upstream.scope !== undefined ? { scope: upstream.scope } : {}),
     };
-    const accessToken = upstream.token === 'user'
-      ? await options.tokens.userAccessToken(grant, need, rejected)
-      : await options.tokens.clientAccessToken(need, rejected);
+    const accessToken =
+      upstream.token === 'user'
+        ? await options.tokens.userAccessToken(grant, need, rejected)
+        : await options.tokens.clientAccessToken(need, rejected);
     await checkAudience(accessToken, upstream);
     return accessToken;
   }
@@ -131,9 +139,10 @@ export function apiRouter(deps: AppDeps, options: ApiRouterOptions): Router {
 function warnAboutUnboundTokens(upstreams: readonly Upstream[], logger: Logger): void {
   for (const upstream of upstreams) {
     if (upstream.token !== 'user' || upstream.audience !== undefined || upstream.resource !== undefined) continue;
-    logger.warn('upstream gets the user\'s access token without an audience or resource', {
+    logger.warn("upstream gets the user's access token without an audience or resource", {
       upstream: upstream.name,
-      reason: 'the token is not bound to this API: it can replay it against any other API that trusts the same IdP; declare "audience" (checked before sending) or "resource" (RFC 8707, a token minted for this API) where the IdP allows',
+      reason:
+        'the token is not bound to this API: it can replay it against any other API that trusts the same IdP; declare "audience" (checked before sending) or "resource" (RFC 8707, a token minted for this API) where the IdP allows',
     });
   }
 }
@@ -150,7 +159,11 @@ function requireCsrfHeader(req: Request): void {
 }
 
 /** The declared upstream and the checked path, from the raw request target (not Express's decoded params). */
-function resolveTarget(req: Request, res: Response, registry: Map<string, Upstream>): { upstream: Upstream; path: string } {
+function resolveTarget(
+  req: Request,
+  res: Response,
+  registry: Map<string, Upstream>,
+): { upstream: Upstream; path: string } {
   const url = req.url;
   const queryAt = url.indexOf('?');
   const rawPath = queryAt === -1 ? url : url.slice(0, queryAt);
@@ -159,9 +172,15 @@ function resolveTarget(req: Request, res: Response, registry: Map<string, Upstre
   const name = nameEnd === -1 ? rawPath.slice(1) : rawPath.slice(1, nameEnd);
   const upstream = registry.get(name);
   if (!upstream) {
-    throw new AppError('unknown_upstream', 'No API is declared under that name.', { details: { upstreams: [...registry.keys()] } });
+    throw new AppError('unknown_upstream', 'No API is declared under that name.', {
+      details: { upstreams: [...registry.keys()] },
+    });
   }
-  if (upstream.methods && !upstream.methods.includes(req.method) && !(req.method === 'HEAD' && upstream.methods.includes('GET'))) {
+  if (
+    upstream.methods &&
+    !upstream.methods.includes(req.method) &&
+    !(req.method === 'HEAD' && upstream.methods.includes('GET'))
+  ) {
     res.setHeader('Allow', upstream.methods.join(', '));
     throw new AppError('method_not_allowed', `The ${upstream.name} API accepts only ${upstream.methods.join(', ')}.`, {
       details: { allowed: upstream.methods },
@@ -184,7 +203,9 @@ function refuseLargeBody(req: Request, res: Response, maxBodyBytes: number): boo
 
 function rejectsToken(response: IncomingMessage): boolean {
   const challenge = response.headers['www-authenticate'];
-  return typeof challenge === 'string' && /^\s*bearer\b/i.test(challenge) && /error\s*=\s*"?invalid_token"?/i.test(challenge);
+  return (
+    typeof challenge === 'string' && /^\s*bearer\b/i.test(challenge) && /error\s*=\s*"?invalid_token"?/i.test(challenge)
+  );
 }
 
 /** An upstream's overall deadline as a signal, from now until the browser's response is done. */

@@ -41,9 +41,13 @@ export function audienceCheck(clientId: string, introspector: Introspector, cloc
     if (!introspector.introspectionSupported) throw unverifiable(upstream);
     const answer = await introspector.introspectToken(accessToken);
     if (!answer.active) {
-      throw new AppError('token_inactive', 'The identity provider says the access token is no longer active; sign in again.', {
-        details: { upstream: upstream.name, loginUrl: '/auth/login' },
-      });
+      throw new AppError(
+        'token_inactive',
+        'The identity provider says the access token is no longer active; sign in again.',
+        {
+          details: { upstream: upstream.name, loginUrl: '/auth/login' },
+        },
+      );
     }
     const until = answer.exp !== undefined ? answer.exp * 1000 : clock() + introspectionWithoutExpMs;
     if (introspected.size >= cachedTokens) introspected.delete(introspected.keys().next().value!);
@@ -73,24 +77,36 @@ function tokenAudiences(accessToken: string): readonly string[] | undefined {
   } catch {
     return undefined;
   }
-  return typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((a): a is string => typeof a === 'string') : [];
+  return typeof aud === 'string'
+    ? [aud]
+    : Array.isArray(aud)
+      ? aud.filter((a): a is string => typeof a === 'string')
+      : [];
 }
 
 function unverifiable(upstream: Upstream): AppError {
-  return new AppError('audience_unverifiable', `The access token for the ${upstream.name} API is opaque and the identity provider offers no token introspection, so its audience "${upstream.audience}" cannot be checked.`, {
-    expose: true,
-    details: {
-      upstream: upstream.name,
-      expected: upstream.audience,
-      hint: `Configure the identity provider to issue JWT access tokens for audience '${upstream.audience}', or enable token introspection (RFC 7662) for this client.`,
+  return new AppError(
+    'audience_unverifiable',
+    `The access token for the ${upstream.name} API is opaque and the identity provider offers no token introspection, so its audience "${upstream.audience}" cannot be checked.`,
+    {
+      expose: true,
+      details: {
+        upstream: upstream.name,
+        expected: upstream.audience,
+        hint: `Configure the identity provider to issue JWT access tokens for audience '${upstream.audience}', or enable token introspection (RFC 7662) for this client.`,
+      },
     },
-  });
+  );
 }
 
 function mismatch(upstream: Upstream, got: readonly string[], clientId: string): AppError {
-  return new AppError('audience_mismatch', `The access token is not meant for the ${upstream.name} API: its audience lacks "${upstream.audience}".`, {
-    details: { upstream: upstream.name, expected: upstream.audience, got, hint: audienceHint(upstream, clientId) },
-  });
+  return new AppError(
+    'audience_mismatch',
+    `The access token is not meant for the ${upstream.name} API: its audience lacks "${upstream.audience}".`,
+    {
+      details: { upstream: upstream.name, expected: upstream.audience, got, hint: audienceHint(upstream, clientId) },
+    },
+  );
 }
 
 function audienceHint(upstream: Upstream, clientId: string): string {

@@ -1,19 +1,46 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 
 // RFC 9110 §7.6.1 connection-specific fields, plus the non-standard ones proxies still meet.
-const hopByHop = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'proxy-authorization', 'http2-settings'];
+const hopByHop = [
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'http2-settings',
+];
 
 // Never forwarded upstream: the browser's credentials for Gatehouse, spoofable forwarding
 // information (Gatehouse sets its own), and Gatehouse's own protocol headers.
-const notForwarded = new Set([...hopByHop, 'host', 'cookie', 'authorization', 'forwarded', 'x-real-ip', 'expect', 'x-csrf', 'x-request-id',
+const notForwarded = new Set([
+  ...hopByHop,
+  'host',
+  'cookie',
+  'authorization',
+  'forwarded',
+  'x-real-ip',
+  'expect',
+  'x-csrf',
+  'x-request-id',
   // Frameworks (IIS, Symfony, Zend) route by these instead of the request-target: a path Gatehouse
   // checked would not be the path the upstream serves.
-  'x-original-url', 'x-rewrite-url',
+  'x-original-url',
+  'x-rewrite-url',
   // Frameworks (Express's method-override, Spring, Rails) act on these instead of the method:
   // a GET-only upstream would run a DELETE.
-  'x-http-method-override', 'x-http-method', 'x-method-override',
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
   // Client-address claims that upstreams and their logs trust; Gatehouse sends X-Forwarded-For.
-  'true-client-ip', 'x-client-ip', 'cf-connecting-ip', 'x-cluster-client-ip', 'client-ip',
+  'true-client-ip',
+  'x-client-ip',
+  'cf-connecting-ip',
+  'x-cluster-client-ip',
+  'client-ip',
 ]);
 
 // Never passed back to the browser: the upstream's cookies would land on Gatehouse's origin;
@@ -21,8 +48,19 @@ const notForwarded = new Set([...hopByHop, 'host', 'cookie', 'authorization', 'f
 // Gatehouse's origin to other sites (CORS), pin or unpin HTTPS for it (HSTS), wipe its cookies
 // and storage (Clear-Site-Data), send the browser elsewhere without a redirect Gatehouse maps
 // (Refresh), or widen a service worker's scope to the whole origin.
-const notReturned = new Set([...hopByHop, 'set-cookie', 'set-cookie2', 'content-security-policy', 'content-security-policy-report-only',
-  'strict-transport-security', 'alt-svc', 'x-request-id', 'clear-site-data', 'refresh', 'service-worker-allowed']);
+const notReturned = new Set([
+  ...hopByHop,
+  'set-cookie',
+  'set-cookie2',
+  'content-security-policy',
+  'content-security-policy-report-only',
+  'strict-transport-security',
+  'alt-svc',
+  'x-request-id',
+  'clear-site-data',
+  'refresh',
+  'service-worker-allowed',
+]);
 
 /** What Gatehouse adds to every upstream request. */
 export interface ForwardingInfo {
@@ -66,12 +104,19 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, info: Forw
  * Gatehouse's origin (cookies, CORS, HSTS, CSP, …), not a Basic challenge, and none whose value
  * holds `accessToken` (an upstream that echoes the Authorization it got, e.g. in a debug header).
  */
-export function browserResponseHeaders(incoming: IncomingHttpHeaders, accessToken?: string): Array<[string, string | string[]]> {
+export function browserResponseHeaders(
+  incoming: IncomingHttpHeaders,
+  accessToken?: string,
+): Array<[string, string | string[]]> {
   const named = connectionNamed(incoming.connection);
   const out: Array<[string, string | string[]]> = [];
   for (const [name, value] of Object.entries(incoming)) {
     if (value === undefined || notReturned.has(name) || named.has(name) || name.startsWith('access-control-')) continue;
-    if (accessToken !== undefined && (Array.isArray(value) ? value : [value]).some((v) => mentionsToken(v, accessToken))) continue;
+    if (
+      accessToken !== undefined &&
+      (Array.isArray(value) ? value : [value]).some((v) => mentionsToken(v, accessToken))
+    )
+      continue;
     // A Basic or Negotiate challenge would open the browser's own login dialog for Gatehouse's origin.
     if (name === 'www-authenticate' && !/^\s*bearer\b/i.test(String(value))) continue;
     out.push([name, value]);
@@ -109,6 +154,11 @@ function mentionsToken(text: string, accessToken: string): boolean {
 }
 
 function connectionNamed(connection: string | string[] | undefined): Set<string> {
-  const value = Array.isArray(connection) ? connection.join(',') : connection ?? '';
-  return new Set(value.split(',').map((token) => token.trim().toLowerCase()).filter(Boolean));
+  const value = Array.isArray(connection) ? connection.join(',') : (connection ?? '');
+  return new Set(
+    value
+      .split(',')
+      .map((token) => token.trim().toLowerCase())
+      .filter(Boolean),
+  );
 }

@@ -48,21 +48,28 @@ export interface RelayOptions {
 export async function relayResponse(response: IncomingMessage, res: Response, options: RelayOptions): Promise<void> {
   const { upstream, accessToken } = options;
   const status = response.statusCode ?? 502;
-  const declared = response.headers['content-length'] === undefined ? undefined : Number(response.headers['content-length']);
+  const declared =
+    response.headers['content-length'] === undefined ? undefined : Number(response.headers['content-length']);
   if (upstream.maxResponseBytes !== undefined && declared !== undefined && declared > upstream.maxResponseBytes) {
     response.destroy();
     throw responseTooLarge(upstream);
   }
 
   // Read before any upstream header is set: if reading fails, the error page gets clean headers.
-  const errorBody = status >= 400 && accessToken !== undefined
-    ? { bytes: await readErrorBody(response, declared, upstream, options.deadline) }
-    : undefined;
+  const errorBody =
+    status >= 400 && accessToken !== undefined
+      ? { bytes: await readErrorBody(response, declared, upstream, options.deadline) }
+      : undefined;
 
   for (const [name, value] of browserResponseHeaders(response.headers, accessToken)) {
     // What Gatehouse already set (helmet's security headers, the request id) is its own policy.
     if (res.hasHeader(name)) continue;
-    res.setHeader(name, name === 'location' && typeof value === 'string' ? rewriteLocation(value, upstream.url, options.mountPath) : value);
+    res.setHeader(
+      name,
+      name === 'location' && typeof value === 'string'
+        ? rewriteLocation(value, upstream.url, options.mountPath)
+        : value,
+    );
   }
   res.setHeader('Content-Security-Policy', proxiedContentSecurityPolicy);
   if (response.headers['cache-control'] === undefined) res.setHeader('Cache-Control', 'private, no-store');
@@ -75,7 +82,16 @@ export async function relayResponse(response: IncomingMessage, res: Response, op
     const redacted = Buffer.from(redact(errorBody.bytes.toString('latin1'), accessToken), 'latin1');
     // The body Gatehouse sends is decoded and may be shorter: the upstream's framing, encoding
     // and validators no longer describe it.
-    for (const name of ['content-length', 'content-encoding', 'etag', 'content-md5', 'digest', 'content-digest', 'repr-digest']) res.removeHeader(name);
+    for (const name of [
+      'content-length',
+      'content-encoding',
+      'etag',
+      'content-md5',
+      'digest',
+      'content-digest',
+      'repr-digest',
+    ])
+      res.removeHeader(name);
     res.setHeader('Content-Length', redacted.length);
     res.writeHead(status);
     res.end(redacted);
@@ -85,7 +101,12 @@ export async function relayResponse(response: IncomingMessage, res: Response, op
   res.writeHead(status);
   // Headers are out: a broken or oversized stream can only be cut, never turned into an error page.
   try {
-    await pipeline(response, byteLimit(upstream.maxResponseBytes), res, ...(options.deadline ? [{ signal: options.deadline }] : []));
+    await pipeline(
+      response,
+      byteLimit(upstream.maxResponseBytes),
+      res,
+      ...(options.deadline ? [{ signal: options.deadline }] : []),
+    );
   } catch {
     res.destroy();
     response.destroy();
@@ -97,8 +118,15 @@ export async function relayResponse(response: IncomingMessage, res: Response, op
  * undefined when it is larger or in an encoding Gatehouse cannot read. Rejects with 502 when
  * it passes `maxResponseBytes`, 504 when the deadline passes, 502 when the upstream breaks off.
  */
-async function readErrorBody(response: IncomingMessage, declared: number | undefined, upstream: Upstream, deadline: AbortSignal | undefined): Promise<Buffer | undefined> {
-  const encoding = String(response.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+async function readErrorBody(
+  response: IncomingMessage,
+  declared: number | undefined,
+  upstream: Upstream,
+  deadline: AbortSignal | undefined,
+): Promise<Buffer | undefined> {
+  const encoding = String(response.headers['content-encoding'] ?? 'identity')
+    .trim()
+    .toLowerCase();
   const decode = encoding === 'identity' ? (body: Buffer) => body : decoders[encoding];
   if (!decode || (declared !== undefined && declared > maxRedactedErrorBytes)) {
     response.destroy();
@@ -113,7 +141,8 @@ async function readErrorBody(response: IncomingMessage, declared: number | undef
   try {
     for await (const chunk of response as AsyncIterable<Buffer>) {
       bytes += chunk.length;
-      if (upstream.maxResponseBytes !== undefined && bytes > upstream.maxResponseBytes) throw responseTooLarge(upstream);
+      if (upstream.maxResponseBytes !== undefined && bytes > upstream.maxResponseBytes)
+        throw responseTooLarge(upstream);
       if (bytes > maxRedactedErrorBytes) {
         response.destroy();
         return undefined;
@@ -124,12 +153,18 @@ async function readErrorBody(response: IncomingMessage, declared: number | undef
     response.destroy();
     if (deadline?.aborted) throw deadlinePassed(upstream.name, upstream.deadlineMs ?? 0);
     if (error instanceof AppError) throw error;
-    throw new AppError('upstream_unreachable', `The ${upstream.name} API broke off its answer.`, { cause: error, details: { upstream: upstream.name } });
+    throw new AppError('upstream_unreachable', `The ${upstream.name} API broke off its answer.`, {
+      cause: error,
+      details: { upstream: upstream.name },
+    });
   } finally {
     deadline?.removeEventListener('abort', onDeadline);
   }
   if (deadline?.aborted) throw deadlinePassed(upstream.name, upstream.deadlineMs ?? 0);
-  if (!response.complete) throw new AppError('upstream_unreachable', `The ${upstream.name} API broke off its answer.`, { details: { upstream: upstream.name } });
+  if (!response.complete)
+    throw new AppError('upstream_unreachable', `The ${upstream.name} API broke off its answer.`, {
+      details: { upstream: upstream.name },
+    });
   try {
     // Bounded: a small compressed body must not expand into a large one.
     return decode(Buffer.concat(chunks));
@@ -168,7 +203,11 @@ function byteLimit(max: number | undefined): Transform {
 }
 
 function responseTooLarge(upstream: Upstream): AppError {
-  return new AppError('upstream_response_too_large', `The ${upstream.name} API answered with more than ${upstream.maxResponseBytes} bytes.`, {
-    details: { upstream: upstream.name, maxResponseBytes: upstream.maxResponseBytes },
-  });
+  return new AppError(
+    'upstream_response_too_large',
+    `The ${upstream.name} API answered with more than ${upstream.maxResponseBytes} bytes.`,
+    {
+      details: { upstream: upstream.name, maxResponseBytes: upstream.maxResponseBytes },
+    },
+  );
 }

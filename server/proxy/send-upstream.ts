@@ -73,9 +73,11 @@ export function sendUpstream(call: UpstreamCall): Promise<IncomingMessage> {
     request.on('timeout', () => {
       // The socket may go idle in the keep-alive pool after a complete response: not ours to cut.
       if (received?.complete) return;
-      fail(new AppError('upstream_timeout', `The ${call.upstreamName} API did not answer in time.`, {
-        details: { upstream: call.upstreamName },
-      }));
+      fail(
+        new AppError('upstream_timeout', `The ${call.upstreamName} API did not answer in time.`, {
+          details: { upstream: call.upstreamName },
+        }),
+      );
     });
     const { deadline } = call;
     if (deadline) {
@@ -84,10 +86,14 @@ export function sendUpstream(call: UpstreamCall): Promise<IncomingMessage> {
       deadline.signal.addEventListener('abort', onDeadline, { once: true });
       request.once('close', () => deadline.signal.removeEventListener('abort', onDeadline));
     }
-    request.on('error', (error) => fail(new AppError('upstream_unreachable', `The ${call.upstreamName} API could not be reached.`, {
-      cause: error,
-      details: { upstream: call.upstreamName },
-    })));
+    request.on('error', (error) =>
+      fail(
+        new AppError('upstream_unreachable', `The ${call.upstreamName} API could not be reached.`, {
+          cause: error,
+          details: { upstream: call.upstreamName },
+        }),
+      ),
+    );
 
     if (call.body) streamBody(call.body, request, call.maxBodyBytes, () => fail(payloadTooLarge(call.maxBodyBytes)));
     else request.end();
@@ -103,7 +109,9 @@ export function deadlinePassed(upstreamName: string, deadlineMs: number): AppErr
 
 /** 413 for a body over the limit. */
 export function payloadTooLarge(maxBodyBytes: number): AppError {
-  return new AppError('payload_too_large', `The request body is larger than ${maxBodyBytes} bytes.`, { details: { maxBytes: maxBodyBytes } });
+  return new AppError('payload_too_large', `The request body is larger than ${maxBodyBytes} bytes.`, {
+    details: { maxBytes: maxBodyBytes },
+  });
 }
 
 /** Copies the body chunk by chunk, with backpressure, stopping at `max` bytes. */

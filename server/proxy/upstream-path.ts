@@ -37,5 +37,8 @@ export function upstreamPath(rest: string): string {
 }
 
 function badPath(): AppError {
-  return new AppError('bad_path', 'The path may not contain dot segments, encoded slashes, backslashes, control characters or double encoding.');
+  return new AppError(
+    'bad_path',
+    'The path may not contain dot segments, encoded slashes, backslashes, control characters or double encoding.',
+  );
 }

@@ -46,13 +46,38 @@ export interface UpstreamDefinition {
 }
 
 const defaultTimeoutMs = 30_000;
-const knownKeys = new Set(['name', 'url', 'token', 'audience', 'resource', 'scopes', 'methods', 'timeoutMs', 'maxResponseBytes', 'deadlineMs', 'headers']);
+const knownKeys = new Set([
+  'name',
+  'url',
+  'token',
+  'audience',
+  'resource',
+  'scopes',
+  'methods',
+  'timeoutMs',
+  'maxResponseBytes',
+  'deadlineMs',
+  'headers',
+]);
 const knownMethods = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 const headerName = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 // Headers Gatehouse sets or strips itself: a registry entry may not smuggle them in.
 const reservedHeaders = new Set([
-  'host', 'cookie', 'authorization', 'proxy-authorization', 'content-length', 'transfer-encoding', 'connection',
-  'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'expect', 'forwarded', 'x-request-id',
+  'host',
+  'cookie',
+  'authorization',
+  'proxy-authorization',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'upgrade',
+  'expect',
+  'forwarded',
+  'x-request-id',
 ]);
 
 /**
@@ -60,7 +85,11 @@ const reservedHeaders = new Set([
  * config loader reports them all at once); header values named `{ "env": "X" }` are looked up
  * in `env`, the environment the config loader read.
  */
-export function loadUpstreamRegistry(file: string, env: Record<string, string | undefined>, problems: string[]): Upstream[] {
+export function loadUpstreamRegistry(
+  file: string,
+  env: Record<string, string | undefined>,
+  problems: string[],
+): Upstream[] {
   const where = `GATEHOUSE_APIS (${file})`;
   if (!existsSync(file)) {
     problems.push(`${where}: file not found`);
@@ -75,14 +104,21 @@ export function loadUpstreamRegistry(file: string, env: Record<string, string | 
   }
   const entries = (parsed as { upstreams?: unknown } | null)?.upstreams;
   if (!Array.isArray(entries)) {
-    problems.push(`${where}: must be an object with an "upstreams" array, e.g. {"upstreams": [{"name": "renku", "url": "https://renku.example/api", "token": "user"}]}`);
+    problems.push(
+      `${where}: must be an object with an "upstreams" array, e.g. {"upstreams": [{"name": "renku", "url": "https://renku.example/api", "token": "user"}]}`,
+    );
     return [];
   }
   return validateUpstreams(entries, env, problems, where);
 }
 
 /** Validates registry entries (from the file, or built in code for the demo APIs). */
-export function validateUpstreams(entries: unknown[], env: Record<string, string | undefined>, problems: string[], where = 'upstream registry'): Upstream[] {
+export function validateUpstreams(
+  entries: unknown[],
+  env: Record<string, string | undefined>,
+  problems: string[],
+  where = 'upstream registry',
+): Upstream[] {
   const upstreams: Upstream[] = [];
   const names = new Set<string>();
   entries.forEach((entry, index) => {
@@ -98,7 +134,11 @@ export function validateUpstreams(entries: unknown[], env: Record<string, string
   return upstreams;
 }
 
-function validateUpstream(entry: unknown, env: Record<string, string | undefined>, problem: (text: string) => void): Upstream | undefined {
+function validateUpstream(
+  entry: unknown,
+  env: Record<string, string | undefined>,
+  problem: (text: string) => void,
+): Upstream | undefined {
   if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
     problem('must be an object');
     return undefined;
@@ -119,9 +159,11 @@ function validateUpstream(entry: unknown, env: Record<string, string | undefined
   } else {
     try {
       const parsed = new URL(raw.url);
-      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') problem(`"url" must be http or https (got "${raw.url}")`);
+      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+        problem(`"url" must be http or https (got "${raw.url}")`);
       if (parsed.search || parsed.hash) problem(`"url" must not have a query or fragment (got "${raw.url}")`);
-      if (parsed.username || parsed.password) problem('"url" must not carry credentials; use "headers" with an environment variable');
+      if (parsed.username || parsed.password)
+        problem('"url" must not carry credentials; use "headers" with an environment variable');
       url = `${parsed.origin}${parsed.pathname.replace(/\/+$/, '')}`;
     } catch {
       problem(`"url" must be an absolute URL (got "${raw.url}")`);
@@ -146,21 +188,31 @@ function validateUpstream(entry: unknown, env: Record<string, string | undefined
   let scope: string | undefined;
   if (raw.scopes !== undefined) {
     const list = typeof raw.scopes === 'string' ? raw.scopes.split(/\s+/).filter(Boolean) : raw.scopes;
-    if (!Array.isArray(list) || list.length === 0 || !list.every((s) => typeof s === 'string' && /^[\x21\x23-\x5b\x5d-\x7e]+$/.test(s))) {
+    if (
+      !Array.isArray(list) ||
+      list.length === 0 ||
+      !list.every((s) => typeof s === 'string' && /^[\x21\x23-\x5b\x5d-\x7e]+$/.test(s))
+    ) {
       problem(`"scopes" must be a non-empty list of scope names (got ${JSON.stringify(raw.scopes)})`);
     } else {
       scope = list.join(' ');
     }
   }
   if (token === 'none' && (audience !== undefined || resource !== undefined || scope !== undefined)) {
-    problem('has "token": "none", so "audience", "resource" and "scopes" would never be used; remove them or choose "user" or "client"');
+    problem(
+      'has "token": "none", so "audience", "resource" and "scopes" would never be used; remove them or choose "user" or "client"',
+    );
   }
 
   let methods: string[] | undefined;
   if (raw.methods !== undefined) {
-    const list = Array.isArray(raw.methods) ? raw.methods.map((m) => (typeof m === 'string' ? m.toUpperCase() : m)) : undefined;
+    const list = Array.isArray(raw.methods)
+      ? raw.methods.map((m) => (typeof m === 'string' ? m.toUpperCase() : m))
+      : undefined;
     if (!list || list.length === 0 || !list.every((m) => typeof m === 'string' && knownMethods.has(m))) {
-      problem(`"methods" must be a non-empty list of ${[...knownMethods].join(', ')} (got ${JSON.stringify(raw.methods)})`);
+      problem(
+        `"methods" must be a non-empty list of ${[...knownMethods].join(', ')} (got ${JSON.stringify(raw.methods)})`,
+      );
     } else {
       methods = [...new Set(list as string[])];
     }
@@ -168,7 +220,12 @@ function validateUpstream(entry: unknown, env: Record<string, string | undefined
 
   let timeoutMs = defaultTimeoutMs;
   if (raw.timeoutMs !== undefined) {
-    if (typeof raw.timeoutMs !== 'number' || !Number.isInteger(raw.timeoutMs) || raw.timeoutMs < 100 || raw.timeoutMs > 600_000) {
+    if (
+      typeof raw.timeoutMs !== 'number' ||
+      !Number.isInteger(raw.timeoutMs) ||
+      raw.timeoutMs < 100 ||
+      raw.timeoutMs > 600_000
+    ) {
       problem(`"timeoutMs" must be a whole number from 100 to 600000 (got ${JSON.stringify(raw.timeoutMs)})`);
     } else {
       timeoutMs = raw.timeoutMs;
@@ -179,15 +236,26 @@ function validateUpstream(entry: unknown, env: Record<string, string | undefined
   // upstream's answers have a known size and duration.
   let maxResponseBytes: number | undefined;
   if (raw.maxResponseBytes !== undefined) {
-    if (typeof raw.maxResponseBytes !== 'number' || !Number.isSafeInteger(raw.maxResponseBytes) || raw.maxResponseBytes < 1) {
-      problem(`"maxResponseBytes" must be a whole number of bytes, at least 1 (got ${JSON.stringify(raw.maxResponseBytes)})`);
+    if (
+      typeof raw.maxResponseBytes !== 'number' ||
+      !Number.isSafeInteger(raw.maxResponseBytes) ||
+      raw.maxResponseBytes < 1
+    ) {
+      problem(
+        `"maxResponseBytes" must be a whole number of bytes, at least 1 (got ${JSON.stringify(raw.maxResponseBytes)})`,
+      );
     } else {
       maxResponseBytes = raw.maxResponseBytes;
     }
   }
   let deadlineMs: number | undefined;
   if (raw.deadlineMs !== undefined) {
-    if (typeof raw.deadlineMs !== 'number' || !Number.isInteger(raw.deadlineMs) || raw.deadlineMs < 100 || raw.deadlineMs > 3_600_000) {
+    if (
+      typeof raw.deadlineMs !== 'number' ||
+      !Number.isInteger(raw.deadlineMs) ||
+      raw.deadlineMs < 100 ||
+      raw.deadlineMs > 3_600_000
+    ) {
       problem(`"deadlineMs" must be a whole number from 100 to 3600000 (got ${JSON.stringify(raw.deadlineMs)})`);
     } else {
       deadlineMs = raw.deadlineMs;
@@ -206,7 +274,8 @@ function validateUpstream(entry: unknown, env: Record<string, string | undefined
     }
   }
 
-  if (typeof name !== 'string' || !url || (token !== 'user' && token !== 'client' && token !== 'none')) return undefined;
+  if (typeof name !== 'string' || !url || (token !== 'user' && token !== 'client' && token !== 'none'))
+    return undefined;
   return {
     name,
     url,
@@ -222,21 +291,35 @@ function validateUpstream(entry: unknown, env: Record<string, string | undefined
   };
 }
 
-function headerValue(header: string, value: unknown, token: unknown, env: Record<string, string | undefined>, problem: (text: string) => void): string | undefined {
+function headerValue(
+  header: string,
+  value: unknown,
+  token: unknown,
+  env: Record<string, string | undefined>,
+  problem: (text: string) => void,
+): string | undefined {
   const lower = header.toLowerCase();
   if (!headerName.test(header)) {
     problem(`header "${header}" is not a valid header name`);
     return undefined;
   }
   // An upstream without a Gatehouse token may take a static Authorization (an API key scheme).
-  if ((reservedHeaders.has(lower) && !(lower === 'authorization' && token === 'none')) || lower.startsWith('x-forwarded-')) {
+  if (
+    (reservedHeaders.has(lower) && !(lower === 'authorization' && token === 'none')) ||
+    lower.startsWith('x-forwarded-')
+  ) {
     problem(`header "${header}" is set by Gatehouse and cannot be configured`);
     return undefined;
   }
   let resolved: string | undefined;
   if (typeof value === 'string') {
     resolved = value;
-  } else if (typeof value === 'object' && value !== null && typeof (value as { env?: unknown }).env === 'string' && Object.keys(value).length === 1) {
+  } else if (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { env?: unknown }).env === 'string' &&
+    Object.keys(value).length === 1
+  ) {
     const variable = (value as { env: string }).env;
     resolved = env[variable]?.trim();
     if (!resolved) {
@@ -254,7 +337,11 @@ function headerValue(header: string, value: unknown, token: unknown, env: Record
   return resolved;
 }
 
-function optionalString(raw: Record<string, unknown>, key: string, problem: (text: string) => void): string | undefined {
+function optionalString(
+  raw: Record<string, unknown>,
+  key: string,
+  problem: (text: string) => void,
+): string | undefined {
   const value = raw[key];
   if (value === undefined) return undefined;
   if (typeof value !== 'string' || value.trim() === '') {

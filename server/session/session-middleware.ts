@@ -16,7 +16,8 @@ export function sessionMiddleware(deps: Pick<AppDeps, 'config' | 'store' | 'cloc
   // The record lives until the session's absolute end, not just its idle limit: loadCaller
   // must still find an idle session to delete its grant.
   const sessionStore = new SessionStoreAdapter(store, (data) =>
-    data.createdAt === undefined ? limits.idleMs : Math.max(1000, data.createdAt + limits.maxMs - clock()));
+    data.createdAt === undefined ? limits.idleMs : Math.max(1000, data.createdAt + limits.maxMs - clock()),
+  );
   const middleware = session({
     name: cookieNames(config.secureCookies).session,
     secret: config.session.secret,

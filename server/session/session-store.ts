@@ -7,7 +7,10 @@ import type { Store } from '../store/store.ts';
  * other: only its SHA-256 is used as a key, so a store dump opens no session.
  */
 export class SessionStoreAdapter extends session.Store {
-  constructor(private readonly store: Store, private readonly ttlMs: (session: session.SessionData) => number) {
+  constructor(
+    private readonly store: Store,
+    private readonly ttlMs: (session: session.SessionData) => number,
+  ) {
     super();
   }
 
@@ -19,11 +22,17 @@ export class SessionStoreAdapter extends session.Store {
   }
 
   override set(sid: string, data: session.SessionData, callback?: (err?: unknown) => void): void {
-    this.store.set(key(sid), JSON.stringify(data), this.ttlMs(data)).then(() => callback?.(), (error) => callback?.(error));
+    this.store.set(key(sid), JSON.stringify(data), this.ttlMs(data)).then(
+      () => callback?.(),
+      (error) => callback?.(error),
+    );
   }
 
   override destroy(sid: string, callback?: (err?: unknown) => void): void {
-    this.store.delete(key(sid)).then(() => callback?.(), (error) => callback?.(error));
+    this.store.delete(key(sid)).then(
+      () => callback?.(),
+      (error) => callback?.(error),
+    );
   }
 
   // The idle timeout is enforced from `lastSeenAt` (see load-caller.ts), not by rewriting

@@ -21,18 +21,32 @@ export function buildResponse(method: string, fields: readonly SoapField[]): str
 
 /** A call as LiveScore clients write it: `<m:{method}>` with the SOAP encoding style and `params`. */
 export function buildRequest(method: string, params: readonly SoapField[]): string {
-  return envelope([{ [`m:${method}`]: toNodes(params), ':@': { 'SOAP-ENV:encodingStyle': soapEncodingNs, 'xmlns:m': sessionServiceNs } }]);
+  return envelope([
+    {
+      [`m:${method}`]: toNodes(params),
+      ':@': { 'SOAP-ENV:encodingStyle': soapEncodingNs, 'xmlns:m': sessionServiceNs },
+    },
+  ]);
 }
 
 /** A SOAP 1.1 Fault with seed 002's two children. */
 export function buildFault(faultcode: string, faultstring: string): string {
-  return envelope([{ 'SOAP-ENV:Fault': toNodes([['faultcode', faultcode], ['faultstring', faultstring]]) }]);
+  return envelope([
+    {
+      'SOAP-ENV:Fault': toNodes([
+        ['faultcode', faultcode],
+        ['faultstring', faultstring],
+      ]),
+    },
+  ]);
 }
 
 type Node = Record<string, unknown>;
 
 function envelope(bodyContent: Node[]): string {
-  const document = [{ 'SOAP-ENV:Envelope': [{ 'SOAP-ENV:Body': bodyContent }], ':@': { 'xmlns:SOAP-ENV': soapEnvelopeNs } }];
+  const document = [
+    { 'SOAP-ENV:Envelope': [{ 'SOAP-ENV:Body': bodyContent }], ':@': { 'xmlns:SOAP-ENV': soapEnvelopeNs } },
+  ];
   return (builder.build(document) as string).trimStart();
 }
 

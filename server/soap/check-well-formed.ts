@@ -19,7 +19,8 @@ const text = /[^<]+/y;
 const attributes = new RegExp(`\\s+(${qName})\\s*=\\s*(?:"([^"<]*)"|'([^'<]*)')`, 'g');
 
 /** Characters XML 1.0 forbids, and UTF-16 halves without their other half. */
-const forbiddenChars = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const forbiddenChars =
+  /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 /** An `&` that does not start one of XML's five entities or a character reference. */
 const strayAmpersand = /&(?!(?:amp|lt|gt|quot|apos|#[0-9]{1,7}|#x[0-9A-Fa-f]{1,6});)/;
 
@@ -80,7 +81,8 @@ export function checkWellFormed(xml: string, limits: XmlLimits): string {
       if (open.length === 0 && rootSeen) throw notWellFormed();
       rootSeen = true;
       checkName(name);
-      if (++elements > limits.maxElements) throw soapClientError('soap_too_many_elements', 'The SOAP message has too many elements.');
+      if (++elements > limits.maxElements)
+        throw soapClientError('soap_too_many_elements', 'The SOAP message has too many elements.');
       namespaceDeclarations += checkAttributes(attributeList, limits.maxAttributes);
       if (namespaceDeclarations > limits.maxNamespaceDeclarations) {
         throw soapClientError('soap_too_many_namespaces', 'The SOAP message declares too many namespaces.');
@@ -110,7 +112,8 @@ function checkAttributes(list: string, maxAttributes: number): number {
   const seen = new Set<string>();
   let declarations = 0;
   for (const [, name, doubleQuoted, singleQuoted] of list.matchAll(attributes)) {
-    if (seen.size >= maxAttributes) throw soapClientError('soap_too_many_attributes', 'An element of the SOAP message has too many attributes.');
+    if (seen.size >= maxAttributes)
+      throw soapClientError('soap_too_many_attributes', 'An element of the SOAP message has too many attributes.');
     if (seen.has(name!)) throw notWellFormed();
     seen.add(name!);
     checkName(name!);

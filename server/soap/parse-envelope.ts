@@ -63,7 +63,13 @@ const parser = new XMLParser({
   maxNestedTags: maxDepth,
 });
 
-const predefinedEntities = new Map([['amp', '&'], ['lt', '<'], ['gt', '>'], ['quot', '"'], ['apos', "'"]]);
+const predefinedEntities = new Map([
+  ['amp', '&'],
+  ['lt', '<'],
+  ['gt', '>'],
+  ['quot', '"'],
+  ['apos', "'"],
+]);
 const xmlNs = 'http://www.w3.org/XML/1998/namespace';
 
 /**
@@ -92,7 +98,8 @@ export function parseEnvelope(xml: string): Envelope {
   const header = isSoap(first, 'Header') ? first : undefined;
   const body = header ? second : first;
   if (!isSoap(body, 'Body')) throw notSoap('The Envelope has no Body.');
-  if ((header ? rest : [second, ...rest]).some((e) => e !== undefined)) throw notSoap('The Envelope holds more than a Header and a Body.');
+  if ((header ? rest : [second, ...rest]).some((e) => e !== undefined))
+    throw notSoap('The Envelope holds more than a Header and a Body.');
   for (const entry of header?.children ?? []) {
     const flag = entry.attributes.find((a) => a.namespace === soapEnvelopeNs && a.localName === 'mustUnderstand');
     if (flag?.value.trim() === '1') throw mustUnderstand(entry.localName);
@@ -131,7 +138,11 @@ function toElement(node: RawNode, scope: Scope): XmlElement | undefined {
     if (name === 'xmlns' || name.startsWith('xmlns:')) continue;
     const { prefix, localName } = split(name);
     // Unprefixed attributes are in no namespace, whatever the default namespace is.
-    attributes.push({ localName, namespace: prefix === '' ? undefined : resolve(inner, prefix), value: decodeText(raw) });
+    attributes.push({
+      localName,
+      namespace: prefix === '' ? undefined : resolve(inner, prefix),
+      value: decodeText(raw),
+    });
   }
 
   const { prefix, localName } = split(qualifiedName);
@@ -145,7 +156,8 @@ function toElement(node: RawNode, scope: Scope): XmlElement | undefined {
   };
   for (const child of node[qualifiedName] as RawNode[]) {
     if ('#text' in child) element.text += decodeText(String(child['#text']));
-    else if ('#cdata' in child) element.text += (child['#cdata'] as Array<{ '#text'?: unknown }>).map((c) => String(c['#text'] ?? '')).join('');
+    else if ('#cdata' in child)
+      element.text += (child['#cdata'] as Array<{ '#text'?: unknown }>).map((c) => String(c['#text'] ?? '')).join('');
     else {
       const childElement = toElement(child, inner);
       if (childElement) element.children.push(childElement);
@@ -180,13 +192,21 @@ function decodeText(raw: string): string {
     const entity = predefinedEntities.get(ref);
     if (entity !== undefined) return entity;
     const codePoint = ref.startsWith('#x') ? Number.parseInt(ref.slice(2), 16) : Number.parseInt(ref.slice(1), 10);
-    if (!ref.startsWith('#') || !isXmlChar(codePoint)) throw soapClientError('soap_malformed', 'The request is not well-formed XML.');
+    if (!ref.startsWith('#') || !isXmlChar(codePoint))
+      throw soapClientError('soap_malformed', 'The request is not well-formed XML.');
     return String.fromCodePoint(codePoint);
   });
 }
 
 function isXmlChar(c: number): boolean {
-  return c === 0x9 || c === 0xa || c === 0xd || (c >= 0x20 && c <= 0xd7ff) || (c >= 0xe000 && c <= 0xfffd) || (c >= 0x10000 && c <= 0x10ffff);
+  return (
+    c === 0x9 ||
+    c === 0xa ||
+    c === 0xd ||
+    (c >= 0x20 && c <= 0xd7ff) ||
+    (c >= 0xe000 && c <= 0xfffd) ||
+    (c >= 0x10000 && c <= 0x10ffff)
+  );
 }
 
 function isSoap(element: XmlElement | undefined, localName: string): element is XmlElement {

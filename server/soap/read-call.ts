@@ -26,8 +26,10 @@ export function readCall({ body }: Envelope): SoapCall {
   if (body.namespace !== sessionServiceNs || method === undefined) {
     throw soapClientError('soap_unknown_method', `Unknown method ${body.qualifiedName}.`);
   }
-  if (body.text.trim() !== '') throw soapClientError('soap_bad_parameter', `${method} holds text outside its parameters.`);
-  if (body.children.length > maxParams) throw soapClientError('soap_bad_parameter', `${method} has more than ${maxParams} parameters.`);
+  if (body.text.trim() !== '')
+    throw soapClientError('soap_bad_parameter', `${method} holds text outside its parameters.`);
+  if (body.children.length > maxParams)
+    throw soapClientError('soap_bad_parameter', `${method} has more than ${maxParams} parameters.`);
 
   const params = new Map<string, string>();
   for (const param of body.children) {
@@ -38,7 +40,8 @@ export function readCall({ body }: Envelope): SoapCall {
     if (param.namespace !== undefined && param.namespace !== sessionServiceNs) {
       throw soapClientError('soap_bad_parameter', `Parameter ${param.qualifiedName} is in an unknown namespace.`);
     }
-    if (param.children.length > 0) throw soapClientError('soap_bad_parameter', `Parameter ${param.localName} must be text.`);
+    if (param.children.length > 0)
+      throw soapClientError('soap_bad_parameter', `Parameter ${param.localName} must be text.`);
     params.set(param.localName, param.text.trim());
   }
   return { method, params };

@@ -72,9 +72,11 @@ function decodeBody(body: Buffer, contentType: string | undefined): string {
 }
 
 const requireXml: RequestHandler = (req, _res, next) => {
-  next(xmlContentType.test(req.get('content-type') ?? '')
-    ? undefined
-    : soapClientError('soap_content_type', 'Content-Type must be text/xml.'));
+  next(
+    xmlContentType.test(req.get('content-type') ?? '')
+      ? undefined
+      : soapClientError('soap_content_type', 'Content-Type must be text/xml.'),
+  );
 };
 
 /**
@@ -84,7 +86,10 @@ const requireXml: RequestHandler = (req, _res, next) => {
  */
 function checkSoapAction(header: string | undefined, method: string): void {
   if (header === undefined) return;
-  const action = header.trim().replace(/^"(.*)"$/, '$1').trim();
+  const action = header
+    .trim()
+    .replace(/^"(.*)"$/, '$1')
+    .trim();
   if (action === '') return;
   if (action.split(/[#/:]/).pop() !== method) {
     throw soapClientError('soap_action_mismatch', `SOAPAction does not name the method in the Body (${method}).`);

@@ -80,18 +80,19 @@ export class SessionService {
     }
     const request = await idp.authorizationRequest(requestUrl, config.oidc.scopes);
     const contextId = randomGuid();
-    const context: LoginContext = { state: request.state, nonce: request.nonce, codeVerifier: request.codeVerifier, requestUrl };
+    const context: LoginContext = {
+      state: request.state,
+      nonce: request.nonce,
+      codeVerifier: request.codeVerifier,
+      requestUrl,
+    };
     await store.set(contextKey(contextId), JSON.stringify(context), contextTtlMs);
     await boundPending(store, `soapctxa:${addressKey(caller.address)}`, contextKey(contextId), {
       max: maxPendingContextsPerAddress,
       ttlMs: contextTtlMs,
       now: clock(),
     });
-    return [
-      ['RedirectURL', base64(request.url)],
-      ['ContextID', contextId],
-      variables(call),
-    ];
+    return [['RedirectURL', base64(request.url)], ['ContextID', contextId], variables(call)];
   }
 
   /**
@@ -129,9 +130,15 @@ export class SessionService {
     if (idp.sendsIssInAuthorizationResponse) callbackUrl.searchParams.set('iss', idp.issuer);
     let signIn: SignIn;
     try {
-      signIn = await idp.authorizationCodeGrant(callbackUrl, { codeVerifier: context.codeVerifier, state: context.state, nonce: context.nonce });
+      signIn = await idp.authorizationCodeGrant(callbackUrl, {
+        codeVerifier: context.codeVerifier,
+        state: context.state,
+        nonce: context.nonce,
+      });
     } catch (error) {
-      throw exchangeFailure(error, (code, cause) => soapClientError(code, 'The identity provider did not accept the code.', cause));
+      throw exchangeFailure(error, (code, cause) =>
+        soapClientError(code, 'The identity provider did not accept the code.', cause),
+      );
     }
 
     const grant = await grants.create({

@@ -13,8 +13,16 @@ export interface SessionOperation {
 /** The operations, parameters and response fields of seed 002 (and Logout). */
 export const sessionOperations: readonly SessionOperation[] = [
   { name: 'SessionServerInfo', input: ['SoapTransform'], output: ['ExternalAuth', 'BypassLoginPage', 'XMLDATA'] },
-  { name: 'GetExternalLoginRedirectURL', input: ['SoapTransform', 'RequestURL'], output: ['RedirectURL', 'ContextID', 'XMLDATA'] },
-  { name: 'ExternalLogin', input: ['SoapTransform', 'Code', 'State', 'ContextID'], output: ['IdentityToken', 'SWS_WSID', 'SignOutURL', 'XMLDATA'] },
+  {
+    name: 'GetExternalLoginRedirectURL',
+    input: ['SoapTransform', 'RequestURL'],
+    output: ['RedirectURL', 'ContextID', 'XMLDATA'],
+  },
+  {
+    name: 'ExternalLogin',
+    input: ['SoapTransform', 'Code', 'State', 'ContextID'],
+    output: ['IdentityToken', 'SWS_WSID', 'SignOutURL', 'XMLDATA'],
+  },
   { name: 'Logout', input: ['SoapTransform', 'IdentityToken'], output: ['SignOutURL', 'XMLDATA'] },
 ];
 
@@ -30,17 +38,29 @@ export function soapActionFor(method: SessionMethod): string {
 export function sessionWsdl(location: string): string {
   const encodedBody = `<soap:body use="encoded" namespace="${sessionServiceNs}" encodingStyle="${soapEncodingNs}"/>`;
   const part = (name: string) => `<part name="${name}" type="${name === 'XMLDATA' ? 'tns:XMLDATA' : 'xsd:string'}"/>`;
-  const messages = sessionOperations.map((op) => `
+  const messages = sessionOperations
+    .map(
+      (op) => `
   <message name="${op.name}Request">${op.input.map(part).join('')}</message>
-  <message name="${op.name}Response">${op.output.map(part).join('')}</message>`).join('');
-  const portOperations = sessionOperations.map((op) => `
-    <operation name="${op.name}"><input message="tns:${op.name}Request"/><output message="tns:${op.name}Response"/></operation>`).join('');
-  const bindingOperations = sessionOperations.map((op) => `
+  <message name="${op.name}Response">${op.output.map(part).join('')}</message>`,
+    )
+    .join('');
+  const portOperations = sessionOperations
+    .map(
+      (op) => `
+    <operation name="${op.name}"><input message="tns:${op.name}Request"/><output message="tns:${op.name}Response"/></operation>`,
+    )
+    .join('');
+  const bindingOperations = sessionOperations
+    .map(
+      (op) => `
     <operation name="${op.name}">
       <soap:operation soapAction="${soapActionFor(op.name)}"/>
       <input>${encodedBody}</input>
       <output>${encodedBody}</output>
-    </operation>`).join('');
+    </operation>`,
+    )
+    .join('');
 
   return `<?xml version="1.0" encoding="UTF-8"?>
 <definitions name="Session" targetNamespace="${sessionServiceNs}"

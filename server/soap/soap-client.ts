@@ -21,16 +21,25 @@ export interface ExternalLoginAnswer {
  * answer a 502; no answer a 503.
  */
 export class SoapClient {
-  constructor(private readonly url: string, private readonly timeoutMs: number) {}
+  constructor(
+    private readonly url: string,
+    private readonly timeoutMs: number,
+  ) {}
 
   /** Seed step 1: is external login enabled there? */
   async sessionServerInfo(forwardedFor?: string): Promise<{ externalAuth: boolean; bypassLoginPage: boolean }> {
     const fields = await this.call('SessionServerInfo', [], forwardedFor);
-    return { externalAuth: fields.get('ExternalAuth') === 'enabled', bypassLoginPage: fields.get('BypassLoginPage') === 'enabled' };
+    return {
+      externalAuth: fields.get('ExternalAuth') === 'enabled',
+      bypassLoginPage: fields.get('BypassLoginPage') === 'enabled',
+    };
   }
 
   /** Seed step 2: the IdP URL to send the browser to, and the ContextID to keep in its cookie. */
-  async getExternalLoginRedirectURL(requestUrl: string, forwardedFor?: string): Promise<{ redirectUrl: string; contextId: string }> {
+  async getExternalLoginRedirectURL(
+    requestUrl: string,
+    forwardedFor?: string,
+  ): Promise<{ redirectUrl: string; contextId: string }> {
     const fields = await this.call('GetExternalLoginRedirectURL', [['RequestURL', requestUrl]], forwardedFor);
     const redirectUrl = decodeUrl(fields.get('RedirectURL'));
     const contextId = fields.get('ContextID') ?? '';
@@ -39,11 +48,23 @@ export class SoapClient {
   }
 
   /** Seed step 6: code, state and ContextID for an IdentityToken. */
-  async externalLogin(input: { code: string; state: string; contextId: string }, forwardedFor?: string): Promise<ExternalLoginAnswer> {
-    const fields = await this.call('ExternalLogin', [['Code', input.code], ['State', input.state], ['ContextID', input.contextId]], forwardedFor);
+  async externalLogin(
+    input: { code: string; state: string; contextId: string },
+    forwardedFor?: string,
+  ): Promise<ExternalLoginAnswer> {
+    const fields = await this.call(
+      'ExternalLogin',
+      [
+        ['Code', input.code],
+        ['State', input.state],
+        ['ContextID', input.contextId],
+      ],
+      forwardedFor,
+    );
     const identityToken = fields.get('IdentityToken') ?? '';
     const workspaceId = fields.get('SWS_WSID') ?? '';
-    if (!identityToken || identityToken.length > 4096 || !workspaceId || workspaceId.length > 200) throw unusableAnswer('ExternalLogin');
+    if (!identityToken || identityToken.length > 4096 || !workspaceId || workspaceId.length > 200)
+      throw unusableAnswer('ExternalLogin');
     return { identityToken, workspaceId, signOutUrl: decodeUrl(fields.get('SignOutURL')) };
   }
 
@@ -59,7 +80,11 @@ export class SoapClient {
    * the service's rate limits (this Gatehouse's own, which trusts loopback by default) must
    * count the browser, not Gatehouse.
    */
-  private async call(method: SessionMethod, params: readonly SoapField[], forwardedFor?: string): Promise<Map<string, string>> {
+  private async call(
+    method: SessionMethod,
+    params: readonly SoapField[],
+    forwardedFor?: string,
+  ): Promise<Map<string, string>> {
     let text: string;
     try {
       const response = await fetch(this.url, {
@@ -75,7 +100,10 @@ export class SoapClient {
       });
       text = await readLimited(response, maxEnvelopeBytes);
     } catch (error) {
-      throw new AppError('soap_server_unavailable', 'The external login server is unreachable; try again shortly.', { cause: error, expose: true });
+      throw new AppError('soap_server_unavailable', 'The external login server is unreachable; try again shortly.', {
+        cause: error,
+        expose: true,
+      });
     }
 
     let entry: XmlElement;
@@ -93,7 +121,11 @@ export class SoapClient {
       throw unusableAnswer(method, new Error(`${faultcode}: ${faultstring}`));
     }
     if (entry.localName !== `${method}Response`) throw unusableAnswer(method);
-    return new Map(entry.children.filter((child) => child.children.length === 0).map((child) => [child.localName, child.text.trim()]));
+    return new Map(
+      entry.children
+        .filter((child) => child.children.length === 0)
+        .map((child) => [child.localName, child.text.trim()]),
+    );
   }
 }
 

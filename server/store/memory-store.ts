@@ -99,7 +99,10 @@ export class MemoryStore implements Store {
   }
 
   rateLimiter(name: string, options: LimitOptions): RateLimiter {
-    return flexibleRateLimiter(new RateLimiterMemory({ keyPrefix: `rl:${name}`, points: options.points, duration: options.durationSeconds }), options);
+    return flexibleRateLimiter(
+      new RateLimiterMemory({ keyPrefix: `rl:${name}`, points: options.points, duration: options.durationSeconds }),
+      options,
+    );
   }
 
   async ping(): Promise<void> {}

@@ -26,7 +26,10 @@ const maxReconnectDelayMs = 1000;
  * {@link storeUnavailable} (503), and the client reconnects by itself when Redis is back.
  */
 export class RedisStore implements Store {
-  private constructor(private readonly client: RedisClientType, private readonly commandTimeoutMs: number) {}
+  private constructor(
+    private readonly client: RedisClientType,
+    private readonly commandTimeoutMs: number,
+  ) {}
 
   /**
    * Connects and checks the connection. Fails at once (naming the URL without its password)
@@ -46,14 +49,17 @@ export class RedisStore implements Store {
         connectTimeout: 5000,
         // Before the first connection, give up (start() reports it); afterwards retry forever,
         // at least once a second, so service resumes by itself.
-        reconnectStrategy: (retries) => connected ? Math.min(50 * 2 ** retries, maxReconnectDelayMs) : false,
+        reconnectStrategy: (retries) => (connected ? Math.min(50 * 2 ** retries, maxReconnectDelayMs) : false),
       },
     });
     // node-redis emits 'error' on every failed attempt; without a listener the process dies.
     client.on('error', (error: unknown) => {
       if (!connected || !reachable) return;
       reachable = false;
-      logger.warn('store unreachable; requests get 503 until it is back', { store: where, error: error instanceof Error ? error : String(error) });
+      logger.warn('store unreachable; requests get 503 until it is back', {
+        store: where,
+        error: error instanceof Error ? error : String(error),
+      });
     });
     client.on('ready', () => {
       if (!reachable) logger.info('store reachable again', { store: where });
@@ -65,7 +71,9 @@ export class RedisStore implements Store {
     } catch (error) {
       client.destroy();
       const reason = error instanceof Error ? error.message : String(error);
-      throw new Error(`cannot reach Redis at ${where} (GATEHOUSE_REDIS_URL): ${reason || 'connection failed'}`, { cause: error });
+      throw new Error(`cannot reach Redis at ${where} (GATEHOUSE_REDIS_URL): ${reason || 'connection failed'}`, {
+        cause: error,
+      });
     }
     connected = true;
     return new RedisStore(client, options.commandTimeoutMs ?? defaultCommandTimeoutMs);
@@ -77,16 +85,26 @@ export class RedisStore implements Store {
 
   set(key: string, value: string, ttlMs?: number): Promise<void> {
     return this.run(async () => {
-      await this.client.set(key, value, ttlMs === undefined ? undefined : { expiration: { type: 'PX', value: px(ttlMs) } });
+      await this.client.set(
+        key,
+        value,
+        ttlMs === undefined ? undefined : { expiration: { type: 'PX', value: px(ttlMs) } },
+      );
     });
   }
 
   setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
-    return this.run(async () => (await this.client.set(key, value, { condition: 'NX', expiration: { type: 'PX', value: px(ttlMs) } })) === 'OK');
+    return this.run(
+      async () =>
+        (await this.client.set(key, value, { condition: 'NX', expiration: { type: 'PX', value: px(ttlMs) } })) === 'OK',
+    );
   }
 
   setIfPresent(key: string, value: string, ttlMs: number): Promise<boolean> {
-    return this.run(async () => (await this.client.set(key, value, { condition: 'XX', expiration: { type: 'PX', value: px(ttlMs) } })) === 'OK');
+    return this.run(
+      async () =>
+        (await this.client.set(key, value, { condition: 'XX', expiration: { type: 'PX', value: px(ttlMs) } })) === 'OK',
+    );
   }
 
   take(key: string): Promise<string | undefined> {
@@ -108,11 +126,7 @@ export class RedisStore implements Store {
         return;
       }
       // NX gives a new set its TTL, GT lengthens an existing one: an index outlives its members.
-      await this.client.multi()
-        .sAdd(key, member)
-        .pExpire(key, px(ttlMs), 'NX')
-        .pExpire(key, px(ttlMs), 'GT')
-        .exec();
+      await this.client.multi().sAdd(key, member).pExpire(key, px(ttlMs), 'NX').pExpire(key, px(ttlMs), 'GT').exec();
     });
   }
 
@@ -164,7 +178,10 @@ export class RedisStore implements Store {
     pending.catch(() => {}); // it may settle after the timeout: nobody is listening then
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`Redis did not answer within ${this.commandTimeoutMs} ms`)), this.commandTimeoutMs);
+      timer = setTimeout(
+        () => reject(new Error(`Redis did not answer within ${this.commandTimeoutMs} ms`)),
+        this.commandTimeoutMs,
+      );
     });
     try {
       return await Promise.race([pending, timeout]);

@@ -15,13 +15,21 @@ const readMethods = new Set(['GET', 'HEAD']);
  * methods, or `GET /auth/user` → 403 `token_scope`. A token never reaches the pages or the
  * routes that manage tokens and sessions.
  */
-export async function authenticateApiToken(tokens: ApiTokenStore, grants: GrantStore, req: Request, res: Response, secret: string): Promise<Grant> {
+export async function authenticateApiToken(
+  tokens: ApiTokenStore,
+  grants: GrantStore,
+  req: Request,
+  res: Response,
+  secret: string,
+): Promise<Grant> {
   // A script is calling: whatever the path, refusals are JSON.
   res.locals.errorFormat = 'json';
   const resolved = await tokens.resolve(secret);
   if (resolved.status === 'invalid') {
     res.setHeader('WWW-Authenticate', 'Bearer error="invalid_token"');
-    throw new AppError('invalid_token', 'This API token is unknown, revoked or expired.', { details: { tokensUrl: tokensPageUrl } });
+    throw new AppError('invalid_token', 'This API token is unknown, revoked or expired.', {
+      details: { tokensUrl: tokensPageUrl },
+    });
   }
   if (resolved.status === 'grant_ended') {
     res.setHeader('WWW-Authenticate', 'Bearer error="invalid_token"');
@@ -35,9 +43,13 @@ export async function authenticateApiToken(tokens: ApiTokenStore, grants: GrantS
 
 /** 401 when the IdP no longer honours the token's grant: only a new token helps. */
 export function tokenGrantEnded(): AppError {
-  return new AppError('session_expired', `This API token's sign-in at the identity provider has ended; create a new token at ${tokensPageUrl}.`, {
-    details: { tokensUrl: tokensPageUrl },
-  });
+  return new AppError(
+    'session_expired',
+    `This API token's sign-in at the identity provider has ended; create a new token at ${tokensPageUrl}.`,
+    {
+      details: { tokensUrl: tokensPageUrl },
+    },
+  );
 }
 
 /** 403 `token_scope` unless the request is one the token may make. */
@@ -52,7 +64,8 @@ function checkTokenScope(token: ApiToken, req: Request): void {
   if (token.upstreams && !token.upstreams.includes(name)) {
     throw refuse(`This API token may reach only ${token.upstreams.map((u) => `/api/${u}/`).join(', ')}.`);
   }
-  if (token.readOnly && !readMethods.has(req.method)) throw refuse('This API token is read-only: it may send only GET and HEAD.');
+  if (token.readOnly && !readMethods.has(req.method))
+    throw refuse('This API token is read-only: it may send only GET and HEAD.');
 }
 
 /**

@@ -50,7 +50,11 @@ export type ResolvedApiToken =
  * (the set of a user's token ids). All live until the token's expiry.
  */
 export class ApiTokenStore {
-  constructor(private readonly store: Store, private readonly grants: GrantStore, private readonly clock: Clock) {}
+  constructor(
+    private readonly store: Store,
+    private readonly grants: GrantStore,
+    private readonly clock: Clock,
+  ) {}
 
   /** Stores a token for `grant` and returns it with its secret, which is never stored or shown again. */
   async create(input: NewApiToken): Promise<{ token: ApiToken; secret: string }> {
@@ -100,9 +104,7 @@ export class ApiTokenStore {
     await Promise.all(ids.filter((_id, i) => !tokens[i]).map((id) => this.store.removeFromSet(`apitokens:${sub}`, id)));
     const live = tokens.filter((token): token is ApiToken => token !== undefined && token.sub === sub);
     const grants = await Promise.all(live.map((token) => this.grants.get(token.grantId)));
-    return live
-      .map((token, i) => ({ token, grant: grants[i] }))
-      .sort((a, b) => b.token.createdAt - a.token.createdAt);
+    return live.map((token, i) => ({ token, grant: grants[i] })).sort((a, b) => b.token.createdAt - a.token.createdAt);
   }
 
   /** Forgets the token (its secret stops working everywhere); returns it, or undefined when it was gone. */

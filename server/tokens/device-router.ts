@@ -57,7 +57,10 @@ export interface DeviceRouterOptions {
  * `/device` where the signed-in user approves or denies (`page`). An approval creates the token
  * as /tokens does, through the IdP for a grant of its own, so any IdP works.
  */
-export function deviceRouters(deps: AppDeps, options: DeviceRouterOptions): { endpoints: Router; page: Router; complete: AuthorizationCompletion } {
+export function deviceRouters(
+  deps: AppDeps,
+  options: DeviceRouterOptions,
+): { endpoints: Router; page: Router; complete: AuthorizationCompletion } {
   const { config, store, clock, logger } = deps;
   const cipher = new TokenCipher(config.session.secret);
   const form = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 20 });
@@ -68,9 +71,20 @@ export function deviceRouters(deps: AppDeps, options: DeviceRouterOptions): { en
 
   endpoints.post('/code', ...(options.codeRequestLimit ?? []), form, async (req, res) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
-    const clientName = typeof body.client_name === 'string' ? body.client_name.trim().slice(0, 64).replace(/[\u0000-\u001f\u007f]/g, '') : '';
+    const clientName =
+      typeof body.client_name === 'string'
+        ? body.client_name
+            .trim()
+            .slice(0, 64)
+            .replace(/[\u0000-\u001f\u007f]/g, '')
+        : '';
     const request = parseTokenRequest(
-      { name: body.token_name, expiresInDays: body.expires_in_days, upstreams: body.upstreams, readOnly: body.read_only },
+      {
+        name: body.token_name,
+        expiresInDays: body.expires_in_days,
+        upstreams: body.upstreams,
+        readOnly: body.read_only,
+      },
       { maxDays: config.apiTokens.maxDays, upstreams: options.upstreamNames },
       clientName || 'device sign-in',
     );
@@ -108,8 +122,10 @@ export function deviceRouters(deps: AppDeps, options: DeviceRouterOptions): { en
       res.status(errorStatus[error]).json({ error, error_description: description });
     };
     if (typeof body.grant_type !== 'string') return oauthError('invalid_request', 'Send grant_type.');
-    if (body.grant_type !== deviceCodeGrantType) return oauthError('unsupported_grant_type', `Only ${deviceCodeGrantType} is supported here.`);
-    if (typeof body.device_code !== 'string' || body.device_code === '') return oauthError('invalid_request', 'Send one device_code.');
+    if (body.grant_type !== deviceCodeGrantType)
+      return oauthError('unsupported_grant_type', `Only ${deviceCodeGrantType} is supported here.`);
+    if (typeof body.device_code !== 'string' || body.device_code === '')
+      return oauthError('invalid_request', 'Send one device_code.');
     const key = `device:${hashHandle(body.device_code)}`;
     const raw = await store.get(key);
     if (raw === undefined) return oauthError('invalid_grant', 'This device_code is unknown or was already used.');
@@ -137,11 +153,19 @@ export function deviceRouters(deps: AppDeps, options: DeviceRouterOptions): { en
     if (authorization.lastPolledAt !== undefined && now - authorization.lastPolledAt < authorization.interval * 1000) {
       authorization.interval += 5;
       authorization.lastPolledAt = now;
-      await store.setIfPresent(key, JSON.stringify(authorization), Math.max(1, authorization.expiresAt + expiresInSeconds * 1000 - now));
+      await store.setIfPresent(
+        key,
+        JSON.stringify(authorization),
+        Math.max(1, authorization.expiresAt + expiresInSeconds * 1000 - now),
+      );
       return oauthError('slow_down', `Poll at most every ${authorization.interval} seconds.`);
     }
     authorization.lastPolledAt = now;
-    await store.setIfPresent(key, JSON.stringify(authorization), Math.max(1, authorization.expiresAt + expiresInSeconds * 1000 - now));
+    await store.setIfPresent(
+      key,
+      JSON.stringify(authorization),
+      Math.max(1, authorization.expiresAt + expiresInSeconds * 1000 - now),
+    );
     return oauthError('authorization_pending', 'The user has not approved yet.');
   });
 
@@ -155,18 +179,36 @@ export function deviceRouters(deps: AppDeps, options: DeviceRouterOptions): { en
       return res.redirect(302, `/auth/login?returnTo=${encodeURIComponent(returnTo)}`);
     }
     const csrfToken = req.session?.csrfToken ?? '';
-    if (!typed) return res.render('device', { step: 'enter', csrfToken, userCode: '', error: undefined, request: undefined });
+    if (!typed)
+      return res.render('device', { step: 'enter', csrfToken, userCode: '', error: undefined, request: undefined });
     const found = await lookUp(req, typed);
     if (!found) {
       res.status(400);
-      return res.render('device', { step: 'enter', csrfToken, userCode: typed, error: 'That code is not valid (or has expired). Check it and try again.', request: undefined });
+      return res.render('device', {
+        step: 'enter',
+        csrfToken,
+        userCode: typed,
+        error: 'That code is not valid (or has expired). Check it and try again.',
+        request: undefined,
+      });
     }
-    res.render('device', { step: 'confirm', csrfToken, userCode: shownCode(found.userCode), error: undefined, request: describeRequest(found) });
+    res.render('device', {
+      step: 'confirm',
+      csrfToken,
+      userCode: shownCode(found.userCode),
+      error: undefined,
+      request: describeRequest(found),
+    });
   });
 
   page.post('/approve', form, async (req, res) => {
     const found = await decided(req);
-    const pending: PendingToken = { request: found.request, sub: req.grant!.sub, clientName: found.clientName, deviceId: found.id };
+    const pending: PendingToken = {
+      request: found.request,
+      sub: req.grant!.sub,
+      clientName: found.clientName,
+      deviceId: found.id,
+    };
     const url = await options.issuer.start(req, res, deviceApprovalPurpose, pending, '/device');
     res.redirect(303, url);
   });
@@ -174,10 +216,20 @@ export function deviceRouters(deps: AppDeps, options: DeviceRouterOptions): { en
   page.post('/deny', form, async (req, res) => {
     const found = await decided(req);
     found.status = 'denied';
-    await store.setIfPresent(`device:${found.id}`, JSON.stringify(found), Math.max(1, found.expiresAt + expiresInSeconds * 1000 - clock()));
+    await store.setIfPresent(
+      `device:${found.id}`,
+      JSON.stringify(found),
+      Math.max(1, found.expiresAt + expiresInSeconds * 1000 - clock()),
+    );
     await store.delete(`device-user:${found.userCode}`);
     logger.info('device sign-in denied', { sub: req.grant!.sub });
-    res.render('device', { step: 'denied', csrfToken: '', userCode: '', error: undefined, request: describeRequest(found) });
+    res.render('device', {
+      step: 'denied',
+      csrfToken: '',
+      userCode: '',
+      error: undefined,
+      request: describeRequest(found),
+    });
   });
 
   // At /auth/callback, whose router sends no-store.
@@ -185,9 +237,12 @@ export function deviceRouters(deps: AppDeps, options: DeviceRouterOptions): { en
     const pending = data as PendingToken;
     const key = `device:${pending.deviceId}`;
     const raw = await store.get(key);
-    const found = raw === undefined ? undefined : JSON.parse(raw) as DeviceAuthorization;
+    const found = raw === undefined ? undefined : (JSON.parse(raw) as DeviceAuthorization);
     if (found?.status !== 'pending' || clock() >= found.expiresAt) {
-      throw new AppError('device_request_gone', 'This device request has expired or was already answered; start again on the device.');
+      throw new AppError(
+        'device_request_gone',
+        'This device request has expired or was already answered; start again on the device.',
+      );
     }
     // Of two approvals racing (a double click, two tabs), one creates the token.
     if (!(await store.setIfAbsent(`device-approved:${found.id}`, '1', 2 * expiresInSeconds * 1000))) {
@@ -205,9 +260,19 @@ export function deviceRouters(deps: AppDeps, options: DeviceRouterOptions): { en
     found.sealedToken = cipher.seal(secret, found.id);
     // The IdP's refresh token may end before the chosen lifetime.
     found.tokenExpiresAt = Math.min(token.expiresAt, grant.expiresAt);
-    await store.setIfPresent(key, JSON.stringify(found), Math.max(1, found.expiresAt + expiresInSeconds * 1000 - clock()));
+    await store.setIfPresent(
+      key,
+      JSON.stringify(found),
+      Math.max(1, found.expiresAt + expiresInSeconds * 1000 - clock()),
+    );
     await store.delete(`device-user:${found.userCode}`);
-    res.render('device', { step: 'approved', csrfToken: '', userCode: '', error: undefined, request: describeRequest(found) });
+    res.render('device', {
+      step: 'approved',
+      csrfToken: '',
+      userCode: '',
+      error: undefined,
+      request: describeRequest(found),
+    });
   };
 
   /** The pending authorization a typed code names, counting wrong codes (429 + Retry-After past the limit). */
@@ -219,9 +284,12 @@ export function deviceRouters(deps: AppDeps, options: DeviceRouterOptions): { en
       throw rateLimited(((window + 1) * 60_000 - now) / 1000);
     }
     const code = typed.toUpperCase().replace(/[\s-]/g, '');
-    const id = code.length === 8 && [...code].every((c) => userCodeAlphabet.includes(c)) ? await store.get(`device-user:${code}`) : undefined;
+    const id =
+      code.length === 8 && [...code].every((c) => userCodeAlphabet.includes(c))
+        ? await store.get(`device-user:${code}`)
+        : undefined;
     const raw = id === undefined ? undefined : await store.get(`device:${id}`);
-    const found = raw === undefined ? undefined : JSON.parse(raw) as DeviceAuthorization;
+    const found = raw === undefined ? undefined : (JSON.parse(raw) as DeviceAuthorization);
     if (found && found.status === 'pending' && now < found.expiresAt) return found;
     // Counted in the store, so the limit holds across instances.
     await store.addToSet(guessKey, randomHandle(9), 120_000);
@@ -230,8 +298,12 @@ export function deviceRouters(deps: AppDeps, options: DeviceRouterOptions): { en
 
   /** The authorization an Approve or Deny form names; only from a signed-in browser with the page's CSRF token. */
   async function decided(req: Request): Promise<DeviceAuthorization> {
-    if (!req.grant || req.credential !== 'cookie') throw new AppError('unauthenticated', 'Sign in first.', { details: { loginUrl: '/auth/login?returnTo=%2Fdevice' } });
-    if (!hasCsrfProof(req)) throw new AppError('csrf_proof_missing', 'Answer device requests from Gatehouse\'s own page at /device.');
+    if (!req.grant || req.credential !== 'cookie')
+      throw new AppError('unauthenticated', 'Sign in first.', {
+        details: { loginUrl: '/auth/login?returnTo=%2Fdevice' },
+      });
+    if (!hasCsrfProof(req))
+      throw new AppError('csrf_proof_missing', "Answer device requests from Gatehouse's own page at /device.");
     const typed = (req.body as Record<string, unknown>).user_code;
     const found = typeof typed === 'string' ? await lookUp(req, typed.slice(0, 40)) : undefined;
     if (!found) throw new AppError('invalid_user_code', 'That code is not valid (or has expired).');

@@ -11,7 +11,11 @@ import { deviceApprovalPurpose, deviceRouters } from './device-router.ts';
  * token's own authorization, the token-aware `/api` error, and the home-page link. Call after
  * the `/api` router is mounted.
  */
-export function mountApiTokens(extensions: AppExtensions, deps: AppDeps, upstreamNames: readonly string[]): { apiTokens: ApiTokenStore; issuer: ApiTokenIssuer } {
+export function mountApiTokens(
+  extensions: AppExtensions,
+  deps: AppDeps,
+  upstreamNames: readonly string[],
+): { apiTokens: ApiTokenStore; issuer: ApiTokenIssuer } {
   const apiTokens = new ApiTokenStore(deps.store, deps.grants, deps.clock);
   const issuer = new ApiTokenIssuer(deps, apiTokens);
   const { page, json, complete } = tokensRouters(deps, { apiTokens, issuer, upstreamNames });

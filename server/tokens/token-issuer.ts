@@ -25,7 +25,10 @@ export interface PendingToken {
 export class ApiTokenIssuer {
   private readonly authorizations: Authorizations;
 
-  constructor(private readonly deps: AppDeps, private readonly apiTokens: ApiTokenStore) {
+  constructor(
+    private readonly deps: AppDeps,
+    private readonly apiTokens: ApiTokenStore,
+  ) {
     this.authorizations = new Authorizations(deps);
   }
 
@@ -35,7 +38,9 @@ export class ApiTokenIssuer {
     return this.authorizations.start(req, res, {
       returnTo,
       scope: settings.scopes,
-      ...(settings.consentPrompt && settings.scopes.split(/\s+/).includes('offline_access') ? { prompt: 'consent' } : {}),
+      ...(settings.consentPrompt && settings.scopes.split(/\s+/).includes('offline_access')
+        ? { prompt: 'consent' }
+        : {}),
       purpose: { kind, data: pending },
     });
   }
@@ -45,13 +50,24 @@ export class ApiTokenIssuer {
    * asked, and the IdP must have answered for that user; otherwise the new grant is revoked
    * at the IdP and nothing is stored.
    */
-  async issue(req: Request, signIn: SignIn, pending: PendingToken): Promise<{ token: ApiToken; secret: string; grant: Grant }> {
+  async issue(
+    req: Request,
+    signIn: SignIn,
+    pending: PendingToken,
+  ): Promise<{ token: ApiToken; secret: string; grant: Grant }> {
     const { grants, idp, logger, config } = this.deps;
     const caller = req.credential === 'cookie' ? req.grant : undefined;
     if (!caller || caller.sub !== pending.sub || signIn.sub !== pending.sub) {
       if (signIn.tokens.refreshToken) await idp.revoke(signIn.tokens.refreshToken, 'refresh_token');
-      if (!caller) throw new AppError('unauthenticated', 'Your session here ended meanwhile; sign in and ask for the token again. No token was created.');
-      throw new AppError('account_mismatch', 'The identity provider answered for another account than the one signed in here; no token was created.');
+      if (!caller)
+        throw new AppError(
+          'unauthenticated',
+          'Your session here ended meanwhile; sign in and ask for the token again. No token was created.',
+        );
+      throw new AppError(
+        'account_mismatch',
+        'The identity provider answered for another account than the one signed in here; no token was created.',
+      );
     }
     const offline = grantsOffline(signIn.tokens, config.apiTokens.scopes);
     const grant = await grants.create({
@@ -77,7 +93,12 @@ export class ApiTokenIssuer {
       offline,
       ...(pending.clientName ? { clientName: pending.clientName } : {}),
     });
-    logger.info('api token created', { sub: grant.sub, tokenId: created.token.id, offline, device: pending.deviceId !== undefined });
+    logger.info('api token created', {
+      sub: grant.sub,
+      tokenId: created.token.id,
+      offline,
+      device: pending.deviceId !== undefined,
+    });
     return { ...created, grant };
   }
 }

@@ -53,7 +53,10 @@ const requireBrowserSession: RequestHandler = (req, _res, next) => {
  * `/tokens` (the page: list, create form, revoke buttons) and `/auth/tokens` (JSON: `GET` lists,
  * `DELETE /:id` with `X-CSRF: 1` revokes). Returns both routers and the callback completion.
  */
-export function tokensRouters(deps: AppDeps, options: TokensRouterOptions): { page: Router; json: Router; complete: AuthorizationCompletion } {
+export function tokensRouters(
+  deps: AppDeps,
+  options: TokensRouterOptions,
+): { page: Router; json: Router; complete: AuthorizationCompletion } {
   const { config, grants, idp, logger } = deps;
   const { apiTokens, issuer } = options;
   const choices = lifetimeChoices(config.apiTokens.maxDays);
@@ -64,7 +67,8 @@ export function tokensRouters(deps: AppDeps, options: TokensRouterOptions): { pa
 
   page.get('/', async (req, res) => {
     if (!req.grant) return res.redirect(302, '/auth/login?returnTo=%2Ftokens');
-    if (req.credential !== 'cookie') throw new AppError('browser_session_required', 'Tokens are managed from a signed-in browser at /tokens.');
+    if (req.credential !== 'cookie')
+      throw new AppError('browser_session_required', 'Tokens are managed from a signed-in browser at /tokens.');
     res.render('tokens', {
       tokens: await summaries(req.grant),
       csrfToken: req.session?.csrfToken ?? '',
@@ -75,7 +79,8 @@ export function tokensRouters(deps: AppDeps, options: TokensRouterOptions): { pa
   });
 
   page.post('/', form, requireBrowserSession, async (req, res) => {
-    if (!hasCsrfProof(req)) throw new AppError('csrf_proof_missing', 'Create tokens from Gatehouse\'s own page at /tokens.');
+    if (!hasCsrfProof(req))
+      throw new AppError('csrf_proof_missing', "Create tokens from Gatehouse's own page at /tokens.");
     const body = req.body as Record<string, unknown>;
     const request = parseTokenRequest(
       { name: body.name, expiresInDays: body.expires_in_days, upstreams: body.upstreams, readOnly: body.read_only },
@@ -87,7 +92,8 @@ export function tokensRouters(deps: AppDeps, options: TokensRouterOptions): { pa
   });
 
   page.post('/:id/revoke', form, requireBrowserSession, async (req, res) => {
-    if (!hasCsrfProof(req)) throw new AppError('csrf_proof_missing', 'Revoke tokens from Gatehouse\'s own page at /tokens.');
+    if (!hasCsrfProof(req))
+      throw new AppError('csrf_proof_missing', "Revoke tokens from Gatehouse's own page at /tokens.");
     await revokeOwn(req);
     res.redirect(303, '/tokens');
   });
@@ -98,7 +104,8 @@ export function tokensRouters(deps: AppDeps, options: TokensRouterOptions): { pa
     res.json({ tokens: await summaries(req.grant!) });
   });
   json.delete('/:id', requireBrowserSession, async (req, res) => {
-    if (!hasCsrfProof(req, 'header')) throw new AppError('csrf_proof_missing', 'Send the header X-CSRF: 1 to revoke a token.');
+    if (!hasCsrfProof(req, 'header'))
+      throw new AppError('csrf_proof_missing', 'Send the header X-CSRF: 1 to revoke a token.');
     await revokeOwn(req);
     res.status(204).end();
   });
@@ -108,7 +115,8 @@ export function tokensRouters(deps: AppDeps, options: TokensRouterOptions): { pa
     const id = String(req.params.id);
     const caller = req.grant!;
     const token = tokenIdPattern.test(id) ? await apiTokens.get(id) : undefined;
-    if (!token || token.sub !== caller.sub) throw new AppError('token_not_found', 'You have no such token; it may have been revoked or expired.');
+    if (!token || token.sub !== caller.sub)
+      throw new AppError('token_not_found', 'You have no such token; it may have been revoked or expired.');
     await apiTokens.remove(id);
     // Its own grant: revoking its refresh token ends only that grant at the IdP.
     await signOutGrant(grants, idp, token.grantId);
@@ -118,7 +126,11 @@ export function tokensRouters(deps: AppDeps, options: TokensRouterOptions): { pa
   async function summaries(caller: Grant): Promise<TokenSummary[]> {
     const list = await apiTokens.listBySub(caller.sub);
     // A token whose grant has ended is of no use any more: it is listed until revoked, as ended.
-    return Promise.all(list.map(async ({ token, grant }) => summary(token, grant, grant ? await grants.lastUsedAt(grant) : token.createdAt)));
+    return Promise.all(
+      list.map(async ({ token, grant }) =>
+        summary(token, grant, grant ? await grants.lastUsedAt(grant) : token.createdAt),
+      ),
+    );
   }
 
   const complete: AuthorizationCompletion = async (req: Request, res: Response, signIn, data) => {

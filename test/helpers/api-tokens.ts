@@ -12,7 +12,11 @@ export interface TokenFields {
  * Creates an API token as a user does on /tokens: reads the page's CSRF token, posts the form,
  * follows Gatehouse → IdP → callback, and returns the secret shown once on the last page.
  */
-export async function createApiToken(gatehouse: TestGatehouse, browser: CookieBrowser, fields: TokenFields = {}): Promise<{ secret: string; page: string }> {
+export async function createApiToken(
+  gatehouse: TestGatehouse,
+  browser: CookieBrowser,
+  fields: TokenFields = {},
+): Promise<{ secret: string; page: string }> {
   const list = await browser.navigate(`${gatehouse.url}/tokens`);
   const csrf = /name="csrf" value="([^"]+)"/.exec(list.body)?.[1];
   if (!csrf) throw new Error(`no CSRF token on /tokens (${list.response.status}: ${list.url})`);
@@ -26,13 +30,22 @@ export async function createApiToken(gatehouse: TestGatehouse, browser: CookieBr
     body: form.toString(),
   });
   const secret = /id="token-secret" readonly value="([^"]+)"/.exec(created.body)?.[1];
-  if (!secret) throw new Error(`no token shown (${created.response.status} at ${created.url}): ${created.body.slice(0, 400)}`);
+  if (!secret)
+    throw new Error(`no token shown (${created.response.status} at ${created.url}): ${created.body.slice(0, 400)}`);
   return { secret, page: created.body };
 }
 
 /** A request with `Authorization: Bearer <secret>` and nothing else (no cookie, no X-CSRF). */
-export async function withToken(url: string, secret: string, init: RequestInit = {}): Promise<{ status: number; headers: Headers; json: any }> {
-  const response = await fetch(url, { ...init, headers: { authorization: `Bearer ${secret}`, ...(init.headers as Record<string, string>) }, redirect: 'manual' });
+export async function withToken(
+  url: string,
+  secret: string,
+  init: RequestInit = {},
+): Promise<{ status: number; headers: Headers; json: any }> {
+  const response = await fetch(url, {
+    ...init,
+    headers: { authorization: `Bearer ${secret}`, ...(init.headers as Record<string, string>) },
+    redirect: 'manual',
+  });
   const text = await response.text();
   let json: unknown;
   try {

@@ -23,7 +23,13 @@ export interface ConnectorFixture {
  * embedded IdP's issuer (with `dataverseAccounts`, if given) and `upstreams(demo)` is written
  * to a real `GATEHOUSE_APIS` file.
  */
-export async function startConnectorFixture(options: { upstreams?: (demo: DemoApis) => unknown[] | Promise<unknown[]>; username?: string; dataverseAccounts?: readonly string[] } = {}): Promise<ConnectorFixture> {
+export async function startConnectorFixture(
+  options: {
+    upstreams?: (demo: DemoApis) => unknown[] | Promise<unknown[]>;
+    username?: string;
+    dataverseAccounts?: readonly string[];
+  } = {},
+): Promise<ConnectorFixture> {
   const clock = new TestClock();
   let gatehouse: TestGatehouse;
   let ownDemo: DemoApis | undefined;
@@ -31,7 +37,13 @@ export async function startConnectorFixture(options: { upstreams?: (demo: DemoAp
     const upstreams = options.upstreams;
     ({ demo: ownDemo, gatehouse } = await startGatehouseAfterDemoApis(
       async (demo) => ({ GATEHOUSE_APIS: writeApisFile(await upstreams(demo)) }),
-      { demo: { clock: clock.read, ...(options.dataverseAccounts ? { dataverseAccounts: options.dataverseAccounts } : {}) }, gatehouse: { clock: clock.read } },
+      {
+        demo: {
+          clock: clock.read,
+          ...(options.dataverseAccounts ? { dataverseAccounts: options.dataverseAccounts } : {}),
+        },
+        gatehouse: { clock: clock.read },
+      },
     ));
   } else {
     gatehouse = await startGatehouse({}, { clock: clock.read });

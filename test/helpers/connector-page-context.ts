@@ -51,7 +51,11 @@ export class ConnectorPageContext {
   private readonly realFetch = globalThis.fetch;
 
   /** `gatehouseUrl` and `browser` may be swapped mid-test (another user, a Gatehouse that is gone). */
-  constructor(public gatehouseUrl: string, public browser: CookieBrowser, search = '') {
+  constructor(
+    public gatehouseUrl: string,
+    public browser: CookieBrowser,
+    search = '',
+  ) {
     const navigations = this.navigations;
     Object.assign(globalThis, {
       location: { pathname: '/connector', search, hash: '', assign: (url: string) => navigations.push(url) },
@@ -60,7 +64,12 @@ export class ConnectorPageContext {
       // Gatehouse runs in this process too: its own calls (discovery, JWKS, tokens) pass untouched.
       if (typeof input !== 'string' || !input.startsWith('/')) return this.realFetch(input, init);
       const headers = new Headers(init?.headers);
-      this.calls.push({ method: init?.method ?? 'GET', path: input, headers, ...(typeof init?.body === 'string' ? { body: init.body } : {}) });
+      this.calls.push({
+        method: init?.method ?? 'GET',
+        path: input,
+        headers,
+        ...(typeof init?.body === 'string' ? { body: init.body } : {}),
+      });
       return this.browser.request(new URL(input, this.gatehouseUrl).href, { ...init, headers });
     };
   }

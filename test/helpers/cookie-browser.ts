@@ -23,7 +23,11 @@ export class CookieBrowser {
   }
 
   /** Follows redirects like a browser (POST → GET on 302/303), returning the last response and its body. */
-  async navigate(url: string, init: RequestInit = {}, maxHops = 15): Promise<{ response: Response; url: string; body: string }> {
+  async navigate(
+    url: string,
+    init: RequestInit = {},
+    maxHops = 15,
+  ): Promise<{ response: Response; url: string; body: string }> {
     let current = url;
     let currentInit = init;
     for (let hop = 0; hop < maxHops; hop++) {
@@ -42,7 +46,11 @@ export class CookieBrowser {
   }
 
   /** Submits the first form on a page, with `fields` filled in. */
-  async submitForm(pageUrl: string, html: string, fields: Record<string, string>): Promise<{ response: Response; url: string; body: string }> {
+  async submitForm(
+    pageUrl: string,
+    html: string,
+    fields: Record<string, string>,
+  ): Promise<{ response: Response; url: string; body: string }> {
     const form = /<form[^>]*action="([^"]*)"[^>]*>([\s\S]*?)<\/form>/i.exec(html);
     if (!form) throw new Error(`no form on ${pageUrl}`);
     const data = new URLSearchParams();
@@ -65,7 +73,11 @@ export class CookieBrowser {
 
   cookieHeader(url: URL): string {
     return [...this.jar.values()]
-      .filter((c) => c.host === url.hostname && (url.pathname === c.path || url.pathname.startsWith(c.path.endsWith('/') ? c.path : `${c.path}/`)))
+      .filter(
+        (c) =>
+          c.host === url.hostname &&
+          (url.pathname === c.path || url.pathname.startsWith(c.path.endsWith('/') ? c.path : `${c.path}/`)),
+      )
       .map((c) => `${c.name}=${c.value}`)
       .join('; ');
   }
@@ -95,5 +107,8 @@ export class CookieBrowser {
 }
 
 function decodeEntities(text: string): string {
-  return text.replace(/&#(\d+);/g, (_m, code: string) => String.fromCharCode(Number(code))).replace(/&amp;/g, '&').replace(/&quot;/g, '"');
+  return text
+    .replace(/&#(\d+);/g, (_m, code: string) => String.fromCharCode(Number(code)))
+    .replace(/&amp;/g, '&')
+    .replace(/&quot;/g, '"');
 }

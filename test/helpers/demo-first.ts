@@ -11,12 +11,21 @@ import { bindSparePort } from './ports.ts';
  */
 export async function startGatehouseAfterDemoApis(
   env: (demo: DemoApis) => Record<string, string> | Promise<Record<string, string>>,
-  options: { demo?: Omit<Parameters<typeof startDemoApis>[0], 'issuer'>; gatehouse?: Omit<StartOptions, 'env' | 'logger'> } = {},
+  options: {
+    demo?: Omit<Parameters<typeof startDemoApis>[0], 'issuer'>;
+    gatehouse?: Omit<StartOptions, 'env' | 'logger'>;
+  } = {},
 ): Promise<{ demo: DemoApis; gatehouse: TestGatehouse }> {
   const { bound } = await bindSparePort(async (idpPort) => {
     const demo = await startDemoApis({ ...options.demo!, issuer: `http://127.0.0.1:${idpPort}` });
     try {
-      return { demo, gatehouse: await startGatehouse({ ...(await env(demo)), GATEHOUSE_DEV_IDP_PORT: String(idpPort) }, options.gatehouse) };
+      return {
+        demo,
+        gatehouse: await startGatehouse(
+          { ...(await env(demo)), GATEHOUSE_DEV_IDP_PORT: String(idpPort) },
+          options.gatehouse,
+        ),
+      };
     } catch (error) {
       await demo.close();
       throw error;

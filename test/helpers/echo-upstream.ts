@@ -50,14 +50,28 @@ export class EchoUpstream {
       this.arrivals++;
       const chunked = /\/chunked\/(\d+)$/.exec(req.url!.split('?')[0]!);
       if (chunked) {
-        this.requests.push({ method: req.method!, url: req.url!, headers: req.headers, token: undefined, claims: undefined, bodyBytes: 0 });
+        this.requests.push({
+          method: req.method!,
+          url: req.url!,
+          headers: req.headers,
+          token: undefined,
+          claims: undefined,
+          bodyBytes: 0,
+        });
         res.writeHead(200, { 'content-type': 'application/octet-stream' });
         for (let left = Number(chunked[1]); left > 0; left -= 1024) res.write('x'.repeat(Math.min(1024, left)));
         res.end();
         return;
       }
       if (req.url!.split('?')[0]!.endsWith('/echo-token-error/gzip')) {
-        this.requests.push({ method: req.method!, url: req.url!, headers: req.headers, token: undefined, claims: undefined, bodyBytes: 0 });
+        this.requests.push({
+          method: req.method!,
+          url: req.url!,
+          headers: req.headers,
+          token: undefined,
+          claims: undefined,
+          bodyBytes: 0,
+        });
         res.writeHead(401, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
         res.end(gzipSync(JSON.stringify({ error: 'unauthorized', received: req.headers.authorization ?? '' })));
         return;
@@ -110,14 +124,22 @@ export class EchoUpstream {
     return this.requests.flatMap((r) => (r.token ? [r.token] : []));
   }
 
-  private async answer(method: string, url: string, headers: IncomingHttpHeaders, bodyBytes: number): Promise<{ status: number; headers: Record<string, string | string[]>; body: string }> {
+  private async answer(
+    method: string,
+    url: string,
+    headers: IncomingHttpHeaders,
+    bodyBytes: number,
+  ): Promise<{ status: number; headers: Record<string, string | string[]>; body: string }> {
     const token = /^Bearer (.+)$/.exec(headers.authorization ?? '')?.[1];
     let claims: JWTPayload | undefined;
     let invalid: string | undefined;
     if (token && this.issuer) {
       try {
         this.jwks ??= createRemoteJWKSet(new URL(`${this.issuer}/jwks`));
-        ({ payload: claims } = await jwtVerify(token, this.jwks, { issuer: this.issuer, ...(this.audience ? { audience: this.audience } : {}) }));
+        ({ payload: claims } = await jwtVerify(token, this.jwks, {
+          issuer: this.issuer,
+          ...(this.audience ? { audience: this.audience } : {}),
+        }));
       } catch (error) {
         invalid = (error as Error).message;
       }
@@ -131,13 +153,33 @@ export class EchoUpstream {
     const json = { 'content-type': 'application/json' };
     const authorization = headers.authorization ?? '';
     if (path.endsWith('/echo-token-error')) {
-      return { status: 400, headers: json, body: JSON.stringify({ error: 'bad_request', received: { authorization, token: encodeURIComponent(token ?? '') } }) };
+      return {
+        status: 400,
+        headers: json,
+        body: JSON.stringify({
+          error: 'bad_request',
+          received: { authorization, token: encodeURIComponent(token ?? '') },
+        }),
+      };
     }
     if (path.endsWith('/echo-token-error/big')) {
-      return { status: 500, headers: { 'content-type': 'text/plain' }, body: `received ${authorization}\n${'x'.repeat(70 * 1024)}\n${authorization}` };
+      return {
+        status: 500,
+        headers: { 'content-type': 'text/plain' },
+        body: `received ${authorization}\n${'x'.repeat(70 * 1024)}\n${authorization}`,
+      };
     }
     if (path.endsWith('/echo-token-header')) {
-      return { status: 200, headers: { ...json, 'x-debug-authorization': authorization, 'x-debug-safe': 'kept', link: `<https://debug.example/?t=${encodeURIComponent(token ?? '')}>` }, body: '{"ok":true}' };
+      return {
+        status: 200,
+        headers: {
+          ...json,
+          'x-debug-authorization': authorization,
+          'x-debug-safe': 'kept',
+          link: `<https://debug.example/?t=${encodeURIComponent(token ?? '')}>`,
+        },
+        body: '{"ok":true}',
+      };
     }
     if (path.endsWith('/hostile-headers')) {
       return {
@@ -160,28 +202,67 @@ export class EchoUpstream {
       };
     }
     const sized = /\/sized\/(\d+)$/.exec(path);
-    if (sized) return { status: 200, headers: { 'content-type': 'application/octet-stream', 'content-length': sized[1]! }, body: 'x'.repeat(Number(sized[1])) };
+    if (sized)
+      return {
+        status: 200,
+        headers: { 'content-type': 'application/octet-stream', 'content-length': sized[1]! },
+        body: 'x'.repeat(Number(sized[1])),
+      };
     if (this.rejectNext > 0 || invalid) {
       if (this.rejectNext > 0) this.rejectNext--;
-      return { status: 401, headers: { ...json, 'www-authenticate': 'Bearer error="invalid_token"' }, body: JSON.stringify({ error: 'invalid_token' }) };
+      return {
+        status: 401,
+        headers: { ...json, 'www-authenticate': 'Bearer error="invalid_token"' },
+        body: JSON.stringify({ error: 'invalid_token' }),
+      };
     }
     if (path.endsWith('/slow')) return { status: 0, headers: {}, body: '' };
     if (path.endsWith('/set-cookie')) {
-      return { status: 200, headers: { ...json, 'set-cookie': ['upstream_session=abc; Path=/', 'other=1'] }, body: '{"ok":true}' };
+      return {
+        status: 200,
+        headers: { ...json, 'set-cookie': ['upstream_session=abc; Path=/', 'other=1'] },
+        body: '{"ok":true}',
+      };
     }
     if (path.endsWith('/hop-headers')) {
-      return { status: 200, headers: { ...json, connection: 'x-upstream-private', 'x-upstream-private': 'secret', 'x-upstream-public': 'visible', 'proxy-authenticate': 'Basic' }, body: '{"ok":true}' };
+      return {
+        status: 200,
+        headers: {
+          ...json,
+          connection: 'x-upstream-private',
+          'x-upstream-private': 'secret',
+          'x-upstream-public': 'visible',
+          'proxy-authenticate': 'Basic',
+        },
+        body: '{"ok":true}',
+      };
     }
     if (path.endsWith('/redirect')) {
-      return { status: 302, headers: { location: `${this.url}${path.replace(/\/redirect$/, '/elsewhere')}` }, body: '' };
+      return {
+        status: 302,
+        headers: { location: `${this.url}${path.replace(/\/redirect$/, '/elsewhere')}` },
+        body: '',
+      };
     }
     const bytes = /\/bytes\/(\d+)$/.exec(path);
-    if (bytes) return { status: 200, headers: { 'content-type': 'application/octet-stream' }, body: 'x'.repeat(Number(bytes[1])) };
+    if (bytes)
+      return {
+        status: 200,
+        headers: { 'content-type': 'application/octet-stream' },
+        body: 'x'.repeat(Number(bytes[1])),
+      };
     const shown = { ...headers, ...(headers.authorization ? { authorization: 'Bearer [redacted]' } : {}) };
     return {
       status: 200,
       headers: json,
-      body: JSON.stringify({ method, url, headers: shown, aud: claims?.aud ?? null, sub: claims?.sub ?? null, bodyBytes }),
+      body: JSON.stringify({
+        method,
+        url,
+        headers: shown,
+        aud: claims?.aud ?? null,
+        sub: claims?.sub ?? null,
+        bodyBytes,
+      }),
     };
   }
 }

@@ -20,7 +20,10 @@ export async function eventually<T>(
     } catch (error) {
       last = error;
     }
-    if (Date.now() >= deadline) assert.fail(`not within ${timeoutMs} ms: ${what}${last ? ` (last: ${last instanceof Error ? last.message : String(last)})` : ''}`);
+    if (Date.now() >= deadline)
+      assert.fail(
+        `not within ${timeoutMs} ms: ${what}${last ? ` (last: ${last instanceof Error ? last.message : String(last)})` : ''}`,
+      );
     await sleep(intervalMs);
   }
 }

@@ -26,7 +26,10 @@ export class TestClock {
 }
 
 /** Starts Gatehouse in development mode (embedded IdP) with `env` on top of test defaults. */
-export async function startGatehouse(env: Record<string, string> = {}, options: Omit<StartOptions, 'env' | 'logger'> = {}): Promise<TestGatehouse> {
+export async function startGatehouse(
+  env: Record<string, string> = {},
+  options: Omit<StartOptions, 'env' | 'logger'> = {},
+): Promise<TestGatehouse> {
   const logs: string[] = [];
   const gh = await start({
     env: {
@@ -100,7 +103,8 @@ export { CookieBrowser };
 /** Whether `browser` has a session at `gatehouse` (its /auth/user answers 200, not 401). */
 export async function isSignedIn(gatehouse: { url: string }, browser: CookieBrowser): Promise<boolean> {
   const response = await browser.request(`${gatehouse.url}/auth/user`);
-  if (response.status !== 200 && response.status !== 401) throw new Error(`unexpected ${response.status} from ${gatehouse.url}/auth/user`);
+  if (response.status !== 200 && response.status !== 401)
+    throw new Error(`unexpected ${response.status} from ${gatehouse.url}/auth/user`);
   return response.status === 200;
 }
 
@@ -114,7 +118,8 @@ export async function signOutAtIdp(browser: CookieBrowser, endSessionUrl: string
   const form = /<form[^>]*action="([^"]+)"[^>]*>([\s\S]*?)<\/form>/.exec(page.body);
   if (!form) throw new Error(`no sign-out confirmation at ${page.url} (${page.response.status})`);
   const fields = new URLSearchParams({ logout: 'yes' });
-  for (const input of form[2]!.matchAll(/<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g)) fields.set(input[1]!, input[2]!);
+  for (const input of form[2]!.matchAll(/<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g))
+    fields.set(input[1]!, input[2]!);
   return browser.request(new URL(form[1]!, page.url).href, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -141,7 +146,10 @@ export interface TestCluster {
 export async function startCluster(
   count: number,
   env: Record<string, string> = {},
-  options: { devIdp?: Partial<Pick<DevIdpOptions, 'accessTokenTtlSeconds' | 'refreshTokenTtlSeconds'>>; clock?: Clock } = {},
+  options: {
+    devIdp?: Partial<Pick<DevIdpOptions, 'accessTokenTtlSeconds' | 'refreshTokenTtlSeconds'>>;
+    clock?: Clock;
+  } = {},
 ): Promise<TestCluster> {
   // Bound before the IdP starts: it must know the public URL (instance 0's) to register it.
   const bound: Awaited<ReturnType<typeof boundServer>>[] = [];
@@ -162,13 +170,16 @@ export async function startCluster(
   const instances: TestGatehouse[] = [];
   try {
     for (const { server, url } of bound) {
-      const gatehouse = await startGatehouse({
-        GATEHOUSE_PUBLIC_URL: publicUrl,
-        GATEHOUSE_OIDC_ISSUER: idp.issuer,
-        GATEHOUSE_OIDC_CLIENT_ID: 'gatehouse',
-        GATEHOUSE_OIDC_CLIENT_SECRET: clientSecret,
-        ...env,
-      }, { server, ...(options.clock ? { clock: options.clock } : {}) });
+      const gatehouse = await startGatehouse(
+        {
+          GATEHOUSE_PUBLIC_URL: publicUrl,
+          GATEHOUSE_OIDC_ISSUER: idp.issuer,
+          GATEHOUSE_OIDC_CLIENT_ID: 'gatehouse',
+          GATEHOUSE_OIDC_CLIENT_SECRET: clientSecret,
+          ...env,
+        },
+        { server, ...(options.clock ? { clock: options.clock } : {}) },
+      );
       instances.push({ ...gatehouse, url });
     }
   } catch (error) {

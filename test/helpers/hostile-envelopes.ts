@@ -4,9 +4,11 @@ const soap11 = 'http://schemas.xmlsoap.org/soap/envelope/';
 
 /** A Session call envelope with `declarations` on the Envelope and `parameters` in the call. */
 export function envelopeWith(parameters: string, declarations = ''): string {
-  return `<SOAP-ENV:Envelope xmlns:SOAP-ENV="${soap11}"${declarations}><SOAP-ENV:Body>`
-    + `<m:GetExternalLoginRedirectURL xmlns:m="urn:Statistica Server">${parameters}</m:GetExternalLoginRedirectURL>`
-    + '</SOAP-ENV:Body></SOAP-ENV:Envelope>';
+  return (
+    `<SOAP-ENV:Envelope xmlns:SOAP-ENV="${soap11}"${declarations}><SOAP-ENV:Body>` +
+    `<m:GetExternalLoginRedirectURL xmlns:m="urn:Statistica Server">${parameters}</m:GetExternalLoginRedirectURL>` +
+    '</SOAP-ENV:Body></SOAP-ENV:Envelope>'
+  );
 }
 
 /** ` xmlns:n0="urn:n0" xmlns:n1="urn:n1" …`: `count` namespace declarations. */
@@ -25,7 +27,12 @@ export function elementWithAttributes(count: number): string {
 }
 
 /** Repeats `unit` as often as fits in the space `envelopeOf('')` leaves under `maxBytes`, capped at `max`. */
-function fill(envelopeOf: (inner: string) => string, unit: string, max = Infinity, maxBytes = maxEnvelopeBytes): string {
+function fill(
+  envelopeOf: (inner: string) => string,
+  unit: string,
+  max = Infinity,
+  maxBytes = maxEnvelopeBytes,
+): string {
   const room = maxBytes - Buffer.byteLength(envelopeOf(''));
   return envelopeOf(unit.repeat(Math.min(max, Math.floor(room / Buffer.byteLength(unit)))));
 }
@@ -51,16 +58,41 @@ export function worstEnvelopes(): Array<{ name: string; xml: string }> {
   // Envelope, Body and call are 3 levels; nest the rest, each declaring a share of the namespaces.
   const levels = maxDepth - 4;
   const perLevel = Math.floor((maxNamespaceDeclarations - 2) / (levels + 1));
-  const open = Array.from({ length: levels }, (_, i) => `<n${i * perLevel}:l${namespaceDeclarations(perLevel, (i + 1) * perLevel)}>`).join('');
+  const open = Array.from(
+    { length: levels },
+    (_, i) => `<n${i * perLevel}:l${namespaceDeclarations(perLevel, (i + 1) * perLevel)}>`,
+  ).join('');
   const close = Array.from({ length: levels }, (_, i) => `</n${(levels - 1 - i) * perLevel}:l>`).join('');
-  const deepScopes = fill((inner) => envelopeWith(`${open}${inner}${close}`, namespaceDeclarations(perLevel)), '<n0:e a="1" n1:b="2">x</n0:e>', maxElements - levels - 3);
+  const deepScopes = fill(
+    (inner) => envelopeWith(`${open}${inner}${close}`, namespaceDeclarations(perLevel)),
+    '<n0:e a="1" n1:b="2">x</n0:e>',
+    maxElements - levels - 3,
+  );
   return [
-    { name: `${maxNamespaceDeclarations - 2} namespace declarations over ${levels + 1} levels, elements to the limit`, xml: deepScopes },
-    { name: `${maxElements - 3} elements (the limit)`, xml: fill((inner) => envelopeWith(inner, namespaceDeclarations(1)), '<n0:e>text</n0:e>', maxElements - 3) },
-    { name: `elements of ${maxAttributes} attributes (the limit), as many as allowed`, xml: fill((inner) => envelopeWith(inner), elementWithAttributes(maxAttributes), maxElements - 3) },
-    { name: 'text of character references up to 64 KiB', xml: fill((inner) => envelopeWith(`<RequestURL>${inner}</RequestURL>`), '&#x41;&amp;') },
-    { name: 'issue 10\'s envelope: 1,500 declarations on one element, then elements (refused)', xml: declarationFlood() },
+    {
+      name: `${maxNamespaceDeclarations - 2} namespace declarations over ${levels + 1} levels, elements to the limit`,
+      xml: deepScopes,
+    },
+    {
+      name: `${maxElements - 3} elements (the limit)`,
+      xml: fill((inner) => envelopeWith(inner, namespaceDeclarations(1)), '<n0:e>text</n0:e>', maxElements - 3),
+    },
+    {
+      name: `elements of ${maxAttributes} attributes (the limit), as many as allowed`,
+      xml: fill((inner) => envelopeWith(inner), elementWithAttributes(maxAttributes), maxElements - 3),
+    },
+    {
+      name: 'text of character references up to 64 KiB',
+      xml: fill((inner) => envelopeWith(`<RequestURL>${inner}</RequestURL>`), '&#x41;&amp;'),
+    },
+    {
+      name: "issue 10's envelope: 1,500 declarations on one element, then elements (refused)",
+      xml: declarationFlood(),
+    },
     // The start-tag pattern must not backtrack over attributes more than once when no `>` comes.
-    { name: 'a start tag of attributes up to 64 KiB that never closes (refused)', xml: fill((inner) => `<SOAP-ENV:Envelope xmlns:SOAP-ENV="${soap11}"><SOAP-ENV:Body><a${inner}`, ' b="1"') },
+    {
+      name: 'a start tag of attributes up to 64 KiB that never closes (refused)',
+      xml: fill((inner) => `<SOAP-ENV:Envelope xmlns:SOAP-ENV="${soap11}"><SOAP-ENV:Body><a${inner}`, ' b="1"'),
+    },
   ];
 }

@@ -4,10 +4,7 @@ import type { DevIdp } from '../../server/dev/dev-idp.ts';
 type Issue = (this: unknown, options?: { use?: string }) => Promise<string>;
 
 /** How a forged id_token is signed: by the IdP's own key (default), or in another algorithm. */
-export type ForgedSignature =
-  | { by: 'idp' }
-  | { by: 'secret'; alg: 'HS256'; secret: string }
-  | { by: 'corrupt' };
+export type ForgedSignature = { by: 'idp' } | { by: 'secret'; alg: 'HS256'; secret: string } | { by: 'corrupt' };
 
 /** A running forgery; `restore()` makes the IdP honest again. */
 export interface IdTokenForgery {
@@ -39,7 +36,9 @@ export function forgeIdTokens(
     if (signature.by === 'corrupt') {
       forged = `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${sig}`;
     } else if (signature.by === 'secret') {
-      forged = await new SignJWT(claims).setProtectedHeader({ alg: signature.alg }).sign(new TextEncoder().encode(signature.secret));
+      forged = await new SignJWT(claims)
+        .setProtectedHeader({ alg: signature.alg })
+        .sign(new TextEncoder().encode(signature.secret));
     } else {
       const protectedHeader = JSON.parse(Buffer.from(header!, 'base64url').toString()) as { alg: string; kid?: string };
       const key = await importJWK(idp.signingJwk, idp.signingJwk.alg);
@@ -63,5 +62,7 @@ export function idTokenClaims(idToken: string): Record<string, unknown> {
 
 /** The parsed log lines that record a refused id_token. */
 export function idTokenRefusals(logs: string[]): Array<Record<string, unknown>> {
-  return logs.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.event === 'id_token_refused');
+  return logs
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .filter((line) => line.event === 'id_token_refused');
 }

@@ -41,18 +41,26 @@ export interface ProxyFixture {
 export const echoApiKey = 'echo-api-key-from-the-environment';
 
 /** Starts the fixture; `env` and `maxBody` tune Gatehouse. */
-export async function startProxyFixture(options: {
-  env?: Record<string, string>;
-  accessTokenTtlSeconds?: number;
-  /** More upstreams, declared after the standard ones (given the echo upstream's URL). */
-  upstreams?: (echoUrl: string) => object[];
-  /** Options of the embedded IdP beyond the access-token lifetime. */
-  devIdp?: { introspection?: boolean };
-} = {}): Promise<ProxyFixture> {
+export async function startProxyFixture(
+  options: {
+    env?: Record<string, string>;
+    accessTokenTtlSeconds?: number;
+    /** More upstreams, declared after the standard ones (given the echo upstream's URL). */
+    upstreams?: (echoUrl: string) => object[];
+    /** Options of the embedded IdP beyond the access-token lifetime. */
+    devIdp?: { introspection?: boolean };
+  } = {},
+): Promise<ProxyFixture> {
   const echo = await new EchoUpstream('renku').start();
   const statsEcho = await new EchoUpstream('stats').start();
   const apis = writeApisFile([
-    { name: 'echo', url: `${echo.url}/base`, token: 'user', audience: 'renku', headers: { 'X-Api-Key': { env: 'ECHO_API_KEY' }, 'X-Static': 'static-value' } },
+    {
+      name: 'echo',
+      url: `${echo.url}/base`,
+      token: 'user',
+      audience: 'renku',
+      headers: { 'X-Api-Key': { env: 'ECHO_API_KEY' }, 'X-Static': 'static-value' },
+    },
     { name: 'readonly', url: `${echo.url}/ro`, token: 'user', methods: ['GET'] },
     { name: 'open', url: `${echo.url}/open`, token: 'none' },
     { name: 'root', url: echo.url, token: 'none' },
@@ -66,7 +74,13 @@ export async function startProxyFixture(options: {
   const clock = new TestClock();
   const gatehouse = await startGatehouse(
     { GATEHOUSE_APIS: apis, ECHO_API_KEY: echoApiKey, ...options.env },
-    { clock: clock.read, devIdp: { ...options.devIdp, ...(options.accessTokenTtlSeconds ? { accessTokenTtlSeconds: options.accessTokenTtlSeconds } : {}) } },
+    {
+      clock: clock.read,
+      devIdp: {
+        ...options.devIdp,
+        ...(options.accessTokenTtlSeconds ? { accessTokenTtlSeconds: options.accessTokenTtlSeconds } : {}),
+      },
+    },
   );
   echo.issuer = gatehouse.issuer;
   statsEcho.issuer = gatehouse.issuer;
@@ -97,21 +111,24 @@ export async function startProxyFixture(options: {
     async raw(method, path, headers = {}, body) {
       const url = new URL(gatehouse.url);
       const response = await new Promise<RawResponse>((resolve, reject) => {
-        const request = http.request({
-          host: url.hostname,
-          port: url.port,
-          method,
-          path,
-          headers: { cookie: browser.cookieHeader(url), 'x-csrf': '1', ...headers },
-          agent: false,
-        }, (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => {
-            text += chunk;
-          });
-          res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
-        });
+        const request = http.request(
+          {
+            host: url.hostname,
+            port: url.port,
+            method,
+            path,
+            headers: { cookie: browser.cookieHeader(url), 'x-csrf': '1', ...headers },
+            agent: false,
+          },
+          (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => {
+              text += chunk;
+            });
+            res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
+          },
+        );
         request.on('error', reject);
         if (Array.isArray(body)) for (const chunk of body) request.write(chunk);
         else if (body !== undefined) request.write(body);

@@ -39,7 +39,8 @@ export function redisSkipReason(): string | false {
  */
 export async function startTestRedis(): Promise<TestRedis> {
   if (externalUrl) {
-    const notHere = (): Promise<void> => Promise.reject(new Error('cannot stop a Redis named by GATEHOUSE_TEST_REDIS_URL'));
+    const notHere = (): Promise<void> =>
+      Promise.reject(new Error('cannot stop a Redis named by GATEHOUSE_TEST_REDIS_URL'));
     return { url: externalUrl, restartable: false, stop: notHere, restart: notHere, close: async () => {} };
   }
   // The snapshot directory lets a stopped server come back with its data, like a real one.
@@ -95,10 +96,24 @@ function hasRedisServer(): boolean {
 
 /** Spawns redis-server and resolves once it accepts connections (it says so on stdout). */
 function spawnRedis(port: number, dir: string): Promise<ChildProcess> {
-  const child = spawn('redis-server', [
-    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-    '--dir', dir, '--dbfilename', 'dump.rdb',
-  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+      '--dbfilename',
+      'dump.rdb',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   return new Promise((resolve, reject) => {
     let output = '';
     const timer = setTimeout(() => fail(new Error(`redis-server did not start within 10 s:\n${output}`)), 10_000);

@@ -22,24 +22,27 @@ export function requestFrom(
   const target = new URL(url);
   if (target.protocol !== 'http:') throw new Error(`requestFrom speaks plain http, not ${url}`);
   return new Promise((resolve, reject) => {
-    const req = request({
-      host: target.hostname.replace(/^\[|\]$/g, ''),
-      port: target.port,
-      path: `${target.pathname}${target.search}`,
-      method: init.method ?? 'GET',
-      headers: init.headers ?? {},
-      localAddress,
-      agent: false,
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('error', reject);
-      res.on('end', () => {
-        const headers = new Headers();
-        for (let i = 0; i < res.rawHeaders.length; i += 2) headers.append(res.rawHeaders[i]!, res.rawHeaders[i + 1]!);
-        resolve({ status: res.statusCode!, headers, body: Buffer.concat(chunks).toString('utf8') });
-      });
-    });
+    const req = request(
+      {
+        host: target.hostname.replace(/^\[|\]$/g, ''),
+        port: target.port,
+        path: `${target.pathname}${target.search}`,
+        method: init.method ?? 'GET',
+        headers: init.headers ?? {},
+        localAddress,
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('error', reject);
+        res.on('end', () => {
+          const headers = new Headers();
+          for (let i = 0; i < res.rawHeaders.length; i += 2) headers.append(res.rawHeaders[i]!, res.rawHeaders[i + 1]!);
+          resolve({ status: res.statusCode!, headers, body: Buffer.concat(chunks).toString('utf8') });
+        });
+      },
+    );
     req.on('error', reject);
     req.end(init.body);
   });

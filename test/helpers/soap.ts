@@ -12,14 +12,27 @@ export interface SoapAnswer {
  * Posts `body` to `${url}/Session` as a LiveScore client does; from `localAddress` (a loopback
  * address, see {@link requestFrom}) when given, so Gatehouse sees a distinct caller.
  */
-export async function postSoap(url: string, body: string | Uint8Array, headers: Record<string, string> = {}, localAddress?: string): Promise<SoapAnswer> {
-  const init = { method: 'POST', headers: { 'content-type': 'text/xml; charset=utf-8', ...headers }, body: typeof body === 'string' ? body : new Uint8Array(body) };
+export async function postSoap(
+  url: string,
+  body: string | Uint8Array,
+  headers: Record<string, string> = {},
+  localAddress?: string,
+): Promise<SoapAnswer> {
+  const init = {
+    method: 'POST',
+    headers: { 'content-type': 'text/xml; charset=utf-8', ...headers },
+    body: typeof body === 'string' ? body : new Uint8Array(body),
+  };
   if (localAddress !== undefined) {
     const answer = await requestFrom(localAddress, `${url}/Session`, init);
     return { status: answer.status, contentType: answer.headers.get('content-type') ?? '', body: answer.body };
   }
   const response = await fetch(`${url}/Session`, init);
-  return { status: response.status, contentType: response.headers.get('content-type') ?? '', body: await response.text() };
+  return {
+    status: response.status,
+    contentType: response.headers.get('content-type') ?? '',
+    body: await response.text(),
+  };
 }
 
 /** A call envelope written by hand the way seed 002 writes them (independent of the server's builder). */
@@ -36,11 +49,23 @@ ${params.map(([name, value]) => `<${name}>${escapeXml(value)}</${name}>`).join('
 }
 
 /** Calls one method and returns the answer; from `localAddress` when given (see {@link postSoap}). */
-export function callSoap(url: string, method: string, params: Array<[string, string]> = [], headers: Record<string, string> = {}, localAddress?: string): Promise<SoapAnswer> {
+export function callSoap(
+  url: string,
+  method: string,
+  params: Array<[string, string]> = [],
+  headers: Record<string, string> = {},
+  localAddress?: string,
+): Promise<SoapAnswer> {
   return postSoap(url, callEnvelope(method, params), headers, localAddress);
 }
 
-const parser = new XMLParser({ preserveOrder: true, ignoreAttributes: false, attributeNamePrefix: '', parseTagValue: false, trimValues: true });
+const parser = new XMLParser({
+  preserveOrder: true,
+  ignoreAttributes: false,
+  attributeNamePrefix: '',
+  parseTagValue: false,
+  trimValues: true,
+});
 
 type Node = Record<string, unknown>;
 

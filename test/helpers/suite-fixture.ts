@@ -33,6 +33,9 @@ function assert(message: string): never {
 }
 
 /** A Gatehouse ({@link startGatehouse}) for the tests of the enclosing `describe` or file. */
-export function gatehouseForSuite(env: Record<string, string> = {}, options: Omit<StartOptions, 'env' | 'logger'> = {}): TestGatehouse {
+export function gatehouseForSuite(
+  env: Record<string, string> = {},
+  options: Omit<StartOptions, 'env' | 'logger'> = {},
+): TestGatehouse {
   return suiteFixture(() => startGatehouse(env, options));
 }

@@ -46,4 +46,3 @@ function hostOf(args: unknown[]): string | undefined {
   if (typeof first === 'string' && !/^\d+$/.test(first)) return 'localhost'; // a unix socket path
   return typeof args[1] === 'string' ? args[1] : undefined;
 }
-
