@@ -150,6 +150,25 @@ describe('response headers', () => {
   });
 });
 
+describe('caching of proxied answers', () => {
+  test("a user's answer is made private: no shared-cache directive and no CDN cache header reach the shared cache", async () => {
+    const response = await f.raw('GET', '/api/echo/cacheable');
+    assert.equal(response.status, 200);
+    assert.ok(f.echo.requests.at(-1)!.token, 'the upstream got the user token');
+    assert.equal(response.headers['cache-control'], 'private, max-age=60');
+    assert.equal(response.headers['cdn-cache-control'], undefined);
+    assert.equal(response.headers['surrogate-control'], undefined);
+  });
+
+  test('an answer to a request without a user token keeps its Cache-Control; CDN cache headers never pass', async () => {
+    const response = await f.raw('GET', '/api/open/cacheable');
+    assert.equal(response.status, 200);
+    assert.equal(response.headers['cache-control'], 'public, max-age=60, s-maxage=300, proxy-revalidate');
+    assert.equal(response.headers['cdn-cache-control'], undefined);
+    assert.equal(response.headers['surrogate-control'], undefined);
+  });
+});
+
 describe('an error body that echoes the token', () => {
   test('is passed on with every copy of the token replaced by [redacted], and a length that fits', async () => {
     const response = await f.raw('GET', '/api/echo/echo-token-error');
