@@ -138,6 +138,15 @@ describe('response headers', () => {
     assert.equal(response.headers['x-upstream-public'], 'visible');
   });
 
+  test("an upstream cannot install a reporting policy (NEL, Report-To, Reporting-Endpoints) for Gatehouse's origin", async () => {
+    const response = await f.raw('GET', '/api/open/hostile-headers');
+    assert.equal(response.status, 200);
+    for (const name of ['nel', 'report-to', 'reporting-endpoints']) {
+      assert.equal(response.headers[name], undefined, `${name} reached the browser`);
+    }
+    assert.equal(response.headers['x-upstream-public'], 'visible');
+  });
+
   test('a response header that holds the access token, as sent or URL-encoded, is dropped; the others pass', async () => {
     const token = await userAccessToken();
     const response = await f.raw('GET', '/api/echo/echo-token-header');

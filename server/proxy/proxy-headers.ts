@@ -64,6 +64,11 @@ const notReturned = new Set([
   // shared cache may keep (see privateCacheControl).
   'cdn-cache-control',
   'surrogate-control',
+  // Reporting policies: an upstream could have the browser send later URLs of Gatehouse's origin
+  // (such as /auth/callback?code=…) to its own collector.
+  'nel',
+  'report-to',
+  'reporting-endpoints',
 ]);
 
 /** What Gatehouse adds to every upstream request. */
