@@ -59,22 +59,18 @@ export class RateLimits {
   }
 
   /**
-   * Refuses any credential from an address that has failed too often in this window, also a
-   * right one: that is what stops guessing. Call before the credential is looked up.
+   * Counts a credential that reached nothing; past the limit this attempt is refused with 429
+   * instead of its usual answer. Call after the lookup, only for a credential that failed: a
+   * valid one is never refused, so a flood of bogus credentials cannot lock out the users who
+   * share its address (a NAT, a CGNAT, a load balancer Gatehouse does not trust). Guessing
+   * gains nothing from that: the secrets are 256-bit.
    */
-  async admitCredential(address: string): Promise<void> {
-    const limiter = this.limiter(failedCredentialsLimit, this.config.failedCredentials);
-    if (!limiter) return;
-    const state = await limiter.peek(addressKey(address));
-    if (!state.allowed) this.refuse(failedCredentialsLimit, address, state.msBeforeReset);
-  }
-
-  /** Counts a credential that reached nothing. The caller still answers this attempt as it would. */
   async failedCredential(address: string, credential: FailedCredential): Promise<void> {
     const limiter = this.limiter(failedCredentialsLimit, this.config.failedCredentials);
     if (!limiter) return;
     const state = await limiter.consume(addressKey(address));
     this.logger.info('credential refused', { credential, clientIp: address, limitReached: !state.allowed });
+    if (!state.allowed) this.refuse(failedCredentialsLimit, address, state.msBeforeReset);
   }
 
   private async consume(name: string, limit: RateLimit | undefined, key: string, address: string): Promise<void> {
