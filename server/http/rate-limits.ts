@@ -96,11 +96,22 @@ export function clientAddress(req: Request): string {
   return req.ip ?? req.socket.remoteAddress ?? 'unknown';
 }
 
+function withoutPort(address: string): string {
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(address);
+  if (bracketed) return bracketed[1]!;
+  const ipv4 = /^(\d{1,3}(?:\.\d{1,3}){3}):\d+$/.exec(address);
+  return ipv4 ? ipv4[1]! : address;
+}
+
 /**
  * The counter key for an address: IPv4 as is (also when IPv4-mapped), IPv6 by its /64, the
  * block one host or subscriber is usually given, so rotating addresses inside it gains nothing.
+ * A port (`1.2.3.4:5678`, `[2001:db8::1]:443`) and brackets are dropped first.
  */
-export function addressKey(address: string): string {
+export function addressKey(forwarded: string): string {
+  // Some proxies put `ip:port` or `[ipv6]:port` in X-Forwarded-For: without the port, each of a
+  // client's connections would get a counter of its own.
+  const address = withoutPort(forwarded.trim());
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   if (mapped) return mapped[1]!;
   if (!isIPv6(address)) return address;
