@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { GrantStore } from '../server/grants/grant-store.ts';
+import { drawHandle, GrantStore } from '../server/grants/grant-store.ts';
 import { MemoryStore } from '../server/store/memory-store.ts';
 
 const secret = 'a-test-secret-that-is-long-enough-1234';
@@ -48,4 +48,15 @@ test('end returns the grant as stored, with the tokens of its latest refresh', a
   const ended = await grants.end(grant.id);
   assert.equal(grants.tokens(ended!).refreshToken, 'rt-2');
   assert.equal(await grants.end(grant.id), undefined, 'a grant ends once');
+});
+
+test('a handle (SOAP IdentityToken) that would start like an API token (gh_) is drawn again', () => {
+  const draws = ['gh_looks-like-an-api-token', 'gh_again', 'Zx9-a-plain-handle'];
+  let calls = 0;
+  assert.equal(
+    drawHandle(() => draws[calls++]!),
+    'Zx9-a-plain-handle',
+  );
+  assert.equal(calls, 3);
+  assert.match(drawHandle(), /^[\w-]{43}$/);
 });

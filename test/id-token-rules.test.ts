@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { checkIdToken, idTokenFailure, type OriginalIdToken } from '../server/idp/check-id-token.ts';
+import {
+  checkIdToken,
+  idTokenFailure,
+  keySelectionFailed,
+  type OriginalIdToken,
+} from '../server/idp/check-id-token.ts';
 import { callbackUrlFor, CookieBrowser, startGatehouse, type TestGatehouse } from './helpers/harness.ts';
 import { forgeIdTokens, type IdTokenForgery, idTokenRefusals } from './helpers/id-token-forger.ts';
 import { aliceGrant, type ProxyFixture, startProxyFixture } from './helpers/proxy-fixture.ts';
@@ -271,6 +276,33 @@ describe('a refresh whose id_token breaks the rules ends the grant (OpenID Conne
   });
 });
 
+describe("a refresh whose id_token is signed by a key not in openid-client's JWKS", () => {
+  test('is a 503 idp_unavailable that keeps the grant and the session, not a forged id_token', async () => {
+    const f = await startProxyFixture();
+    // The IdP's own key and a valid signature, under a key id the JWKS does not list: what a
+    // client sees right after the IdP rotates its keys.
+    const forgery = forgeIdTokens(f.gatehouse.gh.devIdp!, () => {}, { by: 'idp', kid: 'rotated-in-a-moment-ago' });
+    try {
+      const grant = (await aliceGrant(f))!;
+      const logged = f.gatehouse.logs.length;
+      f.clock.advance(10 * 60_000);
+      const { response, json } = await f.call('/api/echo/items');
+      assert.equal(response.status, 503);
+      assert.equal(json.error, 'idp_unavailable');
+      assert.ok(await f.gatehouse.gh.deps.grants.get(grant.id), 'the grant is kept');
+      const lines = f.gatehouse.logs.slice(logged).map((line) => JSON.parse(line) as Record<string, unknown>);
+      assert.deepEqual(idTokenRefusals(f.gatehouse.logs.slice(logged)), []);
+      assert.ok(lines.some((line) => line.event === 'id_token_key_not_found' && line.entry === 'refresh'));
+      assert.ok(!lines.some((line) => String(line.msg).startsWith('grant ended')));
+      forgery.restore();
+      assert.equal((await f.call('/auth/user')).response.status, 200, 'the session goes on');
+    } finally {
+      forgery.restore();
+      await f.stop();
+    }
+  });
+});
+
 describe('checkIdToken', () => {
   const rules = { clientId: 'gatehouse', clockToleranceSeconds: 60 };
   const t = 1_800_000_000;
@@ -317,5 +349,26 @@ describe('checkIdToken', () => {
       'refresh_aud_mismatch',
     );
     assert.equal(idTokenFailure(new TypeError('fetch failed'), 'refresh'), undefined);
+  });
+
+  test("does not take a failure to pick the IdP's key, or a JWT the IdP did not send as an id_token, for a refused id_token", () => {
+    const oauth = (message: string, code: string) =>
+      new Error('invalid response encountered', { cause: Object.assign(new Error(message), { code }) });
+    for (const message of [
+      'error when selecting a JWT verification key, no applicable keys found',
+      'error when selecting a JWT verification key, multiple applicable keys found, a "kid" JWT Header Parameter is required',
+    ]) {
+      const error = oauth(message, 'OAUTH_KEY_SELECTION_FAILED');
+      assert.equal(keySelectionFailed(error), true);
+      assert.equal(idTokenFailure(error, 'refresh'), undefined, message);
+    }
+    assert.equal(keySelectionFailed(oauth('JWT signature verification failed', 'OAUTH_INVALID_RESPONSE')), false);
+    assert.equal(
+      idTokenFailure(oauth('JWT signature verification failed', 'OAUTH_INVALID_RESPONSE'), 'refresh'),
+      'refresh_id_token_signature',
+    );
+    assert.equal(idTokenFailure(oauth('Invalid JWT', 'OAUTH_INVALID_RESPONSE'), 'refresh'), 'id_token_invalid');
+    // Mentions a JWT, but is not a check of one that failed.
+    assert.equal(idTokenFailure(new Error('JWT support is not configured'), 'refresh'), undefined);
   });
 });

@@ -138,6 +138,15 @@ describe('response headers', () => {
     assert.equal(response.headers['x-upstream-public'], 'visible');
   });
 
+  test("an upstream cannot install a reporting policy (NEL, Report-To, Reporting-Endpoints) for Gatehouse's origin", async () => {
+    const response = await f.raw('GET', '/api/open/hostile-headers');
+    assert.equal(response.status, 200);
+    for (const name of ['nel', 'report-to', 'reporting-endpoints']) {
+      assert.equal(response.headers[name], undefined, `${name} reached the browser`);
+    }
+    assert.equal(response.headers['x-upstream-public'], 'visible');
+  });
+
   test('a response header that holds the access token, as sent or URL-encoded, is dropped; the others pass', async () => {
     const token = await userAccessToken();
     const response = await f.raw('GET', '/api/echo/echo-token-header');
@@ -147,6 +156,25 @@ describe('response headers', () => {
     assert.equal(response.headers.link, undefined);
     assert.equal(response.headers['x-debug-safe'], 'kept');
     assert.ok(!JSON.stringify(response.headers).includes(token));
+  });
+});
+
+describe('caching of proxied answers', () => {
+  test("a user's answer is made private: no shared-cache directive and no CDN cache header reach the shared cache", async () => {
+    const response = await f.raw('GET', '/api/echo/cacheable');
+    assert.equal(response.status, 200);
+    assert.ok(f.echo.requests.at(-1)!.token, 'the upstream got the user token');
+    assert.equal(response.headers['cache-control'], 'private, max-age=60');
+    assert.equal(response.headers['cdn-cache-control'], undefined);
+    assert.equal(response.headers['surrogate-control'], undefined);
+  });
+
+  test('an answer to a request without a user token keeps its Cache-Control; CDN cache headers never pass', async () => {
+    const response = await f.raw('GET', '/api/open/cacheable');
+    assert.equal(response.status, 200);
+    assert.equal(response.headers['cache-control'], 'public, max-age=60, s-maxage=300, proxy-revalidate');
+    assert.equal(response.headers['cdn-cache-control'], undefined);
+    assert.equal(response.headers['surrogate-control'], undefined);
   });
 });
 

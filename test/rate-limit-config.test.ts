@@ -32,4 +32,12 @@ describe('rate-limit and trusted-proxy settings', () => {
     assert.equal(addressKey('::ffff:203.0.113.7'), '203.0.113.7');
     assert.equal(addressKey('203.0.113.7'), '203.0.113.7');
   });
+
+  test('an address forwarded with a port, or in brackets, is counted without them', () => {
+    assert.equal(addressKey('203.0.113.7:5678'), '203.0.113.7');
+    assert.equal(addressKey('203.0.113.7:1234'), addressKey('203.0.113.7:5678'));
+    assert.equal(addressKey('[2001:db8:1:2::1]:443'), '2001:db8:1:2::/64');
+    assert.equal(addressKey('[2001:db8:1:2::1]'), '2001:db8:1:2::/64');
+    assert.equal(addressKey('[::ffff:203.0.113.7]:80'), '203.0.113.7');
+  });
 });

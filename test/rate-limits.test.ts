@@ -215,7 +215,7 @@ describe('the global limit on sign-in starts', () => {
 describe('the limit on failed credentials', () => {
   const gh = gatehouseForSuite({ GATEHOUSE_RATE_LIMIT_FAILED_CREDENTIALS: '3/300' });
 
-  test('unknown bearer handles past the limit refuse that address even a valid IdentityToken; other addresses go on', async () => {
+  test('unknown bearer handles past the limit get 429 from that address, while a valid IdentityToken from it still works', async () => {
     const { contextId, code, state } = await soapLoginContext(gh, otherClient);
     const signedIn = await externalLogin(gh, otherClient, { contextId, code, state });
     assert.equal(signedIn.status, 200, signedIn.body);
@@ -225,10 +225,12 @@ describe('the limit on failed credentials', () => {
 
     for (let i = 0; i < 3; i++)
       assert.equal((await user(loopback, `guess-${i}-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa`)).status, 401);
-    const refused = await user(loopback, identityToken);
+    const refused = await user(loopback, 'guess-3-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa');
     assert.equal(refused.status, 429);
     assertRetryAfter(refused, 300);
     assert.equal((JSON.parse(refused.body) as { error: string }).error, 'rate_limited');
+    // A bogus-credential flood cannot lock out the users behind the same address.
+    assert.equal((await user(loopback, identityToken)).status, 200);
     assert.equal((await user(otherClient, identityToken)).status, 200);
 
     const line = refusals(gh).at(-1);
@@ -252,7 +254,7 @@ describe('the limit on failed credentials', () => {
     assert.equal((await user()).status, 401);
   });
 
-  test('wrong ContextIDs and States in ExternalLogin past the limit refuse even the right ones, without using the context up', async () => {
+  test('wrong ContextIDs and States in ExternalLogin past the limit get a 429 fault, while the right ContextID and State still sign in', async () => {
     const right = await soapLoginContext(gh, thirdClient);
     const unknown = '{00000000-0000-0000-0000-000000000000}';
     assert.equal(fault(await externalLogin(gh, thirdClient, { ...right, contextId: unknown })).faultcode, 'Client');
@@ -267,13 +269,25 @@ describe('the limit on failed credentials', () => {
       'State does not belong to this context.',
     );
 
-    const refused = await externalLogin(gh, thirdClient, right);
+    const refused = await externalLogin(gh, thirdClient, {
+      ...right,
+      contextId: '{22222222-2222-2222-2222-222222222222}',
+    });
     assert.equal(refused.status, 429);
     assert.equal(fault(refused).faultcode, 'Server');
     assert.equal(refusals(gh).at(-1)?.limit, 'failed_credentials');
-    // The refused attempt changed nothing: from another address the same context still signs in.
-    const elsewhere = await externalLogin(gh, otherClient, right);
-    assert.equal(elsewhere.status, 200, elsewhere.body);
+    const signedIn = await externalLogin(gh, thirdClient, right);
+    assert.equal(signedIn.status, 200, signedIn.body);
+  });
+
+  test('an empty or malformed Bearer header is not counted as a failed credential', async () => {
+    const fourthClient = '127.0.0.4';
+    for (const authorization of ['Bearer', 'Bearer ', 'Bearer not a handle', 'Bearer <script>', 'Bearer', 'Bearer '])
+      assert.equal((await getFrom(gh, fourthClient, '/auth/user', { authorization })).status, 401, authorization);
+    const counted = gh.logs
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.msg === 'credential refused' && plainIp(l.clientIp) === fourthClient);
+    assert.deepEqual(counted, []);
   });
 
   test('unknown IdentityTokens in SOAP Logout count as failed credentials', async () => {
@@ -328,7 +342,7 @@ describe('rate limits across instances', { skip: redisSkipReason() }, () => {
     assertRetryAfter(refused, 60);
   });
 
-  test('failed credentials on one instance lock the address out on the other', async () => {
+  test('failed credentials on one instance count on the other: past the limit a bogus handle gets 429 there', async () => {
     const [a, b] = cluster.instances as [TestGatehouse, TestGatehouse];
     const user = (instance: TestGatehouse, handle: string) =>
       getFrom(instance, otherClient, '/auth/user', { authorization: `Bearer ${handle}` });

@@ -45,54 +45,38 @@ export function loadCaller(
     const handle = bearerHandle(req);
     if (handle?.startsWith(apiTokenPrefix) && apiTokens) {
       // A Gatehouse API token: refused outright (401/403) rather than treated as anonymous.
-      const admitted = guard?.limits.admitCredential(clientAddress(req));
-      admitted?.catch(() => {}); // awaited below; this only keeps an early failure from being "unhandled"
       try {
         req.grant = await authenticateApiToken(apiTokens, grants, req, res, handle);
       } catch (error) {
-        await admitted;
         if (error instanceof AppError && error.code === 'invalid_token')
           await guard?.limits.failedCredential(clientAddress(req), 'api_token');
         throw error;
       }
-      await admitted;
       req.credential = 'bearer';
       return next();
     }
     if (handle !== undefined) {
-      // Checked while the handle is looked up (a read only): a locked-out address is refused
-      // even with a right handle, at no extra round trip.
-      const admitted = guard?.limits.admitCredential(clientAddress(req));
-      admitted?.catch(() => {}); // awaited below; this only keeps an early failure from being "unhandled"
       // A bearer handle is the request's explicit credential: one that reaches no grant leaves
-      // the request anonymous instead of falling back to the cookie.
+      // the request anonymous instead of falling back to the cookie. An empty or malformed
+      // header is no guess at a handle and is not counted.
       const grant = handle === '' ? undefined : await grants.resolveHandle(handle);
-      await admitted;
       if (grant) {
         req.grant = grant;
         req.credential = 'bearer';
-      } else {
+      } else if (handle !== '') {
         await guard?.limits.failedCredential(clientAddress(req), 'bearer_handle');
       }
       return next();
     }
-    let admitted: Promise<void> | undefined;
-    if (guard && readCookie(req, guard.sessionCookie.name) !== undefined) {
+    if (guard && readCookie(req, guard.sessionCookie.name) !== undefined && !req.session?.createdAt) {
       // Every stored session has createdAt: without it the cookie reached none (guessed,
       // forged, or left from a session that ended). Cleared, so a browser's stale cookie counts once.
-      if (!req.session?.createdAt) {
-        await guard.limits.admitCredential(clientAddress(req));
-        await guard.limits.failedCredential(clientAddress(req), 'session_cookie');
-        clearSessionCookie(res, guard.sessionCookie.secure);
-        return next();
-      }
-      // Checked while the grant is read, not before: no extra round trip on every API call.
-      admitted = guard.limits.admitCredential(clientAddress(req));
-      admitted.catch(() => {}); // awaited below; this only keeps an early failure from being "unhandled"
+      clearSessionCookie(res, guard.sessionCookie.secure);
+      await guard.limits.failedCredential(clientAddress(req), 'session_cookie');
+      return next();
     }
     const session = req.session;
     if (session?.external && !session.grantId) {
-      await admitted;
       return keepExternalSession(req, clock(), limits, next);
     }
     if (!session?.grantId) return next();
@@ -100,8 +84,6 @@ export function loadCaller(
     const idle = now - (session.lastSeenAt ?? 0) > limits.idleMs;
     const tooOld = now - (session.createdAt ?? 0) > limits.maxMs;
     const grant = idle || tooOld ? undefined : await grants.get(session.grantId);
-    // Refused before anything changes (an idle session ended, the grant marked used).
-    await admitted;
     if (!grant) {
       // Ended without revoking its refresh token: this request may be the callback of a new
       // sign-in in the same IdP session, and revoking could end the IdP grant its code belongs to.

@@ -2,6 +2,7 @@ import type { Clock } from '../clock.ts';
 import type { OriginalIdToken } from '../idp/check-id-token.ts';
 import { hashHandle, randomHandle } from '../random.ts';
 import type { Store } from '../store/store.ts';
+import { apiTokenPrefix } from '../tokens/api-token-store.ts';
 import { TokenCipher } from './token-cipher.ts';
 
 /** The tokens one login at the IdP gave us. Never leaves the server. */
@@ -233,7 +234,7 @@ export class GrantStore {
 
   /** Issues an opaque handle (e.g. a SOAP IdentityToken) that reaches this grant until it ends. */
   async issueHandle(grant: Grant): Promise<string> {
-    const handle = randomHandle();
+    const handle = drawHandle();
     await this.store.set(`handle:${hashHandle(handle)}`, grant.id, Math.max(1, grant.maxExpiresAt - this.clock()));
     return handle;
   }
@@ -257,4 +258,15 @@ function withoutProtocolClaims(claims: Record<string, unknown>): Record<string, 
 /** A grant ends at its absolute end, or when its refresh token does if that is sooner. */
 function endOf(maxExpiresAt: number, tokens: TokenSet): number {
   return Math.min(maxExpiresAt, tokens.refreshExpiresAt ?? Infinity);
+}
+
+/**
+ * A new handle that never starts like an API token (`gh_`, 1 in 262,144 random handles): such
+ * a handle would be taken for an API token and never reach its grant. Redraws until it does not.
+ */
+export function drawHandle(draw: () => string = randomHandle): string {
+  for (;;) {
+    const handle = draw();
+    if (!handle.startsWith(apiTokenPrefix)) return handle;
+  }
 }

@@ -59,22 +59,18 @@ export class RateLimits {
   }
 
   /**
-   * Refuses any credential from an address that has failed too often in this window, also a
-   * right one: that is what stops guessing. Call before the credential is looked up.
+   * Counts a credential that reached nothing; past the limit this attempt is refused with 429
+   * instead of its usual answer. Call after the lookup, only for a credential that failed: a
+   * valid one is never refused, so a flood of bogus credentials cannot lock out the users who
+   * share its address (a NAT, a CGNAT, a load balancer Gatehouse does not trust). Guessing
+   * gains nothing from that: the secrets are 256-bit.
    */
-  async admitCredential(address: string): Promise<void> {
-    const limiter = this.limiter(failedCredentialsLimit, this.config.failedCredentials);
-    if (!limiter) return;
-    const state = await limiter.peek(addressKey(address));
-    if (!state.allowed) this.refuse(failedCredentialsLimit, address, state.msBeforeReset);
-  }
-
-  /** Counts a credential that reached nothing. The caller still answers this attempt as it would. */
   async failedCredential(address: string, credential: FailedCredential): Promise<void> {
     const limiter = this.limiter(failedCredentialsLimit, this.config.failedCredentials);
     if (!limiter) return;
     const state = await limiter.consume(addressKey(address));
     this.logger.info('credential refused', { credential, clientIp: address, limitReached: !state.allowed });
+    if (!state.allowed) this.refuse(failedCredentialsLimit, address, state.msBeforeReset);
   }
 
   private async consume(name: string, limit: RateLimit | undefined, key: string, address: string): Promise<void> {
@@ -100,11 +96,22 @@ export function clientAddress(req: Request): string {
   return req.ip ?? req.socket.remoteAddress ?? 'unknown';
 }
 
+function withoutPort(address: string): string {
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(address);
+  if (bracketed) return bracketed[1]!;
+  const ipv4 = /^(\d{1,3}(?:\.\d{1,3}){3}):\d+$/.exec(address);
+  return ipv4 ? ipv4[1]! : address;
+}
+
 /**
  * The counter key for an address: IPv4 as is (also when IPv4-mapped), IPv6 by its /64, the
  * block one host or subscriber is usually given, so rotating addresses inside it gains nothing.
+ * A port (`1.2.3.4:5678`, `[2001:db8::1]:443`) and brackets are dropped first.
  */
-export function addressKey(address: string): string {
+export function addressKey(forwarded: string): string {
+  // Some proxies put `ip:port` or `[ipv6]:port` in X-Forwarded-For: without the port, each of a
+  // client's connections would get a counter of its own.
+  const address = withoutPort(forwarded.trim());
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   if (mapped) return mapped[1]!;
   if (!isIPv6(address)) return address;

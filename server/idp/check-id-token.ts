@@ -100,21 +100,50 @@ export function originalIdToken(claims: Record<string, unknown> & { iss: string;
   };
 }
 
-// openid-client (oauth4webapi) names the failed id_token check only in its messages.
+// oauth4webapi's messages for the id_token checks that fail (node_modules/oauth4webapi): its
+// error codes are shared by many checks, so the message names which one. Anchored, so a
+// failure that is not about the id_token's signature or claims is never taken for one.
 const openidClientFailures: ReadonlyArray<[RegExp, IdTokenRefusal, IdTokenRefusal]> = [
-  [/"alg" header parameter/, 'id_token_alg_not_allowed', 'id_token_alg_not_allowed'],
+  [/^unexpected JWT "alg" header parameter$/, 'id_token_alg_not_allowed', 'id_token_alg_not_allowed'],
   [
-    /signature verification failed|selecting a JWT verification key|unsupported JWS/,
+    /^JWT signature verification failed$|^unsupported JWS algorithm$/,
     'id_token_signature',
     'refresh_id_token_signature',
   ],
-  [/"iss" \(issuer\) claim value/, 'id_token_iss_mismatch', 'refresh_iss_mismatch'],
-  [/"aud" \(audience\)|"azp" \(authorized party\)/, 'id_token_aud_mismatch', 'refresh_aud_mismatch'],
-  [/"sub" \(subject\)/, 'id_token_sub_invalid', 'id_token_sub_invalid'],
-  [/"nonce" claim value/, 'id_token_nonce_mismatch', 'refresh_nonce_mismatch'],
-  [/expiration is past/, 'id_token_expired', 'id_token_expired'],
-  [/JWT|ID Token/, 'id_token_invalid', 'id_token_invalid'],
+  [/^unexpected JWT "iss" \(issuer\) claim value$/, 'id_token_iss_mismatch', 'refresh_iss_mismatch'],
+  [
+    /^unexpected JWT "aud" \(audience\) claim value$|^ID Token "aud" \(audience\) claim includes additional untrusted audiences$|^unexpected ID Token "azp" \(authorized party\) claim value$/,
+    'id_token_aud_mismatch',
+    'refresh_aud_mismatch',
+  ],
+  [/^(unexpected )?JWT "sub" \(subject\) claim/, 'id_token_sub_invalid', 'id_token_sub_invalid'],
+  [/^unexpected ID Token "nonce" claim value$/, 'id_token_nonce_mismatch', 'refresh_nonce_mismatch'],
+  [/^unexpected JWT "exp" \(expiration time\) claim value, expiration is past/, 'id_token_expired', 'id_token_expired'],
 ];
+
+// The codes oauth4webapi gives a JWT it parsed and found wrong (malformed, a claim of the wrong
+// type or value, a timestamp out of range). Not OAUTH_KEY_SELECTION_FAILED: see keySelectionFailed.
+const invalidJwtCodes = new Set([
+  'OAUTH_INVALID_RESPONSE',
+  'OAUTH_PARSE_ERROR',
+  'OAUTH_JWT_CLAIM_COMPARISON_FAILED',
+  'OAUTH_JWT_TIMESTAMP_CHECK_FAILED',
+  'OAUTH_JWT_USERINFO_EXPECTED',
+]);
+const invalidJwtMessage = /^(unexpected |invalid |failed to parse )?(JWT|ID Token)\b|^Invalid JWT$/;
+
+/**
+ * Whether openid-client could not pick the IdP's key for a JWT: no key in its JWKS has the
+ * JWT's `kid` (the IdP rotated keys and openid-client's copy of the JWKS is under 60 s old), or
+ * several match a JWT without `kid`. That says nothing about the JWT: it is the IdP's key set
+ * being briefly out of step, a 503 to retry, never a forgery that ends a grant.
+ */
+export function keySelectionFailed(error: unknown): boolean {
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
+    if ((current as { code?: unknown }).code === 'OAUTH_KEY_SELECTION_FAILED') return true;
+  }
+  return false;
+}
 
 /**
  * The reason an openid-client failure refused the id_token, or undefined when the failure
@@ -122,9 +151,13 @@ const openidClientFailures: ReadonlyArray<[RegExp, IdTokenRefusal, IdTokenRefusa
  */
 export function idTokenFailure(error: unknown, entry: 'sign-in' | 'refresh'): IdTokenRefusal | undefined {
   for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
+    if (keySelectionFailed(current)) return undefined;
     for (const [pattern, atSignIn, atRefresh] of openidClientFailures) {
       if (pattern.test(current.message)) return entry === 'refresh' ? atRefresh : atSignIn;
     }
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && invalidJwtCodes.has(code) && invalidJwtMessage.test(current.message))
+      return 'id_token_invalid';
   }
   return undefined;
 }

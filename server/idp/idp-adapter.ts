@@ -10,6 +10,7 @@ import {
   checkIdToken,
   type IdTokenRefusal,
   idTokenFailure,
+  keySelectionFailed,
   type OriginalIdToken,
   originalIdToken,
 } from './check-id-token.ts';
@@ -163,6 +164,7 @@ export class IdpAdapter {
       };
     } catch (error) {
       if (error instanceof AppError) throw error;
+      if (keySelectionFailed(error)) throw this.keyNotSelected('sign-in', error);
       const refusal = idTokenFailure(error, 'sign-in');
       if (refusal) throw this.refuseIdToken(refusal, 'sign-in', error);
       throw translateIdpError(error, 'token_exchange_failed');
@@ -206,6 +208,8 @@ export class IdpAdapter {
       };
     } catch (error) {
       if (error instanceof AppError) throw error;
+      // The IdP's keys out of step with openid-client's copy: retry later, keep the grant.
+      if (keySelectionFailed(error)) throw this.keyNotSelected('refresh', error);
       const refusal = idTokenFailure(error, 'refresh');
       if (refusal) throw this.refuseIdToken(refusal, 'refresh', error);
       throw this.refreshRefusal(error);
@@ -408,6 +412,17 @@ export class IdpAdapter {
   }
 
   /** Logs one line for a refused id_token (never the token) and returns the error to throw. */
+  /** No JWKS key could be picked for an id_token: a 503 to retry, logged for the operator. */
+  private keyNotSelected(entry: 'sign-in' | 'refresh', cause: unknown): AppError {
+    this.logger.warn("no key of the identity provider's JWKS matches its id_token; retry later", {
+      event: 'id_token_key_not_found',
+      entry,
+      issuer: this.settings.issuer,
+      ...(cause instanceof Error ? { error: cause } : {}),
+    });
+    return idpUnavailable(cause);
+  }
+
   private refuseIdToken(reason: IdTokenRefusal, entry: 'sign-in' | 'refresh', cause?: unknown): AppError {
     this.logger.warn('id_token refused', {
       event: 'id_token_refused',

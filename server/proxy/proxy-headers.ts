@@ -60,6 +60,15 @@ const notReturned = new Set([
   'clear-site-data',
   'refresh',
   'service-worker-allowed',
+  // Caching instructions for CDNs (RFC 9213) that bypass Cache-Control: Gatehouse decides what a
+  // shared cache may keep (see privateCacheControl).
+  'cdn-cache-control',
+  'surrogate-control',
+  // Reporting policies: an upstream could have the browser send later URLs of Gatehouse's origin
+  // (such as /auth/callback?code=…) to its own collector.
+  'nel',
+  'report-to',
+  'reporting-endpoints',
 ]);
 
 /** What Gatehouse adds to every upstream request. */
@@ -122,6 +131,28 @@ export function browserResponseHeaders(
     out.push([name, value]);
   }
   return out;
+}
+
+// Directives that let a shared cache store or serve a response (RFC 9111 §5.2.2).
+const sharedCacheDirectives = new Set(['public', 's-maxage', 'proxy-revalidate']);
+
+/**
+ * The upstream's `Cache-Control` for a response to a request that carried a user's token: a
+ * shared cache in front of Gatehouse never sees that token, so it must not keep the answer and
+ * serve it to another user. `public`, `s-maxage` and `proxy-revalidate` are dropped and `private`
+ * added; the browser's own directives (`no-store`, `max-age`, `no-cache`, …) stay.
+ */
+export function privateCacheControl(value: string | string[]): string {
+  const directives = (Array.isArray(value) ? value.join(',') : value)
+    // Split on commas outside quoted strings (`no-cache="a, b"`).
+    .split(/,(?=(?:[^"]*"[^"]*")*[^"]*$)/)
+    .map((directive) => directive.trim())
+    .filter(Boolean);
+  const kept = directives.filter(
+    (directive) => !sharedCacheDirectives.has(directive.split('=')[0]!.trim().toLowerCase()),
+  );
+  if (!kept.some((directive) => directive.toLowerCase() === 'private')) kept.unshift('private');
+  return kept.join(', ');
 }
 
 /**

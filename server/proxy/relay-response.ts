@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import type { Response } from 'express';
 import { AppError } from '../errors.ts';
-import { browserResponseHeaders, rewriteLocation, tokenForms } from './proxy-headers.ts';
+import { browserResponseHeaders, privateCacheControl, rewriteLocation, tokenForms } from './proxy-headers.ts';
 import { deadlinePassed } from './send-upstream.ts';
 import type { Upstream } from './upstream-registry.ts';
 
@@ -72,7 +72,10 @@ export async function relayResponse(response: IncomingMessage, res: Response, op
     );
   }
   res.setHeader('Content-Security-Policy', proxiedContentSecurityPolicy);
-  if (response.headers['cache-control'] === undefined) res.setHeader('Cache-Control', 'private, no-store');
+  const cacheControl = response.headers['cache-control'];
+  if (cacheControl === undefined) res.setHeader('Cache-Control', 'private, no-store');
+  // A user's answer must never be kept by a shared cache and served to someone else.
+  else if (accessToken !== undefined) res.setHeader('Cache-Control', privateCacheControl(cacheControl));
 
   if (errorBody && accessToken !== undefined) {
     if (errorBody.bytes === undefined) {

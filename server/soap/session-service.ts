@@ -103,8 +103,6 @@ export class SessionService {
   async externalLogin(call: SoapCall, caller: SoapCaller): Promise<SoapField[]> {
     const { config, idp, store, grants, logger, limits } = this.deps;
     this.requireExternalAuth();
-    // Before the context is taken: a refused attempt must not use it up.
-    await limits.admitCredential(caller.address);
     // Missing, malformed, unknown, expired or used: one fault, in the seed's words, so a client
     // written for that server handles every case the same way.
     const contextId = call.params.get('ContextID') ?? '';
@@ -161,7 +159,6 @@ export class SessionService {
   async logout(call: SoapCall, caller: SoapCaller): Promise<SoapField[]> {
     const { grants, idp, logger, limits } = this.deps;
     const identityToken = requiredParam(call, 'IdentityToken');
-    await limits.admitCredential(caller.address);
     const grant = await grants.resolveHandle(identityToken);
     if (!grant) {
       await limits.failedCredential(caller.address, 'identity_token');

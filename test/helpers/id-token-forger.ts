@@ -3,8 +3,14 @@ import type { DevIdp } from '../../server/dev/dev-idp.ts';
 
 type Issue = (this: unknown, options?: { use?: string }) => Promise<string>;
 
-/** How a forged id_token is signed: by the IdP's own key (default), or in another algorithm. */
-export type ForgedSignature = { by: 'idp' } | { by: 'secret'; alg: 'HS256'; secret: string } | { by: 'corrupt' };
+/**
+ * How a forged id_token is signed: by the IdP's own key (default; with `kid`, the header names
+ * that key id instead, as after a key rotation the client has not seen), or in another algorithm.
+ */
+export type ForgedSignature =
+  | { by: 'idp'; kid?: string }
+  | { by: 'secret'; alg: 'HS256'; secret: string }
+  | { by: 'corrupt' };
 
 /** A running forgery; `restore()` makes the IdP honest again. */
 export interface IdTokenForgery {
@@ -41,6 +47,7 @@ export function forgeIdTokens(
         .sign(new TextEncoder().encode(signature.secret));
     } else {
       const protectedHeader = JSON.parse(Buffer.from(header!, 'base64url').toString()) as { alg: string; kid?: string };
+      if (signature.kid !== undefined) protectedHeader.kid = signature.kid;
       const key = await importJWK(idp.signingJwk, idp.signingJwk.alg);
       forged = await new SignJWT(claims).setProtectedHeader(protectedHeader).sign(key);
     }
