@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { createApiToken, withToken } from './helpers/api-tokens.ts';
 import {
   CookieBrowser,
+  isSignedIn,
   signIn,
   signOutAtIdp,
   startGatehouse,
@@ -271,7 +272,9 @@ describe('API tokens', () => {
         })
       ).status;
     };
+    assert.equal(await isSignedIn(gatehouse, browser), true);
     assert.equal(await deliver({ sid, sub: 'bob' }), 200);
+    assert.equal(await isSignedIn(gatehouse, browser), false, 'by sid: the browser session of that sid is ended');
     assert.equal(
       (await withToken(`${gatehouse.url}/auth/user`, secret)).status,
       200,
@@ -362,9 +365,21 @@ describe('API tokens', () => {
     const { secret } = await createApiToken(gatehouse, browser, { name: 'logged?' });
     await withToken(`${gatehouse.url}/api/renku/user`, secret);
     await withToken(`${gatehouse.url}/api/renku/user`, `${secret}x`);
+    const token = (await listTokens(browser)).find((t) => t.name === 'logged?');
+    const record = JSON.parse((await gatehouse.gh.deps.store.get(`apitoken:${token.id}`))!);
+    const idpTokens = gatehouse.gh.deps.grants.tokens((await gatehouse.gh.deps.grants.get(record.grantId))!);
     const logs = gatehouse.logs.join('\n');
     assert.equal(logs.includes(secret), false);
     assert.equal(logs.includes(secret.slice(3)), false);
+    for (const [kind, value] of [
+      ['access token', idpTokens.accessToken],
+      ['refresh token', idpTokens.refreshToken],
+      ['id_token', idpTokens.idToken],
+    ] as const) {
+      assert.ok(value, `the token's grant holds an ${kind}`);
+      assert.equal(logs.includes(value), false, `its ${kind} is in no log line`);
+    }
+    assert.doesNotMatch(logs, /eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+/, 'no JWT of any kind is in a log line');
     assert.match(logs, /api token created/);
   });
 });

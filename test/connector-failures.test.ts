@@ -46,6 +46,8 @@ describe('a misconfigured Gatehouse: Dataverse expects another audience, Renku n
     assert.match(problem.next, /signing in again will not help/);
     assert.equal(problem.hint, error.body.hint);
     assert.match(problem.hint!, /Audience mapper for 'dataverse-prod' to client 'gatehouse'/);
+    assert.equal(typeof error.body.requestId, 'string', 'the proxy names the request');
+    assert.notEqual(error.body.requestId, '');
     assert.equal(problem.reference, error.body.requestId);
     assert.equal(problem.action, 'none');
   });
@@ -96,6 +98,8 @@ describe('a Renku that goes down and comes back, and a session the IdP ends', ()
     assert.equal(problem.title, 'Renku is unavailable');
     assert.match(problem.message, /Renku is not answering \(HTTP 502\)/);
     assert.equal(problem.action, 'retry');
+    assert.equal(typeof error.body.requestId, 'string', 'the proxy names the request');
+    assert.notEqual(error.body.requestId, '');
     assert.equal(problem.reference, error.body.requestId);
 
     renku.up = true;

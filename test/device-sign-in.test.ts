@@ -88,7 +88,7 @@ describe('device sign-in (RFC 8628)', () => {
     const done = await answer(browser, typed, 'approve');
     assert.match(done, /You may close this page/);
 
-    clock.advance(16_000);
+    // No wait: once approved, the next poll gets the token; the interval only paces pending polls.
     const granted = await poll(start.json.device_code);
     assert.equal(granted.status, 200);
     assert.match(granted.json.access_token, /^gh_[A-Za-z0-9_-]{43,}$/);
@@ -214,6 +214,8 @@ describe('device sign-in (RFC 8628)', () => {
     const child = spawn('python3', [script, gatehouse.url, '--client-name', 'device_login.py test', '--days', '7'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    // Listened for from the start: a script that exits before the approval must not be missed.
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => {
@@ -225,11 +227,11 @@ describe('device sign-in (RFC 8628)', () => {
         const match = /enter the code ([A-Z]{4}-[A-Z]{4})/.exec(stderr);
         if (match) resolve(match[1]!);
       });
-      child.on('exit', () => reject(new Error(`device_login.py exited early: ${stderr}`)));
+      void exited.then(() => reject(new Error(`device_login.py exited early: ${stderr}`)));
     });
     const browser = await signedInBrowser();
     await answer(browser, code, 'approve');
-    const exitCode = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const exitCode = await exited;
     assert.equal(exitCode, 0, stderr);
     const token = stdout.trim();
     assert.match(token, /^gh_[A-Za-z0-9_-]{43,}$/);

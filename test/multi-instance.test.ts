@@ -12,7 +12,7 @@ import {
   type TestCluster,
   type TestGatehouse,
 } from './helpers/harness.ts';
-import { redisSkipReason, startTestRedis, type TestRedis } from './helpers/redis-server.ts';
+import { redisSkipReason, restartableRedisSkipReason, startTestRedis, type TestRedis } from './helpers/redis-server.ts';
 
 describe('two Gatehouse instances on one Redis behave as one', { skip: redisSkipReason() }, () => {
   let redis: TestRedis;
@@ -144,9 +144,7 @@ describe('two Gatehouse instances on one Redis behave as one', { skip: redisSkip
   });
 
   test('while Redis is down both instances answer 503 and sign nobody out; once it is back the same session works on both', {
-    skip: process.env.GATEHOUSE_TEST_REDIS_URL
-      ? 'needs a redis-server this test can stop (GATEHOUSE_TEST_REDIS_URL is set)'
-      : false,
+    skip: restartableRedisSkipReason(),
   }, async () => {
     const browser = new CookieBrowser();
     await signIn(a, browser, 'alice');

@@ -98,6 +98,15 @@ function plainIp(address: unknown): string {
   return String(address).replace(/^::ffff:/, '');
 }
 
+/** The credentials logged as refused since log line `from`: this test's own, whatever ran before. */
+function refusedCredentials(gh: TestGatehouse, from: number): unknown[] {
+  return gh.logs
+    .slice(from)
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .filter((l) => l.msg === 'credential refused')
+    .map((l) => l.credential);
+}
+
 function assertRetryAfter(response: { headers: Headers }, maxSeconds: number): void {
   const value = Number(response.headers.get('retry-after'));
   assert.ok(
@@ -223,8 +232,10 @@ describe('the limit on failed credentials', () => {
     const user = (client: string, handle: string) =>
       getFrom(gh, client, '/auth/user', { authorization: `Bearer ${handle}` });
 
+    const logged = gh.logs.length;
     for (let i = 0; i < 3; i++)
       assert.equal((await user(loopback, `guess-${i}-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa`)).status, 401);
+    assert.deepEqual(refusedCredentials(gh, logged), ['bearer_handle', 'bearer_handle', 'bearer_handle']);
     const refused = await user(loopback, 'guess-3-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa');
     assert.equal(refused.status, 429);
     assertRetryAfter(refused, 300);
@@ -240,6 +251,7 @@ describe('the limit on failed credentials', () => {
 
   test('a session cookie that reaches no session counts once per browser (it is cleared) and past the limit is refused', async () => {
     const user = (headers: Record<string, string> = {}) => getFrom(gh, loopbackV6, '/auth/user', headers);
+    const logged = gh.logs.length;
     const first = await user({ cookie: 'gatehouse=s%3Aforged.signature' });
     assert.equal(first.status, 401);
     assert.match(
@@ -248,6 +260,7 @@ describe('the limit on failed credentials', () => {
       'the unknown cookie is cleared',
     );
     for (let i = 0; i < 2; i++) assert.equal((await user({ cookie: `gatehouse=s%3Aguess${i}.sig` })).status, 401);
+    assert.deepEqual(refusedCredentials(gh, logged), ['session_cookie', 'session_cookie', 'session_cookie']);
     const refused = await user({ cookie: 'gatehouse=s%3Aguess3.sig', accept: 'application/json' });
     assert.equal(refused.status, 429);
     // Without a credential the address may still reach public pages.
@@ -256,6 +269,7 @@ describe('the limit on failed credentials', () => {
 
   test('wrong ContextIDs and States in ExternalLogin past the limit get a 429 fault, while the right ContextID and State still sign in', async () => {
     const right = await soapLoginContext(gh, thirdClient);
+    const logged = gh.logs.length;
     const unknown = '{00000000-0000-0000-0000-000000000000}';
     assert.equal(fault(await externalLogin(gh, thirdClient, { ...right, contextId: unknown })).faultcode, 'Client');
     assert.equal(
@@ -268,6 +282,7 @@ describe('the limit on failed credentials', () => {
       fault(await externalLogin(gh, thirdClient, { ...spent, state: 'not-the-state' })).faultstring,
       'State does not belong to this context.',
     );
+    assert.deepEqual(refusedCredentials(gh, logged), ['context_id', 'context_id', 'state']);
 
     const refused = await externalLogin(gh, thirdClient, {
       ...right,
@@ -299,19 +314,15 @@ describe('the limit on failed credentials', () => {
         {},
         otherClient,
       );
+    const logged = gh.logs.length;
     for (let i = 0; i < 3; i++) assert.equal(fault(await logout()).faultstring, 'Invalid or ended IdentityToken.');
     const refused = await logout();
     assert.equal(refused.status, 429);
     assert.equal(fault(refused).faultcode, 'Server');
-    const counted = gh.logs
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .filter((l) => l.msg === 'credential refused');
-    assert.ok(
-      counted.some((l) => l.credential === 'identity_token') &&
-        counted.some((l) => l.credential === 'context_id') &&
-        counted.some((l) => l.credential === 'state') &&
-        counted.some((l) => l.credential === 'bearer_handle') &&
-        counted.some((l) => l.credential === 'session_cookie'),
+    assert.deepEqual(
+      refusedCredentials(gh, logged),
+      ['identity_token', 'identity_token', 'identity_token', 'identity_token'],
+      'each unknown IdentityToken is counted as one, the refused one too: it was looked up and reached nothing',
     );
   });
 });
@@ -382,14 +393,14 @@ describe('trusted proxies (GATEHOUSE_TRUST_PROXY)', () => {
   describe('behind an https public URL, with one trusted proxy named (127.0.0.1)', () => {
     // Any other loopback address is a peer that is not a trusted proxy.
     const untrustedPeer = otherClient;
+    const behindProxy = {
+      GATEHOUSE_PUBLIC_URL: 'https://gatehouse.test',
+      GATEHOUSE_TRUST_PROXY: loopback,
+      GATEHOUSE_RATE_LIMIT_LOGIN: '3/60',
+    };
     let gh: TestGatehouse;
     before(async () => {
-      gh = await startGatehouse({
-        GATEHOUSE_PUBLIC_URL: 'https://gatehouse.test',
-        GATEHOUSE_TRUST_PROXY: loopback,
-        // The cookie test starts one sign-in from the untrusted peer: two more are allowed, then none.
-        GATEHOUSE_RATE_LIMIT_LOGIN: '3/60',
-      });
+      gh = await startGatehouse(behindProxy);
     });
     after(() => gh.stop());
 
@@ -419,20 +430,25 @@ describe('trusted proxies (GATEHOUSE_TRUST_PROXY)', () => {
     });
 
     test('a peer that is not a trusted proxy cannot pick its rate-limit key with X-Forwarded-For; the trusted proxy can forward one', async () => {
-      const spoof = (n: number) => loginFrom(gh, untrustedPeer, { 'x-forwarded-for': `203.0.113.${n}` });
-      assert.equal((await spoof(1)).status, 302);
-      assert.equal((await spoof(2)).status, 302);
-      assert.equal((await spoof(3)).status, 429, 'counted under the peer, 127.0.0.2');
-      assert.equal(plainIp(refusals(gh).at(-1)?.clientIp), '127.0.0.2');
-      // The operator hears once that a peer's forwarding headers were ignored.
-      const warnings = gh.logs.filter((line) => line.includes('not a trusted proxy'));
-      assert.equal(warnings.length, 1);
-      assert.equal(plainIp(JSON.parse(warnings[0]!).peer), '127.0.0.2');
-      // The trusted proxy's forwarded address is the one counted.
-      for (let i = 0; i < 3; i++)
-        assert.equal((await loginFrom(gh, loopback, { 'x-forwarded-for': '203.0.113.50' })).status, 302);
-      assert.equal((await loginFrom(gh, loopback, { 'x-forwarded-for': '203.0.113.50' })).status, 429);
-      assert.equal(refusals(gh).at(-1)?.clientIp, '203.0.113.50');
+      // A Gatehouse of its own: its login counts and its once-per-process warning owe nothing to the other tests.
+      const gh = await startGatehouse(behindProxy);
+      try {
+        const spoof = (n: number) => loginFrom(gh, untrustedPeer, { 'x-forwarded-for': `203.0.113.${n}` });
+        for (let n = 1; n <= 3; n++) assert.equal((await spoof(n)).status, 302);
+        assert.equal((await spoof(4)).status, 429, 'counted under the peer, 127.0.0.2');
+        assert.equal(plainIp(refusals(gh).at(-1)?.clientIp), '127.0.0.2');
+        // The operator hears once that a peer's forwarding headers were ignored.
+        const warnings = gh.logs.filter((line) => line.includes('not a trusted proxy'));
+        assert.equal(warnings.length, 1);
+        assert.equal(plainIp(JSON.parse(warnings[0]!).peer), '127.0.0.2');
+        // The trusted proxy's forwarded address is the one counted.
+        for (let i = 0; i < 3; i++)
+          assert.equal((await loginFrom(gh, loopback, { 'x-forwarded-for': '203.0.113.50' })).status, 302);
+        assert.equal((await loginFrom(gh, loopback, { 'x-forwarded-for': '203.0.113.50' })).status, 429);
+        assert.equal(refusals(gh).at(-1)?.clientIp, '203.0.113.50');
+      } finally {
+        await gh.stop();
+      }
     });
   });
 

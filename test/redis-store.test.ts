@@ -7,7 +7,7 @@ import { RedisStore } from '../server/store/redis-store.ts';
 import { eventually } from './helpers/eventually.ts';
 import { startGatehouse } from './helpers/harness.ts';
 import { closedPort } from './helpers/ports.ts';
-import { redisSkipReason, startTestRedis, type TestRedis } from './helpers/redis-server.ts';
+import { redisSkipReason, restartableRedisSkipReason, startTestRedis, type TestRedis } from './helpers/redis-server.ts';
 
 const skip = redisSkipReason();
 
@@ -39,7 +39,7 @@ describe('RedisStore during a Redis outage', { skip }, () => {
   after(() => redis?.close());
 
   test('while Redis is down every call fails at once with store_unavailable, and works again by itself with the data intact', {
-    skip: redisRestartSkip(),
+    skip: restartableRedisSkipReason(),
   }, async () => {
     const logs: string[] = [];
     const store = await RedisStore.connect({ url: redis.url, logger: createLogger('info', (line) => logs.push(line)) });
@@ -76,7 +76,7 @@ describe('RedisStore during a Redis outage', { skip }, () => {
   });
 
   test('a Redis that stops answering fails calls with store_unavailable after the command timeout, not a hang', {
-    skip: redisRestartSkip(),
+    skip: restartableRedisSkipReason(),
   }, async () => {
     const store = await RedisStore.connect({ url: redis.url, logger: createLogger('silent'), commandTimeoutMs: 200 });
     const admin = createClient({ url: redis.url });
@@ -96,9 +96,3 @@ describe('RedisStore during a Redis outage', { skip }, () => {
     }
   });
 });
-
-function redisRestartSkip(): string | false {
-  return process.env.GATEHOUSE_TEST_REDIS_URL
-    ? 'needs a redis-server this test can stop (GATEHOUSE_TEST_REDIS_URL is set)'
-    : false;
-}

@@ -26,7 +26,7 @@ function standInTokenEndpoint(fixture: ProxyFixture, answer: StandInAnswer): { r
   return { refreshes: () => refreshes };
 }
 
-test('a bare 400 with an empty body to a refresh (Glewlwyd) ends the grant: 401 session_expired, signed out, one attempt for two calls', async () => {
+test('a bare 400 with an empty body to a refresh (Glewlwyd) ends the grant: 401 session_expired, signed out, and a second call reaches neither the IdP nor the upstream', async () => {
   f = await startProxyFixture();
   const grant = (await aliceGrant(f))!;
   const idp = standInTokenEndpoint(f, { status: 400 });
@@ -42,7 +42,7 @@ test('a bare 400 with an empty body to a refresh (Glewlwyd) ends the grant: 401 
 
   const second = await f.call('/api/echo/items');
   assert.equal(second.response.status, 401);
-  assert.equal(idp.refreshes(), 1, 'the dead refresh token was sent once');
+  assert.equal(idp.refreshes(), 1, 'the ended grant sends its dead refresh token no more');
   assert.equal(f.echo.arrivals, arrivals);
   const ended = f.gatehouse.logs
     .map((line) => JSON.parse(line) as Record<string, unknown>)
@@ -112,7 +112,14 @@ test('a failed refresh is not retried for 30 s: two calls make one IdP request, 
   assert.equal(idp.refreshes(), 1, 'one IdP request for two calls');
   assert.ok(await f.gatehouse.gh.deps.grants.get(grant.id));
 
-  f.clock.advance(refreshFailureTtlMs + 1);
+  assert.equal(refreshFailureTtlMs, 30_000);
+  f.clock.advance(refreshFailureTtlMs - 1);
+  const stillRemembered = await f.call('/api/echo/items');
+  assert.equal(stillRemembered.response.status, 503);
+  assert.equal(stillRemembered.json.error, 'idp_unavailable');
+  assert.equal(idp.refreshes(), 1, '1 ms before the 30 s are up the failure is still recalled, not retried');
+
+  f.clock.advance(1);
   f.gatehouse.gh.devIdp!.tokenEndpointStandIn = undefined;
   assert.equal(
     (await f.call('/api/echo/items')).response.status,

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { importJWK, SignJWT } from 'jose';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { devUsers } from '../server/dev/dev-idp.ts';
@@ -13,6 +15,7 @@ import {
   TestClock,
   type TestGatehouse,
 } from './helpers/harness.ts';
+import { writeApisFile } from './helpers/apis-file.ts';
 import { forgeIdTokens, type IdTokenForgery, idTokenClaims, idTokenRefusals } from './helpers/id-token-forger.ts';
 import { callSoap, decodeBase64, text } from './helpers/soap.ts';
 
@@ -219,7 +222,17 @@ async function refreshScenario(
   const gh = await startWithSubOnlyIdTokens({}, clock);
   const alice = devUsers.find((user) => user.username === 'alice')!;
   const originalName = alice.claims.name;
-  let forgery: IdTokenForgery | undefined;
+  // The embedded IdP stamps iat and exp from the wall clock, so two id_tokens signed in
+  // different seconds differ. Pinning them (and dropping at_hash, which follows the access
+  // token) makes the refreshed id_token byte for byte the sign-in's unless the test asks for
+  // a new one; then only the age rule can make a refresh re-read UserInfo.
+  const iat = Math.floor(Date.now() / 1000);
+  let refreshing = false;
+  const forgery: IdTokenForgery = forgeIdTokens(gh.gh.devIdp!, (claims) => {
+    delete claims.at_hash;
+    claims.iat = iat + (refreshing && newIdToken ? 1 : 0);
+    claims.exp = iat + 3600;
+  });
   try {
     assert.equal((await signIn(gh, new CookieBrowser())).response.status, 200);
     const { grants, idp, store, logger } = gh.gh.deps;
@@ -236,28 +249,30 @@ async function refreshScenario(
       claimsRefreshMs: 3_600_000,
     });
     const readsAtSignIn = gh.gh.devIdp!.stats.userinfoRequests;
+    const signInIdToken = grants.tokens((await grants.get(id!))!).idToken;
 
     await refresher.userAccessToken((await grants.get(id!))!);
     assert.equal(gh.gh.devIdp!.stats.userinfoRequests, readsAtSignIn, 'a fresh token: no request to the IdP');
 
     alice.claims.name = 'Alice Pleasance Liddell';
-    // Signed within the same second, a refreshed id_token is byte for byte the sign-in's; a
-    // later iat makes it a new one, as a real refresh would.
-    if (newIdToken)
-      forgery = forgeIdTokens(gh.gh.devIdp!, (claims) => {
-        claims.iat = Number(claims.iat) + 1;
-      });
+    refreshing = true;
     clock.advance(advanceMs);
     await refresher.userAccessToken((await grants.get(id!))!);
     const grant = (await grants.get(id!))!;
     assert.equal(grant.sub, 'alice');
+    assert.equal(forgery.issued.length, 2, 'one id_token at sign-in, one at the refresh');
+    assert.equal(
+      grants.tokens(grant).idToken === signInIdToken,
+      !newIdToken,
+      newIdToken ? 'the refresh brought a new id_token' : 'the refresh brought the same id_token',
+    );
     return {
       reads: gh.gh.devIdp!.stats.userinfoRequests - readsAtSignIn,
       name: grant.claims.name,
       email: grant.claims.email,
     };
   } finally {
-    forgery?.restore();
+    forgery.restore();
     alice.claims.name = originalName;
     await gh.stop();
   }
@@ -311,6 +326,57 @@ test('GATEHOUSE_OIDC_USERINFO_REFRESH=0 never re-reads UserInfo at a refresh', a
   }
 });
 
+for (const [env, reads] of [
+  [{}, 1],
+  [{ GATEHOUSE_OIDC_USERINFO_REFRESH: '0' }, 0],
+] as const) {
+  const setting =
+    'GATEHOUSE_OIDC_USERINFO_REFRESH' in env
+      ? 'GATEHOUSE_OIDC_USERINFO_REFRESH=0'
+      : 'the default GATEHOUSE_OIDC_USERINFO_REFRESH';
+  test(`${setting} is what refreshes for /api use: ${reads} UserInfo read(s) in calls 20, 40 and 61 minutes after sign-in`, async () => {
+    // An upstream that takes any bearer token: this IdP mode issues opaque access tokens, which
+    // the demo APIs cannot verify. It records each one, to show the calls forwarded refreshed tokens.
+    const bearers: Array<string | undefined> = [];
+    const upstream = createServer((req, res) => {
+      bearers.push(req.headers.authorization);
+      res.setHeader('content-type', 'application/json');
+      res.end('{}');
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', () => resolve()));
+    const clock = new TestClock();
+    const gh = await startWithSubOnlyIdTokens(
+      {
+        ...env,
+        GATEHOUSE_APIS: writeApisFile([
+          { name: 'plain', url: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`, token: 'user' },
+        ]),
+      },
+      clock,
+    );
+    try {
+      const browser = new CookieBrowser();
+      assert.equal((await signIn(gh, browser)).response.status, 200);
+      const atSignIn = gh.gh.devIdp!.stats.userinfoRequests;
+      const refreshes = gh.gh.devIdp!.stats.tokenRequests.refresh_token ?? 0;
+      // The session would idle out after 30 minutes, so the user calls every 20: each call finds
+      // the 5-minute access token expired and refreshes; only at 61 are the claims an hour old.
+      for (const minutes of [20, 20, 21]) {
+        clock.advance(minutes * 60_000);
+        const call = await browser.request(`${gh.url}/api/plain/user`, { headers: { 'x-csrf': '1' } });
+        assert.equal(call.status, 200, await call.text());
+      }
+      assert.equal(gh.gh.devIdp!.stats.tokenRequests.refresh_token, refreshes + 3, 'each call refreshed the tokens');
+      assert.equal(new Set(bearers).size, 3, 'and forwarded the new access token');
+      assert.equal(gh.gh.devIdp!.stats.userinfoRequests - atSignIn, reads);
+    } finally {
+      await gh.stop();
+      upstream.closeAllConnections();
+      await new Promise((resolve) => upstream.close(resolve));
+    }
+  });
+}
+
 describe('merging UserInfo claims', () => {
   test("protocol claims stay the id_token's; UserInfo fills in and updates the rest", () => {
     const merged = mergeUserInfo(
@@ -340,7 +406,7 @@ describe('merging UserInfo claims', () => {
     );
     assert.equal(merged.groups, undefined);
     assert.equal(merged.team, 'x');
-    assert.ok(typeof merged.picture === 'string');
+    assert.equal(merged.picture, `https://img.example/${'p'.repeat(1500)}`);
   });
 
   test('auto calls UserInfo only with an endpoint and a profile, email, address or phone scope', () => {

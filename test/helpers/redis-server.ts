@@ -32,6 +32,18 @@ export function redisSkipReason(): string | false {
 }
 
 /**
+ * Why a test that stops and restarts Redis (an outage) cannot run here, or false when it can:
+ * a Redis named by `GATEHOUSE_TEST_REDIS_URL` is not this helper's to stop. As with
+ * {@link redisSkipReason}, CI does not skip: there it is an error.
+ */
+export function restartableRedisSkipReason(): string | false {
+  if (!externalUrl) return redisSkipReason();
+  const reason = 'needs a redis-server this test can stop (GATEHOUSE_TEST_REDIS_URL is set)';
+  if (process.env.CI === 'true') throw new Error(`Redis outage tests cannot run: ${reason}. CI must not skip them.`);
+  return reason;
+}
+
+/**
  * Starts a throwaway redis-server, or connects to `GATEHOUSE_TEST_REDIS_URL`. redis-server cannot
  * be asked for port 0 and tell which port it got (not portably), and a unix socket is no
  * `redis://` URL Gatehouse's configuration takes; and {@link TestRedis.restart} needs the same
