@@ -1,14 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { createApiToken } from './helpers/api-tokens.ts';
-import { CookieBrowser, signIn, startGatehouse, type TestGatehouse } from './helpers/harness.ts';
+import { CookieBrowser, signIn } from './helpers/harness.ts';
+import { gatehouseForSuite } from './helpers/suite-fixture.ts';
 
-let gatehouse: TestGatehouse;
-
-before(async () => {
-  gatehouse = await startGatehouse();
-});
-after(() => gatehouse.stop());
+const gatehouse = gatehouseForSuite();
 
 function logLines(msg: string): Array<Record<string, unknown>> {
   return gatehouse.logs.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.msg === msg);

@@ -14,14 +14,10 @@ import {
   TestClock,
   type TestGatehouse,
 } from './helpers/harness.ts';
+import { gatehouseForSuite } from './helpers/suite-fixture.ts';
 
-let gatehouse: TestGatehouse;
 const clock = new TestClock();
-
-before(async () => {
-  gatehouse = await startGatehouse({}, { clock: clock.read });
-});
-after(() => gatehouse.stop());
+const gatehouse = gatehouseForSuite({}, { clock: clock.read });
 
 /** Why the R example cannot run here; CI installs R with httr2 and must not skip it. */
 function rSkipReason(): string | false {

@@ -1,14 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { hashHandle } from '../server/random.ts';
-import { callbackUrlFor, CookieBrowser, signIn, startGatehouse, type TestGatehouse } from './helpers/harness.ts';
+import { callbackUrlFor, CookieBrowser, signIn } from './helpers/harness.ts';
+import { gatehouseForSuite } from './helpers/suite-fixture.ts';
 
-let gatehouse: TestGatehouse;
-
-before(async () => {
-  gatehouse = await startGatehouse();
-});
-after(() => gatehouse.stop());
+const gatehouse = gatehouseForSuite();
 
 async function post(path: string, fields: Record<string, string>): Promise<{ status: number; json: any }> {
   const response = await fetch(`${gatehouse.url}${path}`, { method: 'POST', body: new URLSearchParams(fields) });

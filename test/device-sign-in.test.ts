@@ -1,24 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { withToken } from './helpers/api-tokens.ts';
-import {
-  callbackUrlFor,
-  CookieBrowser,
-  signIn,
-  startGatehouse,
-  TestClock,
-  type TestGatehouse,
-} from './helpers/harness.ts';
+import { callbackUrlFor, CookieBrowser, signIn, TestClock } from './helpers/harness.ts';
+import { gatehouseForSuite } from './helpers/suite-fixture.ts';
 
-let gatehouse: TestGatehouse;
 const clock = new TestClock();
-
-before(async () => {
-  gatehouse = await startGatehouse({}, { clock: clock.read });
-});
-after(() => gatehouse.stop());
+const gatehouse = gatehouseForSuite({}, { clock: clock.read });
 
 async function post(path: string, fields: Record<string, string>): Promise<{ status: number; json: any }> {
   const response = await fetch(`${gatehouse.url}${path}`, { method: 'POST', body: new URLSearchParams(fields) });
