@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import type { Clock } from '../clock.ts';
 import { AppError } from '../errors.ts';
+import { hashHandle } from '../random.ts';
 import type { TokenIntrospection } from '../idp/idp-adapter.ts';
 import type { Upstream } from './upstream-registry.ts';
 
@@ -34,7 +34,7 @@ export function audienceCheck(clientId: string, introspector: Introspector, cloc
   const introspected = new Map<string, { aud: readonly string[]; until: number }>();
 
   async function opaqueTokenAudiences(accessToken: string, upstream: Upstream): Promise<readonly string[]> {
-    const key = createHash('sha256').update(accessToken).digest('base64url');
+    const key = hashHandle(accessToken);
     const cached = introspected.get(key);
     if (cached && cached.until > clock()) return cached.aud;
     introspected.delete(key);

@@ -118,14 +118,11 @@ export function browserResponseHeaders(
   accessToken?: string,
 ): Array<[string, string | string[]]> {
   const named = connectionNamed(incoming.connection);
+  const forms = accessToken === undefined ? [] : tokenForms(accessToken);
   const out: Array<[string, string | string[]]> = [];
   for (const [name, value] of Object.entries(incoming)) {
     if (value === undefined || notReturned.has(name) || named.has(name) || name.startsWith('access-control-')) continue;
-    if (
-      accessToken !== undefined &&
-      (Array.isArray(value) ? value : [value]).some((v) => mentionsToken(v, accessToken))
-    )
-      continue;
+    if ((Array.isArray(value) ? value : [value]).some((v) => forms.some((form) => v.includes(form)))) continue;
     // A Basic or Negotiate challenge would open the browser's own login dialog for Gatehouse's origin.
     if (name === 'www-authenticate' && !/^\s*bearer\b/i.test(String(value))) continue;
     out.push([name, value]);
@@ -178,10 +175,6 @@ export function rewriteLocation(location: string, upstreamUrl: string, mountPath
 export function tokenForms(accessToken: string): string[] {
   const encoded = encodeURIComponent(accessToken);
   return encoded === accessToken ? [accessToken] : [accessToken, encoded];
-}
-
-function mentionsToken(text: string, accessToken: string): boolean {
-  return tokenForms(accessToken).some((form) => text.includes(form));
 }
 
 function connectionNamed(connection: string | string[] | undefined): Set<string> {

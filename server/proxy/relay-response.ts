@@ -104,12 +104,10 @@ export async function relayResponse(response: IncomingMessage, res: Response, op
   res.writeHead(status);
   // Headers are out: a broken or oversized stream can only be cut, never turned into an error page.
   try {
-    await pipeline(
-      response,
-      byteLimit(upstream.maxResponseBytes),
-      res,
-      ...(options.deadline ? [{ signal: options.deadline }] : []),
-    );
+    const signal = options.deadline ? { signal: options.deadline } : {};
+    // No counting stage on the common path, where no cap is declared.
+    if (upstream.maxResponseBytes === undefined) await pipeline(response, res, signal);
+    else await pipeline(response, byteLimit(upstream.maxResponseBytes), res, signal);
   } catch {
     res.destroy();
     response.destroy();
@@ -194,12 +192,12 @@ function redact(text: string, accessToken: string): string {
   return tokenForms(accessToken).reduce((redacted, form) => redacted.replaceAll(form, '[redacted]'), text);
 }
 
-function byteLimit(max: number | undefined): Transform {
+function byteLimit(max: number): Transform {
   let bytes = 0;
   return new Transform({
     transform(chunk: Buffer, _encoding, done) {
       bytes += chunk.length;
-      if (max !== undefined && bytes > max) done(new Error(`response larger than ${max} bytes`));
+      if (bytes > max) done(new Error(`response larger than ${max} bytes`));
       else done(null, chunk);
     },
   });
