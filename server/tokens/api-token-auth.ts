@@ -26,19 +26,24 @@ export async function authenticateApiToken(
   res.locals.errorFormat = 'json';
   const resolved = await tokens.resolve(secret);
   if (resolved.status === 'invalid') {
-    res.setHeader('WWW-Authenticate', 'Bearer error="invalid_token"');
-    throw new AppError('invalid_token', 'This API token is unknown, revoked or expired.', {
-      details: { tokensUrl: tokensPageUrl },
-    });
+    throw invalidBearer(
+      res,
+      new AppError('invalid_token', 'This API token is unknown, revoked or expired.', {
+        details: { tokensUrl: tokensPageUrl },
+      }),
+    );
   }
-  if (resolved.status === 'grant_ended') {
-    res.setHeader('WWW-Authenticate', 'Bearer error="invalid_token"');
-    throw tokenGrantEnded();
-  }
+  if (resolved.status === 'grant_ended') throw invalidBearer(res, tokenGrantEnded());
   checkTokenScope(resolved.token, req);
   req.apiToken = resolved.token;
   await grants.markUsed(resolved.grant);
   return resolved.grant;
+}
+
+/** `error` with the RFC 6750 challenge that tells a script its bearer token is no good. */
+function invalidBearer(res: Response, error: AppError): AppError {
+  res.setHeader('WWW-Authenticate', 'Bearer error="invalid_token"');
+  return error;
 }
 
 /** 401 when the IdP no longer honours the token's grant: only a new token helps. */
@@ -73,9 +78,7 @@ function checkTokenScope(token: ApiToken, req: Request): void {
  * script is told to make a new token rather than to "sign in again".
  */
 export const apiTokenErrors: ErrorRequestHandler = (err, req, res, next) => {
-  if (req.apiToken && err instanceof AppError && err.code === 'session_expired') {
-    res.setHeader('WWW-Authenticate', 'Bearer error="invalid_token"');
-    return next(tokenGrantEnded());
-  }
+  if (req.apiToken && err instanceof AppError && err.code === 'session_expired')
+    return next(invalidBearer(res, tokenGrantEnded()));
   next(err);
 };
