@@ -9,6 +9,7 @@ import { hashHandle, randomHandle } from '../random.ts';
 import type { Store } from '../store/store.ts';
 import type { Grant, GrantStore, TokenSet } from './grant-store.ts';
 import { signOutGrant } from './sign-out-grant.ts';
+import { setBounded } from '../bounded-map.ts';
 
 /** Which token an upstream needs: the grant's own, or one for a resource and/or scope. */
 export interface TokenNeed {
@@ -119,9 +120,7 @@ export class TokenRefresher {
     const cached = this.opened.get(grant.id);
     if (cached?.sealed === grant.sealedTokens) return cached.tokens;
     const tokens = this.options.grants.tokens(grant);
-    this.opened.delete(grant.id);
-    if (this.opened.size >= this.maxCached) this.opened.delete(this.opened.keys().next().value!);
-    this.opened.set(grant.id, { sealed: grant.sealedTokens, tokens });
+    setBounded(this.opened, grant.id, { sealed: grant.sealedTokens, tokens }, this.maxCached);
     return tokens;
   }
 
@@ -329,12 +328,15 @@ function recalledFailure(raw: string): AppError {
 
 /** Caches a token; the oldest entry goes when the cache is full (tokens can always be fetched again). */
 function remember(cache: Map<string, CachedToken>, key: string, tokens: TokenSet, max: number): void {
-  cache.delete(key);
-  if (cache.size >= max) cache.delete(cache.keys().next().value!);
-  cache.set(key, {
-    accessToken: tokens.accessToken,
-    ...(tokens.expiresAt !== undefined ? { expiresAt: tokens.expiresAt } : {}),
-  });
+  setBounded(
+    cache,
+    key,
+    {
+      accessToken: tokens.accessToken,
+      ...(tokens.expiresAt !== undefined ? { expiresAt: tokens.expiresAt } : {}),
+    },
+    max,
+  );
 }
 
 /**

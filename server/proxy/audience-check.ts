@@ -4,6 +4,7 @@ import { AppError } from '../errors.ts';
 import { hashHandle } from '../random.ts';
 import type { TokenIntrospection } from '../idp/idp-adapter.ts';
 import type { Upstream } from './upstream-registry.ts';
+import { setBounded } from '../bounded-map.ts';
 
 /** Checks an access token against an upstream's audience; rejects with 403 `audience_mismatch`. */
 export type AudienceCheck = (accessToken: string, upstream: Upstream) => Promise<void>;
@@ -50,8 +51,7 @@ export function audienceCheck(clientId: string, introspector: Introspector, cloc
       );
     }
     const until = answer.exp !== undefined ? answer.exp * 1000 : clock() + introspectionWithoutExpMs;
-    if (introspected.size >= cachedTokens) introspected.delete(introspected.keys().next().value!);
-    introspected.set(key, { aud: answer.aud, until });
+    setBounded(introspected, key, { aud: answer.aud, until }, cachedTokens);
     return answer.aud;
   }
 
@@ -60,8 +60,7 @@ export function audienceCheck(clientId: string, introspector: Introspector, cloc
     let got = audiences.get(accessToken);
     if (!audiences.has(accessToken)) {
       got = tokenAudiences(accessToken);
-      if (audiences.size >= cachedTokens) audiences.delete(audiences.keys().next().value!);
-      audiences.set(accessToken, got);
+      setBounded(audiences, accessToken, got, cachedTokens);
     }
     got ??= await opaqueTokenAudiences(accessToken, upstream);
     if (got.includes(upstream.audience)) return;
