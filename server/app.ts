@@ -1,7 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import ejs from 'ejs';
 import express, { type Express, type Router } from 'express';
-import helmet from 'helmet';
 import './http/express-types.ts';
 import './session/session-data.ts';
 import { authRouter } from './auth/auth-router.ts';
@@ -18,7 +17,9 @@ import { cookieNames } from './http/cookies.ts';
 import { declaredErrorFormat, errorFormat } from './http/error-format.ts';
 import { noStore } from './http/no-store.ts';
 import { requestLogging } from './http/request-context.ts';
-import { warnUntrustedForwarding } from './http/untrusted-forwarding.ts';
+import { securityHeaders } from './http/security-headers.ts';
+import { trustProxy } from './http/trust-proxy.ts';
+import { untrustedForwardingWarning, warnUntrustedForwarding } from './http/untrusted-forwarding.ts';
 import { sessionMiddleware } from './session/session-middleware.ts';
 
 export type { AppDeps, AppExtensions } from './deps.ts';
@@ -27,7 +28,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 
 /** Builds the Express app: middleware order and routers, nothing else. */
 export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Express {
-  const { config, grants, idp, logger, clock, limits: rateLimits } = deps;
+  const { config, grants, logger, clock, limits: rateLimits } = deps;
   const app = express();
   app.disable('x-powered-by');
   app.set('views', `${root}views`);
@@ -36,32 +37,11 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
   // Only the proxies named in GATEHOUSE_TRUST_PROXY may say who the client is and whether it
   // used https: X-Forwarded-For feeds the rate limits and the upstream's X-Forwarded-For,
   // X-Forwarded-Proto the Secure session cookie.
-  app.set('trust proxy', config.trustProxy);
+  app.set('trust proxy', trustProxy(config.trustProxy));
 
   app.use(requestLogging(logger, clock));
-  app.use(warnUntrustedForwarding(logger, app.get('trust proxy fn') as (address: string, hop: number) => boolean));
-  app.use(
-    helmet({
-      contentSecurityPolicy: {
-        useDefaults: false,
-        directives: {
-          defaultSrc: ["'self'"],
-          scriptSrc: ["'self'"],
-          styleSrc: ["'self'"],
-          imgSrc: ["'self'", 'data:'],
-          connectSrc: ["'self'"],
-          objectSrc: ["'none'"],
-          baseUri: ["'none'"],
-          frameAncestors: ["'none'"],
-          // Sign-out posts to Gatehouse, which redirects to the IdP's end-session endpoint:
-          // Chromium checks that redirect against form-action too.
-          formAction: ["'self'", new URL(idp.issuer).origin, ...(extensions.formActionOrigins ?? [])],
-          ...(config.secureCookies ? { upgradeInsecureRequests: [] } : {}),
-        },
-      },
-      strictTransportSecurity: config.secureCookies,
-    }),
-  );
+  app.use(warnUntrustedForwarding(untrustedForwardingWarning(logger, app.get('trust proxy fn'))));
+  app.use(securityHeaders(deps, extensions));
   app.use('/public', express.static(`${root}public`, { index: false, maxAge: '1h' }));
 
   // Routers built here, mounted below; their declared error forms apply from the start.
@@ -90,14 +70,14 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
   app.use(sessionMiddleware(deps));
   app.use(
     loadCaller(
-      grants,
-      clock,
-      config.session,
       {
-        limits: rateLimits,
-        sessionCookie: { name: cookieNames(config.secureCookies).session, secure: config.secureCookies },
+        grants,
+        clock,
+        limits: config.session,
+        rateLimits,
+        ...(extensions.apiTokens ? { apiTokens: extensions.apiTokens } : {}),
       },
-      extensions.apiTokens,
+      { name: cookieNames(config.secureCookies).session, secure: config.secureCookies },
     ),
   );
 

@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { ErrorRequestHandler, Request } from 'express';
 import { errorStatus, isErrorCode } from './error-codes.ts';
 import { AppError } from './errors.ts';
@@ -25,10 +26,7 @@ export function errorFormatFor(req: Request, chosen: unknown): ErrorFormat {
  */
 export function errorHandler(logger: Logger, renderFault?: FaultRenderer): ErrorRequestHandler {
   return (err, req, res, _next) => {
-    const error = toAppError(err);
-    if (error.status >= 500)
-      logger.error('request failed', { errorCode: error.code, error: err instanceof Error ? err : String(err) });
-    else logger.info('request refused', { errorCode: error.code, status: error.status });
+    const error = logFailure(logger, err);
     if (res.headersSent) {
       // A streamed response already started: all we can do is cut it.
       req.socket.destroy();
@@ -47,7 +45,7 @@ export function errorHandler(logger: Logger, renderFault?: FaultRenderer): Error
         .type('text/xml; charset=utf-8')
         .send(renderFault(error, req.requestId));
     } else if (format === 'json') {
-      res.json({ error: error.code, message, requestId: req.requestId, ...error.details });
+      res.type('application/json; charset=utf-8').send(JSON.stringify(errorJson(error, req.requestId)));
     } else {
       res.render('error', {
         title: 'Error',
@@ -60,6 +58,40 @@ export function errorHandler(logger: Logger, renderFault?: FaultRenderer): Error
       });
     }
   };
+}
+
+/** The JSON body of an error: its code, a safe message, the request id and the details. */
+export function errorJson(error: AppError, requestId: string): Record<string, unknown> {
+  const message = error.expose ? error.message : 'Something went wrong on our side.';
+  return { error: error.code, message, requestId, ...error.details };
+}
+
+/** Logs a failure (5xx with its cause, the rest as a refusal) and returns it as an AppError. */
+export function logFailure(logger: Logger, err: unknown): AppError {
+  const error = toAppError(err);
+  if (error.status >= 500)
+    logger.error('request failed', { errorCode: error.code, error: err instanceof Error ? err : String(err) });
+  else logger.info('request refused', { errorCode: error.code, status: error.status });
+  return error;
+}
+
+/**
+ * Answers a failure as JSON on a plain node:http response (the `/api` fast path): the same
+ * log line, status, headers and body as {@link errorHandler} gives a JSON route.
+ */
+export function sendJsonError(res: ServerResponse, err: unknown, requestId: string, logger: Logger): void {
+  const error = logFailure(logger, err);
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify(errorJson(error, requestId));
+  res.statusCode = error.status;
+  res.setHeader('Cache-Control', 'no-store');
+  if (error.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(error.retryAfterSeconds));
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.end(body);
 }
 
 /** Turns whatever was thrown into an AppError: body-parser's and Express's own errors keep their status. */

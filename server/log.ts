@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { writeSync } from 'node:fs';
 
 /** Severity of a log line, lowest first. */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -24,11 +25,8 @@ export interface Logger {
   error(msg: string, fields?: Record<string, unknown>): void;
 }
 
-/** Creates a logger writing one JSON object per line to `write` (stdout by default). */
-export function createLogger(
-  level: LogLevel | 'silent',
-  write: (line: string) => void = (l) => process.stdout.write(l),
-): Logger {
+/** Creates a logger writing one JSON object per line to `write` (stdout, batched, by default). */
+export function createLogger(level: LogLevel | 'silent', write: (line: string) => void = batchedStdout): Logger {
   const emit = (lineLevel: LogLevel, msg: string, fields: Record<string, unknown> = {}): void => {
     if (order[lineLevel] < order[level]) return;
     const requestId = requestContext.getStore()?.requestId;
@@ -47,6 +45,32 @@ export function createLogger(
     warn: (msg, fields) => emit('warn', msg, fields),
     error: (msg, fields) => emit('error', msg, fields),
   };
+}
+
+/**
+ * Writes lines to stdout in batches: the lines of one turn of the event loop go out in one
+ * write at the next, not one write (a system call, when stdout is a file) per line. What is
+ * still pending when the process exits is written synchronously then, so no line is lost.
+ */
+export function batchedStdout(line: string): void {
+  if (pendingLines.push(line) > 1) return;
+  setImmediate(flushLines);
+  if (!flushesAtExit) {
+    flushesAtExit = true;
+    process.once('exit', () => {
+      if (pendingLines.length) writeSync(1, pendingLines.join(''));
+      pendingLines = [];
+    });
+  }
+}
+
+let pendingLines: string[] = [];
+let flushesAtExit = false;
+
+function flushLines(): void {
+  const lines = pendingLines;
+  pendingLines = [];
+  if (lines.length) process.stdout.write(lines.join(''));
 }
 
 function redact(fields: Record<string, unknown>): Record<string, unknown> {

@@ -12,9 +12,12 @@ import { mountExternalLogin } from './external/mount-external-login.ts';
 import { GrantStore } from './grants/grant-store.ts';
 import { TokenRefresher } from './grants/token-refresher.ts';
 import { RateLimits } from './http/rate-limits.ts';
+import { requestListener } from './http/request-listener.ts';
+import { recordHeaders, securityHeaders } from './http/security-headers.ts';
+import { trustProxy } from './http/trust-proxy.ts';
 import { IdpAdapter } from './idp/idp-adapter.ts';
 import { createLogger, type Logger } from './log.ts';
-import { apiRouter } from './proxy/api-router.ts';
+import { apiHandler } from './proxy/api-handler.ts';
 import type { Upstream } from './proxy/upstream-registry.ts';
 import { randomHandle } from './random.ts';
 import { createStore } from './store/create-store.ts';
@@ -178,8 +181,10 @@ async function startOn(server: Server, configured: Config, options: StartOptions
     lockWaitMs: config.oidc.timeoutMs + 1000,
     claimsRefreshMs: config.oidc.userInfoRefreshMs,
   });
-  (extensions.routers ??= []).push(['/api', apiRouter(deps, { upstreams, tokens })]);
-  extensions.routers.push(['/connector', connectorRouter({ upstreams, examples: demoApis ? demoLookupExamples : [] })]);
+  (extensions.routers ??= []).push([
+    '/connector',
+    connectorRouter({ upstreams, examples: demoApis ? demoLookupExamples : [] }),
+  ]);
   (extensions.homeLinks ??= []).push({ href: '/connector', label: 'Link a Dataverse dataset to Renku' });
   mountApiTokens(
     extensions,
@@ -188,7 +193,14 @@ async function startOn(server: Server, configured: Config, options: StartOptions
   );
 
   const app = createApp(deps, extensions);
-  server.on('request', app);
+  const api = apiHandler(deps, {
+    upstreams,
+    tokens,
+    ...(extensions.apiTokens ? { apiTokens: extensions.apiTokens } : {}),
+    trust: trustProxy(config.trustProxy),
+    securityHeaders: recordHeaders(securityHeaders(deps, extensions)),
+  });
+  server.on('request', requestListener(app, api));
   if (!server.listening) await listen(server, config.port);
 
   let stopping: Promise<void> | undefined;

@@ -137,6 +137,7 @@ function fakeRequest(parts: {
     body: parts.body,
     session: parts.session,
     grant: parts.grant,
+    headers,
     get: (name: string) => headers[name.toLowerCase()],
   } as unknown as Request;
 }

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { Request } from 'express';
 import { constantTimeEqual } from '../constant-time.ts';
 
@@ -14,10 +15,15 @@ export type CsrfProofKinds = 'header' | 'header-or-form';
  * in the `csrf` field.
  */
 export function hasCsrfProof(req: Request, accepts: CsrfProofKinds = 'header-or-form'): boolean {
-  if (req.get('x-csrf') === '1') return true;
+  if (hasCsrfHeader(req)) return true;
   if (accepts === 'header') return false;
   const expected = req.session?.csrfToken;
   const sent = (req.body as Record<string, unknown> | undefined)?.csrf;
   if (!expected || typeof sent !== 'string') return false;
   return constantTimeEqual(expected, sent);
+}
+
+/** True when the request carries the `X-CSRF: 1` header, the proof JSON API calls must send. */
+export function hasCsrfHeader(req: IncomingMessage): boolean {
+  return req.headers['x-csrf'] === '1';
 }

@@ -1,7 +1,8 @@
-import type { CookieOptions, Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { CookieOptions } from 'express';
 
 /** One cookie's value from the request, or undefined. (Gatehouse reads two cookies; no parser needed.) */
-export function readCookie(req: Request, name: string): string | undefined {
+export function readCookie(req: IncomingMessage, name: string): string | undefined {
   const header = req.headers.cookie;
   if (!header) return undefined;
   for (const part of header.split(';')) {
@@ -48,7 +49,11 @@ export function cookieOptions(
   return { httpOnly: true, sameSite: 'lax', secure, path };
 }
 
-/** Tells the browser to drop the session cookie (after the session record is gone). */
-export function clearSessionCookie(res: Response, secure: boolean): void {
-  res.clearCookie(cookieNames(secure).session, cookieOptions(secure));
+/**
+ * Tells the browser to drop the session cookie (after the session record is gone). Written by
+ * hand, as Express's `res.clearCookie` would, so the `/api` fast path (plain node:http) can use it.
+ */
+export function clearSessionCookie(res: ServerResponse, secure: boolean): void {
+  const cleared = `${cookieNames(secure).session}=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly${secure ? '; Secure' : ''}; SameSite=Lax`;
+  res.appendHeader('Set-Cookie', cleared);
 }

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { RequestHandler } from 'express';
 import type { Logger } from '../log.ts';
 
@@ -7,12 +8,12 @@ import type { Logger } from '../log.ts';
  * load balancer missing from GATEHOUSE_TRUST_PROXY, means every user shares its address in the
  * rate limits and, behind https, gets no session cookie: the operator needs to hear of it.
  */
-export function warnUntrustedForwarding(
+export function untrustedForwardingWarning(
   logger: Logger,
   trusts: (address: string, hop: number) => boolean,
-): RequestHandler {
+): (req: IncomingMessage) => void {
   let warned = false;
-  return (req, _res, next) => {
+  return (req) => {
     if (!warned && (req.headers['x-forwarded-for'] !== undefined || req.headers['x-forwarded-proto'] !== undefined)) {
       const peer = req.socket.remoteAddress ?? '';
       if (!trusts(peer, 0)) {
@@ -23,6 +24,13 @@ export function warnUntrustedForwarding(
         );
       }
     }
+  };
+}
+
+/** {@link untrustedForwardingWarning} as Express middleware. */
+export function warnUntrustedForwarding(warn: (req: IncomingMessage) => void): RequestHandler {
+  return (req, _res, next) => {
+    warn(req);
     next();
   };
 }

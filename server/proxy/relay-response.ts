@@ -1,8 +1,7 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
-import type { Response } from 'express';
 import { AppError } from '../errors.ts';
 import { browserResponseHeaders, privateCacheControl, rewriteLocation, tokenForms } from './proxy-headers.ts';
 import { deadlinePassed } from './send-upstream.ts';
@@ -45,7 +44,11 @@ export interface RelayOptions {
  * copy of the token in it replaced by `[redacted]`; a larger one, or one in an encoding
  * Gatehouse cannot read, is replaced by a JSON error keeping the status.
  */
-export async function relayResponse(response: IncomingMessage, res: Response, options: RelayOptions): Promise<void> {
+export async function relayResponse(
+  response: IncomingMessage,
+  res: ServerResponse,
+  options: RelayOptions,
+): Promise<void> {
   const { upstream, accessToken } = options;
   const status = response.statusCode ?? 502;
   const declared =
@@ -103,15 +106,35 @@ export async function relayResponse(response: IncomingMessage, res: Response, op
 
   res.writeHead(status);
   // Headers are out: a broken or oversized stream can only be cut, never turned into an error page.
+  // The common path, with no cap and no deadline, is a plain pipe: stream.pipeline would cost an
+  // AbortController (and a DOMException when it is done) per response.
+  if (upstream.maxResponseBytes === undefined && options.deadline === undefined) return pipeBody(response, res);
   try {
     const signal = options.deadline ? { signal: options.deadline } : {};
-    // No counting stage on the common path, where no cap is declared.
     if (upstream.maxResponseBytes === undefined) await pipeline(response, res, signal);
     else await pipeline(response, byteLimit(upstream.maxResponseBytes), res, signal);
   } catch {
     res.destroy();
     response.destroy();
   }
+}
+
+/**
+ * Streams the body with backpressure; resolves when the browser has it all or is gone. A body
+ * the upstream breaks off cuts the browser's response, so it is never taken for a whole one.
+ */
+function pipeBody(response: IncomingMessage, res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    response.once('close', () => {
+      if (!response.complete) res.destroy();
+    });
+    response.once('error', () => res.destroy());
+    res.once('close', () => {
+      if (!res.writableFinished) response.destroy();
+      resolve();
+    });
+    response.pipe(res);
+  });
 }
 
 /**
@@ -175,17 +198,21 @@ async function readErrorBody(
 }
 
 /** An error body that could not be checked for the token is not passed on; the status is. */
-function withheld(res: Response, status: number, upstream: Upstream, requestId: string): void {
+function withheld(res: ServerResponse, status: number, upstream: Upstream, requestId: string): void {
   for (const name of res.getHeaderNames()) {
     if (name.startsWith('content-') && name !== 'content-security-policy') res.removeHeader(name);
   }
   res.removeHeader('etag');
-  res.status(status).json({
+  const body = JSON.stringify({
     error: 'upstream_error_withheld',
     message: `The ${upstream.name} API answered ${status}; its error body was withheld because it is larger than ${maxRedactedErrorBytes} bytes or in an encoding Gatehouse cannot read, so it could not be checked for the access token.`,
     upstream: upstream.name,
     requestId,
   });
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.writeHead(status);
+  res.end(body);
 }
 
 function redact(text: string, accessToken: string): string {

@@ -11,13 +11,8 @@ import { SessionStoreAdapter } from './session-store.ts';
  * `store_unavailable`, not a 500.
  */
 export function sessionMiddleware(deps: Pick<AppDeps, 'config' | 'store' | 'clock'>): RequestHandler {
-  const { config, store, clock } = deps;
-  const limits = config.session;
-  // The record lives until the session's absolute end, not just its idle limit: loadCaller
-  // must still find an idle session to delete its grant.
-  const sessionStore = new SessionStoreAdapter(store, (data) =>
-    data.createdAt === undefined ? limits.idleMs : Math.max(1000, data.createdAt + limits.maxMs - clock()),
-  );
+  const { config } = deps;
+  const sessionStore = sessionStoreFor(deps);
   const middleware = session({
     name: cookieNames(config.secureCookies).session,
     secret: config.session.secret,
@@ -29,4 +24,16 @@ export function sessionMiddleware(deps: Pick<AppDeps, 'config' | 'store' | 'cloc
   });
   // express-session reports store failures through next(err): make them 503s, not 500s.
   return (req, res, next) => middleware(req, res, (err?: unknown) => next(err ? storeUnavailable(err) : undefined));
+}
+
+/**
+ * The session records in the app's store. The record lives until the session's absolute end,
+ * not just its idle limit: findCaller must still find an idle session to delete its grant.
+ */
+export function sessionStoreFor(deps: Pick<AppDeps, 'config' | 'store' | 'clock'>): SessionStoreAdapter {
+  const { config, store, clock } = deps;
+  const limits = config.session;
+  return new SessionStoreAdapter(store, (data) =>
+    data.createdAt === undefined ? limits.idleMs : Math.max(1000, data.createdAt + limits.maxMs - clock()),
+  );
 }

@@ -14,22 +14,42 @@ export class SessionStoreAdapter extends session.Store {
     super();
   }
 
+  /** The stored session, or undefined (none, or unreadable). */
+  async read(sid: string): Promise<session.SessionData | undefined> {
+    return parseSession(await this.store.get(key(sid))) ?? undefined;
+  }
+
+  /** Writes the session record, living as long as the session may. */
+  async write(sid: string, data: session.SessionData): Promise<void> {
+    await this.store.set(key(sid), JSON.stringify(data), this.ttlMs(data));
+  }
+
+  /** Rewrites the session record only while it exists: a logout meanwhile stays a logout. */
+  async writeIfPresent(sid: string, data: session.SessionData): Promise<void> {
+    await this.store.setIfPresent(key(sid), JSON.stringify(data), this.ttlMs(data));
+  }
+
+  /** Deletes the session record. */
+  async remove(sid: string): Promise<void> {
+    await this.store.delete(key(sid));
+  }
+
   override get(sid: string, callback: (err: unknown, session?: session.SessionData | null) => void): void {
-    this.store.get(key(sid)).then(
-      (raw) => callback(null, parseSession(raw)),
+    this.read(sid).then(
+      (data) => callback(null, data ?? null),
       (error) => callback(error),
     );
   }
 
   override set(sid: string, data: session.SessionData, callback?: (err?: unknown) => void): void {
-    this.store.set(key(sid), JSON.stringify(data), this.ttlMs(data)).then(
+    this.write(sid, data).then(
       () => callback?.(),
       (error) => callback?.(error),
     );
   }
 
   override destroy(sid: string, callback?: (err?: unknown) => void): void {
-    this.store.delete(key(sid)).then(
+    this.remove(sid).then(
       () => callback?.(),
       (error) => callback?.(error),
     );

@@ -1,4 +1,4 @@
-import type { ErrorRequestHandler, Request, Response } from 'express';
+import type { ServerResponse } from 'node:http';
 import { AppError } from '../errors.ts';
 import type { Grant, GrantStore } from '../grants/grant-store.ts';
 import type { ApiToken, ApiTokenStore } from './api-token-store.ts';
@@ -18,12 +18,10 @@ const readMethods = new Set(['GET', 'HEAD']);
 export async function authenticateApiToken(
   tokens: ApiTokenStore,
   grants: GrantStore,
-  req: Request,
-  res: Response,
+  request: TokenUse,
+  res: ServerResponse,
   secret: string,
-): Promise<Grant> {
-  // A script is calling: whatever the path, refusals are JSON.
-  res.locals.errorFormat = 'json';
+): Promise<{ grant: Grant; token: ApiToken }> {
   const resolved = await tokens.resolve(secret);
   if (resolved.status === 'invalid') {
     throw invalidBearer(
@@ -34,14 +32,19 @@ export async function authenticateApiToken(
     );
   }
   if (resolved.status === 'grant_ended') throw invalidBearer(res, tokenGrantEnded());
-  checkTokenScope(resolved.token, req);
-  req.apiToken = resolved.token;
+  checkTokenScope(resolved.token, request);
   await grants.markUsed(resolved.grant);
-  return resolved.grant;
+  return { grant: resolved.grant, token: resolved.token };
+}
+
+/** What an API token is used for: the method and the path (without its query). */
+export interface TokenUse {
+  method: string;
+  path: string;
 }
 
 /** `error` with the RFC 6750 challenge that tells a script its bearer token is no good. */
-function invalidBearer(res: Response, error: AppError): AppError {
+function invalidBearer(res: ServerResponse, error: AppError): AppError {
   res.setHeader('WWW-Authenticate', 'Bearer error="invalid_token"');
   return error;
 }
@@ -58,7 +61,7 @@ export function tokenGrantEnded(): AppError {
 }
 
 /** 403 `token_scope` unless the request is one the token may make. */
-function checkTokenScope(token: ApiToken, req: Request): void {
+function checkTokenScope(token: ApiToken, req: TokenUse): void {
   const allowed = { upstreams: token.upstreams ?? 'all', readOnly: token.readOnly };
   const refuse = (message: string): AppError => new AppError('token_scope', message, { details: allowed });
   if (req.path === '/auth/user' && readMethods.has(req.method)) return;
@@ -74,11 +77,9 @@ function checkTokenScope(token: ApiToken, req: Request): void {
 }
 
 /**
- * Mounted after the `/api` router: a refresh the IdP refused ends the token's grant, and the
- * script is told to make a new token rather than to "sign in again".
+ * For a request made with an API token: a refresh the IdP refused ends the token's grant, and
+ * the script is told to make a new token rather than to "sign in again".
  */
-export const apiTokenErrors: ErrorRequestHandler = (err, req, res, next) => {
-  if (req.apiToken && err instanceof AppError && err.code === 'session_expired')
-    return next(invalidBearer(res, tokenGrantEnded()));
-  next(err);
-};
+export function apiTokenError(err: unknown, res: ServerResponse): unknown {
+  return err instanceof AppError && err.code === 'session_expired' ? invalidBearer(res, tokenGrantEnded()) : err;
+}

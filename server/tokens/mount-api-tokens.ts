@@ -1,5 +1,4 @@
 import type { AppDeps, AppExtensions } from '../deps.ts';
-import { apiTokenErrors } from './api-token-auth.ts';
 import { ApiTokenStore } from './api-token-store.ts';
 import { ApiTokenIssuer } from './token-issuer.ts';
 import { apiTokenPurpose, tokensRouters } from './tokens-router.ts';
@@ -8,8 +7,8 @@ import { deviceApprovalPurpose, deviceRouters } from './device-router.ts';
 /**
  * Mounts Gatehouse API tokens: the bearer check (loadCaller), `/tokens`, `/auth/tokens`, device
  * sign-in (`/auth/device/code`, `/auth/device/token`, `/device`), the callback completions of a
- * token's own authorization, the token-aware `/api` error, and the home-page link. Call after
- * the `/api` router is mounted.
+ * token's own authorization, and the home-page link. The `/api` handler takes `apiTokens`
+ * from the extensions.
  */
 export function mountApiTokens(
   extensions: AppExtensions,
@@ -21,7 +20,7 @@ export function mountApiTokens(
   const { page, json, complete } = tokensRouters(deps, { apiTokens, issuer, upstreamNames });
   extensions.apiTokens = apiTokens;
   (extensions.authorizationPurposes ??= {})[apiTokenPurpose] = complete;
-  (extensions.routers ??= []).push(['/api', apiTokenErrors], ['/tokens', page], ['/auth/tokens', json]);
+  (extensions.routers ??= []).push(['/tokens', page], ['/auth/tokens', json]);
   // An anonymous endpoint that stores state: limited like a sign-in start (GATEHOUSE_RATE_LIMIT_LOGIN*).
   const device = deviceRouters(deps, { issuer, upstreamNames, codeRequestLimit: [deps.limits.start('device_code')] });
   extensions.authorizationPurposes[deviceApprovalPurpose] = device.complete;

@@ -1,14 +1,23 @@
-import http, { type IncomingMessage } from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
-import { type Request, type Response, Router } from 'express';
+import { setBounded } from '../bounded-map.ts';
 import type { AppDeps } from '../deps.ts';
-import { hasCsrfProof } from '../auth/csrf.ts';
-import { requireCaller } from '../auth/load-caller.ts';
-import { AppError } from '../errors.ts';
+import { findCaller, requireSignedIn, type Caller, type CallerDeps } from '../auth/find-caller.ts';
+import { hasCsrfHeader } from '../auth/csrf.ts';
+import { sendJsonError } from '../error-handler.ts';
+import { AppError, storeUnavailable } from '../errors.ts';
 import type { Grant } from '../grants/grant-store.ts';
 import type { TokenRefresher } from '../grants/token-refresher.ts';
-import { answersIn } from '../http/error-format.ts';
-import type { Logger } from '../log.ts';
+import { clearSessionCookie, cookieNames, readCookie } from '../http/cookies.ts';
+import { beginRequest } from '../http/request-context.ts';
+import type { RequestListener } from '../http/request-listener.ts';
+import { clientAddressOf, type TrustProxy } from '../http/trust-proxy.ts';
+import { untrustedForwardingWarning } from '../http/untrusted-forwarding.ts';
+import { type Logger, requestContext } from '../log.ts';
+import { sessionIdFromCookie } from '../session/session-cookie.ts';
+import { sessionStoreFor } from '../session/session-middleware.ts';
+import { apiTokenError } from '../tokens/api-token-auth.ts';
+import type { ApiTokenStore } from '../tokens/api-token-store.ts';
 import { audienceCheck } from './audience-check.ts';
 import { upstreamRequestHeaders } from './proxy-headers.ts';
 import { relayResponse } from './relay-response.ts';
@@ -16,10 +25,19 @@ import { payloadTooLarge, sendUpstream, type UpstreamAddress } from './send-upst
 import { upstreamPath } from './upstream-path.ts';
 import type { Upstream } from './upstream-registry.ts';
 
-/** What the `/api` router needs besides the app's dependencies. */
-export interface ApiRouterOptions {
+/** How many verified session cookies the fast path remembers (about 100 bytes each). */
+const maxVerifiedCookies = 10_000;
+
+/** What the `/api` handler needs besides the app's dependencies. */
+export interface ApiHandlerOptions {
   upstreams: readonly Upstream[];
   tokens: TokenRefresher;
+  /** Gatehouse API tokens, when they are on. */
+  apiTokens?: ApiTokenStore;
+  /** Who may say who the client is (GATEHOUSE_TRUST_PROXY, compiled). */
+  trust: TrustProxy;
+  /** The security headers every response carries (helmet's, recorded once). */
+  securityHeaders: ReadonlyArray<readonly [string, string]>;
 }
 
 /**
@@ -31,9 +49,14 @@ export interface ApiRouterOptions {
  * ways. An upstream 401 `invalid_token` to a request without a body gets one refresh and one retry.
  * The answer goes back through {@link relayResponse}: no policy for Gatehouse's origin, no
  * echoed token, within the upstream's `maxResponseBytes` and `deadlineMs`.
+ *
+ * This is the hot path, so it runs outside Express, on node:http, but through the same
+ * functions as the pages: {@link beginRequest} (request id, one log line), the recorded
+ * security headers, {@link findCaller} (who is calling, from the same session records
+ * express-session keeps), {@link sendJsonError} (the error handler's JSON form).
  */
-export function apiRouter(deps: AppDeps, options: ApiRouterOptions): Router {
-  const { config } = deps;
+export function apiHandler(deps: AppDeps, options: ApiHandlerOptions): RequestListener {
+  const { config, logger, clock } = deps;
   const publicUrl = new URL(config.publicUrl);
   const basePath = publicUrl.pathname.replace(/\/+$/, '');
   const registry = new Map(options.upstreams.map((upstream) => [upstream.name, upstream]));
@@ -51,30 +74,78 @@ export function apiRouter(deps: AppDeps, options: ApiRouterOptions): Router {
       }),
     ]),
   );
-  // Scripts and the pages' fetch calls read every refusal as JSON.
-  const router = answersIn('json', Router());
+  const callerDeps: CallerDeps = {
+    grants: deps.grants,
+    clock,
+    limits: config.session,
+    rateLimits: deps.limits,
+    ...(options.apiTokens ? { apiTokens: options.apiTokens } : {}),
+  };
+  const sessions = sessionStoreFor(deps);
+  const sessionCookie = cookieNames(config.secureCookies).session;
+  const noteForwarding = untrustedForwardingWarning(logger, options.trust);
 
-  // Not `/:name/*rest`: Express would decode the params first (and refuse some bad encodings
-  // with its own error); the raw target is parsed and checked by resolveTarget instead.
-  router.use(async (req, res) => {
-    const grant = requireCaller(req);
-    requireCsrfHeader(req);
-    const { upstream, path } = resolveTarget(req, res, registry);
+  // A browser sends the same cookie on every call: its signature is checked once (HMAC-SHA256),
+  // not on every call. Only cookies with a valid signature are remembered.
+  const verifiedCookies = new Map<string, string>();
+  function sessionIdOf(cookie: string | undefined): string | undefined {
+    if (cookie === undefined) return undefined;
+    const known = verifiedCookies.get(cookie);
+    if (known !== undefined) return known;
+    const id = sessionIdFromCookie(cookie, config.session.secret);
+    if (id !== undefined) setBounded(verifiedCookies, cookie, id, maxVerifiedCookies);
+    return id;
+  }
+
+  /** The browser session the cookie reaches, read from the records express-session keeps. */
+  async function browserSession(req: IncomingMessage, res: ServerResponse) {
+    const cookie = readCookie(req, sessionCookie);
+    const id = sessionIdOf(cookie);
+    const data =
+      id === undefined
+        ? undefined
+        : await sessions.read(id).catch((error: unknown) => {
+            throw storeUnavailable(error);
+          });
+    return {
+      cookie,
+      data: data?.createdAt ? data : undefined,
+      end: async () => {
+        if (id !== undefined) await sessions.remove(id);
+      },
+      // Only while the record exists: a logout meanwhile must not be undone by this write.
+      seen: async (now: number) => {
+        if (id !== undefined && data) await sessions.writeIfPresent(id, { ...data, lastSeenAt: now });
+      },
+      clearCookie: () => clearSessionCookie(res, config.secureCookies),
+    };
+  }
+
+  async function proxy(req: IncomingMessage, res: ServerResponse, requestId: string, caller: Caller): Promise<void> {
+    const grant = requireSignedIn(caller);
+    if (caller.credential === 'cookie' && !hasCsrfHeader(req)) {
+      // A page on another site can make the browser send Gatehouse's cookie, but not a custom
+      // header without a CORS preflight, which Gatehouse never grants. Bearer callers (scripts,
+      // SOAP handles) carry no ambient credential and need no such proof.
+      throw new AppError('csrf_header_missing', 'API calls from the browser must send the header X-CSRF: 1.');
+    }
+    const { upstream, path } = resolveTarget(mountRelative(req.url ?? '/'), req.method ?? 'GET', res, registry);
     const hasBody = refuseLargeBody(req, res, config.proxy.maxBodyBytes);
 
     const address = addresses.get(upstream.name)!;
     const deadline = startDeadline(upstream, res);
+    const clientIp = clientAddressOf(req, options.trust);
     const send = (accessToken: string | undefined): Promise<IncomingMessage> =>
       sendUpstream({
         upstreamName: upstream.name,
         address,
         path: requestTarget(address.basePath, path),
-        method: req.method,
+        method: req.method ?? 'GET',
         headers: upstreamRequestHeaders(req.headers, {
-          clientIp: req.ip,
+          clientIp,
           publicUrl,
           prefix: `/api/${upstream.name}`,
-          requestId: req.requestId,
+          requestId,
           headers: upstream.headers,
           accessToken,
         }),
@@ -99,7 +170,6 @@ export function apiRouter(deps: AppDeps, options: ApiRouterOptions): Router {
         response = await send(accessToken);
       }
     } catch (error) {
-      if (req.socket.destroyed) return; // the browser went away; nobody to answer
       // The rest of an oversized body is still on the connection: close it rather than read it.
       if (error instanceof AppError && error.status === 413) res.setHeader('Connection', 'close');
       throw error;
@@ -108,10 +178,32 @@ export function apiRouter(deps: AppDeps, options: ApiRouterOptions): Router {
       upstream,
       mountPath: `${basePath}/api/${upstream.name}`,
       accessToken,
-      requestId: req.requestId,
+      requestId,
       deadline,
     });
-  });
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+    for (const [name, value] of options.securityHeaders) res.setHeader(name, value);
+    noteForwarding(req);
+    let caller: Caller = {};
+    try {
+      caller = await findCaller(
+        {
+          req,
+          res,
+          path: pathOf(req.url ?? '/'),
+          clientAddress: () => clientAddressOf(req, options.trust),
+          session: () => browserSession(req, res),
+        },
+        callerDeps,
+      );
+      await proxy(req, res, requestId, caller);
+    } catch (error) {
+      if (req.socket.destroyed) return; // the browser went away; nobody to answer
+      sendJsonError(res, caller.apiToken ? apiTokenError(error, res) : error, requestId, logger);
+    }
+  }
 
   async function accessTokenFor(upstream: Upstream, grant: Grant, rejected?: string): Promise<string | undefined> {
     if (upstream.token === 'none') return undefined;
@@ -127,7 +219,10 @@ export function apiRouter(deps: AppDeps, options: ApiRouterOptions): Router {
     return accessToken;
   }
 
-  return router;
+  return (req, res) => {
+    const requestId = beginRequest(req, res, logger, clock);
+    requestContext.run({ requestId }, () => void handle(req, res, requestId));
+  };
 }
 
 /**
@@ -147,24 +242,13 @@ function warnAboutUnboundTokens(upstreams: readonly Upstream[], logger: Logger):
   }
 }
 
-/**
- * A page on another site can make the browser send Gatehouse's cookie, but not a custom
- * header without a CORS preflight, which Gatehouse never grants. Bearer callers (scripts,
- * SOAP handles) carry no ambient credential and need no such proof.
- */
-function requireCsrfHeader(req: Request): void {
-  if (req.credential === 'cookie' && !hasCsrfProof(req, 'header')) {
-    throw new AppError('csrf_header_missing', 'API calls from the browser must send the header X-CSRF: 1.');
-  }
-}
-
 /** The declared upstream and the checked path, from the raw request target (not Express's decoded params). */
 function resolveTarget(
-  req: Request,
-  res: Response,
+  url: string,
+  method: string,
+  res: ServerResponse,
   registry: Map<string, Upstream>,
 ): { upstream: Upstream; path: string } {
-  const url = req.url;
   const queryAt = url.indexOf('?');
   const rawPath = queryAt === -1 ? url : url.slice(0, queryAt);
   const query = queryAt === -1 ? '' : url.slice(queryAt);
@@ -178,8 +262,8 @@ function resolveTarget(
   }
   if (
     upstream.methods &&
-    !upstream.methods.includes(req.method) &&
-    !(req.method === 'HEAD' && upstream.methods.includes('GET'))
+    !upstream.methods.includes(method) &&
+    !(method === 'HEAD' && upstream.methods.includes('GET'))
   ) {
     res.setHeader('Allow', upstream.methods.join(', '));
     throw new AppError('method_not_allowed', `The ${upstream.name} API accepts only ${upstream.methods.join(', ')}.`, {
@@ -191,7 +275,7 @@ function resolveTarget(
 }
 
 /** True when the request has a body; refuses a declared length over the limit before anything is sent. */
-function refuseLargeBody(req: Request, res: Response, maxBodyBytes: number): boolean {
+function refuseLargeBody(req: IncomingMessage, res: ServerResponse, maxBodyBytes: number): boolean {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > maxBodyBytes) {
     // The unread body is still on its way: close the connection rather than read it all.
@@ -209,12 +293,27 @@ function rejectsToken(response: IncomingMessage): boolean {
 }
 
 /** An upstream's overall deadline as a signal, from now until the browser's response is done. */
-function startDeadline(upstream: Upstream, res: Response): AbortSignal | undefined {
+function startDeadline(upstream: Upstream, res: ServerResponse): AbortSignal | undefined {
   if (upstream.deadlineMs === undefined) return undefined;
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), upstream.deadlineMs);
   res.once('close', () => clearTimeout(timer));
   return controller.signal;
+}
+
+/**
+ * The request-target below `/api`, as the old Express mount saw it: `/api/u/x?q` → `/u/x?q`,
+ * `/api` → `/`. The listener sends only targets starting with `/api` (any case) here.
+ */
+function mountRelative(url: string): string {
+  const rest = url.slice('/api'.length);
+  return rest.startsWith('/') ? rest : `/${rest}`;
+}
+
+/** The path of a request-target, without its query. */
+function pathOf(url: string): string {
+  const queryAt = url.indexOf('?');
+  return queryAt === -1 ? url : url.slice(0, queryAt);
 }
 
 /** The upstream's request-target: its base path and the caller's rest, always starting with `/`. */
