@@ -62,7 +62,8 @@ async function idp(port: number, publicUrl: string, clientSecret: string): Promi
     client: {
       clientId: 'gatehouse',
       clientSecret,
-      redirectUris: [`${publicUrl}/auth/callback`],
+      // The SOAP external login's redirect URI too: the bench measures SOAP bearer callers.
+      redirectUris: [`${publicUrl}/auth/callback`, `${publicUrl}/external/callback`],
       postLogoutRedirectUris: [`${publicUrl}/`],
     },
   });

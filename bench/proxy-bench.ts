@@ -4,16 +4,35 @@
 // issue 3 were met (≥ 0.75× the bare proxy's requests/s, p99 ≤ 2× its p99, ≤ 5 KB per session),
 // and the parse time of the worst SOAP envelope under 64 KiB (issue 10: under 5 ms).
 //
+// Each round measures the bare proxy and then Gatehouse once per kind of caller (issue 13,
+// target 3), all on the same upstream and path, each caller signed in for real beforehand:
+//   gatehouse cookie     a browser: session cookie and `X-CSRF: 1`
+//   gatehouse soap       a LiveScore client: `Authorization: Bearer <IdentityToken>` from
+//                        GetExternalLoginRedirectURL → IdP → /external/callback → ExternalLogin
+//   gatehouse api-token  a script: `Authorization: Bearer gh_…` created on /tokens
+//
 //   npm run bench -- --duration=10 --rounds=3 --connections=32 --sessions=10000 --log-level=info
+//
+// Flags (defaults above):
+//   --duration=S      seconds of load per caller per round (after a 3 s warm-up per caller)
+//   --rounds=N        rounds; the summary shows each caller's median over them
+//   --connections=N   concurrent connections autocannon keeps open
+//   --sessions=N      extra signed-in sessions for the memory figure
+//   --log-level=L     Gatehouse's GATEHOUSE_LOG_LEVEL (info writes one JSON line per request)
+//   --only-proxy      skip the memory part (its thousands of sign-ins): throughput only
+//   --profile         write a CPU profile of Gatehouse to .tmp/profile/
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import autocannon, { type Result } from 'autocannon';
 import { devUsers } from '../server/dev/dev-idp.ts';
+import { createApiToken } from '../test/helpers/api-tokens.ts';
 import { writeApisFile } from '../test/helpers/apis-file.ts';
 import { CookieBrowser } from '../test/helpers/cookie-browser.ts';
+import { callbackUrlFor } from '../test/helpers/harness.ts';
 import { sparePort } from '../test/helpers/ports.ts';
+import { callSoap, decodeBase64, text } from '../test/helpers/soap.ts';
 import { payload } from './bench-payload.ts';
 import { measureSoapParse } from './soap-parse-bench.ts';
 
@@ -29,6 +48,7 @@ const rounds = Number(options.rounds ?? 3);
 const connections = Number(options.connections ?? 32);
 const sessions = Number(options.sessions ?? 10_000);
 const logLevel = options['log-level'] ?? 'info';
+const onlyProxy = options['only-proxy'] !== undefined;
 const serversFile = fileURLToPath(new URL('./bench-servers.ts', import.meta.url));
 const children: ChildProcess[] = [];
 
@@ -65,6 +85,36 @@ async function signIn(publicUrl: string, username: string): Promise<CookieBrowse
   if (!done.url.startsWith(publicUrl) || done.response.status !== 200)
     throw new Error(`sign-in ended at ${done.url} (${done.response.status})`);
   return browser;
+}
+
+/**
+ * A LiveScore client's sign-in, as seed 002 describes it: GetExternalLoginRedirectURL, the user
+ * signs in at the IdP in a browser, the client takes `code` and `state` from the redirect to
+ * /external/callback and calls ExternalLogin, which answers the IdentityToken.
+ */
+async function soapIdentityToken(publicUrl: string, username: string): Promise<string> {
+  const redirect = await callSoap(publicUrl, 'GetExternalLoginRedirectURL', [
+    ['RequestURL', `${publicUrl}/external/callback`],
+  ]);
+  if (redirect.status !== 200)
+    throw new Error(`GetExternalLoginRedirectURL answered ${redirect.status}: ${redirect.body.slice(0, 400)}`);
+  const back = new URL(
+    await callbackUrlFor(
+      { url: publicUrl },
+      new CookieBrowser(),
+      username,
+      decodeBase64(text(redirect.body, 'RedirectURL')),
+      '/external/callback',
+    ),
+  );
+  const signedIn = await callSoap(publicUrl, 'ExternalLogin', [
+    ['Code', back.searchParams.get('code') ?? ''],
+    ['State', back.searchParams.get('state') ?? ''],
+    ['ContextID', text(redirect.body, 'ContextID')],
+  ]);
+  if (signedIn.status !== 200)
+    throw new Error(`ExternalLogin answered ${signedIn.status}: ${signedIn.body.slice(0, 400)}`);
+  return text(signedIn.body, 'IdentityToken');
 }
 
 function median(values: number[]): number {
@@ -111,34 +161,58 @@ async function main(): Promise<void> {
     ['--expose-gc', ...(options.profile !== undefined ? ['--cpu-prof', '--cpu-prof-dir=.tmp/profile'] : [])],
   );
 
+  // One caller of each kind, each signed in for real; all GET the same upstream path.
   const browser = await signIn(publicUrl, 'alice');
-  const gatehouseTarget = {
-    url: `${publicUrl}/api/echo/datasets/42`,
-    headers: { cookie: browser.cookieHeader(new URL(publicUrl)), 'x-csrf': '1' },
-  };
-  const bareTarget = { url: `http://127.0.0.1:${bare.ready}/datasets/42`, headers: {} };
-  for (const target of [gatehouseTarget, bareTarget]) {
+  const identityToken = await soapIdentityToken(publicUrl, 'alice');
+  const { secret: apiToken } = await createApiToken({ url: publicUrl }, await signIn(publicUrl, 'alice'), {
+    name: 'bench',
+  });
+  const gatehouseUrl = `${publicUrl}/api/echo/datasets/42`;
+  const targets: Array<[caller: string, target: Target]> = [
+    ['bare', { url: `http://127.0.0.1:${bare.ready}/datasets/42`, headers: {} }],
+    [
+      'gatehouse cookie',
+      { url: gatehouseUrl, headers: { cookie: browser.cookieHeader(new URL(publicUrl)), 'x-csrf': '1' } },
+    ],
+    ['gatehouse soap', { url: gatehouseUrl, headers: { authorization: `Bearer ${identityToken}` } }],
+    ['gatehouse api-token', { url: gatehouseUrl, headers: { authorization: `Bearer ${apiToken}` } }],
+  ];
+  // A refused caller would be measured at the speed of its 401: each must reach the upstream.
+  for (const [caller, target] of targets) {
     const response = await fetch(target.url, { headers: target.headers });
     const body = await response.text();
     if (response.status !== 200 || body !== payload)
-      throw new Error(`${target.url} answered ${response.status}: ${body.slice(0, 200)}`);
+      throw new Error(`${caller}: ${target.url} answered ${response.status}: ${body.slice(0, 200)}`);
   }
 
   process.stdout.write(
-    `\nGatehouse proxy benchmark: GET of a ${payload.length}-byte JSON, ${connections} connections, ${rounds} × ${duration} s per proxy, alternating; Gatehouse log level ${logLevel}\n\n`,
+    `\nGatehouse proxy benchmark: GET of a ${payload.length}-byte JSON, ${connections} connections, ${rounds} × ${duration} s per caller, alternating; Gatehouse log level ${logLevel}\n\n`,
   );
+  if (!onlyProxy) await measureMemory(publicUrl, gatehouse.child);
+  else process.stdout.write('memory: skipped (--only-proxy)\n\n');
+  await measureThroughput(targets);
+}
 
-  // Memory first: the growth from `sessions` real sign-ins (the IdP runs in its own process).
+interface Target {
+  url: string;
+  headers: Record<string, string>;
+}
+
+/**
+ * Resident memory per idle signed-in session: the growth from `sessions` real sign-ins (the IdP
+ * runs in its own process).
+ */
+async function measureMemory(publicUrl: string, gatehouse: ChildProcess): Promise<void> {
   // A warm-up batch first, so one-time growth (JIT code, V8's young generation, HTTP client
   // pools) is not billed to the sessions: the figure is the marginal cost of one more session.
   // Idle sessions are what is measured: V8 keeps heap headroom after a burst of sign-ins and
   // gives it back within seconds, so each reading waits until resident memory stops falling.
   type Memory = { memory: NodeJS.MemoryUsage; storeKeys?: number };
   const settled = async (): Promise<Memory> => {
-    let last = await ask<Memory>(gatehouse.child, { type: 'memory' });
+    let last = await ask<Memory>(gatehouse, { type: 'memory' });
     for (let waited = 0; waited < 60; waited += 3) {
       await sleep(3000);
-      const next = await ask<Memory>(gatehouse.child, { type: 'memory' });
+      const next = await ask<Memory>(gatehouse, { type: 'memory' });
       const falling = last.memory.rss - next.memory.rss > 512 * 1024;
       last = next;
       if (!falling) break;
@@ -160,7 +234,7 @@ async function main(): Promise<void> {
   const before = await settled();
   const started = Date.now();
   await signInMany(sessions);
-  const burst = await ask<Memory>(gatehouse.child, { type: 'memory' });
+  const burst = await ask<Memory>(gatehouse, { type: 'memory' });
   const seconds = ((Date.now() - started) / 1000).toFixed(0);
   const after = await settled();
   const per = (field: 'rss' | 'heapUsed', end: Memory): number => (end.memory[field] - before.memory[field]) / sessions;
@@ -171,44 +245,58 @@ async function main(): Promise<void> {
       `  resident right after the sign-in burst: ${mb(burst.memory.rss)} MB (${kb(per('rss', burst))} KB per session, V8 heap headroom not yet returned)\n` +
       `  JS heap used: ${mb(before.memory.heapUsed)} → ${mb(after.memory.heapUsed)} MB: ${kb(per('heapUsed', after))} KB per session; store keys ${before.storeKeys} → ${after.storeKeys}\n\n`,
   );
+}
 
-  const run = async (target: { url: string; headers: Record<string, string> }, seconds: number): Promise<Result> =>
+/** Alternating rounds of every caller, one row each, then each caller's medians and its ratio to bare. */
+async function measureThroughput(targets: Array<[caller: string, target: Target]>): Promise<void> {
+  const run = async (target: Target, seconds: number): Promise<Result> =>
     autocannon({ url: target.url, headers: target.headers, connections, duration: seconds });
-  await run(bareTarget, 3);
-  await run(gatehouseTarget, 3);
+  for (const [, target] of targets) await run(target, 3);
 
-  const results: Record<'bare' | 'gatehouse', Result[]> = { bare: [], gatehouse: [] };
+  const width = Math.max(...targets.map(([caller]) => caller.length)) + 2;
+  const results = new Map<string, Result[]>(targets.map(([caller]) => [caller, []]));
   process.stdout.write(
-    `${pad('round', 7)}${pad('proxy', 11)}${pad('req/s', 10)}${pad('p50 ms', 8)}${pad('p99 ms', 8)}${pad('non-2xx', 9)}errors\n`,
+    `${pad('round', 7)}${pad('caller', width)}${pad('req/s', 10)}${pad('p50 ms', 8)}${pad('p99 ms', 8)}${pad('non-2xx', 9)}errors\n`,
   );
   for (let round = 1; round <= rounds; round++) {
-    for (const [name, target] of [
-      ['bare', bareTarget],
-      ['gatehouse', gatehouseTarget],
-    ] as const) {
+    for (const [caller, target] of targets) {
       const result = await run(target, duration);
-      results[name].push(result);
+      results.get(caller)!.push(result);
       process.stdout.write(
-        `${pad(round, 7)}${pad(name, 11)}${pad(result.requests.average.toFixed(0), 10)}${pad(result.latency.p50, 8)}${pad(result.latency.p99, 8)}${pad(result.non2xx, 9)}${result.errors}\n`,
+        `${pad(round, 7)}${pad(caller, width)}${pad(result.requests.average.toFixed(0), 10)}${pad(result.latency.p50, 8)}${pad(result.latency.p99, 8)}${pad(result.non2xx, 9)}${result.errors}\n`,
       );
     }
   }
-  const summary = (name: 'bare' | 'gatehouse') => ({
-    rps: median(results[name].map((r) => r.requests.average)),
-    p50: median(results[name].map((r) => r.latency.p50)),
-    p99: median(results[name].map((r) => r.latency.p99)),
+  const summary = (caller: string) => ({
+    rps: median(results.get(caller)!.map((r) => r.requests.average)),
+    p50: median(results.get(caller)!.map((r) => r.latency.p50)),
+    p99: median(results.get(caller)!.map((r) => r.latency.p99)),
   });
-  const [b, g] = [summary('bare'), summary('gatehouse')];
-  const rpsRatio = g.rps / b.rps;
-  const p99Ratio = g.p99 / b.p99;
-  process.stdout.write(`${pad('median', 7)}${pad('bare', 11)}${pad(b.rps.toFixed(0), 10)}${pad(b.p50, 8)}${b.p99}\n`);
-  process.stdout.write(
-    `${pad('median', 7)}${pad('gatehouse', 11)}${pad(g.rps.toFixed(0), 10)}${pad(g.p50, 8)}${g.p99}\n\n`,
-  );
-  process.stdout.write(
-    `gatehouse/bare: requests/s ${rpsRatio.toFixed(2)}× (target ≥ 0.75×: ${rpsRatio >= 0.75 ? 'met' : 'MISSED'}), ` +
-      `p99 ${p99Ratio.toFixed(2)}× (target ≤ 2×: ${p99Ratio <= 2 ? 'met' : 'MISSED'})\n`,
-  );
+  for (const [caller] of targets) {
+    const m = summary(caller);
+    process.stdout.write(
+      `${pad('median', 7)}${pad(caller, width)}${pad(m.rps.toFixed(0), 10)}${pad(m.p50, 8)}${m.p99}\n`,
+    );
+  }
+  process.stdout.write('\n');
+  const b = summary('bare');
+  for (const [caller] of targets.slice(1)) {
+    const g = summary(caller);
+    const rpsRatio = g.rps / b.rps;
+    const p99Ratio = g.p99 / b.p99;
+    process.stdout.write(
+      `${caller}/bare: requests/s ${rpsRatio.toFixed(2)}× (target ≥ 0.75×: ${rpsRatio >= 0.75 ? 'met' : 'MISSED'}), ` +
+        `p99 ${p99Ratio.toFixed(2)}× (target ≤ 2×: ${p99Ratio <= 2 ? 'met' : 'MISSED'})\n`,
+    );
+  }
+  // A caller refused mid-run (say, its sign-in ended) would be fast for the wrong reason.
+  const failed = [...results].filter(([, runs]) => runs.some((r) => r.non2xx > 0 || r.errors > 0));
+  if (failed.length > 0) {
+    process.stdout.write(
+      `\nNOT VALID: non-2xx answers or errors for ${failed.map(([caller]) => caller).join(', ')}; their figures are not of the proxied path\n`,
+    );
+    process.exitCode = 1;
+  }
 }
 
 try {

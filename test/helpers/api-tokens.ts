@@ -13,7 +13,7 @@ export interface TokenFields {
  * follows Gatehouse → IdP → callback, and returns the secret shown once on the last page.
  */
 export async function createApiToken(
-  gatehouse: TestGatehouse,
+  gatehouse: Pick<TestGatehouse, 'url'>,
   browser: CookieBrowser,
   fields: TokenFields = {},
 ): Promise<{ secret: string; page: string }> {

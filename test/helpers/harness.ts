@@ -68,7 +68,7 @@ export async function signIn(gatehouse: TestGatehouse, browser: CookieBrowser, u
  * `callbackPath`: returns that callback URL unvisited.
  */
 export async function callbackUrlFor(
-  gatehouse: TestGatehouse,
+  gatehouse: Pick<TestGatehouse, 'url'>,
   browser: CookieBrowser,
   username = 'alice',
   startUrl = `${gatehouse.url}/auth/login`,
