@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { parseEnv } from 'node:util';
 import { loadUpstreamRegistry, type Upstream } from './proxy/upstream-registry.ts';
 
@@ -49,6 +50,8 @@ export interface Config {
   };
   store: StoreKind;
   redisUrl: string | undefined;
+  /** How many worker processes serve requests (node:cluster); 1 = this process alone. */
+  workers: number;
   devIdpPort: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
   /** The LiveScore-style SOAP service (`/Session`) and its browser side (`/external`). */
@@ -208,6 +211,11 @@ export const variables: readonly Variable[] = [
     name: 'GATEHOUSE_REDIS_URL',
     doc: 'redis://host:port, required when GATEHOUSE_STORE=redis',
     example: 'redis://127.0.0.1:6379',
+  },
+  {
+    name: 'GATEHOUSE_WORKERS',
+    doc: 'worker processes sharing the port, to use every core (node:cluster): a number, or auto = one per core; more than 1 needs GATEHOUSE_STORE=redis, GATEHOUSE_SESSION_SECRET and GATEHOUSE_OIDC_ISSUER',
+    default: '1',
   },
 
   {
@@ -411,6 +419,7 @@ export function loadConfig(env: Env = readEnvironment()): Config {
         'GATEHOUSE_REDIS_URL must start with redis:// or rediss:// (e.g. redis://:password@host:6379; the value is not shown, it may hold a password)',
       );
   }
+  const workers = workerCount(get, problems, { store, secretGenerated, issuer });
   const logLevel = oneOf('GATEHOUSE_LOG_LEVEL', get, problems, ['debug', 'info', 'warn', 'error', 'silent'] as const);
   const soap = soapSettings(get, problems, publicUrl.replace(/\/+$/, ''), production);
   const apisFile = get('GATEHOUSE_APIS');
@@ -460,6 +469,7 @@ export function loadConfig(env: Env = readEnvironment()): Config {
     session: { secret, secretGenerated, idleMs: idleSeconds * 1000, maxMs: maxSeconds * 1000 },
     store,
     redisUrl,
+    workers,
     devIdpPort,
     logLevel,
     soap,
@@ -510,6 +520,31 @@ export function readEnvironment(): Env {
 }
 
 type Getter = (name: string) => string | undefined;
+
+/**
+ * GATEHOUSE_WORKERS: a number, or `auto` for one per core. More than one worker is refused
+ * where workers could not act as one Gatehouse: with the memory store (a session made on one
+ * worker would be unknown to the others), a random session secret (each worker would draw its
+ * own) or the embedded IdP (it runs inside one process).
+ */
+function workerCount(
+  get: Getter,
+  problems: string[],
+  setup: { store: StoreKind; secretGenerated: boolean; issuer: string | undefined },
+): number {
+  const raw = get('GATEHOUSE_WORKERS') ?? '1';
+  const workers = raw === 'auto' ? availableParallelism() : integer('GATEHOUSE_WORKERS', get, problems, 1, 256);
+  if (workers <= 1) return 1;
+  const why = `GATEHOUSE_WORKERS=${raw} runs ${workers} processes that must act as one Gatehouse`;
+  if (setup.store !== 'redis')
+    problems.push(
+      `${why}: set GATEHOUSE_STORE=redis (with the memory store, a session made on one worker is unknown to the others)`,
+    );
+  if (setup.secretGenerated) problems.push(`${why}: set GATEHOUSE_SESSION_SECRET (each would draw its own random one)`);
+  if (setup.issuer === undefined)
+    problems.push(`${why}: set GATEHOUSE_OIDC_ISSUER (the embedded development IdP runs inside one process)`);
+  return workers;
+}
 
 function integer(name: string, get: Getter, problems: string[], min: number, max: number): number {
   const raw = get(name) ?? '';

@@ -25,8 +25,15 @@ export interface Logger {
   error(msg: string, fields?: Record<string, unknown>): void;
 }
 
-/** Creates a logger writing one JSON object per line to `write` (stdout, batched, by default). */
-export function createLogger(level: LogLevel | 'silent', write: (line: string) => void = batchedStdout): Logger {
+/**
+ * Creates a logger writing one JSON object per line to `write` (stdout, batched, by default).
+ * `base` fields go on every line (e.g. the worker number under GATEHOUSE_WORKERS).
+ */
+export function createLogger(
+  level: LogLevel | 'silent',
+  write: (line: string) => void = batchedStdout,
+  base: Record<string, unknown> = {},
+): Logger {
   const emit = (lineLevel: LogLevel, msg: string, fields: Record<string, unknown> = {}): void => {
     if (order[lineLevel] < order[level]) return;
     const requestId = requestContext.getStore()?.requestId;
@@ -34,6 +41,7 @@ export function createLogger(level: LogLevel | 'silent', write: (line: string) =
       time: new Date().toISOString(),
       level: lineLevel,
       msg,
+      ...base,
       ...(requestId ? { requestId } : {}),
       ...redact(fields),
     };

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
@@ -22,6 +23,7 @@ import type { Upstream } from './proxy/upstream-registry.ts';
 import { randomHandle } from './random.ts';
 import { createStore } from './store/create-store.ts';
 import { mountApiTokens } from './tokens/mount-api-tokens.ts';
+import { printsBanner, runWorkers } from './workers.ts';
 
 /** How long SIGTERM waits for in-flight requests before it closes their connections. */
 const shutdownGraceMs = 5000;
@@ -104,7 +106,9 @@ function listen(server: Server, port: number): Promise<void> {
 
 async function startOn(server: Server, configured: Config, options: StartOptions): Promise<Gatehouse> {
   const clock = options.clock ?? systemClock;
-  const logger = options.logger ?? createLogger(configured.logLevel);
+  const logger =
+    options.logger ??
+    createLogger(configured.logLevel, undefined, cluster.worker ? { worker: cluster.worker.id } : undefined);
   if (configured.session.secretGenerated) {
     logger.warn('GATEHOUSE_SESSION_SECRET is not set: using a random one, so sessions end when Gatehouse restarts');
   }
@@ -251,6 +255,11 @@ function banner(gatehouse: Gatehouse): string {
 async function main(): Promise<void> {
   let gatehouse: Gatehouse;
   try {
+    const config = cluster.isPrimary ? loadConfig(readEnvironment()) : undefined;
+    if (config && config.workers > 1) {
+      runWorkers(config.workers, createLogger(config.logLevel));
+      return;
+    }
     gatehouse = await start();
   } catch (error) {
     if (error instanceof ConfigError) {
@@ -260,7 +269,7 @@ async function main(): Promise<void> {
     process.stderr.write(`Gatehouse could not start: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(1);
   }
-  process.stdout.write(banner(gatehouse));
+  if (printsBanner()) process.stdout.write(banner(gatehouse));
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       gatehouse.deps.logger.info('shutting down', { signal });
