@@ -38,7 +38,7 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
   // X-Forwarded-Proto the Secure session cookie.
   app.set('trust proxy', config.trustProxy);
 
-  app.use(requestLogging(logger, clock));
+  app.use(requestLogging(logger, clock, deps.observability));
   app.use(warnUntrustedForwarding(logger, app.get('trust proxy fn') as (address: string, hop: number) => boolean));
   app.use(
     helmet({

@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { RequestObservation } from './observability/observability.ts';
 
 /** Severity of a log line, lowest first. */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -8,6 +9,8 @@ const order: Record<LogLevel | 'silent', number> = { debug: 10, info: 20, warn: 
 /** What every log line made inside a request carries. */
 export interface RequestContext {
   requestId: string;
+  /** The request's metrics and span, when observability is on (see server/observability/). */
+  observation?: RequestObservation;
 }
 
 /** Carries the request id to every log line written while serving that request. */
