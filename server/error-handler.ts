@@ -3,6 +3,7 @@ import { errorStatus, isErrorCode } from './error-codes.ts';
 import { AppError } from './errors.ts';
 import type { ErrorFormat } from './http/error-format.ts';
 import type { Logger } from './log.ts';
+import { observed } from './observability/observability.ts';
 
 export type { ErrorFormat } from './http/error-format.ts';
 
@@ -26,6 +27,7 @@ export function errorFormatFor(req: Request, chosen: unknown): ErrorFormat {
 export function errorHandler(logger: Logger, renderFault?: FaultRenderer): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const error = toAppError(err);
+    observed().failed(error);
     if (error.status >= 500)
       logger.error('request failed', { errorCode: error.code, error: err instanceof Error ? err : String(err) });
     else logger.info('request refused', { errorCode: error.code, status: error.status });

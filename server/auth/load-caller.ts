@@ -8,6 +8,7 @@ import { clientAddress, type RateLimits } from '../http/rate-limits.ts';
 import { destroySession } from '../session/session-lifecycle.ts';
 import { authenticateApiToken } from '../tokens/api-token-auth.ts';
 import { apiTokenPrefix, type ApiTokenStore } from '../tokens/api-token-store.ts';
+import { observed } from '../observability/observability.ts';
 
 /** The browser session's idle and absolute limits in milliseconds (`config.session`). */
 export type SessionLimits = Pick<Config['session'], 'idleMs' | 'maxMs'>;
@@ -88,6 +89,7 @@ export function loadCaller(
       // Ended without revoking its refresh token: this request may be the callback of a new
       // sign-in in the same IdP session, and revoking could end the IdP grant its code belongs to.
       if (idle || tooOld) await grants.end(session.grantId);
+      if (idle || tooOld) observed().sessionEnd(idle ? 'idle' : 'absolute');
       await destroySession(req);
       return next();
     }
