@@ -8,6 +8,9 @@ import { problemsOf } from './helpers/config-problems.ts';
 import { OtlpReceiver } from './helpers/otlp-receiver.ts';
 import { scrape } from './helpers/prometheus-text.ts';
 import { knownTokens, type ProxyFixture, startProxyFixture, tokenRequests } from './helpers/proxy-fixture.ts';
+import { createApiToken } from './helpers/api-tokens.ts';
+import { CookieBrowser, signIn, startGatehouse, TestClock, type TestGatehouse } from './helpers/harness.ts';
+import { restartableRedisSkipReason, startTestRedis, type TestRedis } from './helpers/redis-server.ts';
 import { callSoap } from './helpers/soap.ts';
 
 const minute = 60_000;
@@ -98,6 +101,77 @@ describe('metrics on GATEHOUSE_METRICS_PORT', () => {
     assert.equal((await fetch(`${base}/`)).status, 404);
     assert.equal((await fetch(`${base}/api/echo/items`)).status, 404);
     assert.equal((await fetch(metricsUrl, { method: 'POST' })).status, 404);
+  });
+});
+
+describe('metrics of sign-in refusals, session ends, API tokens and a Redis store', {
+  skip: restartableRedisSkipReason(),
+}, () => {
+  let redis: TestRedis;
+  let gatehouse: TestGatehouse;
+  const clock = new TestClock();
+  let metricsUrl: string;
+  before(async () => {
+    redis = await startTestRedis();
+    gatehouse = await startGatehouse(
+      { GATEHOUSE_STORE: 'redis', GATEHOUSE_REDIS_URL: redis.url, GATEHOUSE_METRICS_PORT: '0' },
+      { clock: clock.read },
+    );
+    metricsUrl = gatehouse.gh.deps.observability!.metricsUrl!;
+  });
+  after(async () => {
+    await gatehouse?.stop();
+    await redis?.close();
+  });
+
+  test('a callback with an unknown state counts a refused sign-in with that reason', async () => {
+    const response = await fetch(`${gatehouse.url}/auth/callback?state=not-a-state&code=not-a-code`);
+    assert.equal(response.status, 400);
+    const m = await scrape(metricsUrl);
+    assert.equal(m.get('gatehouse_sign_ins_total{via="oidc",result="refused",reason="unknown_state"}'), 1);
+  });
+
+  test('API tokens issued and revoked are counted', async () => {
+    const browser = new CookieBrowser();
+    await signIn(gatehouse, browser);
+    await createApiToken(gatehouse, browser, { name: 'counted' });
+    const listed = await browser.request(`${gatehouse.url}/auth/tokens`);
+    const [token] = ((await listed.json()) as { tokens: Array<{ id: string }> }).tokens;
+    const revoked = await browser.request(`${gatehouse.url}/auth/tokens/${token!.id}`, {
+      method: 'DELETE',
+      headers: { 'x-csrf': '1' },
+    });
+    assert.equal(revoked.status < 300, true);
+    const m = await scrape(metricsUrl);
+    assert.equal(m.get('gatehouse_api_tokens_total{event="issued"}'), 1);
+    assert.equal(m.get('gatehouse_api_tokens_total{event="revoked"}'), 1);
+  });
+
+  test('a session left idle past GATEHOUSE_SESSION_IDLE is counted as ended by cause idle', async () => {
+    const browser = new CookieBrowser();
+    await signIn(gatehouse, browser);
+    assert.equal((await browser.request(`${gatehouse.url}/auth/user`)).status, 200);
+    clock.advance(gatehouse.gh.config.session.idleMs + 1000);
+    assert.equal((await browser.request(`${gatehouse.url}/auth/user`)).status, 401);
+    const m = await scrape(metricsUrl);
+    assert.equal(m.get('gatehouse_session_ends_total{cause="idle"}'), 1);
+  });
+
+  test('with Redis down, gatehouse_store_up is 0 and failed store operations are counted', async () => {
+    assert.equal((await scrape(metricsUrl)).get('gatehouse_store_up'), 1);
+    await redis.stop();
+    try {
+      const browser = new CookieBrowser();
+      assert.equal((await browser.request(`${gatehouse.url}/auth/login`)).status, 503);
+      const m = await scrape(metricsUrl);
+      assert.equal(m.get('gatehouse_store_up'), 0);
+      assert.equal(
+        [...m].some(([name, value]) => name.startsWith('gatehouse_store_operation_errors_total{') && value > 0),
+        true,
+      );
+    } finally {
+      await redis.restart();
+    }
   });
 });
 

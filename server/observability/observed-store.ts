@@ -49,7 +49,12 @@ export class ObservedStore implements Store {
   }
 
   rateLimiter(name: string, options: LimitOptions): RateLimiter {
-    return this.inner.rateLimiter(name, options);
+    const limiter = this.inner.rateLimiter(name, options);
+    const { observability } = this;
+    return {
+      consume: (key) => observability.storeCall('rate_limit_consume', limiter.consume(key)),
+      peek: (key) => observability.storeCall('rate_limit_peek', limiter.peek(key)),
+    };
   }
 
   ping(): Promise<void> {
