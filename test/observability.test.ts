@@ -220,6 +220,21 @@ describe('traces to GATEHOUSE_OTEL_EXPORTER_OTLP_ENDPOINT', () => {
     assert.ok(callback, 'the token request at the callback is a child span of that request');
   });
 
+  test("a caller's traceparent is not followed: the request starts a new trace and the upstream gets Gatehouse's", async () => {
+    const callers = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const { response } = await f.call('/api/echo/items', { headers: { traceparent: callers } });
+    assert.equal(response.status, 200);
+    const sent = f.echo.requests.at(-1)!.headers.traceparent as string;
+    assert.notEqual(sent, callers);
+    await f.gatehouse.gh.deps.observability!.flush();
+    const requestSpan = receiver.spans.find(
+      (span) => span.attributes['gatehouse.request_id'] === response.headers.get('x-request-id'),
+    )!;
+    assert.notEqual(requestSpan.traceId, '0af7651916cd43dd8448eb211c80319c');
+    assert.equal(requestSpan.parentSpanId, '');
+    assert.equal(sent.split('-')[1], requestSpan.traceId);
+  });
+
   test('no token, cookie, code, secret or query string is in any exported attribute', async () => {
     await f.call('/api/echo/items?q=secret-query-value');
     await f.gatehouse.gh.deps.observability!.flush();

@@ -23,7 +23,7 @@ export function requestLogging(
     req.requestId = requestId;
     res.setHeader('X-Request-Id', requestId);
     const started = clock();
-    const observation = observability.requestStarted(req.method, requestId, req.get('traceparent'));
+    const observation = observability.requestStarted(req.method, requestId);
     res.on('finish', () => {
       const path = req.originalUrl.split('?')[0]!;
       const durationMs = clock() - started;

@@ -34,11 +34,11 @@ export class ObservabilityHub implements Observability {
     this.metrics?.watchStore(store);
   }
 
-  requestStarted(method: string, requestId: string, traceparent?: string): RequestObservation {
+  requestStarted(method: string, requestId: string): RequestObservation {
     return {
       hub: this,
       startedAt: performance.now(),
-      span: this.tracing?.startRequest(method, requestId, traceparent),
+      span: this.tracing?.startRequest(method, requestId),
       upstream: undefined,
       upstreamStatus: undefined,
       upstreamMs: 0,

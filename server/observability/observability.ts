@@ -60,9 +60,10 @@ export interface Observability {
   readonly metricsUrl: string | undefined;
   /**
    * A request began: returns what to run it with (in the log's request context, see
-   * `requestLogging`) and to pass to {@link requestDone}. `traceparent` is the caller's, if any.
+   * `requestLogging`) and to pass to {@link requestDone}. Its span starts a new trace: a
+   * caller's `traceparent` is not followed, so the public cannot steer sampling or trace ids.
    */
-  requestStarted(method: string, requestId: string, traceparent?: string): RequestObservation | undefined;
+  requestStarted(method: string, requestId: string): RequestObservation | undefined;
   /** A request ended: counts it by route family and status class and ends its span. */
   requestDone(
     observation: RequestObservation | undefined,

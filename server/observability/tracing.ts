@@ -1,7 +1,6 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import {
   type Attributes,
-  defaultTextMapGetter,
   defaultTextMapSetter,
   ROOT_CONTEXT,
   type Span,
@@ -42,19 +41,15 @@ export class Tracing {
     this.tracer = this.provider.getTracer('gatehouse');
   }
 
-  /** A request's span; a valid caller `traceparent` makes it part of the caller's trace. */
-  startRequest(method: string, requestId: string, traceparent: string | undefined): Span {
-    const parent =
-      traceparent === undefined
-        ? ROOT_CONTEXT
-        : this.propagator.extract(ROOT_CONTEXT, { traceparent }, defaultTextMapGetter);
+  /** A request's span, the root of a new trace. */
+  startRequest(method: string, requestId: string): Span {
     return this.tracer.startSpan(
       method,
       {
         kind: SpanKind.SERVER,
         attributes: { 'http.request.method': method, 'gatehouse.request_id': requestId },
       },
-      parent,
+      ROOT_CONTEXT,
     );
   }
 
