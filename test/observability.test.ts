@@ -90,6 +90,17 @@ describe('metrics on GATEHOUSE_METRICS_PORT', () => {
     assert.equal(m.get('gatehouse_session_ends_total{cause="signed_out"}'), 1);
   });
 
+  test('a back-channel logout is counted by result', async () => {
+    const response = await fetch(`${f.gatehouse.url}/auth/backchannel-logout`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: '',
+    });
+    assert.equal(response.status, 400);
+    const m = await scrape(metricsUrl);
+    assert.equal(m.get('gatehouse_backchannel_logouts_total{result="invalid_request"}'), 1);
+  });
+
   test('/metrics is not served on the public listener', async () => {
     const response = await fetch(`${f.gatehouse.url}/metrics`);
     assert.equal(response.status, 404);
