@@ -39,7 +39,7 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
   // X-Forwarded-Proto the Secure session cookie.
   app.set('trust proxy', trustProxy(config.trustProxy));
 
-  app.use(requestLogging(logger, clock));
+  app.use(requestLogging(logger, clock, deps.observability));
   app.use(warnUntrustedForwarding(untrustedForwardingWarning(logger, app.get('trust proxy fn'))));
   app.use(securityHeaders(deps, extensions));
   app.use('/public', express.static(`${root}public`, { index: false, maxAge: '1h' }));

@@ -54,6 +54,14 @@ export interface Config {
   workers: number;
   devIdpPort: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /** Prometheus metrics and OpenTelemetry traces; both off unless configured. */
+  observability: {
+    /** Port of the metrics listener (`GET /metrics`); undefined: no metrics. 0 picks a free port. */
+    metricsPort: number | undefined;
+    metricsHost: string;
+    /** OTLP/HTTP base URL traces are sent to (`<url>/v1/traces`); undefined: no traces. */
+    otlpEndpoint: string | undefined;
+  };
   /** The LiveScore-style SOAP service (`/Session`) and its browser side (`/external`). */
   soap: {
     /** `ExternalAuth` in SessionServerInfo; when false, no external login starts here. */
@@ -311,6 +319,25 @@ export const variables: readonly Variable[] = [
     default: '3001',
   },
   { name: 'GATEHOUSE_LOG_LEVEL', doc: 'debug, info, warn, error or silent', default: 'info' },
+  {
+    name: 'GATEHOUSE_METRICS_PORT',
+    doc: 'port serving Prometheus metrics at /metrics, on a listener of its own (never the public one); unset: no metrics',
+    example: '9464',
+  },
+  {
+    name: 'GATEHOUSE_METRICS_HOST',
+    doc: 'address the metrics listener binds to; keep it private (0.0.0.0 only where the network is)',
+    default: '127.0.0.1',
+  },
+  {
+    name: 'GATEHOUSE_OTEL_EXPORTER_OTLP_ENDPOINT',
+    doc: 'OTLP/HTTP base URL to export OpenTelemetry traces to (spans go to <url>/v1/traces, JSON); unset: no traces',
+    example: 'http://127.0.0.1:4318',
+  },
+  {
+    name: 'OTEL_EXPORTER_OTLP_ENDPOINT',
+    doc: 'the standard OpenTelemetry variable, used when GATEHOUSE_OTEL_EXPORTER_OTLP_ENDPOINT is not set',
+  },
 ];
 
 /**
@@ -421,6 +448,7 @@ export function loadConfig(env: Env = readEnvironment()): Config {
   }
   const workers = workerCount(get, problems, { store, secretGenerated, issuer });
   const logLevel = oneOf('GATEHOUSE_LOG_LEVEL', get, problems, ['debug', 'info', 'warn', 'error', 'silent'] as const);
+  const observability = observabilitySettings(get, problems, port);
   const soap = soapSettings(get, problems, publicUrl.replace(/\/+$/, ''), production);
   const apisFile = get('GATEHOUSE_APIS');
   // The registry resolves `{"env": …}` header values from this same environment map.
@@ -472,6 +500,7 @@ export function loadConfig(env: Env = readEnvironment()): Config {
     workers,
     devIdpPort,
     logLevel,
+    observability,
     soap,
     proxy: { upstreams, maxBodyBytes, refreshSkewMs: refreshSkewSeconds * 1000 },
     trustProxy,
@@ -554,6 +583,24 @@ function integer(name: string, get: Getter, problems: string[], min: number, max
     return min;
   }
   return value;
+}
+
+function observabilitySettings(get: Getter, problems: string[], port: number): Config['observability'] {
+  const metricsPort =
+    get('GATEHOUSE_METRICS_PORT') === undefined
+      ? undefined
+      : integer('GATEHOUSE_METRICS_PORT', get, problems, 0, 65535);
+  if (metricsPort !== undefined && metricsPort !== 0 && metricsPort === port) {
+    problems.push(
+      'GATEHOUSE_METRICS_PORT must differ from GATEHOUSE_PORT: metrics are never served on the public listener',
+    );
+  }
+  const endpointName = get('GATEHOUSE_OTEL_EXPORTER_OTLP_ENDPOINT')
+    ? 'GATEHOUSE_OTEL_EXPORTER_OTLP_ENDPOINT'
+    : 'OTEL_EXPORTER_OTLP_ENDPOINT';
+  // Trace export may be plain http inside a cluster even in production: no https rule here.
+  const otlpEndpoint = get(endpointName) === undefined ? undefined : url(endpointName, get, problems, false);
+  return { metricsPort, metricsHost: get('GATEHOUSE_METRICS_HOST')!, otlpEndpoint };
 }
 
 function url(name: string, get: Getter, problems: string[], production: boolean): string {

@@ -7,6 +7,7 @@ import type { Grant, GrantStore } from './grants/grant-store.ts';
 import type { RateLimits } from './http/rate-limits.ts';
 import type { IdpAdapter, SignIn } from './idp/idp-adapter.ts';
 import type { Logger } from './log.ts';
+import type { Observability } from './observability/observability.ts';
 import type { Store } from './store/store.ts';
 import type { ApiTokenStore } from './tokens/api-token-store.ts';
 
@@ -23,6 +24,8 @@ export interface AppDeps {
   clock: Clock;
   /** Rate limits on anonymous state-creating calls and failed credentials. */
   limits: RateLimits;
+  /** Metrics and traces (server/observability/); absent or `noObservability` when neither is configured. */
+  observability?: Observability;
 }
 
 /** Completes an authorization that a feature (not the browser sign-in) started; see `AuthorizationPurpose`. */

@@ -4,6 +4,7 @@ import { errorStatus, isErrorCode } from './error-codes.ts';
 import { AppError } from './errors.ts';
 import type { ErrorFormat } from './http/error-format.ts';
 import type { Logger } from './log.ts';
+import { observed } from './observability/observability.ts';
 
 export type { ErrorFormat } from './http/error-format.ts';
 
@@ -69,6 +70,7 @@ export function errorJson(error: AppError, requestId: string): Record<string, un
 /** Logs a failure (5xx with its cause, the rest as a refusal) and returns it as an AppError. */
 export function logFailure(logger: Logger, err: unknown): AppError {
   const error = toAppError(err);
+  observed().failed(error);
   if (error.status >= 500)
     logger.error('request failed', { errorCode: error.code, error: err instanceof Error ? err : String(err) });
   else logger.info('request refused', { errorCode: error.code, status: error.status });

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { writeSync } from 'node:fs';
+import type { RequestObservation } from './observability/observability.ts';
 
 /** Severity of a log line, lowest first. */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -9,6 +10,8 @@ const order: Record<LogLevel | 'silent', number> = { debug: 10, info: 20, warn: 
 /** What every log line made inside a request carries. */
 export interface RequestContext {
   requestId: string;
+  /** The request's metrics and span, when observability is on (see server/observability/). */
+  observation?: RequestObservation;
 }
 
 /** Carries the request id to every log line written while serving that request. */

@@ -18,6 +18,7 @@ import { recordHeaders, securityHeaders } from './http/security-headers.ts';
 import { trustProxy } from './http/trust-proxy.ts';
 import { IdpAdapter } from './idp/idp-adapter.ts';
 import { createLogger, type Logger } from './log.ts';
+import { createObservability } from './observability/create-observability.ts';
 import { apiHandler } from './proxy/api-handler.ts';
 import type { Upstream } from './proxy/upstream-registry.ts';
 import { randomHandle } from './random.ts';
@@ -140,8 +141,12 @@ async function startOn(server: Server, configured: Config, options: StartOptions
     config = withEmbeddedIdp(configured, { issuer: devIdp.issuer, clientSecret });
   }
 
-  const store = await createStore(config, clock, logger).catch(async (error: unknown) => {
+  const observability = await createObservability(config, logger).catch(async (error: unknown) => {
     await devIdp?.close(); // a start that fails leaves nothing listening
+    throw error;
+  });
+  const store = await createStore(config, clock, logger, observability).catch(async (error: unknown) => {
+    await Promise.all([devIdp?.close(), observability.close()]); // a start that fails leaves nothing listening
     throw error;
   });
   const grants = new GrantStore(store, config.session.secret, clock);
@@ -160,6 +165,7 @@ async function startOn(server: Server, configured: Config, options: StartOptions
       scopes: config.oidc.scopes,
       allowHttp: !config.production,
       ...(options.discoveryRetryMs ? { retryBaseMs: options.discoveryRetryMs } : {}),
+      observability,
     },
     logger,
     clock,
@@ -167,7 +173,7 @@ async function startOn(server: Server, configured: Config, options: StartOptions
   await idp.start();
 
   const limits = new RateLimits(store, config.rateLimits, logger);
-  const deps: AppDeps = { config, store, grants, idp, logger, clock, limits };
+  const deps: AppDeps = { config, store, grants, idp, logger, clock, limits, observability };
   const extensions: AppExtensions = {};
   mountExternalLogin(extensions, deps);
 
@@ -219,6 +225,7 @@ async function startOn(server: Server, configured: Config, options: StartOptions
       });
       idp.stop();
       await store.close();
+      await observability.close();
       await demoApis?.close();
       await devIdp?.close();
     })();

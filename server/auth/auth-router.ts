@@ -13,6 +13,7 @@ import { startBrowserSession } from '../session/start-browser-session.ts';
 import { Authorizations } from './authorization.ts';
 import { hasCsrfProof } from './csrf.ts';
 import { safeReturnTo } from './return-to.ts';
+import { observed } from '../observability/observability.ts';
 
 export { cookieNames } from '../http/cookies.ts';
 export { maxPendingLoginsPerBrowser } from './authorization.ts';
@@ -39,6 +40,7 @@ export function authRouter(
   });
 
   router.get('/callback', async (req, res) => {
+    observed().signInAttempt('oidc');
     const { signIn, transaction } = await authorizations.complete(req);
     if (transaction.purpose) {
       const complete = extensions.authorizationPurposes?.[transaction.purpose.kind];
@@ -81,6 +83,7 @@ export function authRouter(
       const ended = await signOutGrant(grants, idp, grant.id);
       idTokenHint = grants.tokens(ended ?? grant).idToken;
       logger.info('signed out', { sub: grant.sub });
+      observed().signOut();
     }
     await destroySession(req);
     clearSessionCookie(res, config.secureCookies);

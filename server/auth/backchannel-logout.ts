@@ -4,6 +4,7 @@ import { AppError } from '../errors.ts';
 import { answersIn } from '../http/error-format.ts';
 import { noStore } from '../http/no-store.ts';
 import { LogoutTokenVerifier } from '../idp/logout-token.ts';
+import { observed } from '../observability/observability.ts';
 
 /**
  * `POST /auth/backchannel-logout`: the IdP tells us a session ended there (OpenID Connect
@@ -27,6 +28,7 @@ export function backchannelLogout(deps: AppDeps): Router {
     noStore,
     express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 10 }),
     async (req, res) => {
+      observed().backchannelLogout();
       const logoutToken = (req.body as Record<string, unknown> | undefined)?.logout_token;
       if (typeof logoutToken !== 'string' || logoutToken.length === 0) {
         throw new AppError('invalid_request', 'Send one logout_token as an application/x-www-form-urlencoded field.', {
@@ -47,6 +49,7 @@ export function backchannelLogout(deps: AppDeps): Router {
       // Only now is a second delivery a replay (a store failure above is a 503 the IdP retries).
       await verifier.markDone(token);
       logger.info('back-channel logout', { by: sid ? 'sid' : 'sub', ended });
+      observed().sessionEnd('revoked', ended);
       res.status(200).end();
     },
   );

@@ -3,6 +3,7 @@ import type { SessionData } from 'express-session';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { AppError, unauthenticated } from '../errors.ts';
+import { observed } from '../observability/observability.ts';
 import type { Grant, GrantStore } from '../grants/grant-store.ts';
 import type { RateLimits } from '../http/rate-limits.ts';
 import { authenticateApiToken } from '../tokens/api-token-auth.ts';
@@ -125,8 +126,10 @@ export async function findCaller(request: CallerRequest, deps: CallerDeps): Prom
   if (data.external && !data.grantId) {
     // Signed in at another LiveScore-compatible server: no local grant, but it still ends
     // after the idle and maximum lifetimes.
-    if (idle || tooOld) await session.end();
-    else if (now - (data.lastSeenAt ?? 0) > lastSeenStepMs(deps.limits)) await session.seen(now);
+    if (idle || tooOld) {
+      await session.end();
+      observed().sessionEnd(idle ? 'idle' : 'absolute');
+    } else if (now - (data.lastSeenAt ?? 0) > lastSeenStepMs(deps.limits)) await session.seen(now);
     return {};
   }
   if (!data.grantId) return {};
@@ -134,7 +137,10 @@ export async function findCaller(request: CallerRequest, deps: CallerDeps): Prom
   if (!grant) {
     // Ended without revoking its refresh token: this request may be the callback of a new
     // sign-in in the same IdP session, and revoking could end the IdP grant its code belongs to.
-    if (idle || tooOld) await deps.grants.end(data.grantId);
+    if (idle || tooOld) {
+      await deps.grants.end(data.grantId);
+      observed().sessionEnd(idle ? 'idle' : 'absolute');
+    }
     await session.end();
     return {};
   }

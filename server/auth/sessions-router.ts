@@ -9,6 +9,7 @@ import { destroySession } from '../session/session-lifecycle.ts';
 import { hasCsrfProof } from './csrf.ts';
 import { listSessions } from './list-sessions.ts';
 import { requireGrant } from './load-caller.ts';
+import { observed } from '../observability/observability.ts';
 
 const grantIdPattern = /^[\w-]{16,64}$/;
 
@@ -62,6 +63,7 @@ export function sessionsRouter(deps: AppDeps): Router {
       clearSessionCookie(res, config.secureCookies);
     }
     logger.info('session ended by its user', { sub: caller.sub, current });
+    observed().sessionEnd('revoked');
   }
 
   return router;

@@ -12,6 +12,7 @@ import { contextTtlMs } from '../soap/session-service.ts';
 import type { SoapClient } from '../soap/soap-client.ts';
 import { sealExternalCredentials } from './external-credentials.ts';
 import { signOutStashKey } from './external-sign-out.ts';
+import { observed } from '../observability/observability.ts';
 
 export { contextCookie } from '../http/cookies.ts';
 
@@ -38,6 +39,7 @@ export function externalRouter(deps: AppDeps, soap: SoapClient, cipher: TokenCip
   });
 
   router.get('/callback', async (req, res) => {
+    observed().signInAttempt('external');
     // The context works once, whatever happens next: the browser forgets it now.
     const contextId = readCookie(req, cookie.name);
     res.clearCookie(cookie.name, contextCookieOptions);

@@ -5,6 +5,7 @@ import { AppError, sessionExpired, storeUnavailable } from '../errors.ts';
 import { exchangeFailure } from '../idp/exchange-failure.ts';
 import type { IdpAdapter } from '../idp/idp-adapter.ts';
 import type { Logger } from '../log.ts';
+import { observed } from '../observability/observability.ts';
 import { hashHandle, randomHandle } from '../random.ts';
 import type { Store } from '../store/store.ts';
 import type { Grant, GrantStore, TokenSet } from './grant-store.ts';
@@ -173,6 +174,7 @@ export class TokenRefresher {
       const fresh = this.freshToken(await this.readTokens(grantId), grantId, need, rejected);
       if (fresh) return fresh;
       if (waitedMs >= this.options.lockWaitMs) {
+        observed().refresh('busy', waitedMs);
         throw new AppError('token_refresh_busy', 'Tokens are being renewed elsewhere; try again shortly.');
       }
       await sleep(delayMs);
@@ -218,6 +220,7 @@ export class TokenRefresher {
 
     let next: TokenSet & { refreshToken: string };
     let claims: Record<string, unknown> | undefined;
+    const started = performance.now();
     try {
       next = await idp.refreshTokenGrant(current, need, {
         sub: grant.sub,
@@ -228,6 +231,7 @@ export class TokenRefresher {
       }
     } catch (error) {
       if (error instanceof AppError && error.code === 'id_token_refused') {
+        observed().refresh('id_token_refused', performance.now() - started);
         // The whole answer is thrown away: its access token is neither used nor stored.
         await fromStore(signOutGrant(grants, idp, grantId));
         logger.info('grant ended: a refresh returned an id_token that does not match its sign-in', {
@@ -244,7 +248,9 @@ export class TokenRefresher {
           const fresh = this.freshToken(again, grantId, need, undefined);
           if (fresh) return fresh;
         }
+        observed().refresh('invalid_grant', performance.now() - started);
         await fromStore(grants.end(grantId));
+        observed().sessionEnd('refresh_refused');
         logger.info('grant ended: the identity provider refused its refresh token', {
           sub: grant.sub,
           idpError: error.details.idpError,
@@ -253,6 +259,7 @@ export class TokenRefresher {
         throw sessionExpired();
       }
       const refused = refusedOrUnavailable(error);
+      observed().refresh('idp_unavailable', performance.now() - started);
       // Best effort: a store that fails here fails the next call's read anyway.
       await this.options.store.set(failureKey, rememberedFailure(refused), refreshFailureTtlMs).catch(() => undefined);
       throw refused;
@@ -273,6 +280,7 @@ export class TokenRefresher {
     // session replaced this grant, revoking would end the replacing grant's tokens too.
     if (!updated) throw sessionExpired();
     if (!isDefault(need)) remember(this.resourceTokens, cacheKey(grantId, need), next, this.maxCached);
+    observed().refresh(next.refreshToken !== current.refreshToken ? 'rotated' : 'ok', performance.now() - started);
     logger.debug('access token refreshed', {
       sub: grant.sub,
       ...need,

@@ -5,6 +5,7 @@ import { rateLimited } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { RateLimiter } from '../store/rate-limiter.ts';
 import type { Store } from '../store/store.ts';
+import { observed } from '../observability/observability.ts';
 
 /** Which budget an anonymous, state-creating endpoint draws on. */
 export type StartKind = 'login' | 'backchannel_logout';
@@ -82,6 +83,7 @@ export class RateLimits {
 
   private refuse(limit: string, address: string, msBeforeReset: number): never {
     this.logger.warn('rate limited', { limit, clientIp: address });
+    observed().rateLimited(limit);
     throw rateLimited(msBeforeReset / 1000);
   }
 

@@ -6,6 +6,7 @@ import type { ErrorCode } from '../error-codes.ts';
 import { AppError, idpUnavailable } from '../errors.ts';
 import type { TokenSet } from '../grants/grant-store.ts';
 import type { Logger } from '../log.ts';
+import type { IdpEndpoint, Observability } from '../observability/observability.ts';
 import {
   checkIdToken,
   type IdTokenRefusal,
@@ -38,6 +39,8 @@ export interface IdpSettings {
   allowHttp: boolean;
   /** First retry delay of discovery; doubles up to 30 s. */
   retryBaseMs?: number;
+  /** Times and traces every HTTP call to the IdP, when on. */
+  observability?: Observability;
 }
 
 /** An authorization request ready to send the browser to, with the secrets to keep server-side. */
@@ -509,6 +512,7 @@ export class IdpAdapter {
         {
           timeout: inSeconds(this.settings.timeoutMs),
           ...(this.settings.allowHttp ? { execute: [client.allowInsecureRequests] } : {}),
+          ...(this.settings.observability?.enabled ? { [client.customFetch]: this.observedFetch } : {}),
         },
       );
       config.timeout = inSeconds(this.settings.timeoutMs);
@@ -528,6 +532,22 @@ export class IdpAdapter {
       this.retryTimer = setTimeout(() => void this.discover(Math.min(delayMs * 2, 30_000)), delayMs);
       this.retryTimer.unref();
     }
+  }
+
+  /** openid-client's fetch, every call timed and traced by the IdP endpoint it goes to (kept by the configuration). */
+  private readonly observedFetch: client.CustomFetch = (url, options) =>
+    this.settings.observability!.idpCall(this.endpointOf(url), () => fetch(url, options as RequestInit));
+
+  private endpointOf(url: string): IdpEndpoint {
+    const metadata = this.configuration?.serverMetadata();
+    if (!metadata) return 'discovery';
+    const target = url.split('?')[0];
+    if (target === metadata.token_endpoint) return 'token';
+    if (target === metadata.jwks_uri) return 'jwks';
+    if (target === metadata.userinfo_endpoint) return 'userinfo';
+    if (target === metadata.revocation_endpoint) return 'revocation';
+    if (target === metadata.introspection_endpoint) return 'introspection';
+    return 'other';
   }
 
   private async clientAuthentication(): Promise<client.ClientAuth> {

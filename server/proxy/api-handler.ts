@@ -220,8 +220,8 @@ export function apiHandler(deps: AppDeps, options: ApiHandlerOptions): RequestLi
   }
 
   return (req, res) => {
-    const requestId = beginRequest(req, res, logger, clock);
-    requestContext.run({ requestId }, () => void handle(req, res, requestId));
+    const context = beginRequest(req, res, logger, clock, deps.observability);
+    requestContext.run(context, () => void handle(req, res, context.requestId));
   };
 }
 

@@ -1,6 +1,7 @@
 import http, { type Agent, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import { AppError } from '../errors.ts';
+import { observed } from '../observability/observability.ts';
 
 /** Where an upstream is, parsed once from its registry URL. */
 export interface UpstreamAddress {
@@ -38,6 +39,7 @@ export interface UpstreamCall {
  */
 export function sendUpstream(call: UpstreamCall): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
+    const observation = observed().upstreamCall(call.upstreamName, call.headers); // adds traceparent when tracing
     const transport = call.address.protocol === 'https:' ? https : http;
     const request = transport.request({
       protocol: call.address.protocol,
@@ -58,6 +60,7 @@ export function sendUpstream(call: UpstreamCall): Promise<IncomingMessage> {
       request.destroy();
       if (answered) return;
       answered = true;
+      observation?.failed(error.code);
       reject(error);
     };
 
@@ -68,6 +71,7 @@ export function sendUpstream(call: UpstreamCall): Promise<IncomingMessage> {
       }
       answered = true;
       received = response;
+      observation?.answered(response);
       resolve(response);
     });
     request.on('timeout', () => {

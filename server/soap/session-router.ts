@@ -10,6 +10,7 @@ import { readCall } from './read-call.ts';
 import type { SessionService } from './session-service.ts';
 import { sessionWsdl } from './session-wsdl.ts';
 import { soapClientError, versionMismatch } from './soap-errors.ts';
+import { observed } from '../observability/observability.ts';
 
 // application/soap+xml is SOAP 1.2's type: let it through so the envelope gets VersionMismatch.
 const xmlContentType = /^(?:text\/xml|application\/xml|application\/soap\+xml)\s*(?:;|$)/i;
@@ -36,6 +37,7 @@ export function sessionRouter(service: SessionService, wsdlLocation: string): Ro
     // A SOAP 1.1 envelope sent as SOAP 1.2's media type is a client mixing the two versions.
     if (/^application\/soap\+xml/i.test(req.get('content-type') ?? '')) throw versionMismatch(soapEnvelopeNs);
     const call = readCall(envelope);
+    observed().soapOperation(call.method);
     checkSoapAction(req.get('soapaction'), call.method);
     const fields = await service.call(call, { address: clientAddress(req) });
     res.type('text/xml; charset=utf-8').send(buildResponse(call.method, fields));

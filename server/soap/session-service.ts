@@ -10,6 +10,7 @@ import type { SoapField } from './build-envelope.ts';
 import { guidPattern, randomGuid } from './guid.ts';
 import { requiredParam, type SoapCall } from './read-call.ts';
 import { soapClientError } from './soap-errors.ts';
+import { observed } from '../observability/observability.ts';
 
 /** What GetExternalLoginRedirectURL keeps for ExternalLogin, under the hash of the ContextID. */
 interface LoginContext {
@@ -102,6 +103,7 @@ export class SessionService {
    */
   async externalLogin(call: SoapCall, caller: SoapCaller): Promise<SoapField[]> {
     const { config, idp, store, grants, logger, limits } = this.deps;
+    observed().signInAttempt('soap');
     this.requireExternalAuth();
     // Missing, malformed, unknown, expired or used: one fault, in the seed's words, so a client
     // written for that server handles every case the same way.

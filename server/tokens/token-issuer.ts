@@ -6,6 +6,7 @@ import type { Grant, TokenSet } from '../grants/grant-store.ts';
 import type { SignIn } from '../idp/idp-adapter.ts';
 import type { ApiToken, ApiTokenStore } from './api-token-store.ts';
 import type { TokenRequest } from './token-request.ts';
+import { observed } from '../observability/observability.ts';
 
 /** What waits in the login transaction while the browser is at the IdP for a token's grant. */
 export interface PendingToken {
@@ -93,6 +94,7 @@ export class ApiTokenIssuer {
       offline,
       ...(pending.clientName ? { clientName: pending.clientName } : {}),
     });
+    observed().apiToken('issued');
     logger.info('api token created', {
       sub: grant.sub,
       // Not `tokenId`: the log redacts every field named like a token. The record id is no secret.

@@ -10,6 +10,7 @@ import { noStore } from '../http/no-store.ts';
 import type { ApiToken, ApiTokenStore } from './api-token-store.ts';
 import type { ApiTokenIssuer, PendingToken } from './token-issuer.ts';
 import { lifetimeChoices, parseTokenRequest } from './token-request.ts';
+import { observed } from '../observability/observability.ts';
 
 /** What the token routes need besides the app's dependencies. */
 export interface TokensRouterOptions {
@@ -121,6 +122,7 @@ export function tokensRouters(
     // Its own grant: revoking its refresh token ends only that grant at the IdP.
     await signOutGrant(grants, idp, token.grantId);
     logger.info('api token revoked', { sub: caller.sub, apiCredentialId: id });
+    observed().apiToken('revoked');
   }
 
   async function summaries(caller: Grant): Promise<TokenSummary[]> {
