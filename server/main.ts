@@ -13,6 +13,7 @@ import { GrantStore } from './grants/grant-store.ts';
 import { TokenRefresher } from './grants/token-refresher.ts';
 import { RateLimits } from './http/rate-limits.ts';
 import { IdpAdapter } from './idp/idp-adapter.ts';
+import { idpSettingsFor } from './idp/idp-settings.ts';
 import { createLogger, type Logger } from './log.ts';
 import { apiRouter } from './proxy/api-router.ts';
 import type { Upstream } from './proxy/upstream-registry.ts';
@@ -139,21 +140,8 @@ async function startOn(server: Server, configured: Config, options: StartOptions
   });
   const grants = new GrantStore(store, config.session.secret, clock);
   const idp = new IdpAdapter(
-    {
-      issuer: config.oidc.issuer!, // configured, or the embedded IdP's (withEmbeddedIdp)
-      clientId: config.oidc.clientId,
-      ...(config.oidc.clientSecret ? { clientSecret: config.oidc.clientSecret } : {}),
-      clientAuth: config.oidc.clientAuth,
-      ...(config.oidc.privateKey ? { privateKey: config.oidc.privateKey } : {}),
-      ...(config.oidc.privateKeyId ? { privateKeyId: config.oidc.privateKeyId } : {}),
-      timeoutMs: config.oidc.timeoutMs,
-      idTokenAlg: config.oidc.idTokenAlg,
-      clockToleranceMs: config.oidc.clockToleranceMs,
-      userInfo: config.oidc.userInfo,
-      scopes: config.oidc.scopes,
-      allowHttp: !config.production,
-      ...(options.discoveryRetryMs ? { retryBaseMs: options.discoveryRetryMs } : {}),
-    },
+    // configured, or the embedded IdP's (withEmbeddedIdp)
+    idpSettingsFor(config, options.discoveryRetryMs ? { retryBaseMs: options.discoveryRetryMs } : {}),
     logger,
     clock,
   );
