@@ -34,7 +34,7 @@ export async function checkClientCredentials(
       ms: elapsedMs(startedAt),
     };
   }
-  const said = describe(answer);
+  const said = describeAnswer(answer);
   if (answer.error === 'invalid_grant') {
     if (config.oidc.clientAuth !== 'private_key_jwt' && options.publicClientProbe !== false) {
       const impostor = await idp.probeClientCredentials(redirectUri, { madeUpSecret: true }).catch(() => undefined);
@@ -99,7 +99,7 @@ function credentialsFix(config: Config, clientId: string): string {
   return `check GATEHOUSE_OIDC_CLIENT_ID and GATEHOUSE_OIDC_CLIENT_SECRET (Keycloak: Clients → ${clientId} → Settings → "Client authentication: On"; Credentials → "Client Authenticator: Client Id and Secret", and copy "Client secret"); GATEHOUSE_OIDC_CLIENT_AUTH is ${config.oidc.clientAuth}`;
 }
 
-function describe(answer: { status?: number; error?: string; errorDescription?: string }): string {
+function describeAnswer(answer: { status?: number; error?: string; errorDescription?: string }): string {
   const parts = [
     answer.status === undefined ? undefined : `HTTP ${answer.status}`,
     answer.error,
