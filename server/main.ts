@@ -8,6 +8,8 @@ import { connectorRouter } from './connector/connector-router.ts';
 import { type DemoApis, demoUpstreams, startDemoApis } from './dev/demo-apis.ts';
 import { demoLookupExamples } from './dev/demo-datasets.ts';
 import { type DevIdp, type DevIdpOptions, devUsers, startDevIdp } from './dev/dev-idp.ts';
+import { renderSummaryLine } from './doctor/render-checklist.ts';
+import { runFastChecks } from './doctor/run-fast-checks.ts';
 import { mountExternalLogin } from './external/mount-external-login.ts';
 import { GrantStore } from './grants/grant-store.ts';
 import { TokenRefresher } from './grants/token-refresher.ts';
@@ -237,6 +239,11 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   process.stdout.write(banner(gatehouse));
+  // Doctor's fast checks, once listening: a line of ✓/✗ that never delays or refuses the start.
+  void runFastChecks(gatehouse.config, gatehouse.deps.idp, gatehouse.deps.clock).then(
+    (report) => process.stdout.write(`  ${renderSummaryLine(report)}\n\n`),
+    (error: unknown) => gatehouse.deps.logger.warn("doctor's start checks could not run", { error }),
+  );
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       gatehouse.deps.logger.info('shutting down', { signal });
