@@ -189,6 +189,7 @@ describe('npm run doctor against a configured IdP, broken one way at a time', ()
     const report = await runDoctor({ env: env({ GATEHOUSE_PUBLIC_URL: elsewhere }), logger: silent });
     const line = check(report, 'redirect_uri:/auth/callback');
     assert.equal(line.status, 'fail');
+    assert.match(line.detail, /the IdP refuses this redirect URI \(HTTP 400\)/);
     assert.match(line.fix ?? '', new RegExp(`register ${elsewhere}/auth/callback`));
     assert.match(line.fix ?? '', /Valid redirect URIs/);
     // The external login is on by default: its callback is checked too.
