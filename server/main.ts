@@ -8,6 +8,7 @@ import { connectorRouter } from './connector/connector-router.ts';
 import { type DemoApis, demoUpstreams, startDemoApis } from './dev/demo-apis.ts';
 import { demoLookupExamples } from './dev/demo-datasets.ts';
 import { type DevIdp, type DevIdpOptions, devUsers, startDevIdp } from './dev/dev-idp.ts';
+import { doctorRouter } from './doctor/doctor-router.ts';
 import { renderSummaryLine } from './doctor/render-checklist.ts';
 import { runFastChecks } from './doctor/run-fast-checks.ts';
 import { mountExternalLogin } from './external/mount-external-login.ts';
@@ -170,6 +171,7 @@ async function startOn(server: Server, configured: Config, options: StartOptions
   });
   (extensions.routers ??= []).push(['/api', apiRouter(deps, { upstreams, tokens })]);
   extensions.routers.push(['/connector', connectorRouter({ upstreams, examples: demoApis ? demoLookupExamples : [] })]);
+  extensions.routers.push(['/auth/doctor', doctorRouter(deps, { upstreams, tokens })]);
   (extensions.homeLinks ??= []).push({ href: '/connector', label: 'Link a Dataverse dataset to Renku' });
   mountApiTokens(
     extensions,
