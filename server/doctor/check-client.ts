@@ -127,7 +127,12 @@ export async function checkRedirectUris(config: Config, idp: ClientProbe): Promi
 }
 
 async function checkRedirectUri(config: Config, idp: ClientProbe, redirectUri: string): Promise<CheckResult> {
-  const base = { id: `redirect_uri:${new URL(redirectUri).pathname}`, title: `redirect URI ${redirectUri}` };
+  // Gatehouse's own callbacks by path (`redirect_uri:/auth/callback`), another host's RequestURL in full.
+  const own = redirectUri.startsWith(`${config.publicUrl}/`);
+  const base = {
+    id: `redirect_uri:${own ? redirectUri.slice(config.publicUrl.length) : redirectUri}`,
+    title: `redirect URI ${redirectUri}`,
+  };
   const register = `register ${redirectUri} at the IdP (Keycloak: Clients → ${idp.clientId} → Settings → Access settings → "Valid redirect URIs"); GATEHOUSE_PUBLIC_URL must be the URL browsers use`;
   const startedAt = performance.now();
   let response: Response;
