@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { createClient } from 'redis';
@@ -257,6 +262,69 @@ describe('npm run doctor against a configured IdP, broken one way at a time', ()
     assert.match(loose.fix ?? '', /"audience"/);
     assert.equal(check(report, 'upstream:echo').status, 'ok');
     assert.equal(report.status, 'fail');
+  });
+
+  test('in production, the memory store and an http upstream are ⚠, and an unreachable https issuer is ✗', async () => {
+    const report = await runDoctor({
+      env: env({
+        NODE_ENV: 'production',
+        GATEHOUSE_PUBLIC_URL: 'https://gatehouse.example.org',
+        GATEHOUSE_OIDC_ISSUER: `https://127.0.0.1:${closedPort}`,
+      }),
+      logger: silent,
+    });
+    assert.equal(check(report, 'discovery').status, 'fail');
+    const store = check(report, 'store');
+    assert.equal(store.status, 'warn');
+    assert.match(store.fix ?? '', /GATEHOUSE_STORE=redis/);
+    const echo = check(report, 'upstream:echo');
+    assert.equal(echo.status, 'warn');
+    assert.match(echo.detail, /http in production/);
+  });
+
+  test('an https upstream whose certificate this host does not trust is ✗, naming the TLS problem', {
+    skip: spawnSync('openssl', ['version']).status === 0 ? false : 'needs openssl to make a certificate',
+  }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-doctor-tls-'));
+    const key = join(dir, 'key.pem');
+    const cert = join(dir, 'cert.pem');
+    const made = spawnSync('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ]);
+    assert.equal(made.status, 0, String(made.stderr));
+    const server = createHttpsServer({ key: readFileSync(key), cert: readFileSync(cert) }, (_req, res) =>
+      res.end('ok'),
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const file = writeApisFile([
+        { name: 'selfsigned', url: `https://127.0.0.1:${port}/api`, token: 'user', audience: 'renku' },
+      ]);
+      const report = await runDoctor({ env: env({ GATEHOUSE_APIS: file }), logger: silent });
+      const line = check(report, 'upstream:selfsigned');
+      assert.equal(line.status, 'fail');
+      assert.match(line.detail, /TLS certificate not accepted \(DEPTH_ZERO_SELF_SIGNED_CERT\)/);
+      assert.match(line.fix ?? '', /NODE_EXTRA_CA_CERTS/);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('a clock 10 s off is ⚠ and one beyond GATEHOUSE_CLOCK_TOLERANCE is ✗ on the clock line', async () => {
