@@ -10,8 +10,10 @@ import { after, before, describe, test } from 'node:test';
 import { createClient } from 'redis';
 import { type DevIdp, startDevIdp } from '../server/dev/dev-idp.ts';
 import type { CheckResult, DoctorReport } from '../server/doctor/check-result.ts';
+import { checkIdpFeatures } from '../server/doctor/check-idp-features.ts';
 import { renderChecklist } from '../server/doctor/render-checklist.ts';
 import { runDoctor } from '../server/doctor/run-doctor.ts';
+import { loadConfig } from '../server/config.ts';
 import { createLogger } from '../server/log.ts';
 import { writeApisFile } from './helpers/apis-file.ts';
 import { EchoUpstream } from './helpers/echo-upstream.ts';
@@ -419,6 +421,60 @@ describe('npm run doctor against a configured IdP, broken one way at a time', ()
       assert.equal(line.status, 'fail');
       assert.match(line.fix ?? '', /GATEHOUSE_REDIS_URL/);
     });
+  });
+});
+
+describe('what the IdP offers, read from its discovery document', () => {
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    GATEHOUSE_PUBLIC_URL: publicUrl,
+    GATEHOUSE_SESSION_SECRET: sessionSecret,
+  });
+  const upstreams = [
+    {
+      name: 'renku',
+      url: 'https://renku.example/api',
+      token: 'user' as const,
+      audience: 'renku',
+      timeoutMs: 1000,
+      headers: {},
+    },
+  ];
+
+  test('an IdP without refresh tokens, sign-out, back-channel logout, revocation, PKCE S256 or introspection gets ⚠ for each, with its fix', () => {
+    const checks = checkIdpFeatures(config, { issuer: 'https://idp.example', scopes_supported: ['openid'] }, upstreams);
+    assert.deepEqual(
+      checks.map((c) => `${c.status} ${c.id}`),
+      [
+        'warn offline_access',
+        'warn end_session',
+        'warn backchannel_logout',
+        'warn revocation',
+        'warn pkce',
+        'warn introspection',
+      ],
+    );
+    assert.match(
+      checks.find((c) => c.id === 'backchannel_logout')!.fix ?? '',
+      new RegExp(`${publicUrl}/auth/backchannel-logout`),
+    );
+    assert.ok(checks.every((c) => c.fix));
+  });
+
+  test('back-channel logout without sid support is ⚠, and introspection is not asked for when no upstream declares an audience', () => {
+    const checks = checkIdpFeatures(
+      config,
+      { backchannel_logout_supported: true, backchannel_logout_session_supported: false },
+      [{ name: 'open', url: 'https://open.example/api', token: 'none', timeoutMs: 1000, headers: {} }],
+    );
+    assert.match(
+      checks.find((c) => c.id === 'backchannel_logout')!.detail,
+      /backchannel_logout_session_supported is not true/,
+    );
+    assert.equal(
+      checks.find((c) => c.id === 'introspection'),
+      undefined,
+    );
   });
 });
 
