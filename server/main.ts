@@ -9,6 +9,9 @@ import { connectorRouter } from './connector/connector-router.ts';
 import { type DemoApis, demoUpstreams, startDemoApis } from './dev/demo-apis.ts';
 import { demoLookupExamples } from './dev/demo-datasets.ts';
 import { type DevIdp, type DevIdpOptions, devUsers, startDevIdp } from './dev/dev-idp.ts';
+import { doctorRouter } from './doctor/doctor-router.ts';
+import { renderSummaryLine } from './doctor/render-checklist.ts';
+import { runFastChecks } from './doctor/run-fast-checks.ts';
 import { mountExternalLogin } from './external/mount-external-login.ts';
 import { GrantStore } from './grants/grant-store.ts';
 import { TokenRefresher } from './grants/token-refresher.ts';
@@ -17,6 +20,7 @@ import { requestListener } from './http/request-listener.ts';
 import { recordHeaders, securityHeaders } from './http/security-headers.ts';
 import { trustProxy } from './http/trust-proxy.ts';
 import { IdpAdapter } from './idp/idp-adapter.ts';
+import { idpSettingsFor } from './idp/idp-settings.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createObservability } from './observability/create-observability.ts';
 import { apiHandler } from './proxy/api-handler.ts';
@@ -151,20 +155,9 @@ async function startOn(server: Server, configured: Config, options: StartOptions
   });
   const grants = new GrantStore(store, config.session.secret, clock);
   const idp = new IdpAdapter(
+    // configured, or the embedded IdP's (withEmbeddedIdp)
     {
-      issuer: config.oidc.issuer!, // configured, or the embedded IdP's (withEmbeddedIdp)
-      clientId: config.oidc.clientId,
-      ...(config.oidc.clientSecret ? { clientSecret: config.oidc.clientSecret } : {}),
-      clientAuth: config.oidc.clientAuth,
-      ...(config.oidc.privateKey ? { privateKey: config.oidc.privateKey } : {}),
-      ...(config.oidc.privateKeyId ? { privateKeyId: config.oidc.privateKeyId } : {}),
-      timeoutMs: config.oidc.timeoutMs,
-      idTokenAlg: config.oidc.idTokenAlg,
-      clockToleranceMs: config.oidc.clockToleranceMs,
-      userInfo: config.oidc.userInfo,
-      scopes: config.oidc.scopes,
-      allowHttp: !config.production,
-      ...(options.discoveryRetryMs ? { retryBaseMs: options.discoveryRetryMs } : {}),
+      ...idpSettingsFor(config, options.discoveryRetryMs ? { retryBaseMs: options.discoveryRetryMs } : {}),
       observability,
     },
     logger,
@@ -195,6 +188,7 @@ async function startOn(server: Server, configured: Config, options: StartOptions
     '/connector',
     connectorRouter({ upstreams, examples: demoApis ? demoLookupExamples : [] }),
   ]);
+  extensions.routers.push(['/auth/doctor', doctorRouter(deps, { upstreams, tokens })]);
   (extensions.homeLinks ??= []).push({ href: '/connector', label: 'Link a Dataverse dataset to Renku' });
   mountApiTokens(
     extensions,
@@ -276,7 +270,14 @@ async function main(): Promise<void> {
     process.stderr.write(`Gatehouse could not start: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(1);
   }
-  if (printsBanner()) process.stdout.write(banner(gatehouse));
+  if (printsBanner()) {
+    process.stdout.write(banner(gatehouse));
+    // Doctor's fast checks, once listening: a line of ✓/✗ that never delays or refuses the start.
+    void runFastChecks(gatehouse.config, gatehouse.deps.idp, gatehouse.deps.clock).then(
+      (report) => process.stdout.write(`  ${renderSummaryLine(report)}\n\n`),
+      (error: unknown) => gatehouse.deps.logger.warn("doctor's start checks could not run", { error }),
+    );
+  }
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       gatehouse.deps.logger.info('shutting down', { signal });

@@ -60,6 +60,16 @@ export interface TokenIntrospection {
   exp?: number;
 }
 
+/** What the token endpoint answered a probe ({@link IdpAdapter.probeClientCredentials}): never a token. */
+export interface TokenEndpointAnswer {
+  /** True when the IdP issued tokens (it should not: the code was made up). */
+  accepted: boolean;
+  status?: number;
+  /** The OAuth `error` code, when the IdP sent one. */
+  error?: string;
+  errorDescription?: string;
+}
+
 /** What a successful code exchange yields. */
 export interface SignIn {
   tokens: TokenSet;
@@ -247,6 +257,64 @@ export class IdpAdapter {
       return toTokenSet(await client.clientCredentialsGrant(config, parameters), this.clock());
     } catch (error) {
       throw translateIdpError(error, 'client_credentials_failed');
+    }
+  }
+
+  /**
+   * For `npm run doctor`: sends the token endpoint an authorization code that no one was issued,
+   * authenticated as Gatehouse (or, with `madeUpSecret`, with a random client secret instead of
+   * the configured one), and reports what the IdP said. `invalid_grant` means the client
+   * authentication passed and only the code was refused; `invalid_client` means it did not. The
+   * IdP being away is thrown as a 503 `idp_unavailable`.
+   */
+  async probeClientCredentials(
+    redirectUri: string,
+    options: { madeUpSecret?: boolean } = {},
+  ): Promise<TokenEndpointAnswer> {
+    let config = this.config();
+    if (options.madeUpSecret) {
+      const secret = client.randomState();
+      config = new client.Configuration(
+        config.serverMetadata(),
+        this.settings.clientId,
+        { id_token_signed_response_alg: this.settings.idTokenAlg },
+        this.settings.clientAuth === 'client_secret_post'
+          ? client.ClientSecretPost(secret)
+          : client.ClientSecretBasic(secret),
+      );
+      config.timeout = inSeconds(this.settings.timeoutMs);
+      if (this.settings.allowHttp) client.allowInsecureRequests(config);
+    }
+    try {
+      await client.genericGrantRequest(config, 'authorization_code', {
+        // Unguessable, so no real code is ever redeemed by this probe.
+        code: `gatehouse-doctor-${client.randomState()}`,
+        redirect_uri: redirectUri,
+        code_verifier: client.randomPKCECodeVerifier(),
+      });
+      return { accepted: true };
+    } catch (error) {
+      if (error instanceof client.ResponseBodyError) {
+        return {
+          accepted: false,
+          status: error.status,
+          error: error.error,
+          ...(error.error_description ? { errorDescription: error.error_description } : {}),
+        };
+      }
+      if (error instanceof client.WWWAuthenticateChallengeError) {
+        const parameters = error.cause[0]?.parameters;
+        return {
+          accepted: false,
+          status: error.status,
+          ...(parameters?.error ? { error: parameters.error } : {}),
+          ...(parameters?.error_description ? { errorDescription: parameters.error_description } : {}),
+        };
+      }
+      const translated = translateIdpError(error, 'token_exchange_failed');
+      if (translated.code === 'idp_unavailable') throw translated;
+      const response = error instanceof client.ClientError ? error.cause : undefined;
+      return { accepted: false, ...(response instanceof Response ? { status: response.status } : {}) };
     }
   }
 
