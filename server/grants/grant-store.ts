@@ -4,6 +4,7 @@ import { hashHandle, randomHandle } from '../random.ts';
 import type { Store } from '../store/store.ts';
 import { apiTokenPrefix } from '../tokens/api-token-store.ts';
 import { TokenCipher } from './token-cipher.ts';
+import { setBounded } from '../bounded-map.ts';
 
 /** The tokens one login at the IdP gave us. Never leaves the server. */
 export interface TokenSet {
@@ -69,6 +70,8 @@ export interface NewGrant {
 
 // "Last used" is shown to the minute; writing it more often would cost a store write per request.
 const lastUsedResolutionMs = 60_000;
+// Parsed grant records kept for reuse (a cache: a miss costs one JSON.parse).
+const maxParsedGrants = 10_000;
 // Bounds the in-process note of recent last-used writes (a cache: losing it costs one write).
 const maxRememberedWrites = 10_000;
 
@@ -97,6 +100,8 @@ const protocolClaims = new Set([
  */
 export class GrantStore {
   private readonly cipher: TokenCipher;
+  /** The last parsed copy of each grant record read, with the record it was parsed from. */
+  private readonly parsed = new Map<string, { raw: string; grant: Grant }>();
   /** When this instance last wrote each grant's `used:` key. */
   private readonly usedWrittenAt = new Map<string, number>();
 
@@ -138,12 +143,24 @@ export class GrantStore {
     return grant;
   }
 
-  /** The grant, or undefined when it ended or expired. */
+  /**
+   * The grant, or undefined when it ended or expired. Read from the store on every call, so an
+   * end or a refresh on any instance is seen at once; only the JSON parse is saved while the
+   * stored record is unchanged (the record itself is the version compared).
+   */
   async get(id: string): Promise<Grant | undefined> {
     const raw = await this.store.get(`grant:${id}`);
-    if (raw === undefined) return undefined;
-    const grant = JSON.parse(raw) as Grant;
-    return grant.expiresAt > this.clock() ? grant : undefined;
+    if (raw === undefined) {
+      this.parsed.delete(id);
+      return undefined;
+    }
+    let cached = this.parsed.get(id);
+    if (cached?.raw !== raw) {
+      // Frozen: the same object is handed to every request that reads this record.
+      cached = { raw, grant: Object.freeze(JSON.parse(raw) as Grant) };
+      setBounded(this.parsed, id, cached, maxParsedGrants);
+    }
+    return cached.grant.expiresAt > this.clock() ? cached.grant : undefined;
   }
 
   /** Opens the grant's sealed tokens. */
