@@ -165,6 +165,12 @@ export class Metrics {
     { upstream: ReturnType<Histogram['labels']>; overhead: ReturnType<Histogram['labels']> }
   >();
 
+  // Label children looked up once: prom-client's labels() hashes the values on every call, and
+  // these run on every proxied call. Both label sets are bounded (declared upstreams, statuses,
+  // the Store interface's operations).
+  private readonly proxiedCallChildren = new Map<string, ReturnType<Counter['labels']>>();
+  private readonly storeSecondsChildren = new Map<string, ReturnType<Histogram['labels']>>();
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'gatehouse_' });
     const metrics = this;
@@ -200,7 +206,13 @@ export class Metrics {
       children = { upstream: this.upstreamSeconds.labels(upstream), overhead: this.overheadSeconds.labels(upstream) };
       this.upstreamChildren.set(upstream, children);
     }
-    this.proxiedCalls.labels(upstream, status).inc();
+    const key = `${upstream}\n${status}`;
+    let calls = this.proxiedCallChildren.get(key);
+    if (!calls) {
+      calls = this.proxiedCalls.labels(upstream, status);
+      this.proxiedCallChildren.set(key, calls);
+    }
+    calls.inc();
     children.upstream.observe(upstreamMs / 1000);
     children.overhead.observe(overheadMs / 1000);
   }
@@ -217,7 +229,12 @@ export class Metrics {
   }
 
   storeOperation(operation: string, durationMs: number, failed: boolean): void {
-    this.storeSeconds.labels(operation).observe(durationMs / 1000);
+    let seconds = this.storeSecondsChildren.get(operation);
+    if (!seconds) {
+      seconds = this.storeSeconds.labels(operation);
+      this.storeSecondsChildren.set(operation, seconds);
+    }
+    seconds.observe(durationMs / 1000);
     if (failed) this.storeErrors.labels(operation).inc();
   }
 
