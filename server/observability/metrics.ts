@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Store } from '../store/store.ts';
+import { FastCounter, type FastCounterChild, FastHistogram, type FastHistogramChild } from './fast-metrics.ts';
 import type { IdpEndpoint, RefreshOutcome, RouteFamily, SessionEndCause, SignInVia } from './observability.ts';
 
 // This module is imported only when GATEHOUSE_METRICS_PORT is set (see create-observability.ts):
@@ -27,40 +28,41 @@ const storePingTimeoutMs = 1000;
  * Gatehouse's Prometheus metrics (all named `gatehouse_…`) in their own registry, served as
  * text on a listener of their own, never on the public one. Label values are bounded: route
  * families, status classes, declared upstream names, error codes; never a path or a user.
- * Per-request label children are bound once, here, so counting a request allocates nothing.
+ * Per-request label children are bound once, here, so counting a request allocates nothing;
+ * the per-call metrics are `FastCounter`/`FastHistogram` (fast-metrics.ts), the rest prom-client's.
  */
 export class Metrics {
   readonly registry = new Registry();
   private server: Server | undefined;
   private store: Store | undefined;
 
-  private readonly requests = new Counter({
+  private readonly requests = new FastCounter({
     name: 'gatehouse_requests_total',
     help: 'Requests answered, by route family and status class.',
     labelNames: ['family', 'status_class'],
     registers: [this.registry],
   });
-  private readonly requestSeconds = new Histogram({
+  private readonly requestSeconds = new FastHistogram({
     name: 'gatehouse_request_duration_seconds',
     help: 'Time from the request to the end of its response, by route family.',
     labelNames: ['family'],
     buckets: latencyBuckets,
     registers: [this.registry],
   });
-  private readonly proxiedCalls = new Counter({
+  private readonly proxiedCalls = new FastCounter({
     name: 'gatehouse_proxy_requests_total',
     help: "Calls proxied to an upstream, by upstream and the upstream's status (or the error when it gave none).",
     labelNames: ['upstream', 'status'],
     registers: [this.registry],
   });
-  private readonly upstreamSeconds = new Histogram({
+  private readonly upstreamSeconds = new FastHistogram({
     name: 'gatehouse_proxy_upstream_duration_seconds',
     help: "Time the upstream took: from sending the request until its response was read (a retry's time added).",
     labelNames: ['upstream'],
     buckets: latencyBuckets,
     registers: [this.registry],
   });
-  private readonly overheadSeconds = new Histogram({
+  private readonly overheadSeconds = new FastHistogram({
     name: 'gatehouse_proxy_overhead_seconds',
     help: "Gatehouse's own share of a proxied call: its duration minus the upstream's.",
     labelNames: ['upstream'],
@@ -93,7 +95,7 @@ export class Metrics {
     labelNames: ['endpoint'],
     registers: [this.registry],
   });
-  private readonly storeSeconds = new Histogram({
+  private readonly storeSeconds = new FastHistogram({
     name: 'gatehouse_store_operation_duration_seconds',
     help: 'Time a store operation took, by operation.',
     labelNames: ['operation'],
@@ -160,16 +162,12 @@ export class Metrics {
       { seconds: this.idpSeconds.labels(endpoint), errors: this.idpErrors.labels(endpoint) },
     ]),
   );
-  private readonly upstreamChildren = new Map<
-    string,
-    { upstream: ReturnType<Histogram['labels']>; overhead: ReturnType<Histogram['labels']> }
-  >();
+  private readonly upstreamChildren = new Map<string, { upstream: FastHistogramChild; overhead: FastHistogramChild }>();
 
-  // Label children looked up once: prom-client's labels() hashes the values on every call, and
-  // these run on every proxied call. Both label sets are bounded (declared upstreams, statuses,
-  // the Store interface's operations).
-  private readonly proxiedCallChildren = new Map<string, ReturnType<Counter['labels']>>();
-  private readonly storeSecondsChildren = new Map<string, ReturnType<Histogram['labels']>>();
+  // Label children looked up once per label set. Both label sets are bounded (declared
+  // upstreams, statuses, the Store interface's operations).
+  private readonly proxiedCallChildren = new Map<string, FastCounterChild>();
+  private readonly storeSecondsChildren = new Map<string, FastHistogramChild>();
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'gatehouse_' });
