@@ -70,8 +70,10 @@ export interface NewGrant {
 
 // "Last used" is shown to the minute; writing it more often would cost a store write per request.
 const lastUsedResolutionMs = 60_000;
-// Parsed grant records kept for reuse (a cache: a miss costs one JSON.parse).
-const maxParsedGrants = 10_000;
+// Parsed grant records kept for reuse (a cache: a miss costs one JSON.parse). Bounded well
+// below the number of sessions a process holds: it serves the callers active right now, and
+// its ceiling (about 2.6 KB a grant, so 2.6 MB) must not become a cost per idle session.
+const maxParsedGrants = 1_000;
 // Bounds the in-process note of recent last-used writes (a cache: losing it costs one write).
 const maxRememberedWrites = 10_000;
 
