@@ -1,9 +1,8 @@
-import { decodeJwt } from 'jose';
 import type { Clock } from '../clock.ts';
 import { AppError } from '../errors.ts';
 import type { Grant } from '../grants/grant-store.ts';
 import type { TokenRefresher } from '../grants/token-refresher.ts';
-import { audienceCheck, type Introspector } from '../proxy/audience-check.ts';
+import { audienceCheck, type Introspector, tokenAudiences } from '../proxy/audience-check.ts';
 import type { Upstream } from '../proxy/upstream-registry.ts';
 import type { CheckResult } from './check-result.ts';
 
@@ -49,7 +48,7 @@ export async function checkUserAudiences(grant: Grant, options: UserAudienceOpti
       });
       continue;
     }
-    const carried = audiencesOf(accessToken);
+    const carried = tokenAudiences(accessToken);
     const carriedText =
       carried === undefined
         ? 'an opaque token'
@@ -89,19 +88,4 @@ export function audienceFix(upstream: Upstream, clientId: string): string {
   if (upstream.resource !== undefined)
     return `make the IdP's tokens for resource "${upstream.resource}" carry audience "${audience}"`;
   return `add an Audience mapper in Keycloak: Clients → ${clientId} → Client scopes → ${clientId}-dedicated → Add mapper → By configuration → Audience, with Included Client Audience = ${audience} and "Add to access token: On"; then sign in again`;
-}
-
-/** A JWT's `aud` as a list; undefined for an opaque token. */
-function audiencesOf(accessToken: string): string[] | undefined {
-  let aud: unknown;
-  try {
-    aud = decodeJwt(accessToken).aud;
-  } catch {
-    return undefined;
-  }
-  return typeof aud === 'string'
-    ? [aud]
-    : Array.isArray(aud)
-      ? aud.filter((a): a is string => typeof a === 'string')
-      : [];
 }

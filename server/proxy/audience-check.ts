@@ -69,7 +69,7 @@ export function audienceCheck(clientId: string, introspector: Introspector, cloc
 }
 
 /** The token's `aud` as a list; undefined for an opaque (non-JWT) token. */
-function tokenAudiences(accessToken: string): readonly string[] | undefined {
+export function tokenAudiences(accessToken: string): readonly string[] | undefined {
   let aud: unknown;
   try {
     aud = decodeJwt(accessToken).aud;
