@@ -55,24 +55,28 @@ export interface FastCounterChild {
   inc(value?: number): void;
 }
 
+interface CounterSeries extends FastCounterChild {
+  value: number;
+}
+
 /** A Prometheus counter whose series are plain numbers. */
 export class FastCounter extends FastMetric<FastCounterChild> {
   readonly type = 'counter';
 
   protected newChild(): FastCounterChild {
-    const child = {
+    const series: CounterSeries = {
       value: 0,
       inc(by = 1) {
-        child.value += by;
+        series.value += by;
       },
     };
-    return child;
+    return series;
   }
 
   async get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: ExportedValue[] }> {
     const values = [...this.children.values()].map(({ labels, child }) => ({
       labels,
-      value: (child as unknown as { value: number }).value,
+      value: (child as CounterSeries).value,
     }));
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }
