@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { type CheckResult, elapsedMs, fetchFailure } from './check-result.ts';
+import { fetchKeySet } from '../idp/fetch-key-set.ts';
 
 /** The members of the IdP's discovery document doctor reads. */
 export interface IdpMetadata {
@@ -165,24 +166,19 @@ async function signingKeys(metadata: IdpMetadata, alg: string, timeoutMs: number
   const startedAt = performance.now();
   let keys: Jwk[];
   try {
-    const response = await fetch(jwksUri, {
-      headers: { accept: 'application/json' },
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    if (!response.ok) {
-      await response.body?.cancel();
+    const answer = await fetchKeySet(jwksUri, timeoutMs);
+    if (!answer.ok) {
       return [
         {
           ...base,
           status: 'fail',
-          detail: `${jwksUri} answered HTTP ${response.status}`,
+          detail: `${jwksUri} answered HTTP ${answer.status}`,
           fix: 'make the IdP serve its jwks_uri',
           ms: elapsedMs(startedAt),
         },
       ];
     }
-    const body = (await response.json().catch(() => undefined)) as { keys?: unknown } | undefined;
-    keys = Array.isArray(body?.keys) ? (body.keys as Jwk[]) : [];
+    keys = answer.keys as Jwk[];
   } catch (error) {
     return [
       {

@@ -16,6 +16,7 @@ import {
   originalIdToken,
 } from './check-id-token.ts';
 import { mergeUserInfo, type UserInfoMode, wantsUserInfo } from './userinfo-claims.ts';
+import { fetchKeySet } from './fetch-key-set.ts';
 
 /** What the adapter needs to know about the IdP and our client registration there. */
 export interface IdpSettings {
@@ -636,16 +637,9 @@ const readinessTimeoutMs = 2000;
 async function checkKeySet(jwksUri: string): Promise<string | undefined> {
   const what = 'identity provider unreachable: its key set (jwks_uri)';
   try {
-    const response = await fetch(jwksUri, {
-      headers: { accept: 'application/json' },
-      signal: AbortSignal.timeout(readinessTimeoutMs),
-    });
-    if (!response.ok) {
-      await response.body?.cancel();
-      return `${what} answered HTTP ${response.status}`;
-    }
-    const body = (await response.json().catch(() => undefined)) as { keys?: unknown } | undefined;
-    return Array.isArray(body?.keys) && body.keys.length > 0 ? undefined : `${what} holds no keys`;
+    const answer = await fetchKeySet(jwksUri, readinessTimeoutMs);
+    if (!answer.ok) return `${what} answered HTTP ${answer.status}`;
+    return answer.keys.length > 0 ? undefined : `${what} holds no keys`;
   } catch (error) {
     if (error instanceof DOMException && error.name === 'TimeoutError')
       return `${what} did not answer within ${readinessTimeoutMs / 1000} s`;
