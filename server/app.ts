@@ -19,7 +19,6 @@ import { noStore } from './http/no-store.ts';
 import { requestLogging } from './http/request-context.ts';
 import { securityHeaders } from './http/security-headers.ts';
 import { trustProxy } from './http/trust-proxy.ts';
-import { untrustedForwardingWarning, warnUntrustedForwarding } from './http/untrusted-forwarding.ts';
 import { sessionMiddleware } from './session/session-middleware.ts';
 
 export type { AppDeps, AppExtensions } from './deps.ts';
@@ -44,7 +43,6 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
   app.set('trust proxy', trustProxy(config.trustProxy));
 
   app.use(requestLogging(logger, clock, deps.observability));
-  app.use(warnUntrustedForwarding(untrustedForwardingWarning(logger, app.get('trust proxy fn'))));
   app.use(securityHeaders(deps, extensions));
   app.use('/public', express.static(`${root}public`, { index: false, maxAge: '1h' }));
 

@@ -19,6 +19,7 @@ import { RateLimits } from './http/rate-limits.ts';
 import { requestListener } from './http/request-listener.ts';
 import { recordHeaders, securityHeaders } from './http/security-headers.ts';
 import { trustProxy } from './http/trust-proxy.ts';
+import { untrustedForwardingWarning } from './http/untrusted-forwarding.ts';
 import { IdpAdapter } from './idp/idp-adapter.ts';
 import { idpSettingsFor } from './idp/idp-settings.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -197,14 +198,15 @@ async function startOn(server: Server, configured: Config, options: StartOptions
   );
 
   const app = createApp(deps, extensions);
+  const trust = trustProxy(config.trustProxy);
   const api = apiHandler(deps, {
     upstreams,
     tokens,
     ...(extensions.apiTokens ? { apiTokens: extensions.apiTokens } : {}),
-    trust: trustProxy(config.trustProxy),
+    trust,
     securityHeaders: recordHeaders(securityHeaders(deps, extensions)),
   });
-  server.on('request', requestListener(app, api));
+  server.on('request', requestListener(app, api, untrustedForwardingWarning(logger, trust)));
   if (!server.listening) await listen(server, config.port);
 
   let stopping: Promise<void> | undefined;

@@ -1,5 +1,4 @@
 import type { IncomingMessage } from 'node:http';
-import type { RequestHandler } from 'express';
 import type { Logger } from '../log.ts';
 
 /**
@@ -24,13 +23,5 @@ export function untrustedForwardingWarning(
         );
       }
     }
-  };
-}
-
-/** {@link untrustedForwardingWarning} as Express middleware. */
-export function warnUntrustedForwarding(warn: (req: IncomingMessage) => void): RequestHandler {
-  return (req, _res, next) => {
-    warn(req);
-    next();
   };
 }

@@ -12,7 +12,6 @@ import { clearSessionCookie, cookieNames, readCookie } from '../http/cookies.ts'
 import { beginRequest } from '../http/request-context.ts';
 import type { RequestListener } from '../http/request-listener.ts';
 import { clientAddressOf, type TrustProxy } from '../http/trust-proxy.ts';
-import { untrustedForwardingWarning } from '../http/untrusted-forwarding.ts';
 import { type Logger, requestContext } from '../log.ts';
 import { sessionIdFromCookie } from '../session/session-cookie.ts';
 import { sessionStoreFor } from '../session/session-middleware.ts';
@@ -83,7 +82,6 @@ export function apiHandler(deps: AppDeps, options: ApiHandlerOptions): RequestLi
   };
   const sessions = sessionStoreFor(deps);
   const sessionCookie = cookieNames(config.secureCookies).session;
-  const noteForwarding = untrustedForwardingWarning(logger, options.trust);
 
   // A browser sends the same cookie on every call: its signature is checked once (HMAC-SHA256),
   // not on every call. Only cookies with a valid signature are remembered.
@@ -185,7 +183,6 @@ export function apiHandler(deps: AppDeps, options: ApiHandlerOptions): RequestLi
 
   async function handle(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
     for (const [name, value] of options.securityHeaders) res.setHeader(name, value);
-    noteForwarding(req);
     let caller: Caller = {};
     try {
       caller = await findCaller(
