@@ -195,6 +195,7 @@ async function startOn(server: Server, configured: Config, options: StartOptions
     extensions,
     deps,
     upstreams.map((upstream) => upstream.name),
+    Object.fromEntries(upstreams.flatMap((upstream) => (upstream.example ? [[upstream.name, upstream.example]] : []))),
   );
 
   const app = createApp(deps, extensions);

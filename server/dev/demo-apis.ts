@@ -50,8 +50,25 @@ export async function startDemoApis(options: {
 /** The registry entries for the demo APIs, as Gatehouse uses them when `GATEHOUSE_APIS` is not set. */
 export function demoUpstreams(apis: DemoApis): Upstream[] {
   return [
-    { name: 'renku', url: apis.renkuUrl, token: 'user', audience: 'renku', timeoutMs: 10_000, headers: {} },
-    { name: 'dataverse', url: apis.dataverseUrl, token: 'user', audience: 'dataverse', timeoutMs: 10_000, headers: {} },
+    // The examples answer 200 for any signed-in user: the snippets on the Token created page call them.
+    {
+      name: 'renku',
+      url: apis.renkuUrl,
+      token: 'user',
+      audience: 'renku',
+      timeoutMs: 10_000,
+      headers: {},
+      example: '/user',
+    },
+    {
+      name: 'dataverse',
+      url: apis.dataverseUrl,
+      token: 'user',
+      audience: 'dataverse',
+      timeoutMs: 10_000,
+      headers: {},
+      example: '/api/info/version',
+    },
   ];
 }
 
