@@ -281,8 +281,14 @@ async function main(): Promise<void> {
       (error: unknown) => gatehouse.deps.logger.warn("doctor's start checks could not run", { error }),
     );
   }
+  let shuttingDown = false;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
+    // `on`, not `once`: a second signal while stopping (Ctrl-C pressed twice, or a signal to the
+    // whole process group that npm also forwards) must not kill the process mid-shutdown; the
+    // stop already has its deadline.
+    process.on(signal, () => {
+      if (shuttingDown) return;
+      shuttingDown = true;
       gatehouse.deps.logger.info('shutting down', { signal });
       // Requests in flight get a few seconds to finish.
       setTimeout(() => process.exit(0), 10_000).unref();
