@@ -116,7 +116,9 @@ async function startOn(server: Server, configured: Config, options: StartOptions
     options.logger ??
     createLogger(configured.logLevel, undefined, cluster.worker ? { worker: cluster.worker.id } : undefined);
   if (configured.session.secretGenerated) {
-    logger.warn('GATEHOUSE_SESSION_SECRET is not set: using a random one, so sessions end when Gatehouse restarts');
+    logger.warn(
+      'GATEHOUSE_SESSION_SECRET is not set: using a random one, so sessions and API tokens end when Gatehouse restarts',
+    );
   }
 
   let devIdp: DevIdp | undefined;
@@ -241,7 +243,12 @@ async function startOn(server: Server, configured: Config, options: StartOptions
   };
 }
 
-function banner(gatehouse: Gatehouse): string {
+/** What the memory store costs at a restart, said in the banner, by doctor and on /tokens. */
+export const memoryStoreNote =
+  'store: memory — a restart ends every session and every API token (set GATEHOUSE_STORE=redis to keep them)';
+
+/** The lines `npm start` prints once listening: where, which IdP, demo users, APIs, and what a restart loses. */
+export function banner(gatehouse: Pick<Gatehouse, 'config' | 'devIdp' | 'upstreams'>): string {
   const lines = [
     '',
     `  Gatehouse is listening on ${gatehouse.config.publicUrl}`,
@@ -253,6 +260,7 @@ function banner(gatehouse: Gatehouse): string {
   }
   if (gatehouse.upstreams.length) lines.push('  APIs:');
   for (const upstream of gatehouse.upstreams) lines.push(`    /api/${upstream.name}/ → ${upstream.url}`);
+  if (gatehouse.config.store === 'memory') lines.push(`  ${memoryStoreNote}`);
   return `${lines.join('\n')}\n\n`;
 }
 
