@@ -102,9 +102,18 @@ export async function start(options: StartOptions = {}): Promise<Gatehouse> {
 
 function listen(server: Server, port: number): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const fail = (error: NodeJS.ErrnoException): void =>
+      reject(
+        error.code === 'EADDRINUSE'
+          ? new Error(
+              `Gatehouse cannot listen on port ${port}: another program holds it (a Gatehouse already running?). Stop that program, or set GATEHOUSE_PORT to a free port`,
+              { cause: error },
+            )
+          : error,
+      );
+    server.once('error', fail);
     server.listen(port, () => {
-      server.off('error', reject);
+      server.off('error', fail);
       resolve();
     });
   });
@@ -210,7 +219,6 @@ async function startOn(server: Server, configured: Config, options: StartOptions
     securityHeaders: recordHeaders(securityHeaders(deps, extensions)),
   });
   server.on('request', requestListener(app, api, untrustedForwardingWarning(logger, trust)));
-  if (!server.listening) await listen(server, config.port);
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
@@ -230,6 +238,13 @@ async function startOn(server: Server, configured: Config, options: StartOptions
     })();
     return stopping;
   };
+  if (!server.listening) {
+    // A port held by another program: what started (embedded IdP, demo APIs, store) stops again.
+    await listen(server, config.port).catch(async (error: unknown) => {
+      await stop();
+      throw error;
+    });
+  }
 
   return {
     url: config.publicUrl,

@@ -9,7 +9,7 @@ import { answersIn } from '../http/error-format.ts';
 import { noStore } from '../http/no-store.ts';
 import { TokenCipher } from '../grants/token-cipher.ts';
 import { exampleCall } from './example-call.ts';
-import { readableTime } from './readable-time.ts';
+import { readableTime } from '../readable-time.ts';
 import type { ApiToken, ApiTokenStore } from './api-token-store.ts';
 import type { ApiTokenIssuer, PendingToken } from './token-issuer.ts';
 import { lifetimeChoices, parseTokenRequest } from './token-request.ts';
