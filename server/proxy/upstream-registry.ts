@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { describeJsonError } from '../json-error-position.ts';
+import { describeJsonError } from '../describe-json-error.ts';
 
 /** Which access token Gatehouse sends to an upstream. */
 export type UpstreamTokenKind = 'user' | 'client' | 'none';
