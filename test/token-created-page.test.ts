@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
+import { exampleCall } from '../server/tokens/example-call.ts';
 import { createApiToken } from './helpers/api-tokens.ts';
 import { CookieBrowser, signIn } from './helpers/harness.ts';
 import { gatehouseForSuite } from './helpers/suite-fixture.ts';
@@ -149,5 +150,28 @@ describe('the Token created page', () => {
     const example = await fetch(`${gatehouse.url}/docs/examples/call_api.py`);
     assert.equal(example.status, 200);
     assert.equal((await fetch(`${gatehouse.url}/docs/../package.json`)).status, 404);
+  });
+});
+
+describe('the call the snippets show', () => {
+  const upstreams = [
+    { name: 'stats' },
+    { name: 'renku', example: '/user' },
+    { name: 'dataverse', example: '/api/info/version' },
+  ];
+
+  test('is the first reachable upstream that declares an example, else a stand-in path the page asks to edit', () => {
+    assert.deepEqual(exampleCall(upstreams), { upstream: 'renku', path: '/api/renku/user', declared: true });
+    assert.deepEqual(exampleCall(upstreams, ['dataverse']), {
+      upstream: 'dataverse',
+      path: '/api/dataverse/api/info/version',
+      declared: true,
+    });
+    assert.deepEqual(exampleCall(upstreams, ['stats']), {
+      upstream: 'stats',
+      path: '/api/stats/your-path',
+      declared: false,
+    });
+    assert.equal(exampleCall([], null), undefined);
   });
 });
