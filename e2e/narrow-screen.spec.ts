@@ -29,4 +29,7 @@ test('at 390 px the token name field takes the line, and dataset file names do n
   );
   expect(lines.length).toBeGreaterThan(0);
   for (const { name, lines: count } of lines) expect(count, String(name)).toBe(1);
+  // Still a table to assistive technology, with nothing wider than the window.
+  await expect(page.getByRole('cell', { name: 'soil_moisture_2019_2022.csv' })).toBeVisible();
+  expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
 });
