@@ -68,7 +68,7 @@ test('the signed-in page has labelled fields, a live status region, and only ext
   assert.match(body, /<link rel="stylesheet" href="\/public\/css\/connector.css">/);
 });
 
-test('every module the page loads is served as JavaScript, imports included', async () => {
+test('every module the page loads is served as JavaScript, imports included, and the page preloads each of them', async () => {
   const pending = ['/public/js/connector.js'];
   const served = new Set<string>();
   while (pending.length) {
@@ -99,6 +99,10 @@ test('every module the page loads is served as JavaScript, imports included', as
     '/public/js/write-permissions.js',
   ]);
   assert.equal((await fetch(`${gatehouse.url}/public/css/connector.css`)).status, 200);
+  // All at once, rather than one import level (one round trip) at a time.
+  const { body } = await browser.navigate(`${gatehouse.url}/connector`);
+  const preloaded = [...body.matchAll(/<link rel="modulepreload" href="([^"]+)">/g)].map(([, href]) => href!);
+  assert.deepEqual(preloaded.sort(), [...served].filter((path) => path !== '/public/js/connector.js').sort());
 });
 
 test("the page knows where Renku's project pages are: the renku upstream without /api/data", async () => {
