@@ -396,6 +396,7 @@ test('when Renku is down the page says so with "Try again", and trying again onc
   await expect(problem.getByRole('heading')).toHaveText('Renku is unavailable');
   await expect(problem).toContainText('Renku is not answering (HTTP 502).');
   await expect(projectSelect(page)).toHaveValue('');
+  await expect(page.locator('#project-progress')).toHaveText('Your projects could not be loaded.');
 
   renku.up = true;
   await page.getByRole('button', { name: 'Try again' }).click();

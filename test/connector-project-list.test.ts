@@ -70,6 +70,7 @@ test('the count says "N projects", "12 of 240 projects", and "so far" while page
 test('the progress line says what is loading, what failed, when the 50-page bound cut the list, and nothing once done', () => {
   const list = new ProjectList();
   assert.equal(progressText(list, { failed: false }), 'Loading your projects…');
+  assert.equal(progressText(list, { failed: true }), 'Your projects could not be loaded.');
   list.add(page(1, [project(1), project(2)]));
   assert.equal(progressText(list, { failed: false }), 'Loading your projects: 2 of 240 so far…');
   assert.equal(progressText(list, { failed: true }), 'Loaded 2 of 240 projects; the rest could not be loaded.');

@@ -27,7 +27,9 @@ describe('240 projects on three pages', () => {
     await started.stop();
   });
 
-  test('the first page is given while the later ones are still held at Renku, and the rest follow in order', async () => {
+  test('the first page is given while the later ones are still held at Renku, and the rest follow in order', {
+    timeout: 60_000,
+  }, async () => {
     renku.holdPagesAfterFirst();
     const pages = projectPages();
     const first = await pages.next();

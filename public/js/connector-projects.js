@@ -136,7 +136,7 @@ export function startProjectPicker({ preferred, onChoose, onProblem }) {
     else ui.select.replaceChildren(...wantedOptions);
     ui.select.value = value;
     ui.count.textContent = list.projects.length ? countText(list, query, matched) : '';
-    ui.progress.textContent = progressText(list, { failed: failed && list.projects.length > 0 });
+    ui.progress.textContent = progressText(list, { failed });
   }
 
   /** @param {string} query @param {number} matched */

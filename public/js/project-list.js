@@ -112,7 +112,10 @@ export function countText(list, query, matched) {
 export function progressText(list, { failed }) {
   const loaded = list.projects.length;
   const of = list.total !== undefined && list.total > loaded ? ` of ${list.total}` : '';
-  if (failed) return `Loaded ${loaded}${of} projects; the rest could not be loaded.`;
+  if (failed)
+    return loaded
+      ? `Loaded ${loaded}${of} projects; the rest could not be loaded.`
+      : 'Your projects could not be loaded.';
   if (list.truncated) return `Showing the first ${loaded}${of} projects: the connector reads at most 50 pages of them.`;
   if (list.complete) return '';
   return loaded ? `Loading your projects: ${loaded}${of} so far…` : 'Loading your projects…';
