@@ -88,6 +88,7 @@ test('every module the page loads is served as JavaScript, imports included, and
     '/public/js/connector-page.js',
     '/public/js/connector-projects.js',
     '/public/js/connector-state.js',
+    '/public/js/connector-views.js',
     '/public/js/connector.js',
     '/public/js/dataset-reference.js',
     '/public/js/dataverse-client.js',

@@ -8,6 +8,7 @@
 import { describeError, describeInvalidReference } from './connector-errors.js';
 import { startProjectPicker } from './connector-projects.js';
 import { formStateSearch, readFormState } from './connector-state.js';
+import { fillDataset, fillProblem, fillSearchResults } from './connector-views.js';
 import { parseDatasetReference } from './dataset-reference.js';
 import { fetchDataset, searchDatasets } from './dataverse-client.js';
 import { byId, element, hide, show } from './dom.js';
@@ -158,29 +159,10 @@ export function startConnector() {
    * @param {SearchResults} found
    */
   function showSearchResults(query, found) {
-    ui.searchList.replaceChildren();
-    ui.searchHeading.textContent = found.items.length
-      ? `Datasets matching “${query}”${found.total > found.items.length ? ` (first ${found.items.length} of ${found.total})` : ''}`
-      : `No dataset matches “${query}”`;
-    for (const item of found.items) {
-      const li = element('li');
-      const title = element('span', { className: 'result-title' }, item.title);
-      const meta = element(
-        'span',
-        { className: 'meta' },
-        [item.authors.join('; '), item.published, item.doi].filter(Boolean).join(' · '),
-      );
-      const choose = element('button', { type: 'button', className: 'secondary' }, 'Show this dataset');
-      choose.setAttribute('aria-label', `Show “${item.title}”`);
-      choose.addEventListener('click', () => {
-        ui.query.value = item.doi;
-        void lookUp();
-      });
-      li.append(title, element('br'), meta, element('br'), choose);
-      ui.searchList.append(li);
-    }
-    if (!found.items.length)
-      ui.searchList.append(element('li', {}, "Try fewer or other words, or paste the dataset's DOI."));
+    fillSearchResults({ heading: ui.searchHeading, list: ui.searchList }, query, found, (doi) => {
+      ui.query.value = doi;
+      void lookUp();
+    });
     setStatus(found.items.length ? `${found.items.length} datasets found.` : 'No dataset found.');
     show(ui.searchResults);
     ui.searchResults.focus();
@@ -189,29 +171,16 @@ export function startConnector() {
   /** @param {Dataset} dataset */
   function showDataset(dataset) {
     state.dataset = dataset;
-    ui.datasetTitle.textContent = dataset.title;
-    ui.datasetDoi.textContent = dataset.doi;
-    ui.datasetPublisher.textContent = dataset.publisher ? `· ${dataset.publisher}` : '';
-    ui.datasetDraft.hidden = !dataset.newerDraft;
-    ui.datasetAuthors.replaceChildren(
-      ...(dataset.authors.length
-        ? dataset.authors.map((author) =>
-            element('li', {}, author.affiliation ? `${author.name} (${author.affiliation})` : author.name),
-          )
-        : [element('li', {}, 'No authors listed.')]),
-    );
-    ui.datasetFiles.replaceChildren(
-      ...(dataset.files.length
-        ? dataset.files.map((file) => {
-            const row = element('tr');
-            row.append(
-              element('td', {}, file.name),
-              element('td', { className: 'number' }, formatSize(file.size)),
-              element('td', {}, file.contentType || '—'),
-            );
-            return row;
-          })
-        : [wideRow('This dataset has no files.')]),
+    fillDataset(
+      {
+        title: ui.datasetTitle,
+        doi: ui.datasetDoi,
+        publisher: ui.datasetPublisher,
+        draft: ui.datasetDraft,
+        authors: ui.datasetAuthors,
+        files: ui.datasetFiles,
+      },
+      dataset,
     );
     setStatus(`Found “${dataset.title}”.`);
     show(ui.dataset);
@@ -355,13 +324,16 @@ export function startConnector() {
    */
   function showProblem(described, retry) {
     state.retry = described.action === 'retry' ? retry : undefined;
-    ui.problemTitle.textContent = described.title;
-    ui.problemMessage.textContent = described.message;
-    ui.problemNext.textContent = described.next;
-    ui.problemHint.textContent = described.hint ?? '';
-    ui.problemHint.hidden = !described.hint;
-    ui.problemReference.textContent = described.reference ? `Request id: ${described.reference}` : '';
-    ui.problemReference.hidden = !described.reference;
+    fillProblem(
+      {
+        title: ui.problemTitle,
+        message: ui.problemMessage,
+        next: ui.problemNext,
+        hint: ui.problemHint,
+        reference: ui.problemReference,
+      },
+      described,
+    );
     ui.retry.hidden = !state.retry;
     ui.signInAgain.hidden = described.action !== 'sign-in';
     show(ui.problem);
@@ -383,29 +355,6 @@ export function startConnector() {
     const search = formStateSearch({ q: ui.query.value, project: projects.chosenId() });
     history.replaceState(null, '', `${location.pathname}${search}`);
   }
-}
-
-/** @param {number | undefined} bytes */
-function formatSize(bytes) {
-  if (bytes === undefined) return '—';
-  if (bytes < 1000) return `${bytes} B`;
-  const units = ['kB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = -1;
-  do {
-    value /= 1000;
-    unit += 1;
-  } while (value >= 1000 && unit < units.length - 1);
-  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
-}
-
-/** @param {string} text */
-function wideRow(text) {
-  const row = element('tr');
-  const cell = element('td', {}, text);
-  cell.colSpan = 3;
-  row.append(cell);
-  return row;
 }
 
 /**

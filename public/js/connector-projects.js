@@ -8,6 +8,7 @@
 // The filter is a labelled search field above it; its count is a polite live region.
 
 import { describeError, describeNoProjects } from './connector-errors.js';
+import { fillProblem } from './connector-views.js';
 import { byId, element, hide, show } from './dom.js';
 import { latestRequest } from './latest-request.js';
 import { countText, ProjectList, progressText, projectLabel } from './project-list.js';
@@ -111,13 +112,16 @@ export function startProjectPicker({ preferred, onChoose, onProblem }) {
       onProblem(described, load);
       return;
     }
-    ui.problemTitle.textContent = `Page ${list.nextPage} of your projects: ${described.title}`;
-    ui.problemMessage.textContent = described.message;
-    ui.problemNext.textContent = described.next;
-    ui.problemHint.textContent = described.hint ?? '';
-    ui.problemHint.hidden = !described.hint;
-    ui.problemReference.textContent = described.reference ? `Request id: ${described.reference}` : '';
-    ui.problemReference.hidden = !described.reference;
+    fillProblem(
+      {
+        title: ui.problemTitle,
+        message: ui.problemMessage,
+        next: ui.problemNext,
+        hint: ui.problemHint,
+        reference: ui.problemReference,
+      },
+      { ...described, title: `Page ${list.nextPage} of your projects: ${described.title}` },
+    );
     show(ui.problem);
   }
 
