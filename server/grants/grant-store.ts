@@ -2,7 +2,7 @@ import type { Clock } from '../clock.ts';
 import type { OriginalIdToken } from '../idp/check-id-token.ts';
 import { hashHandle, randomHandle } from '../random.ts';
 import type { Store } from '../store/store.ts';
-import { apiTokenPrefix } from '../tokens/api-token-store.ts';
+import { apiTokenPrefix } from './api-token-prefix.ts';
 import { TokenCipher } from './token-cipher.ts';
 import { setBounded } from '../bounded-map.ts';
 
