@@ -16,7 +16,7 @@ import { upstreamRequestHeaders } from './proxy-headers.ts';
 import { relayResponse } from './relay-response.ts';
 import { sendUpstream, type UpstreamAddress } from './send-upstream.ts';
 import { upstreamPath } from './upstream-path.ts';
-import type { Upstream } from './upstream-registry.ts';
+import type { Upstream } from '../upstream-registry.ts';
 
 /** What the `/api` handler needs besides the app's dependencies. */
 export interface ApiHandlerOptions {

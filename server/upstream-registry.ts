@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { reservedRequestHeaders } from './http/header-names.ts';
 
 /** Which access token Gatehouse sends to an upstream. */
 export type UpstreamTokenKind = 'user' | 'client' | 'none';
@@ -69,23 +70,7 @@ function isDeclarableMethod(method: string): boolean {
 }
 const headerName = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 // Headers Gatehouse sets or strips itself: a registry entry may not smuggle them in.
-const reservedHeaders = new Set([
-  'host',
-  'cookie',
-  'authorization',
-  'proxy-authorization',
-  'content-length',
-  'transfer-encoding',
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'upgrade',
-  'expect',
-  'forwarded',
-  'x-request-id',
-]);
+const reservedHeaders = reservedRequestHeaders;
 
 /**
  * Reads and validates the `GATEHOUSE_APIS` file. Problems are appended to `problems` (the
