@@ -107,3 +107,15 @@ test('no server module but start.ts imports app.ts', () => {
     .map(([file]) => file);
   assert.deepEqual(importers, []);
 });
+
+test('tests start a Gatehouse one way: only test/helpers/harness.ts calls start()', () => {
+  const tests = fileURLToPath(new URL('./', import.meta.url));
+  const callers = readdirSync(tests, { recursive: true, encoding: 'utf8' })
+    .filter((file) => file.endsWith('.ts') && file !== join('helpers', 'harness.ts'))
+    .filter((file) =>
+      /import\s+\{[^}]*\bstart\b[^}]*\}\s+from\s+'[./]*server\/start\.ts'/.test(
+        readFileSync(join(tests, file), 'utf8'),
+      ),
+    );
+  assert.deepEqual(callers, []);
+});
