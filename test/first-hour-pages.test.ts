@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
-import { start } from '../server/main.ts';
+import { start } from '../server/start.ts';
 import { createLogger } from '../server/log.ts';
 import { CookieBrowser, signIn } from './helpers/harness.ts';
 import { gatehouseForSuite } from './helpers/suite-fixture.ts';

@@ -1,7 +1,6 @@
 import express, { type Request, type RequestHandler, type Response, Router } from 'express';
 import type { AppDeps } from '../deps.ts';
 import type { AuthorizationCompletion } from '../auth/auth-router.ts';
-import { hasCsrfProof } from '../auth/csrf.ts';
 import { AppError, unauthenticated } from '../errors.ts';
 import type { Grant } from '../grants/grant-store.ts';
 import { signOutGrant } from '../grants/sign-out-grant.ts';
@@ -10,7 +9,7 @@ import { noStore } from '../http/no-store.ts';
 import { TokenCipher } from '../grants/token-cipher.ts';
 import { exampleCall } from './example-call.ts';
 import { readableTime } from '../readable-time.ts';
-import type { ApiToken, ApiTokenStore } from './api-token-store.ts';
+import type { ApiToken, ApiTokenStore } from '../grants/api-token-store.ts';
 import type { ApiTokenIssuer, PendingToken } from './token-issuer.ts';
 import { lifetimeChoices, parseTokenRequest } from './token-request.ts';
 import { observed } from '../observability/observability.ts';
@@ -52,10 +51,8 @@ const createdSecretContext = (id: string): string => `created-api-token:${id}`;
 
 /** Only a signed-in browser session manages tokens; an API token or a SOAP handle never can. */
 const requireBrowserSession: RequestHandler = (req, _res, next) => {
-  if (!req.grant) return next(unauthenticated());
-  if (req.credential !== 'cookie') {
-    return next(new AppError('browser_session_required', 'Tokens are managed from a signed-in browser at /tokens.'));
-  }
+  // The gate refused every other caller (gate/routes.ts: these routes are for browsers only).
+  if (!req.grant || req.credential !== 'cookie') return next(unauthenticated());
   next();
 };
 
@@ -82,8 +79,6 @@ export function tokensRouters(
 
   page.get('/', async (req, res) => {
     if (!req.grant) return res.redirect(302, '/auth/login?returnTo=%2Ftokens');
-    if (req.credential !== 'cookie')
-      throw new AppError('browser_session_required', 'Tokens are managed from a signed-in browser at /tokens.');
     res.render('tokens', {
       tokens: await summaries(req.grant),
       csrfToken: req.session?.csrfToken ?? '',
@@ -101,9 +96,8 @@ export function tokensRouters(
   // asks for this page again, never the spent callback URL. The secret waits sealed in the
   // session and is taken on the first view; later views say where the token is listed.
   page.get('/:id/created', async (req, res) => {
+    // The gate refused every caller but a browser session (gate/routes.ts).
     if (!req.grant) return res.redirect(302, '/auth/login?returnTo=%2Ftokens');
-    if (req.credential !== 'cookie')
-      throw new AppError('browser_session_required', 'Tokens are managed from a signed-in browser at /tokens.');
     const id = String(req.params.id);
     const token = tokenIdPattern.test(id) ? await apiTokens.get(id) : undefined;
     if (!token || token.sub !== req.grant.sub)
@@ -129,8 +123,6 @@ export function tokensRouters(
   });
 
   page.post('/', form, requireBrowserSession, async (req, res) => {
-    if (!hasCsrfProof(req))
-      throw new AppError('csrf_proof_missing', "Create tokens from Gatehouse's own page at /tokens.");
     const body = req.body as Record<string, unknown>;
     const request = parseTokenRequest(
       { name: body.name, expiresInDays: body.expires_in_days, upstreams: body.upstreams, readOnly: body.read_only },
@@ -142,8 +134,6 @@ export function tokensRouters(
   });
 
   page.post('/:id/revoke', form, requireBrowserSession, async (req, res) => {
-    if (!hasCsrfProof(req))
-      throw new AppError('csrf_proof_missing', "Revoke tokens from Gatehouse's own page at /tokens.");
     await revokeOwn(req);
     res.redirect(303, '/tokens');
   });
@@ -154,8 +144,6 @@ export function tokensRouters(
     res.json({ tokens: await summaries(req.grant!) });
   });
   json.delete('/:id', requireBrowserSession, async (req, res) => {
-    if (!hasCsrfProof(req, 'header'))
-      throw new AppError('csrf_proof_missing', 'Send the header X-CSRF: 1 to revoke a token.');
     await revokeOwn(req);
     res.status(204).end();
   });
