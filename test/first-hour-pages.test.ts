@@ -2,9 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
-import { start } from '../server/start.ts';
-import { createLogger } from '../server/log.ts';
-import { CookieBrowser, signIn } from './helpers/harness.ts';
+import { CookieBrowser, signIn, startGatehouse } from './helpers/harness.ts';
 import { gatehouseForSuite } from './helpers/suite-fixture.ts';
 
 // Small things a new user trips over in the first hour, each said plainly.
@@ -52,20 +50,11 @@ describe('a port held by another program', () => {
     return { server, port: (server.address() as AddressInfo).port };
   }
 
-  const env = {
-    NODE_ENV: 'test',
-    GATEHOUSE_SESSION_SECRET: 'test-session-secret-that-is-long-enough-0123',
-    GATEHOUSE_LOG_LEVEL: 'silent',
-  };
-
   test("the embedded IdP's: the error names the IdP and GATEHOUSE_DEV_IDP_PORT", async () => {
     const held = await holdPort();
     try {
       await assert.rejects(
-        start({
-          env: { ...env, GATEHOUSE_PORT: '0', GATEHOUSE_DEV_IDP_PORT: String(held.port) },
-          logger: createLogger('silent'),
-        }),
+        startGatehouse({ GATEHOUSE_DEV_IDP_PORT: String(held.port) }),
         new RegExp(
           `^Error: the embedded development IdP cannot listen on port ${held.port}: another program holds it .*set GATEHOUSE_DEV_IDP_PORT to a free port$`,
         ),
@@ -81,10 +70,7 @@ describe('a port held by another program', () => {
     await new Promise((resolve) => idp.server.close(resolve));
     try {
       await assert.rejects(
-        start({
-          env: { ...env, GATEHOUSE_PORT: String(held.port), GATEHOUSE_DEV_IDP_PORT: String(idp.port) },
-          logger: createLogger('silent'),
-        }),
+        startGatehouse({ GATEHOUSE_PORT: String(held.port), GATEHOUSE_DEV_IDP_PORT: String(idp.port) }),
         new RegExp(`^Error: Gatehouse cannot listen on port ${held.port}: .*set GATEHOUSE_PORT to a free port$`),
       );
       const again = createServer();
