@@ -16,9 +16,10 @@ import { mountExternalLogin } from './external/mount-external-login.ts';
 import { GrantStore } from './grants/grant-store.ts';
 import { TokenRefresher } from './grants/token-refresher.ts';
 import { RateLimits } from './http/rate-limits.ts';
+import { missingForwardedProtoWarning } from './http/missing-forwarded-proto.ts';
 import { requestListener } from './http/request-listener.ts';
 import { recordHeaders, securityHeaders } from './http/security-headers.ts';
-import { trustProxy } from './http/trust-proxy.ts';
+import { describeTrustProxy, trustProxy } from './http/trust-proxy.ts';
 import { untrustedForwardingWarning } from './http/untrusted-forwarding.ts';
 import { IdpAdapter } from './idp/idp-adapter.ts';
 import { idpSettingsFor } from './idp/idp-settings.ts';
@@ -206,7 +207,15 @@ async function startOn(server: Server, configured: Config, options: StartOptions
     trust,
     securityHeaders: recordHeaders(securityHeaders(deps, extensions)),
   });
-  server.on('request', requestListener(app, api, untrustedForwardingWarning(logger, trust)));
+  const noteUntrustedForwarding = untrustedForwardingWarning(logger, trust);
+  const noteMissingForwardedProto = missingForwardedProtoWarning(logger, trust, config.publicUrl);
+  server.on(
+    'request',
+    requestListener(app, api, (req) => {
+      noteUntrustedForwarding(req);
+      noteMissingForwardedProto(req);
+    }),
+  );
   if (!server.listening) await listen(server, config.port);
 
   let stopping: Promise<void> | undefined;
@@ -245,6 +254,7 @@ function banner(gatehouse: Gatehouse): string {
     '',
     `  Gatehouse is listening on ${gatehouse.config.publicUrl}`,
     `  identity provider: ${gatehouse.config.oidc.issuer}${gatehouse.devIdp ? ' (embedded, development only)' : ''}`,
+    `  trusted proxies (GATEHOUSE_TRUST_PROXY): ${describeTrustProxy(gatehouse.config.trustProxy)}`,
   ];
   if (gatehouse.devIdp) {
     lines.push('  demo users:');
