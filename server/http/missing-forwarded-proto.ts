@@ -33,7 +33,8 @@ export function missingForwardedProtoWarning(
     warned = true;
     logger.warn(
       'a request from a trusted proxy came without X-Forwarded-Proto: https, but GATEHOUSE_PUBLIC_URL is https: Gatehouse takes it for plain http and sets no session cookie on it, so sign-ins do not stick. Make the proxy send X-Forwarded-Proto (nginx: proxy_set_header X-Forwarded-Proto $scheme; Apache: RequestHeader set X-Forwarded-Proto "https")',
-      { peer, path, received: header ?? '(none)' },
+      // A dual-stack socket reports an IPv4 peer as ::ffff:a.b.c.d; the operator knows it as a.b.c.d.
+      { peer: peer.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, ''), path, received: header ?? '(none)' },
     );
   };
 }
