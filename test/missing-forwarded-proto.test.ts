@@ -2,6 +2,7 @@
 // word: the session cookie is Secure, and the request looks like plain http. These tests pin down
 // the one warning that says so (docs/deploy.md, "Without X-Forwarded-Proto").
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
 import { startGatehouse, type TestGatehouse } from './helpers/harness.ts';
@@ -48,6 +49,9 @@ describe('with an https public URL behind a trusted proxy', () => {
       assert.equal(warning.peer, proxy, 'as the operator writes it, not ::ffff:127.0.0.1');
       assert.equal(warning.path, '/auth/user', 'the path, without its query');
       assert.equal(warning.received, '(none)');
+      // docs/deploy.md quotes the line an operator will search for: the same words.
+      const doc = readFileSync(new URL('../docs/deploy.md', import.meta.url), 'utf8');
+      assert.ok(doc.includes(JSON.stringify(warning.msg).slice(1, -1)), 'docs/deploy.md quotes this warning');
 
       // Once per process: more such requests, other paths, /api included, add nothing.
       await requestAs(gatehouse, proxy, '/');
