@@ -64,7 +64,7 @@ for (const kind of ['nginx', 'apache'] as const satisfies readonly ProxyKind[]) 
       if (dir) rmSync(dir, { recursive: true, force: true });
     });
 
-    test('alice signs in over https, calls an API with her address forwarded, and signs out', async () => {
+    test('alice signs in over https, calls APIs (one streamed) with her address forwarded, and signs out', async () => {
       const page = await browser.newPage();
       const signInWithIdp = page.getByRole('link', { name: `Sign in with ${new URL(gatehouse.issuer).host}` });
 
@@ -102,6 +102,26 @@ for (const kind of ['nginx', 'apache'] as const satisfies readonly ProxyKind[]) 
       expect(seen.claims?.sub).toBe('alice');
       expect(seen.headers['x-forwarded-for'], "the browser's address, not the proxy's").toBe(browserAddress);
       expect(seen.headers['x-forwarded-proto']).toBe('https');
+      // A streamed answer reaches the page as it comes: its first chunk while the upstream still
+      // holds the rest (a buffering proxy would hold the chunk back until the end).
+      const firstChunk = await page.evaluate(async () => {
+        const response = await fetch('/api/echo/drip', { headers: { 'X-CSRF': '1' } });
+        const reader = response.body!.getReader();
+        (window as unknown as { drip: typeof reader }).drip = reader;
+        return new TextDecoder().decode((await reader.read()).value);
+      });
+      expect(firstChunk).toBe('first-chunk\n');
+      echo.releaseDrip();
+      expect(
+        await page.evaluate(async () => {
+          const reader = (window as unknown as { drip: ReadableStreamDefaultReader<Uint8Array> }).drip;
+          let rest = '';
+          for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read())
+            rest += new TextDecoder().decode(chunk.value);
+          return rest;
+        }),
+      ).toBe('rest\n');
+
       // The documented configuration sends X-Forwarded-Proto: no warning about it.
       expect(gatehouse.logs.filter((line) => line.includes('without X-Forwarded-Proto'))).toEqual([]);
 
