@@ -1,6 +1,6 @@
 // Gatehouse behind a real TLS-terminating reverse proxy, configured exactly as docs/deploy.md
 // says: Debian's nginx and apache2, started here on loopback ports with a certificate from a CA
-// this test makes, and Chromium trusting only that CA (an NSS database, so TLS is verified, not
+// this test makes, and Chromium trusting that CA through an NSS database (so TLS is verified, not
 // ignored). The embedded IdP stays on plain http on 127.0.0.1; Gatehouse's public URL is the proxy's.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
@@ -67,6 +67,10 @@ for (const kind of ['nginx', 'apache'] as const satisfies readonly ProxyKind[]) 
     test('alice signs in over https, calls APIs (one streamed) with her address forwarded, and signs out', async () => {
       const page = await browser.newPage();
       const signInWithIdp = page.getByRole('link', { name: `Sign in with ${new URL(gatehouse.issuer).host}` });
+      const callbacks: string[] = [];
+      page.on('request', (request) => {
+        if (new URL(request.url()).pathname === '/auth/callback') callbacks.push(request.url());
+      });
 
       const first = await page.goto(`${proxy.publicUrl}/`);
       // Real TLS, verified against the test's CA.
@@ -83,6 +87,9 @@ for (const kind of ['nginx', 'apache'] as const satisfies readonly ProxyKind[]) 
       await signInAtIdp(page, 'alice');
       await expect(page).toHaveURL(`${proxy.publicUrl}/`);
       await expect(page.locator('#user-name')).toHaveText('Alice Liddell');
+      // The IdP sent the browser back to the https redirect URI, built from the public URL.
+      expect(callbacks).toHaveLength(1);
+      expect(callbacks[0]).toMatch(new RegExp(`^${proxy.publicUrl}/auth/callback\\?`));
 
       const session = (await page.context().cookies(proxy.publicUrl)).find((c) => c.name === '__Host-gatehouse');
       expect(session, 'the __Host- session cookie').toBeDefined();
