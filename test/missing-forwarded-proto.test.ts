@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
+import { describeTrustProxy } from '../server/http/trust-proxy.ts';
 import { startGatehouse, type TestGatehouse } from './helpers/harness.ts';
 import { requestFrom } from './helpers/request-from.ts';
 
@@ -94,4 +95,11 @@ test('with an http public URL, requests without X-Forwarded-Proto are expected a
     await requestAs(gatehouse, proxy, '/', { 'x-forwarded-proto': 'http' });
     assert.deepEqual(warnings(gatehouse), []);
   });
+});
+
+test("the start banner's trusted-proxies line reads a list as written, 0 as nobody, and a count as hops", () => {
+  assert.equal(describeTrustProxy(['loopback', '10.0.0.0/8']), 'loopback, 10.0.0.0/8');
+  assert.match(describeTrustProxy(0), /^none /);
+  assert.equal(describeTrustProxy(1), 'the nearest hop, whatever their address');
+  assert.equal(describeTrustProxy(2), 'the 2 nearest hops, whatever their address');
 });
