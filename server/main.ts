@@ -16,7 +16,7 @@ import { mountExternalLogin } from './external/mount-external-login.ts';
 import { GrantStore } from './grants/grant-store.ts';
 import { TokenRefresher } from './grants/token-refresher.ts';
 import { RateLimits } from './http/rate-limits.ts';
-import { requestListener } from './http/request-listener.ts';
+import { requestListener, upgradeListener } from './http/request-listener.ts';
 import { recordHeaders, securityHeaders } from './http/security-headers.ts';
 import { trustProxy } from './http/trust-proxy.ts';
 import { untrustedForwardingWarning } from './http/untrusted-forwarding.ts';
@@ -26,6 +26,7 @@ import { createLogger, type Logger } from './log.ts';
 import { createObservability } from './observability/create-observability.ts';
 import { apiHandler } from './proxy/api-handler.ts';
 import type { Upstream } from './proxy/upstream-registry.ts';
+import { websocketUpgrade } from './proxy/websocket-upgrade.ts';
 import { randomHandle } from './random.ts';
 import { createStore } from './store/create-store.ts';
 import { mountApiTokens } from './tokens/mount-api-tokens.ts';
@@ -199,19 +200,26 @@ async function startOn(server: Server, configured: Config, options: StartOptions
 
   const app = createApp(deps, extensions);
   const trust = trustProxy(config.trustProxy);
-  const api = apiHandler(deps, {
+  const apiOptions = {
     upstreams,
     tokens,
     ...(extensions.apiTokens ? { apiTokens: extensions.apiTokens } : {}),
     trust,
     securityHeaders: recordHeaders(securityHeaders(deps, extensions)),
-  });
-  server.on('request', requestListener(app, api, untrustedForwardingWarning(logger, trust)));
+  };
+  const api = apiHandler(deps, apiOptions);
+  const websockets = websocketUpgrade(deps, apiOptions);
+  const noteForwarding = untrustedForwardingWarning(logger, trust);
+  const listener = requestListener(app, api, noteForwarding);
+  server.on('request', listener);
+  server.on('upgrade', upgradeListener(listener, websockets.handle, noteForwarding));
   if (!server.listening) await listen(server, config.port);
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
+      // Upgraded sockets are no longer the server's connections: closed here (code 1001).
+      websockets.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();

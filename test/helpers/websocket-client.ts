@@ -1,0 +1,106 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { WebSocket } from 'ws';
+
+/** A socket a test opened through Gatehouse, with its messages queued and its close awaited. */
+export interface TestSocket {
+  ws: WebSocket;
+  /** Response headers of the handshake (the 101). */
+  headers: IncomingHttpHeaders;
+  /** The next message, parsed as JSON when it is text. */
+  next(): Promise<any>;
+  /** Sends `message` and returns the answer. */
+  ask(message: string): Promise<any>;
+  /** Resolves with the close code and reason once the socket has closed. */
+  closed: Promise<{ code: number; reason: string }>;
+  /** True once closed. */
+  isClosed(): boolean;
+}
+
+/** A handshake Gatehouse refused: the HTTP answer. */
+export interface RefusedHandshake {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+  json: any;
+}
+
+/**
+ * Opens a WebSocket (npm `ws`, as a script would) with `headers` (a browser's are Cookie and
+ * Origin). Resolves with the open socket, or with the HTTP answer when the handshake is refused.
+ */
+export function openSocket(
+  url: string,
+  headers: Record<string, string> = {},
+  protocols: string[] = [],
+): Promise<TestSocket | RefusedHandshake> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url.replace(/^http/, 'ws'), protocols, { headers, perMessageDeflate: false });
+    const queue: unknown[] = [];
+    const waiting: Array<(message: unknown) => void> = [];
+    let closed = false;
+    let responseHeaders: IncomingHttpHeaders = {};
+    const closedPromise = new Promise<{ code: number; reason: string }>((resolveClose) => {
+      ws.on('close', (code, reason) => {
+        closed = true;
+        resolveClose({ code, reason: reason.toString() });
+      });
+    });
+    ws.on('message', (data, isBinary) => {
+      const message = isBinary ? data : JSON.parse(data.toString());
+      const waiter = waiting.shift();
+      if (waiter) waiter(message);
+      else queue.push(message);
+    });
+    const next = (): Promise<any> =>
+      queue.length ? Promise.resolve(queue.shift()) : new Promise((resolveNext) => waiting.push(resolveNext));
+    ws.once('upgrade', (response) => {
+      responseHeaders = response.headers;
+    });
+    ws.once('open', () =>
+      resolve({
+        ws,
+        headers: responseHeaders,
+        next,
+        ask: (message) => {
+          ws.send(message);
+          return next();
+        },
+        closed: closedPromise,
+        isClosed: () => closed,
+      }),
+    );
+    ws.once('unexpected-response', (_request, response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      response.on('end', () => {
+        let json: unknown;
+        try {
+          json = JSON.parse(body);
+        } catch {
+          json = undefined;
+        }
+        ws.terminate();
+        resolve({ status: response.statusCode ?? 0, headers: response.headers, body, json });
+      });
+    });
+    ws.on('error', (error) => {
+      if (ws.readyState === ws.CONNECTING) reject(error);
+    });
+  });
+}
+
+/** Narrows an {@link openSocket} result to an open socket, failing with the refusal otherwise. */
+export function opened(result: TestSocket | RefusedHandshake): TestSocket {
+  if ('ws' in result) return result;
+  throw new Error(`handshake refused: ${result.status} ${result.body}`);
+}
+
+/** Narrows an {@link openSocket} result to a refusal, failing when the socket opened. */
+export function refused(result: TestSocket | RefusedHandshake): RefusedHandshake {
+  if ('status' in result) return result;
+  result.ws.terminate();
+  throw new Error('the handshake was accepted');
+}
