@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import { createApiToken } from './helpers/api-tokens.ts';
 import { eventually } from './helpers/eventually.ts';
 import { writeApisFile } from './helpers/apis-file.ts';
-import { CookieBrowser, signIn, startGatehouse, type TestGatehouse } from './helpers/harness.ts';
+import { CookieBrowser, signIn, startGatehouse, TestClock, type TestGatehouse } from './helpers/harness.ts';
 import { openSocket, opened, refused } from './helpers/websocket-client.ts';
 import { WebSocketUpstream } from './helpers/websocket-upstream.ts';
 
@@ -12,6 +12,7 @@ let upstream: WebSocketUpstream;
 let browser: CookieBrowser;
 let cookie: string;
 let origin: string;
+const clock = new TestClock();
 
 before(async () => {
   upstream = await new WebSocketUpstream('renku').start();
@@ -26,7 +27,10 @@ before(async () => {
     },
     { name: 'plain', url: `${upstream.url}/plain`, token: 'user', audience: 'renku' },
   ]);
-  gatehouse = await startGatehouse({ GATEHOUSE_APIS: apis, GATEHOUSE_WS_MAX_PER_SESSION: '3' });
+  gatehouse = await startGatehouse(
+    { GATEHOUSE_APIS: apis, GATEHOUSE_WS_MAX_PER_SESSION: '3', GATEHOUSE_SESSION_IDLE: '1800' },
+    { clock: clock.read },
+  );
   upstream.issuer = gatehouse.issuer;
   browser = new CookieBrowser();
   await signIn(gatehouse, browser, 'alice');
@@ -188,4 +192,11 @@ test('signing out closes the socket with 4401 and a reason', async () => {
 test('an upgrade to a page is answered as the plain request it is', async () => {
   const refusal = refused(await openSocket(`${gatehouse.url}/healthz`, {}));
   assert.equal(refusal.status, 200);
+});
+
+// Last: it moves the clock past every session's idle limit.
+test('a session idle for GATEHOUSE_SESSION_IDLE closes its socket with 4401 session_idle, though the socket is open', async () => {
+  const socket = opened(await openSocket(`${gatehouse.url}/api/live/echo`, { cookie, origin }));
+  clock.advance(1801_000);
+  assert.deepEqual(await socket.closed, { code: 4401, reason: 'session_idle' });
 });

@@ -126,7 +126,12 @@ export function websocketUpgrade(deps: AppDeps, options: WebSocketUpgradeOptions
   });
 
   /** Which record to watch for this caller, and how to tell that it ended. */
-  function watchFor(caller: Caller, grant: Grant, sessionId: string | undefined, handle: string | undefined) {
+  function watchFor(
+    caller: Caller,
+    grant: Grant,
+    session: { id: string; createdAt: number } | undefined,
+    handle: string | undefined,
+  ) {
     const token = caller.apiToken;
     if (token && options.apiTokens) {
       const apiTokens = options.apiTokens;
@@ -145,16 +150,18 @@ export function websocketUpgrade(deps: AppDeps, options: WebSocketUpgradeOptions
           (await deps.grants.resolveHandle(handle)) ? undefined : 'grant_ended',
       } satisfies WatchedCredential;
     }
-    if (sessionId === undefined) throw new Error('a cookie caller without a session id');
+    if (session === undefined) throw new Error('a cookie caller without a session id');
+    const sessionId = session.id;
     return {
       key: `session:${sessionId}`,
       check: async (active: boolean): Promise<SocketCloseCause | undefined> => {
+        const now = clock();
+        // The same limits findCaller applies to the next request, applied now. The absolute
+        // one first: the store drops the record at about that time, which would read as a sign-out.
+        if (now - session.createdAt > config.session.maxMs) return 'session_expired';
         const data = await sessions.read(sessionId);
         if (!data?.createdAt || data.grantId !== grant.id) return 'session_ended';
-        const now = clock();
-        // The same limits findCaller applies to the next request, applied now.
         if (now - (data.lastSeenAt ?? 0) > config.session.idleMs) return 'session_idle';
-        if (now - data.createdAt > config.session.maxMs) return 'session_expired';
         if (!(await deps.grants.get(grant.id))) return 'grant_ended';
         // Messages the page sends are use of the session, as its requests are.
         if (active && now - (data.lastSeenAt ?? 0) > lastSeenStepMs(config.session))
@@ -179,7 +186,7 @@ export function websocketUpgrade(deps: AppDeps, options: WebSocketUpgradeOptions
   }
 
   async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, res: ServerResponse, requestId: string) {
-    let sessionId: string | undefined;
+    let session: { id: string; createdAt: number } | undefined;
     let caller: Caller = {};
     try {
       caller = await findCaller(
@@ -189,9 +196,10 @@ export function websocketUpgrade(deps: AppDeps, options: WebSocketUpgradeOptions
           path: pathOf(req.url ?? '/'),
           clientAddress: () => clientAddressOf(req, options.trust),
           session: async () => {
-            const session = await sessionReader.read(req, res);
-            sessionId = session.id;
-            return session;
+            const read = await sessionReader.read(req, res);
+            if (read.id !== undefined && read.data?.createdAt)
+              session = { id: read.id, createdAt: read.data.createdAt };
+            return read;
           },
         },
         callerDeps,
@@ -219,7 +227,7 @@ export function websocketUpgrade(deps: AppDeps, options: WebSocketUpgradeOptions
 
       const handle =
         caller.credential === 'bearer' && !caller.apiToken ? bearerHandle(req.headers.authorization) : undefined;
-      const place = registry.take(watchFor(caller, grant, sessionId, handle));
+      const place = registry.take(watchFor(caller, grant, session, handle));
       let opened = false;
       try {
         let accessToken = await accessTokenFor(upstream, grant);
