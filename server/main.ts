@@ -8,6 +8,7 @@ import { type Config, ConfigError, loadConfig, readEnvironment, withEmbeddedIdp 
 import { connectorRouter } from './connector/connector-router.ts';
 import { type DemoApis, demoUpstreams, startDemoApis } from './dev/demo-apis.ts';
 import { demoLookupExamples } from './dev/demo-datasets.ts';
+import { liveSocketPage } from './dev/live-socket-page.ts';
 import { type DevIdp, type DevIdpOptions, devUsers, startDevIdp } from './dev/dev-idp.ts';
 import { doctorRouter } from './doctor/doctor-router.ts';
 import { renderSummaryLine } from './doctor/render-checklist.ts';
@@ -192,6 +193,10 @@ async function startOn(server: Server, configured: Config, options: StartOptions
   ]);
   extensions.routers.push(['/auth/doctor', doctorRouter(deps, { upstreams, tokens })]);
   (extensions.homeLinks ??= []).push({ href: '/connector', label: 'Link a Dataverse dataset to Renku' });
+  if (demoApis) {
+    extensions.routers.push(['/live', liveSocketPage()]);
+    extensions.homeLinks.push({ href: '/live', label: 'A live socket to the demo API' });
+  }
   mountApiTokens(
     extensions,
     deps,

@@ -60,7 +60,7 @@ test("a browser's socket with Gatehouse's own Origin exchanges messages with an 
   assert.equal(handshake.headers.origin, undefined);
   assert.equal(handshake.headers['x-forwarded-prefix'], '/api/live');
   socket.ws.close(1000, 'done');
-  assert.deepEqual(await socket.closed, { code: 1000, reason: 'done' });
+  assert.deepEqual(await socket.closedWithin(), { code: 1000, reason: 'done' });
   // The upgrade has its one log line, as every request has.
   assert.ok(gatehouse.logs.some((line) => /"path":"\/api\/live\/echo".*"status":101/.test(line)));
 });
@@ -184,7 +184,7 @@ test('signing out closes the socket with 4401 and a reason', async () => {
   const socket = opened(await openSocket(`${gatehouse.url}/api/live/echo`, { cookie: otherCookie, origin }));
   const response = await other.request(`${gatehouse.url}/auth/logout`, { method: 'POST', headers: { 'x-csrf': '1' } });
   assert.ok(response.status < 400, `sign-out answered ${response.status}`);
-  const closed = await socket.closed;
+  const closed = await socket.closedWithin();
   assert.equal(closed.code, 4401);
   assert.match(closed.reason, /^(session_ended|grant_ended)$/);
 });
@@ -198,5 +198,5 @@ test('an upgrade to a page is answered as the plain request it is', async () => 
 test('a session idle for GATEHOUSE_SESSION_IDLE closes its socket with 4401 session_idle, though the socket is open', async () => {
   const socket = opened(await openSocket(`${gatehouse.url}/api/live/echo`, { cookie, origin }));
   clock.advance(1801_000);
-  assert.deepEqual(await socket.closed, { code: 4401, reason: 'session_idle' });
+  assert.deepEqual(await socket.closedWithin(), { code: 4401, reason: 'session_idle' });
 });

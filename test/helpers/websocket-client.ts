@@ -14,6 +14,8 @@ export interface TestSocket {
   closed: Promise<{ code: number; reason: string }>;
   /** True once closed. */
   isClosed(): boolean;
+  /** The close code and reason, failing when the socket is still open after `timeoutMs` (a generous bound, not a timing claim). */
+  closedWithin(timeoutMs?: number): Promise<{ code: number; reason: string }>;
 }
 
 /** A handshake Gatehouse refused: the HTTP answer. */
@@ -67,6 +69,18 @@ export function openSocket(
         },
         closed: closedPromise,
         isClosed: () => closed,
+        closedWithin: (timeoutMs = 10_000) => {
+          let timer: NodeJS.Timeout | undefined;
+          return Promise.race([
+            closedPromise.finally(() => clearTimeout(timer)),
+            new Promise<never>((_resolve, rejectLate) => {
+              timer = setTimeout(
+                () => rejectLate(new Error(`the socket was still open after ${timeoutMs} ms`)),
+                timeoutMs,
+              );
+            }),
+          ]);
+        },
       }),
     );
     ws.once('unexpected-response', (_request, response) => {
