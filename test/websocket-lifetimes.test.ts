@@ -3,6 +3,7 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeApisFile } from './helpers/apis-file.ts';
 import { eventually } from './helpers/eventually.ts';
+import { scrape } from './helpers/prometheus-text.ts';
 import { CookieBrowser, signIn, startGatehouse, TestClock, type TestGatehouse } from './helpers/harness.ts';
 import { openSocket, opened, type TestSocket } from './helpers/websocket-client.ts';
 import { WebSocketUpstream } from './helpers/websocket-upstream.ts';
@@ -27,6 +28,7 @@ before(async () => {
       // Idle longer than the maximum, so the clock can pass the maximum without idling first.
       GATEHOUSE_SESSION_IDLE: '86400',
       GATEHOUSE_SESSION_MAX: '3600',
+      GATEHOUSE_METRICS_PORT: '0',
     },
     { clock: clock.read },
   );
@@ -47,10 +49,18 @@ async function freshSocket(name = 'live'): Promise<{ browser: CookieBrowser; soc
   return { browser, socket };
 }
 
-test('a socket that carries no message for GATEHOUSE_WS_IDLE is closed with 4408 "idle", on both sides', async () => {
+test('a socket that carries no message for GATEHOUSE_WS_IDLE is closed with 4408 "idle", on both sides, and the metrics count it', async () => {
+  const metricsUrl = gatehouse.gh.deps.observability!.metricsUrl!;
+  const open = 'gatehouse_websockets_open{upstream="live"}';
+  const idleCloses = 'gatehouse_websocket_closes_total{upstream="live",cause="idle"}';
+  const before = (await scrape(metricsUrl)).get(idleCloses) ?? 0;
   const { socket } = await freshSocket();
+  assert.equal((await scrape(metricsUrl)).get(open), 1);
   assert.deepEqual(await socket.closedWithin(), { code: 4408, reason: 'idle' });
   await eventually(() => upstream.sockets.size === 0, "the upstream's side closed too");
+  const after = await scrape(metricsUrl);
+  assert.equal(after.get(open), 0);
+  assert.equal(after.get(idleCloses), before + 1);
 });
 
 test("a busy socket outlives the idle time and is closed at its upstream's maxLifetimeMs with 4410", async () => {

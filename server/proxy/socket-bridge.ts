@@ -86,6 +86,8 @@ export function bridgeSockets(client: WebSocket, upstream: WebSocket, options: B
     options.maxLifetimeMs === undefined
       ? undefined
       : setTimeout(() => close(lifetimeCloseCode, 'max_lifetime', 'max_lifetime'), options.maxLifetimeMs).unref();
+  // The upstream may have closed between its handshake and the browser's: its 'close' has passed.
+  if (upstream.readyState !== upstream.OPEN) close(1014, 'upstream_closed', 'upstream_closed');
 
   return { close };
 }

@@ -111,6 +111,7 @@ export class SocketRegistry {
     let released = false;
     return {
       open: (opened) => {
+        if (released) return; // closed before it was registered (its upstream went away)
         socket = opened;
         group.sockets.add(opened);
         this.startTimer();

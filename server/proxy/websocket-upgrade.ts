@@ -281,6 +281,8 @@ export function websocketUpgrade(deps: AppDeps, options: WebSocketUpgradeOptions
           res.statusCode = 101;
           res.emit('finish');
         });
+        // ws refused the handshake itself (and answered 400): the upstream's socket is not needed.
+        if (!opened) upstreamSocket.terminate();
       } finally {
         if (!opened) place.release();
       }
