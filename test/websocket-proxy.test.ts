@@ -26,6 +26,8 @@ before(async () => {
       websocket: { readOnlyTokens: true },
     },
     { name: 'plain', url: `${upstream.url}/plain`, token: 'user', audience: 'renku' },
+    // The default token's audiences do not include stats: it must never be sent there.
+    { name: 'stats', url: `${upstream.url}/stats`, token: 'user', audience: 'stats', websocket: true },
   ]);
   gatehouse = await startGatehouse(
     { GATEHOUSE_APIS: apis, GATEHOUSE_WS_MAX_PER_SESSION: '3', GATEHOUSE_SESSION_IDLE: '1800' },
@@ -194,8 +196,40 @@ test('an upgrade to a page is answered as the plain request it is', async () => 
   assert.equal(refusal.status, 200);
 });
 
+/** A browser signed in as alice just now, by its cookie. */
+async function freshCookie(): Promise<string> {
+  const fresh = new CookieBrowser();
+  await signIn(gatehouse, fresh, 'alice');
+  return fresh.cookieHeader(new URL(gatehouse.url));
+}
+
+test("the upstream's handshake carries a fresh token: one about to expire is refreshed first", async () => {
+  const cookie = await freshCookie();
+  const first = opened(await openSocket(`${gatehouse.url}/api/live/echo`, { cookie, origin }));
+  first.ws.close();
+  await first.closedWithin();
+  const before = upstream.handshakes.at(-1)!.headers.authorization;
+  clock.advance(10 * 60_000); // past the access token's lifetime, as Gatehouse's clock sees it
+  const second = opened(await openSocket(`${gatehouse.url}/api/live/echo`, { cookie, origin }));
+  const handshake = upstream.handshakes.at(-1)!;
+  assert.notEqual(handshake.headers.authorization, before, 'a refreshed token, not the expired one');
+  assert.equal(handshake.claims?.sub, 'alice', 'and the upstream verified it');
+  second.ws.close();
+  await second.closedWithin();
+});
+
+test("a token without the upstream's audience is never sent: 403 audience_mismatch before the handshake reaches it", async () => {
+  const cookie = await freshCookie();
+  const seen = upstream.handshakes.length;
+  const refusal = refused(await openSocket(`${gatehouse.url}/api/stats/echo`, { cookie, origin }));
+  assert.equal(refusal.status, 403);
+  assert.equal(refusal.json.error, 'audience_mismatch');
+  assert.equal(upstream.handshakes.length, seen);
+});
+
 // Last: it moves the clock past every session's idle limit.
 test('a session idle for GATEHOUSE_SESSION_IDLE closes its socket with 4401 session_idle, though the socket is open', async () => {
+  const cookie = await freshCookie();
   const socket = opened(await openSocket(`${gatehouse.url}/api/live/echo`, { cookie, origin }));
   clock.advance(1801_000);
   assert.deepEqual(await socket.closedWithin(), { code: 4401, reason: 'session_idle' });
