@@ -117,6 +117,8 @@ export interface Config {
     idleMs: number;
     /** How often each open socket's session and grant are checked in the store. */
     sessionCheckMs: number;
+    /** The largest message relayed either way; a larger one closes the socket with 1009. */
+    maxMessageBytes: number;
   };
 }
 
@@ -340,6 +342,11 @@ export const variables: readonly Variable[] = [
     default: '300',
   },
   {
+    name: 'GATEHOUSE_WS_MAX_MESSAGE',
+    doc: 'largest WebSocket message, in bytes, relayed either way; a larger one closes the socket (code 1009)',
+    default: '1048576',
+  },
+  {
     name: 'GATEHOUSE_WS_SESSION_CHECK_MS',
     doc: "milliseconds between checks of each open WebSocket's session and grant in the store; a sign-out, revocation or expiry anywhere closes the socket within this much plus a store round trip",
     default: '1000',
@@ -507,6 +514,7 @@ export function loadConfig(env: Env = readEnvironment()): Config {
     idleMs: integer('GATEHOUSE_WS_IDLE', get, problems, 1, 86_400) * 1000,
     // At most 1.5 s: a sign-out must close sockets everywhere within 2 s (issue 25).
     sessionCheckMs: integer('GATEHOUSE_WS_SESSION_CHECK_MS', get, problems, 100, 1500),
+    maxMessageBytes: integer('GATEHOUSE_WS_MAX_MESSAGE', get, problems, 1, 2 ** 30),
   };
   const apiTokenConsentPrompt =
     oneOf('GATEHOUSE_API_TOKEN_CONSENT_PROMPT', get, problems, ['enabled', 'disabled'] as const) === 'enabled';

@@ -50,5 +50,11 @@ test('valid WebSocket settings are read into the upstreams and the configuration
     no: undefined,
     tuned: { readOnlyTokens: true, maxLifetimeMs: 60_000 },
   });
-  assert.deepEqual(config.websocket, { maxPerSession: 10, maxPerInstance: 1000, idleMs: 30_000, sessionCheckMs: 1000 });
+  assert.deepEqual(config.websocket, {
+    maxPerSession: 10,
+    maxPerInstance: 1000,
+    idleMs: 30_000,
+    sessionCheckMs: 1000,
+    maxMessageBytes: 1_048_576,
+  });
 });

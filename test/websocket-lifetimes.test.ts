@@ -29,6 +29,7 @@ before(async () => {
       GATEHOUSE_SESSION_IDLE: '86400',
       GATEHOUSE_SESSION_MAX: '3600',
       GATEHOUSE_METRICS_PORT: '0',
+      GATEHOUSE_WS_MAX_MESSAGE: '1024',
     },
     { clock: clock.read },
   );
@@ -71,6 +72,18 @@ test("a busy socket outlives the idle time and is closed at its upstream's maxLi
     await sleep(300);
   }
   assert.deepEqual(await socket.closedWithin(), { code: 4410, reason: 'max_lifetime' });
+});
+
+test('a message over GATEHOUSE_WS_MAX_MESSAGE closes the socket with 1009 and is not passed on', async () => {
+  const { socket } = await freshSocket();
+  // The echo adds the claims: 900 bytes come back as less than 1024.
+  assert.equal((await socket.ask('x'.repeat(900))).echo.length, 900, 'within the limit, it goes through');
+  const upstreamSocket = [...upstream.sockets].at(-1)!;
+  let upstreamGot = 0;
+  upstreamSocket.on('message', () => upstreamGot++);
+  socket.ws.send('x'.repeat(1025));
+  assert.equal((await socket.closedWithin()).code, 1009);
+  assert.equal(upstreamGot, 0);
 });
 
 test('a session past GATEHOUSE_SESSION_MAX closes its socket with 4401 session_expired', async () => {

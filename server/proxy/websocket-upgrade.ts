@@ -113,7 +113,7 @@ export function websocketUpgrade(deps: AppDeps, options: WebSocketUpgradeOptions
     // Compression off both ways: no compressed-size surprises (a small frame inflating to the
     // limit), and nothing to decompress and recompress in the middle.
     perMessageDeflate: false,
-    maxPayload: config.proxy.maxBodyBytes,
+    maxPayload: config.websocket.maxMessageBytes,
     handleProtocols: (offered, req) => {
       const protocol = chosenProtocol.get(req);
       return protocol !== undefined && offered.has(protocol) ? protocol : false;
@@ -321,7 +321,7 @@ export function websocketUpgrade(deps: AppDeps, options: WebSocketUpgradeOptions
       const upstreamSocket = new WebSocket(target, protocols, {
         headers: headers as Record<string, string>,
         perMessageDeflate: false,
-        maxPayload: config.proxy.maxBodyBytes,
+        maxPayload: config.websocket.maxMessageBytes,
         handshakeTimeout: upstream.timeoutMs,
         // A redirect is the upstream's answer to pass back, never one to follow with the token.
         followRedirects: false,

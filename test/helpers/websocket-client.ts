@@ -38,23 +38,28 @@ export function openSocket(
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url.replace(/^http/, 'ws'), protocols, { headers, perMessageDeflate: false });
     const queue: unknown[] = [];
-    const waiting: Array<(message: unknown) => void> = [];
+    const waiting: Array<{ resolve: (message: unknown) => void; reject: (error: Error) => void }> = [];
     let closed = false;
     let responseHeaders: IncomingHttpHeaders = {};
     const closedPromise = new Promise<{ code: number; reason: string }>((resolveClose) => {
       ws.on('close', (code, reason) => {
         closed = true;
+        // A test waiting for a message that will never come fails instead of hanging.
+        for (const waiter of waiting.splice(0)) waiter.reject(new Error(`the socket closed (${code} ${reason})`));
         resolveClose({ code, reason: reason.toString() });
       });
     });
     ws.on('message', (data, isBinary) => {
       const message = isBinary ? data : JSON.parse(data.toString());
       const waiter = waiting.shift();
-      if (waiter) waiter(message);
+      if (waiter) waiter.resolve(message);
       else queue.push(message);
     });
-    const next = (): Promise<any> =>
-      queue.length ? Promise.resolve(queue.shift()) : new Promise((resolveNext) => waiting.push(resolveNext));
+    const next = (): Promise<any> => {
+      if (queue.length) return Promise.resolve(queue.shift());
+      if (closed) return Promise.reject(new Error('the socket is closed'));
+      return new Promise((resolveNext, rejectNext) => waiting.push({ resolve: resolveNext, reject: rejectNext }));
+    };
     ws.once('upgrade', (response) => {
       responseHeaders = response.headers;
     });
