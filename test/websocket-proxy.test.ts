@@ -3,7 +3,15 @@ import { after, before, test } from 'node:test';
 import { createApiToken } from './helpers/api-tokens.ts';
 import { eventually } from './helpers/eventually.ts';
 import { writeApisFile } from './helpers/apis-file.ts';
-import { CookieBrowser, signIn, startGatehouse, TestClock, type TestGatehouse } from './helpers/harness.ts';
+import {
+  CookieBrowser,
+  callbackUrlFor,
+  signIn,
+  startGatehouse,
+  TestClock,
+  type TestGatehouse,
+} from './helpers/harness.ts';
+import { callSoap, decodeBase64, text } from './helpers/soap.ts';
 import { openSocket, opened, refused } from './helpers/websocket-client.ts';
 import { WebSocketUpstream } from './helpers/websocket-upstream.ts';
 
@@ -147,6 +155,35 @@ test('an API token opens a socket without Origin; a read-only one only where the
   );
   assert.equal(unknown.status, 401);
   assert.equal(unknown.json.error, 'invalid_token');
+});
+
+test('a SOAP IdentityToken opens a socket as a bearer caller, and the SOAP Logout closes it with 4401', async () => {
+  // The LiveScore client's flow: GetExternalLoginRedirectURL, sign-in at the IdP, ExternalLogin.
+  const redirect = await callSoap(gatehouse.url, 'GetExternalLoginRedirectURL', [
+    ['RequestURL', `${gatehouse.url}/external/callback`],
+  ]);
+  const back = new URL(
+    await callbackUrlFor(
+      gatehouse,
+      new CookieBrowser(),
+      'alice',
+      decodeBase64(text(redirect.body, 'RedirectURL')),
+      '/external/callback',
+    ),
+  );
+  const signedIn = await callSoap(gatehouse.url, 'ExternalLogin', [
+    ['Code', back.searchParams.get('code') ?? ''],
+    ['State', back.searchParams.get('state') ?? ''],
+    ['ContextID', text(redirect.body, 'ContextID')],
+  ]);
+  const identityToken = text(signedIn.body, 'IdentityToken');
+
+  const socket = opened(
+    await openSocket(`${gatehouse.url}/api/live/echo`, { authorization: `Bearer ${identityToken}` }),
+  );
+  assert.equal((await socket.ask('soap client')).sub, 'alice');
+  assert.equal((await callSoap(gatehouse.url, 'Logout', [['IdentityToken', identityToken]])).status, 200);
+  assert.deepEqual(await socket.closedWithin(), { code: 4401, reason: 'grant_ended' });
 });
 
 test('a session may hold GATEHOUSE_WS_MAX_PER_SESSION sockets; the next gets 429 until one closes', async () => {
