@@ -10,18 +10,12 @@ const apiTarget = /^\/api(?:[/?]|$)/i;
 
 /**
  * Gatehouse's one request listener: `/api/…` goes to the proxy's fast path (plain node:http,
- * no Express), everything else to the Express app. It also notes forwarding headers from peers
- * that are not trusted proxies (see untrusted-forwarding.ts). A proxied call is most of the traffic, and
- * Express's routing and middleware chain cost more than the proxying itself.
+ * no Express), everything else to the Express app. Both start with the same gate (gate/). A
+ * proxied call is most of the traffic, and Express's routing and middleware chain cost more
+ * than the proxying itself.
  */
-export function requestListener(
-  app: RequestListener,
-  api: RequestListener,
-  noteForwarding: (req: IncomingMessage) => void,
-): RequestListener {
+export function requestListener(app: RequestListener, api: RequestListener): RequestListener {
   return (req, res) => {
-    // Here, where every request passes once, so the warning is given once per process.
-    noteForwarding(req);
     if (apiTarget.test(req.url ?? '')) api(req, res);
     else app(req, res);
   };
@@ -37,14 +31,9 @@ export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer
  * response bound to the raw socket, and the connection closes after it: Node hands every
  * upgrade to this listener once one exists, and without it such requests were served normally.
  */
-export function upgradeListener(
-  listener: RequestListener,
-  websocket: UpgradeHandler,
-  noteForwarding: (req: IncomingMessage) => void,
-): UpgradeHandler {
+export function upgradeListener(listener: RequestListener, websocket: UpgradeHandler): UpgradeHandler {
   return (req, socket, head) => {
     if (apiTarget.test(req.url ?? '') && req.headers.upgrade?.toLowerCase() === 'websocket') {
-      noteForwarding(req);
       websocket(req, socket, head);
       return;
     }

@@ -2,29 +2,25 @@ import { type IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import {
-  bearerHandle,
-  findCaller,
-  lastSeenStepMs,
-  requireSignedIn,
-  type Caller,
-  type CallerDeps,
-} from '../auth/find-caller.ts';
+import { bearerHandle, lastSeenStepMs, requireSignedIn, type Caller } from '../auth/find-caller.ts';
 import type { AppDeps } from '../deps.ts';
 import { sendJsonError } from '../error-handler.ts';
 import { AppError } from '../errors.ts';
+import type { BrowserSession } from '../gate/caller.ts';
+import { admissionOf, type Gate, type GateHost, GateRequest, passGate, refused } from '../gate/gate.ts';
+import { FastPathHost } from '../gate/node-gate.ts';
+import { proxiedSocketRoute } from '../gate/routes.ts';
 import type { Grant } from '../grants/grant-store.ts';
 import type { TokenRefresher } from '../grants/token-refresher.ts';
-import { beginRequest } from '../http/request-context.ts';
-import { clientAddressOf, type TrustProxy } from '../http/trust-proxy.ts';
+import { readCookie } from '../http/cookies.ts';
 import { requestContext } from '../log.ts';
 import { noObservability, type SocketCloseCause } from '../observability/observability.ts';
 import { hashHandle } from '../random.ts';
-import { browserSessionReader } from '../session/browser-session-reader.ts';
+import { sessionIdFromCookie } from '../session/session-cookie.ts';
 import { sessionStoreFor } from '../session/session-middleware.ts';
 import { apiTokenError } from '../tokens/api-token-auth.ts';
 import type { ApiTokenStore } from '../tokens/api-token-store.ts';
-import { mountRelative, pathOf, rejectsToken, requestTarget } from './api-handler.ts';
+import { mountRelative, rejectsToken, requestTarget } from './api-handler.ts';
 import { audienceCheck } from './audience-check.ts';
 import { upstreamRequestHeaders } from './proxy-headers.ts';
 import { relayResponse } from './relay-response.ts';
@@ -40,11 +36,10 @@ export type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffe
 export interface WebSocketUpgradeOptions {
   upstreams: readonly Upstream[];
   tokens: TokenRefresher;
-  /** Gatehouse API tokens, when they are on. */
+  /** The gate every request passes first (the same one the pages and `/api` pass). */
+  gate: Gate;
+  /** Gatehouse API tokens, when they are on (a socket of one is watched through it). */
   apiTokens?: ApiTokenStore;
-  trust: TrustProxy;
-  /** The security headers every error answer carries (helmet's, recorded once). */
-  securityHeaders: ReadonlyArray<readonly [string, string]>;
 }
 
 /** The WebSocket side of `/api`. */
@@ -71,8 +66,9 @@ const websocketKey = /^[+/0-9A-Za-z]{22}==$/;
 
 /**
  * `GET /api/<name>/…` with `Upgrade: websocket` (RFC 6455) for an upstream that declares
- * `"websocket"`. Every refusal is the usual JSON error, answered before anything reaches the
- * upstream: anonymous (401), an upstream not declared (404) or not opted in (400
+ * `"websocket"`. The handshake passes the gate first, as every request does (route kind
+ * `proxied_socket`: who is calling, and for a cookie caller the `Origin` proof). Every refusal
+ * is the usual JSON error, answered before anything reaches the upstream: anonymous (401), an upstream not declared (404) or not opted in (400
  * `websocket_not_allowed`), a cookie caller whose `Origin` is not Gatehouse's own (403
  * `websocket_origin_refused`: a browser cannot add `X-CSRF` to a handshake, but always sends
  * `Origin`), a read-only API token where the upstream does not allow one (403 `token_scope`),
@@ -92,14 +88,12 @@ export function websocketUpgrade(deps: AppDeps, options: WebSocketUpgradeOptions
   const registryByName = new Map(options.upstreams.map((upstream) => [upstream.name, upstream]));
   const checkAudience = audienceCheck(deps.idp.clientId, deps.idp, clock);
   const sessions = sessionStoreFor(deps);
-  const sessionReader = browserSessionReader(deps);
-  const callerDeps: CallerDeps = {
-    grants: deps.grants,
-    clock,
-    limits: config.session,
-    rateLimits: deps.limits,
-    ...(options.apiTokens ? { apiTokens: options.apiTokens } : {}),
-  };
+  const { gate } = options;
+  const host = new UpgradeHost(
+    new FastPathHost(deps, gate.sessionCookie, () => undefined),
+    gate.sessionCookie,
+    config.session.secret,
+  );
   const registry = new SocketRegistry({
     maxPerSession: config.websocket.maxPerSession,
     maxPerInstance: config.websocket.maxPerInstance,
@@ -185,37 +179,14 @@ export function websocketUpgrade(deps: AppDeps, options: WebSocketUpgradeOptions
     return accessToken;
   }
 
-  async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, res: ServerResponse, requestId: string) {
-    let session: { id: string; createdAt: number } | undefined;
+  /** Serves a handshake the gate admitted (a caller, and a cookie caller's Origin checked). */
+  async function upgrade(request: GateRequest, socket: Duplex, head: Buffer): Promise<void> {
+    const { req, res, requestId } = request;
     let caller: Caller = {};
     try {
-      caller = await findCaller(
-        {
-          req,
-          res,
-          path: pathOf(req.url ?? '/'),
-          clientAddress: () => clientAddressOf(req, options.trust),
-          session: async () => {
-            const read = await sessionReader.read(req, res);
-            if (read.id !== undefined && read.data?.createdAt)
-              session = { id: read.id, createdAt: read.data.createdAt };
-            return read;
-          },
-        },
-        callerDeps,
-      );
+      caller = admissionOf(req, logger).caller;
       const grant = requireSignedIn(caller);
       const { upstream, path } = resolveTarget(mountRelative(req.url ?? '/'), registryByName);
-      if (caller.credential === 'cookie' && req.headers.origin !== publicUrl.origin) {
-        // The WebSocket form of the CSRF rule: a page on another site can open a socket with
-        // Gatehouse's cookie, and cannot send X-CSRF on a handshake, but the browser always
-        // names the page's origin.
-        throw new AppError(
-          'websocket_origin_refused',
-          `A browser's WebSocket must come from a page of ${publicUrl.origin} (the Origin header).`,
-          { details: { expectedOrigin: publicUrl.origin } },
-        );
-      }
       if (caller.apiToken?.readOnly && !upstream.websocket.readOnlyTokens) {
         throw new AppError(
           'token_scope',
@@ -227,11 +198,11 @@ export function websocketUpgrade(deps: AppDeps, options: WebSocketUpgradeOptions
 
       const handle =
         caller.credential === 'bearer' && !caller.apiToken ? bearerHandle(req.headers.authorization) : undefined;
-      const place = registry.take(watchFor(caller, grant, session, handle));
+      const place = registry.take(watchFor(caller, grant, host.sessionOf(request), handle));
       let opened = false;
       try {
         let accessToken = await accessTokenFor(upstream, grant);
-        let answer = await connectUpstream(req, upstream, path, accessToken, requestId);
+        let answer = await connectUpstream(request, upstream, path, accessToken);
         if (
           'refusal' in answer &&
           accessToken !== undefined &&
@@ -242,7 +213,7 @@ export function websocketUpgrade(deps: AppDeps, options: WebSocketUpgradeOptions
           // forced refresh and one retry.
           answer.refusal.resume();
           accessToken = await accessTokenFor(upstream, grant, accessToken);
-          answer = await connectUpstream(req, upstream, path, accessToken, requestId);
+          answer = await connectUpstream(request, upstream, path, accessToken);
         }
         if ('refusal' in answer) {
           res.once('finish', () => socket.end());
@@ -295,14 +266,14 @@ export function websocketUpgrade(deps: AppDeps, options: WebSocketUpgradeOptions
 
   /** Opens the upstream's socket; its refusal (any answer but 101) comes back to be relayed. */
   function connectUpstream(
-    req: IncomingMessage,
+    request: GateRequest,
     upstream: Upstream,
     path: string,
     accessToken: string | undefined,
-    requestId: string,
   ): Promise<{ socket: WebSocket } | { refusal: IncomingMessage }> {
+    const { req, requestId } = request;
     const headers = upstreamRequestHeaders(req.headers, {
-      clientIp: clientAddressOf(req, options.trust),
+      clientIp: request.address,
       publicUrl,
       prefix: `/api/${upstream.name}`,
       requestId,
@@ -358,15 +329,28 @@ export function websocketUpgrade(deps: AppDeps, options: WebSocketUpgradeOptions
   }
 
   const handle: UpgradeListener = (req, socket, head) => {
-    // Errors are answered through a response on the raw socket, written as any other answer.
+    // Refusals are answered through a response bound to the raw socket, written as any other
+    // answer (the error handler's JSON form), and the connection closes after it.
     socket.on('error', () => undefined);
     const res = new ServerResponse(req);
     res.shouldKeepAlive = false;
     res.assignSocket(socket as Socket);
-    const context = beginRequest(req, res, logger, clock, deps.observability);
-    for (const [name, value] of options.securityHeaders) res.setHeader(name, value);
-    requestContext.run(context, () => void upgrade(req, socket, head, res, context.requestId));
+    const request = new GateRequest(req, res, host, proxiedSocketRoute, pathOf(req.url ?? '/'));
+    requestContext.run(request.context, () => void serve(request, socket, head));
   };
+
+  async function serve(request: GateRequest, socket: Duplex, head: Buffer): Promise<void> {
+    try {
+      await passGate(gate, request);
+    } catch (error) {
+      if (socket.destroyed) return; // the client went away; nobody to answer
+      refused(request);
+      request.res.once('finish', () => socket.end());
+      sendJsonError(request.res, error, request.requestId, logger);
+      return;
+    }
+    await upgrade(request, socket, head);
+  }
 
   return {
     handle,
@@ -428,4 +412,50 @@ function checkHandshake(req: IncomingMessage): void {
       'Not a WebSocket handshake: GET with Upgrade: websocket, a Sec-WebSocket-Key and Sec-WebSocket-Version: 13.',
     );
   }
+}
+
+/**
+ * The gate's host for a handshake: the `/api` fast path's (the session record read straight
+ * from the store), noting which browser session a cookie caller came with, so its socket can
+ * be watched (its id, and when it began: the absolute limit is checked from that).
+ */
+class UpgradeHost implements GateHost {
+  private readonly sessions = new WeakMap<GateRequest, { id: string; createdAt: number }>();
+
+  constructor(
+    private readonly fastPath: FastPathHost,
+    private readonly sessionCookie: string,
+    private readonly secret: string,
+  ) {}
+
+  loadSession(): undefined {
+    return undefined;
+  }
+
+  async session(request: GateRequest): Promise<BrowserSession> {
+    const session = await this.fastPath.session(request);
+    const cookie = readCookie(request.req, this.sessionCookie);
+    const id = cookie === undefined ? undefined : sessionIdFromCookie(cookie, this.secret);
+    if (id !== undefined && session.data?.createdAt)
+      this.sessions.set(request, { id, createdAt: session.data.createdAt });
+    return session;
+  }
+
+  /** The browser session a cookie caller's handshake reached. */
+  sessionOf(request: GateRequest): { id: string; createdAt: number } | undefined {
+    return this.sessions.get(request);
+  }
+
+  declaredMethods(): undefined {
+    return undefined; // a handshake is a GET
+  }
+
+  formTokens(): undefined {
+    return undefined;
+  }
+}
+
+function pathOf(url: string): string {
+  const queryAt = url.indexOf('?');
+  return queryAt === -1 ? url : url.slice(0, queryAt);
 }
