@@ -12,6 +12,8 @@ import {
   type TestGatehouse,
 } from './helpers/harness.ts';
 import { callSoap, decodeBase64, text } from './helpers/soap.ts';
+import { sessionIdFromCookie } from '../server/session/session-cookie.ts';
+import { sessionStoreFor } from '../server/session/session-middleware.ts';
 import { openSocket, opened, refused } from './helpers/websocket-client.ts';
 import { WebSocketUpstream } from './helpers/websocket-upstream.ts';
 
@@ -262,6 +264,25 @@ test("a token without the upstream's audience is never sent: 403 audience_mismat
   assert.equal(refusal.status, 403);
   assert.equal(refusal.json.error, 'audience_mismatch');
   assert.equal(upstream.handshakes.length, seen);
+});
+
+test('messages the page sends over its socket count as use of its session, as requests do', async () => {
+  const browserCookie = await freshCookie();
+  const value = decodeURIComponent(/(?:^|; )gatehouse=([^;]+)/.exec(browserCookie)![1]!);
+  const sessionId = sessionIdFromCookie(value, gatehouse.gh.config.session.secret)!;
+  const sessions = sessionStoreFor(gatehouse.gh.deps);
+  const socket = opened(await openSocket(`${gatehouse.url}/api/live/echo`, { cookie: browserCookie, origin }));
+  clock.advance(1000_000); // idle limit 1800 s: 1000 s without a request
+  assert.equal((await socket.ask('still typing')).echo, 'still typing');
+  await eventually(
+    async () => (await sessions.read(sessionId))?.lastSeenAt === clock.now,
+    "the socket's traffic was recorded as the session's last use",
+  );
+  clock.advance(1000_000); // 2000 s after the last request, 1000 s after the last message
+  const user = await fetch(`${gatehouse.url}/auth/user`, { headers: { cookie: browserCookie } });
+  assert.equal(user.status, 200, 'the session is alive');
+  socket.ws.close();
+  await socket.closedWithin();
 });
 
 // Last: it moves the clock past every session's idle limit.
