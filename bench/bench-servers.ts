@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import { startDevIdp } from '../server/dev/dev-idp.ts';
 import { createLogger } from '../server/log.ts';
-import { start } from '../server/main.ts';
+import { start } from '../server/start.ts';
 import { MemoryStore } from '../server/store/memory-store.ts';
 import { payload } from './bench-payload.ts';
 

@@ -44,6 +44,8 @@ export class GateRequest implements CallerRequest {
   credential: Credential = 'none';
   /** Set by the last step only: a handler serves the request only when it is true. */
   admitted = false;
+  /** Whether `100 Continue` was sent. */
+  bodyInvited = false;
 
   constructor(
     readonly req: IncomingMessage,
@@ -251,8 +253,20 @@ function missingProof(rule: Rule, origin: string): AppError {
 export const admitStep: GateStep = (_gate, request) => {
   request.admitted = true;
   (request.req as Admitted)[admission] = request;
-  if (expectsContinue(request.req)) request.res.writeContinue();
+  inviteBody(request);
 };
+
+/**
+ * Sends `100 Continue` once to a client that waits for it before sending its body: when the
+ * request is admitted, or when the gate itself must read the body (a form's token, the last
+ * proof it checks).
+ */
+export function inviteBody(request: GateRequest): void {
+  if (!request.bodyInvited && expectsContinue(request.req)) {
+    request.bodyInvited = true;
+    request.res.writeContinue();
+  }
+}
 
 /**
  * The gate's steps, in order. A new security step goes here, and so reaches every path that

@@ -18,8 +18,8 @@ import { noObservability, type SocketCloseCause } from '../observability/observa
 import { hashHandle } from '../random.ts';
 import { sessionIdFromCookie } from '../session/session-cookie.ts';
 import { sessionStoreFor } from '../session/session-middleware.ts';
-import { apiTokenError } from '../tokens/api-token-auth.ts';
-import type { ApiTokenStore } from '../tokens/api-token-store.ts';
+import { apiTokenError } from '../grants/api-token-auth.ts';
+import type { ApiTokenStore } from '../grants/api-token-store.ts';
 import { mountRelative, rejectsToken, requestTarget } from './api-handler.ts';
 import { audienceCheck } from './audience-check.ts';
 import { upstreamRequestHeaders } from './proxy-headers.ts';
@@ -27,7 +27,7 @@ import { relayResponse } from './relay-response.ts';
 import { bridgeSockets } from './socket-bridge.ts';
 import { SocketRegistry, type WatchedCredential } from './socket-registry.ts';
 import { upstreamPath } from './upstream-path.ts';
-import type { Upstream } from './upstream-registry.ts';
+import type { Upstream } from '../upstream-registry.ts';
 
 /** Node's `'upgrade'` event: the request, its socket and the bytes read past its head. */
 export type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
