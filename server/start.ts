@@ -20,6 +20,7 @@ import { requestListener, upgradeListener } from './http/request-listener.ts';
 import { recordHeaders, securityHeaders } from './http/security-headers.ts';
 import { trustProxy } from './http/trust-proxy.ts';
 import { untrustedForwardingWarning } from './http/untrusted-forwarding.ts';
+import { missingForwardedProtoWarning } from './http/missing-forwarded-proto.ts';
 import { IdpAdapter } from './idp/idp-adapter.ts';
 import { idpSettingsFor } from './idp/idp-settings.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -215,6 +216,8 @@ async function startOn(server: Server, configured: Config, options: StartOptions
     rateLimits: limits,
     ...(extensions.apiTokens ? { apiTokens: extensions.apiTokens } : {}),
   };
+  const noteUntrustedForwarding = untrustedForwardingWarning(logger, trust);
+  const noteMissingForwardedProto = missingForwardedProtoWarning(logger, trust, config.publicUrl);
   // One gate for every path: the pages (createApp) and the `/api` fast path pass the same steps.
   const gate = createGate(
     {
@@ -226,7 +229,10 @@ async function startOn(server: Server, configured: Config, options: StartOptions
       securityHeaders: recordHeaders(securityHeaders(deps, extensions)),
       rateLimits: limits,
       identify: (request) => findCaller(request, callerDeps),
-      noteForwarding: untrustedForwardingWarning(logger, trust),
+      noteForwarding: (req) => {
+        noteUntrustedForwarding(req);
+        noteMissingForwardedProto(req);
+      },
     },
     options.gateSteps,
   );

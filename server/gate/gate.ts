@@ -84,7 +84,10 @@ export interface GateOptions {
   rateLimits?: RateLimits | undefined;
   /** Who is calling (`findCaller` with its dependencies): the gate names the step, the auth feature owns the rule. */
   identify(request: CallerRequest): Promise<Caller>;
-  /** Notes forwarding headers from a peer that is not a trusted proxy (once-per-process warning). */
+  /**
+   * Notes forwarding headers a proxy got wrong: from a peer that is not a trusted proxy, or no
+   * `X-Forwarded-Proto: https` from one that is (once-per-process warnings).
+   */
   noteForwarding?: ((req: IncomingMessage) => void) | undefined;
 }
 
@@ -152,7 +155,13 @@ export const crossSiteRule: GateStep = (gate, request) => {
   const { req } = request;
   if (isSafeMethod(req.method ?? 'GET') || request.route.crossSite) return;
   const origin = req.headers.origin;
-  if (req.headers['sec-fetch-site'] === 'cross-site' || (origin !== undefined && origin !== gate.origin)) {
+  const site = req.headers['sec-fetch-site'];
+  // Sec-Fetch-Site, when sent, is the browser's own verdict. Origin is "null" on every form POST
+  // from a page with `Referrer-Policy: no-referrer` (helmet's default, so Gatehouse's own pages):
+  // it decides only for browsers that send no Sec-Fetch-Site.
+  const crossSite =
+    site !== undefined ? site !== 'same-origin' && site !== 'none' : origin !== undefined && origin !== gate.origin;
+  if (crossSite) {
     throw new AppError('cross_site_request', 'Gatehouse accepts changes only from its own pages.');
   }
 };
