@@ -1,4 +1,5 @@
 import { devUsers } from './dev/dev-idp.ts';
+import { describeTrustProxy } from './http/trust-proxy.ts';
 import type { Gatehouse } from './start.ts';
 
 /** What the memory store costs at a restart, as the banner says it (doctor and /tokens say the same). */
@@ -11,6 +12,7 @@ export function banner(gatehouse: Pick<Gatehouse, 'config' | 'devIdp' | 'upstrea
     '',
     `  Gatehouse is listening on ${gatehouse.config.publicUrl}`,
     `  identity provider: ${gatehouse.config.oidc.issuer}${gatehouse.devIdp ? ' (embedded, development only)' : ''}`,
+    `  trusted proxies (GATEHOUSE_TRUST_PROXY): ${describeTrustProxy(gatehouse.config.trustProxy)}`,
   ];
   if (gatehouse.devIdp) {
     lines.push('  demo users:');

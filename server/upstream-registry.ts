@@ -31,6 +31,16 @@ export interface Upstream {
   headers: Record<string, string>;
   /** A path (with query) that answers 200 for a signed-in user, e.g. `/user`: the snippets Gatehouse shows call it. */
   example?: string;
+  /** Set when the upstream takes WebSockets at `/api/<name>/…` (`"websocket"` in the file). */
+  websocket?: UpstreamWebSocket;
+}
+
+/** What an upstream that opted in to WebSockets allows (see docs/apis.md, "WebSockets"). */
+export interface UpstreamWebSocket {
+  /** Read-only API tokens may open sockets too (a socket carries writes, so off unless declared). */
+  readOnlyTokens: boolean;
+  /** Sockets are closed after this long, so the client reconnects with a fresh token; undefined: no limit. */
+  maxLifetimeMs?: number;
 }
 
 /** The registry as written in the `GATEHOUSE_APIS` file (before validation). */
@@ -49,6 +59,8 @@ export interface UpstreamDefinition {
   headers?: Record<string, string | { env: string }>;
   /** A path below `url` that answers 200 for a signed-in user (`"/user"`), used in the snippets Gatehouse shows. */
   example?: string;
+  /** `true`, or `{ "readOnlyTokens": true, "maxLifetimeMs": 3600000 }`. */
+  websocket?: boolean | { readOnlyTokens?: boolean; maxLifetimeMs?: number };
 }
 
 const defaultTimeoutMs = 30_000;
@@ -65,6 +77,7 @@ const knownKeys = new Set([
   'deadlineMs',
   'headers',
   'example',
+  'websocket',
 ]);
 const knownMethods = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 // Gatehouse forwards only the methods above unless an upstream lists another (WebDAV's PROPFIND,
@@ -274,6 +287,7 @@ function validateUpstream(
   }
 
   const example = examplePath(raw.example, problem);
+  const websocket = websocketOption(raw.websocket, problem);
 
   if (typeof name !== 'string' || !url || (token !== 'user' && token !== 'client' && token !== 'none'))
     return undefined;
@@ -290,6 +304,48 @@ function validateUpstream(
     ...(deadlineMs !== undefined ? { deadlineMs } : {}),
     headers,
     ...(example !== undefined ? { example } : {}),
+    ...(websocket ? { websocket } : {}),
+  };
+}
+
+const websocketKeys = new Set(['readOnlyTokens', 'maxLifetimeMs']);
+
+/** `"websocket"`: absent or false (no sockets), true, or an object of {@link UpstreamWebSocket} options. */
+function websocketOption(value: unknown, problem: (text: string) => void): UpstreamWebSocket | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return { readOnlyTokens: false };
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    problem(
+      `"websocket" must be true, false or an object such as {"readOnlyTokens": true, "maxLifetimeMs": 3600000} (got ${JSON.stringify(value)})`,
+    );
+    return undefined;
+  }
+  const raw = value as Record<string, unknown>;
+  let valid = true;
+  for (const key of Object.keys(raw)) {
+    if (!websocketKeys.has(key)) {
+      problem(`"websocket" has an unknown member "${key}" (known: ${[...websocketKeys].join(', ')})`);
+      valid = false;
+    }
+  }
+  if (raw.readOnlyTokens !== undefined && typeof raw.readOnlyTokens !== 'boolean') {
+    problem(`"websocket.readOnlyTokens" must be true or false (got ${JSON.stringify(raw.readOnlyTokens)})`);
+    valid = false;
+  }
+  const lifetime = raw.maxLifetimeMs;
+  if (
+    lifetime !== undefined &&
+    (typeof lifetime !== 'number' || !Number.isInteger(lifetime) || lifetime < 1000 || lifetime > 7 * 86_400_000)
+  ) {
+    problem(
+      `"websocket.maxLifetimeMs" must be a whole number from 1000 to 604800000 (got ${JSON.stringify(lifetime)})`,
+    );
+    valid = false;
+  }
+  if (!valid) return undefined;
+  return {
+    readOnlyTokens: raw.readOnlyTokens === true,
+    ...(typeof lifetime === 'number' ? { maxLifetimeMs: lifetime } : {}),
   };
 }
 
