@@ -147,14 +147,20 @@ export const methodRule: GateStep = (_gate, request) => {
  * sibling site may be allowed to send it by a misconfigured CORS proxy in front). A request
  * without these headers (scripts, SOAP clients, the IdP's back-channel call) is judged by the
  * policy as before.
+ *
+ * `Sec-Fetch-Site`, when sent, decides (as Go's CrossOriginProtection does): Gatehouse's own
+ * form posts carry `Origin: null`, because its `Referrer-Policy: no-referrer` tells the browser
+ * to hide the origin of navigations, but `Sec-Fetch-Site: same-origin`. Only without it does
+ * `Origin` decide.
  */
 export const crossSiteRule: GateStep = (gate, request) => {
   const { req } = request;
   if (isSafeMethod(req.method ?? 'GET') || request.route.crossSite) return;
+  const site = req.headers['sec-fetch-site'];
   const origin = req.headers.origin;
-  if (req.headers['sec-fetch-site'] === 'cross-site' || (origin !== undefined && origin !== gate.origin)) {
-    throw new AppError('cross_site_request', 'Gatehouse accepts changes only from its own pages.');
-  }
+  const crossSite =
+    site !== undefined ? site !== 'same-origin' && site !== 'none' : origin !== undefined && origin !== gate.origin;
+  if (crossSite) throw new AppError('cross_site_request', 'Gatehouse accepts changes only from its own pages.');
 };
 
 /**
