@@ -4,6 +4,7 @@ import { ConfigError, loadConfig, readEnvironment } from './config.ts';
 import { devUsers } from './dev/dev-idp.ts';
 import { renderSummaryLine } from './doctor/render-checklist.ts';
 import { runFastChecks } from './doctor/run-fast-checks.ts';
+import { describeTrustProxy } from './http/trust-proxy.ts';
 import { createLogger } from './log.ts';
 import { type Gatehouse, start } from './start.ts';
 import { printsBanner, runWorkers } from './workers.ts';
@@ -16,6 +17,7 @@ function banner(gatehouse: Gatehouse): string {
     '',
     `  Gatehouse is listening on ${gatehouse.config.publicUrl}`,
     `  identity provider: ${gatehouse.config.oidc.issuer}${gatehouse.devIdp ? ' (embedded, development only)' : ''}`,
+    `  trusted proxies (GATEHOUSE_TRUST_PROXY): ${describeTrustProxy(gatehouse.config.trustProxy)}`,
   ];
   if (gatehouse.devIdp) {
     lines.push('  demo users:');
