@@ -1,4 +1,5 @@
-import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { AppError } from '../errors.ts';
 import { requestContext } from '../log.ts';
 import type { Store } from '../store/store.ts';
@@ -44,7 +45,7 @@ export interface RequestObservation {
 /** One call to an upstream, from sending it until its answer is complete. */
 export interface UpstreamCallObservation {
   /** The response headers arrived; the call lasts until its body has been read. */
-  answered(response: IncomingMessage): void;
+  answered(statusCode: number, body: Readable): void;
   /** No answer: `code` is Gatehouse's error (`upstream_timeout`, `upstream_unreachable`, …). */
   failed(code: string): void;
 }

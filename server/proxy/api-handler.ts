@@ -1,5 +1,4 @@
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import https from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setBounded } from '../bounded-map.ts';
 import type { AppDeps } from '../deps.ts';
 import { findCaller, requireSignedIn, type Caller, type CallerDeps } from '../auth/find-caller.ts';
@@ -20,7 +19,13 @@ import type { ApiTokenStore } from '../tokens/api-token-store.ts';
 import { audienceCheck } from './audience-check.ts';
 import { upstreamRequestHeaders } from './proxy-headers.ts';
 import { relayResponse } from './relay-response.ts';
-import { payloadTooLarge, sendUpstream, type UpstreamAddress } from './send-upstream.ts';
+import {
+  payloadTooLarge,
+  sendUpstream,
+  type UpstreamAddress,
+  type UpstreamResponse,
+  upstreamPool,
+} from './send-upstream.ts';
 import { upstreamPath } from './upstream-path.ts';
 import type { Upstream } from './upstream-registry.ts';
 
@@ -60,19 +65,9 @@ export function apiHandler(deps: AppDeps, options: ApiHandlerOptions): RequestLi
   const basePath = publicUrl.pathname.replace(/\/+$/, '');
   const registry = new Map(options.upstreams.map((upstream) => [upstream.name, upstream]));
   const addresses = new Map(options.upstreams.map((upstream) => [upstream.name, addressOf(upstream)]));
+  const pools = new Map([...addresses].map(([name, address]) => [name, upstreamPool(address)]));
   const checkAudience = audienceCheck(deps.idp.clientId, deps.idp, deps.clock);
   warnAboutUnboundTokens(options.upstreams, deps.logger);
-  // Keep-alive per upstream; idle sockets close before Node's default 5 s server keep-alive would.
-  const agents = new Map(
-    options.upstreams.map((upstream) => [
-      upstream.name,
-      new (upstream.url.startsWith('https:') ? https.Agent : http.Agent)({
-        keepAlive: true,
-        timeout: 4000,
-        maxSockets: 256,
-      }),
-    ]),
-  );
   const callerDeps: CallerDeps = {
     grants: deps.grants,
     clock,
@@ -133,10 +128,9 @@ export function apiHandler(deps: AppDeps, options: ApiHandlerOptions): RequestLi
     const address = addresses.get(upstream.name)!;
     const deadline = startDeadline(upstream, res);
     const clientIp = clientAddressOf(req, options.trust);
-    const send = (accessToken: string | undefined): Promise<IncomingMessage> =>
+    const send = (accessToken: string | undefined): Promise<UpstreamResponse> =>
       sendUpstream({
         upstreamName: upstream.name,
-        address,
         path: requestTarget(address.basePath, path),
         method: req.method ?? 'GET',
         headers: upstreamRequestHeaders(req.headers, {
@@ -150,12 +144,12 @@ export function apiHandler(deps: AppDeps, options: ApiHandlerOptions): RequestLi
         body: hasBody ? req : undefined,
         maxBodyBytes: config.proxy.maxBodyBytes,
         timeoutMs: upstream.timeoutMs,
-        agent: agents.get(upstream.name)!,
+        pool: pools.get(upstream.name)!,
         caller: res,
         ...(deadline ? { deadline: { signal: deadline, ms: upstream.deadlineMs! } } : {}),
       });
 
-    let response: IncomingMessage;
+    let response: UpstreamResponse;
     let accessToken: string | undefined;
     try {
       accessToken = await accessTokenFor(upstream, grant);
@@ -163,7 +157,7 @@ export function apiHandler(deps: AppDeps, options: ApiHandlerOptions): RequestLi
       if (accessToken !== undefined && !hasBody && response.statusCode === 401 && rejectsToken(response)) {
         // The upstream says the token is no good although it looked fresh (revoked, clock skew):
         // one forced refresh and one retry. A streamed body cannot be replayed, hence "no body".
-        response.resume();
+        response.body.resume();
         accessToken = await accessTokenFor(upstream, grant, accessToken);
         response = await send(accessToken);
       }
@@ -282,7 +276,7 @@ function refuseLargeBody(req: IncomingMessage, res: ServerResponse, maxBodyBytes
   return req.headers['transfer-encoding'] !== undefined || (declared !== undefined && Number(declared) > 0);
 }
 
-function rejectsToken(response: IncomingMessage): boolean {
+function rejectsToken(response: UpstreamResponse): boolean {
   const challenge = response.headers['www-authenticate'];
   return (
     typeof challenge === 'string' && /^\s*bearer\b/i.test(challenge) && /error\s*=\s*"?invalid_token"?/i.test(challenge)
