@@ -46,6 +46,12 @@ export interface BrowserSession {
   seen(now: number): void | Promise<void>;
   /** Tells the browser to drop the session cookie. */
   clearCookie(): void;
+  /**
+   * The grant `grantId`, read from the store for this request, when the loader already started
+   * that read beside the session's (one store round trip instead of two); otherwise undefined,
+   * and {@link findCaller} reads it.
+   */
+  grant?(grantId: string): Promise<Grant | undefined> | undefined;
 }
 
 /** What {@link findCaller} needs; built once per app. */
@@ -133,7 +139,7 @@ export async function findCaller(request: CallerRequest, deps: CallerDeps): Prom
     return {};
   }
   if (!data.grantId) return {};
-  const grant = idle || tooOld ? undefined : await deps.grants.get(data.grantId);
+  const grant = idle || tooOld ? undefined : await (session.grant?.(data.grantId) ?? deps.grants.get(data.grantId));
   if (!grant) {
     // Ended without revoking its refresh token: this request may be the callback of a new
     // sign-in in the same IdP session, and revoking could end the IdP grant its code belongs to.
