@@ -8,9 +8,11 @@
 // upstream, the IdP and this load generator run natively. For each caller: a warm-up (JIT),
 // then counting is switched on (`callgrind_control -i on`), `--calls` calls are made over
 // `--connections` keep-alive connections, the counters are dumped and counting is switched off.
-// The result is the instructions the proxy's process executed (its whole process: JavaScript,
-// V8, libuv, the kernel interface) divided by the calls. One extra call wakes the process for
-// each switch, so a count may include up to two calls more than it divides by (0.1 % at 2,000).
+// Two figures per caller, each divided by the calls: the main thread's instructions (JavaScript,
+// V8, libuv, the system-call interface: what one request costs the event loop, and the steadier
+// of the two), and the whole process's (with V8's background threads: the optimizing compiler
+// and GC helpers, which still compile for a while after the warm-up). One extra call wakes the
+// process for each switch, so a count may include up to two calls more than it divides by.
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, mkdirSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -26,7 +28,7 @@ const options = Object.fromEntries(
     .map((m) => [m[1], m[2] ?? '']),
 );
 const calls = Number(options.calls ?? 2000);
-const warmUp = Number(options['warm-up'] ?? 1000);
+const warmUp = Number(options['warm-up'] ?? 3000);
 const connections = Number(options.connections ?? 8);
 const logLevel = options['log-level'] ?? 'info';
 const only: string[] | undefined = options.only?.split(',');
@@ -94,6 +96,7 @@ async function main(): Promise<void> {
     'valgrind',
     '--tool=callgrind',
     '--instr-atstart=no',
+    '--separate-threads=yes',
     `--callgrind-out-file=${outDir}/${name}.%p`,
   ];
   const bench = await startBench({
@@ -102,7 +105,7 @@ async function main(): Promise<void> {
     bare: { wrapper: wrapper('bare') },
   });
   try {
-    const rows: Array<[string, number]> = [];
+    const rows: Array<[string, number, number]> = [];
     for (const [caller, target] of bench.targets) {
       if (only && !only.some((name) => caller.includes(name))) continue;
       const child = caller === 'bare' ? bench.bare.child : bench.gatehouse.child;
@@ -113,18 +116,24 @@ async function main(): Promise<void> {
       await callMany(target, calls);
       await control(pid, ['-d', caller.replace(/\s+/g, '-')], target);
       await control(pid, ['-i', 'off'], target);
+      // One file per thread; the main thread's ends in -01.
       const dumped = readdirSync(outDir).filter((file) => !before.has(file));
-      if (dumped.length !== 1) throw new Error(`expected one new dump, found ${dumped.join(', ')}`);
-      const perCall = totalOf(`${outDir}/${dumped[0]}`) / calls;
-      rows.push([caller, perCall]);
+      const main = dumped.find((file) => file.endsWith('-01'));
+      if (!main) throw new Error(`no main-thread dump among ${dumped.join(', ')}`);
+      const mainPerCall = totalOf(`${outDir}/${main}`) / calls;
+      const allPerCall = dumped.reduce((sum, file) => sum + totalOf(`${outDir}/${file}`), 0) / calls;
+      rows.push([caller, mainPerCall, allPerCall]);
+      const figure = (n: number): string => Math.round(n).toLocaleString('en').padStart(12);
       process.stdout.write(
-        `${caller.padEnd(22)}${Math.round(perCall).toLocaleString('en').padStart(12)} instructions per call\n`,
+        `${caller.padEnd(22)}${figure(mainPerCall)} main thread ${figure(allPerCall)} all threads (instructions per call)\n`,
       );
     }
-    const bare = rows.find(([caller]) => caller === 'bare')?.[1];
+    const bare = rows.find(([caller]) => caller === 'bare');
     if (bare) {
-      for (const [caller, perCall] of rows.filter(([c]) => c !== 'bare'))
-        process.stdout.write(`${caller}: ${(perCall / bare).toFixed(2)}× the bare proxy's instructions per call\n`);
+      for (const [caller, main, all] of rows.filter(([c]) => c !== 'bare'))
+        process.stdout.write(
+          `${caller}: ${(main / bare[1]).toFixed(2)}× the bare proxy's main-thread instructions per call (${(all / bare[2]).toFixed(2)}× all threads)\n`,
+        );
     }
     process.stdout.write(
       `(${calls} calls per caller over ${connections} connections, after ${warmUp} warm-up calls; dumps in ${outDir})\n`,
