@@ -47,6 +47,8 @@ export interface BenchSetup {
 /** Starts the four processes and signs one caller of each kind in; each is checked to reach the upstream. */
 export async function startBench(options: {
   logLevel: string;
+  /** The IdP's access-token lifetime in seconds (its default: 300). */
+  accessTokenTtl?: number;
   gatehouse?: LaunchOptions;
   bare?: LaunchOptions;
 }): Promise<BenchSetup> {
@@ -75,7 +77,12 @@ export async function startBench(options: {
     const [gatehousePort, idpPort] = [sparePort(), 0];
     const publicUrl = `http://localhost:${gatehousePort}`;
     const clientSecret = randomBytes(24).toString('base64url');
-    const idp = await launch<string>('idp', [String(idpPort), publicUrl, clientSecret]);
+    const idp = await launch<string>('idp', [
+      String(idpPort),
+      publicUrl,
+      clientSecret,
+      ...(options.accessTokenTtl ? [String(options.accessTokenTtl)] : []),
+    ]);
     const apis = writeApisFile([
       { name: 'echo', url: `http://127.0.0.1:${upstream.ready}`, token: 'user', audience: 'renku' },
     ]);
