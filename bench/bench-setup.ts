@@ -107,6 +107,8 @@ export async function startBench(options: {
       options.gatehouse,
     );
 
+    // Gatehouse discovers the IdP in the background: under valgrind that can take minutes.
+    await untilReady(publicUrl);
     // One caller of each kind, each signed in for real; all GET the same upstream path.
     const browser = await signIn(publicUrl, 'alice');
     const identityToken = await soapIdentityToken(publicUrl, 'alice');
@@ -135,6 +137,19 @@ export async function startBench(options: {
     stop();
     throw error;
   }
+}
+
+/** Waits (up to 10 minutes) until Gatehouse's /readyz says the store and the IdP are reachable. */
+async function untilReady(publicUrl: string): Promise<void> {
+  for (let waited = 0; waited < 600; waited++) {
+    const ready = await fetch(`${publicUrl}/readyz`).then(
+      (response) => response.ok,
+      () => false,
+    );
+    if (ready) return;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+  throw new Error('Gatehouse did not become ready within 10 minutes');
 }
 
 /** A browser sign-in through the IdP's login form; the browser keeps the session cookie. */
