@@ -61,9 +61,10 @@ async function bare(upstreamPort: number): Promise<void> {
   send({ ready: await listen(server) });
 }
 
-async function idp(port: number, publicUrl: string, clientSecret: string): Promise<void> {
+async function idp(port: number, publicUrl: string, clientSecret: string, accessTokenTtl?: number): Promise<void> {
   const devIdp = await startDevIdp({
     port,
+    ...(accessTokenTtl ? { accessTokenTtlSeconds: accessTokenTtl } : {}),
     client: {
       clientId: 'gatehouse',
       clientSecret,
@@ -96,7 +97,7 @@ switch (role) {
     await bare(Number(process.argv[3]));
     break;
   case 'idp':
-    await idp(Number(process.argv[3]), process.argv[4]!, process.argv[5]!);
+    await idp(Number(process.argv[3]), process.argv[4]!, process.argv[5]!, Number(process.argv[6]) || undefined);
     break;
   case 'gatehouse':
     await gatehouse(JSON.parse(process.argv[3]!) as Record<string, string>);

@@ -22,19 +22,11 @@
 //   --only-proxy      skip the memory part (its thousands of sign-ins): throughput only
 //   --only-websocket  only the WebSocket figure: messages/s through Gatehouse against direct (issue 25)
 //   --profile         write a CPU profile of Gatehouse to .tmp/profile/
-import { type ChildProcess, fork } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import type { ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import autocannon, { type Result } from 'autocannon';
-import { devUsers } from '../server/dev/dev-idp.ts';
-import { createApiToken } from '../test/helpers/api-tokens.ts';
-import { writeApisFile } from '../test/helpers/apis-file.ts';
-import { CookieBrowser } from '../test/helpers/cookie-browser.ts';
-import { callbackUrlFor } from '../test/helpers/harness.ts';
-import { sparePort } from '../test/helpers/ports.ts';
-import { callSoap, decodeBase64, text } from '../test/helpers/soap.ts';
 import { payload } from './bench-payload.ts';
+import { startBench, signIn, type Target } from './bench-setup.ts';
 import { measureSoapParse } from './soap-parse-bench.ts';
 import { measureWebSocketThroughput } from './websocket-bench.ts';
 
@@ -52,72 +44,13 @@ const sessions = Number(options.sessions ?? 10_000);
 const logLevel = options['log-level'] ?? 'info';
 const onlyProxy = options['only-proxy'] !== undefined;
 const onlyWebSocket = options['only-websocket'] !== undefined;
-const serversFile = fileURLToPath(new URL('./bench-servers.ts', import.meta.url));
-const children: ChildProcess[] = [];
-
-interface Ready<T> {
-  child: ChildProcess;
-  ready: T;
-}
-
-function launch<T>(role: string, args: string[], execArgv: string[] = []): Promise<Ready<T>> {
-  // stdout (Gatehouse's JSON log lines) goes to /dev/null: written, as in production, but not shown.
-  const child = fork(serversFile, [role, ...args], {
-    execArgv: ['--import', 'tsx', ...execArgv],
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-  });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    child.once('message', (message: { ready: T }) => resolve({ child, ready: message.ready }));
-    child.once('exit', (code) => reject(new Error(`the ${role} process exited (${code})`)));
-  });
-}
+let stopBench = (): void => {};
 
 function ask<T>(child: ChildProcess, message: unknown): Promise<T> {
   return new Promise((resolve) => {
     child.once('message', (answer: T) => resolve(answer));
     child.send(message as object);
   });
-}
-
-async function signIn(publicUrl: string, username: string): Promise<CookieBrowser> {
-  const user = devUsers.find((u) => u.username === username)!;
-  const browser = new CookieBrowser();
-  const page = await browser.navigate(`${publicUrl}/auth/login`);
-  const done = await browser.submitForm(page.url, page.body, { username, password: user.password });
-  if (!done.url.startsWith(publicUrl) || done.response.status !== 200)
-    throw new Error(`sign-in ended at ${done.url} (${done.response.status})`);
-  return browser;
-}
-
-/**
- * A LiveScore client's sign-in, as seed 002 describes it: GetExternalLoginRedirectURL, the user
- * signs in at the IdP in a browser, the client takes `code` and `state` from the redirect to
- * /external/callback and calls ExternalLogin, which answers the IdentityToken.
- */
-async function soapIdentityToken(publicUrl: string, username: string): Promise<string> {
-  const redirect = await callSoap(publicUrl, 'GetExternalLoginRedirectURL', [
-    ['RequestURL', `${publicUrl}/external/callback`],
-  ]);
-  if (redirect.status !== 200)
-    throw new Error(`GetExternalLoginRedirectURL answered ${redirect.status}: ${redirect.body.slice(0, 400)}`);
-  const back = new URL(
-    await callbackUrlFor(
-      { url: publicUrl },
-      new CookieBrowser(),
-      username,
-      decodeBase64(text(redirect.body, 'RedirectURL')),
-      '/external/callback',
-    ),
-  );
-  const signedIn = await callSoap(publicUrl, 'ExternalLogin', [
-    ['Code', back.searchParams.get('code') ?? ''],
-    ['State', back.searchParams.get('state') ?? ''],
-    ['ContextID', text(redirect.body, 'ContextID')],
-  ]);
-  if (signedIn.status !== 200)
-    throw new Error(`ExternalLogin answered ${signedIn.status}: ${signedIn.body.slice(0, 400)}`);
-  return text(signedIn.body, 'IdentityToken');
 }
 
 function median(values: number[]): number {
@@ -133,67 +66,22 @@ const pad = (value: unknown, width: number): string => String(value).padEnd(widt
 async function main(): Promise<void> {
   // First, before any other process competes for the CPU: parsing is synchronous and in-process.
   process.stdout.write(`\n${measureSoapParse()}`);
-  const upstream = await launch<number>('upstream', []);
-  const bare = await launch<number>('bare', [String(upstream.ready)]);
-  // The IdP must know Gatehouse's URL before Gatehouse runs; the IdP itself takes port 0.
-  const [gatehousePort, idpPort] = [sparePort(), 0];
-  const publicUrl = `http://localhost:${gatehousePort}`;
-  const clientSecret = randomBytes(24).toString('base64url');
-  const idp = await launch<string>('idp', [String(idpPort), publicUrl, clientSecret]);
-  const apis = writeApisFile([
-    { name: 'echo', url: `http://127.0.0.1:${upstream.ready}`, token: 'user', audience: 'renku' },
-    { name: 'live', url: `http://127.0.0.1:${upstream.ready}`, token: 'user', audience: 'renku', websocket: true },
-  ]);
-  const gatehouse = await launch<string>(
-    'gatehouse',
-    [
-      JSON.stringify({
-        NODE_ENV: 'bench',
-        GATEHOUSE_PORT: String(gatehousePort),
-        GATEHOUSE_PUBLIC_URL: publicUrl,
-        GATEHOUSE_OIDC_ISSUER: idp.ready,
-        GATEHOUSE_OIDC_CLIENT_SECRET: clientSecret,
-        GATEHOUSE_SESSION_SECRET: randomBytes(48).toString('base64url'),
-        GATEHOUSE_APIS: apis,
-        GATEHOUSE_LOG_LEVEL: logLevel,
-        // Thousands of sign-ins from one address for the memory figure: the per-address limit on
-        // sign-in starts would refuse them, and it is not what this benchmark measures.
-        GATEHOUSE_RATE_LIMIT_LOGIN: 'off',
-        GATEHOUSE_RATE_LIMIT_LOGIN_GLOBAL: 'off',
-      }),
-    ],
-    ['--expose-gc', ...(options.profile !== undefined ? ['--cpu-prof', '--cpu-prof-dir=.tmp/profile'] : [])],
-  );
-
-  // One caller of each kind, each signed in for real; all GET the same upstream path.
-  const browser = await signIn(publicUrl, 'alice');
-  const identityToken = await soapIdentityToken(publicUrl, 'alice');
-  const { secret: apiToken } = await createApiToken({ url: publicUrl }, await signIn(publicUrl, 'alice'), {
-    name: 'bench',
+  const bench = await startBench({
+    logLevel,
+    gatehouse: {
+      execArgv: [
+        '--expose-gc',
+        ...(options.profile !== undefined ? ['--cpu-prof', '--cpu-prof-dir=.tmp/profile'] : []),
+      ],
+    },
   });
-  const gatehouseUrl = `${publicUrl}/api/echo/datasets/42`;
-  const targets: Array<[caller: string, target: Target]> = [
-    ['bare', { url: `http://127.0.0.1:${bare.ready}/datasets/42`, headers: {} }],
-    [
-      'gatehouse cookie',
-      { url: gatehouseUrl, headers: { cookie: browser.cookieHeader(new URL(publicUrl)), 'x-csrf': '1' } },
-    ],
-    ['gatehouse soap', { url: gatehouseUrl, headers: { authorization: `Bearer ${identityToken}` } }],
-    ['gatehouse api-token', { url: gatehouseUrl, headers: { authorization: `Bearer ${apiToken}` } }],
-  ];
-  // A refused caller would be measured at the speed of its 401: each must reach the upstream.
-  for (const [caller, target] of targets) {
-    const response = await fetch(target.url, { headers: target.headers });
-    const body = await response.text();
-    if (response.status !== 200 || body !== payload)
-      throw new Error(`${caller}: ${target.url} answered ${response.status}: ${body.slice(0, 200)}`);
-  }
+  stopBench = bench.stop;
 
   const sockets = {
-    direct: { url: `ws://127.0.0.1:${upstream.ready}/feed`, headers: {} },
+    direct: { url: `ws://127.0.0.1:${bench.upstream.ready}/feed`, headers: {} },
     gatehouse: {
-      url: `ws://localhost:${gatehousePort}/api/live/feed`,
-      headers: { cookie: browser.cookieHeader(new URL(publicUrl)), origin: publicUrl },
+      url: `${bench.publicUrl.replace(/^http/, 'ws')}/api/live/feed`,
+      headers: { cookie: bench.browserCookie, origin: bench.publicUrl },
     },
   };
   const socketOptions = { rounds, seconds: duration, sockets: 8, window: 16 };
@@ -205,15 +93,10 @@ async function main(): Promise<void> {
   process.stdout.write(
     `\nGatehouse proxy benchmark: GET of a ${payload.length}-byte JSON, ${connections} connections, ${rounds} × ${duration} s per caller, alternating; Gatehouse log level ${logLevel}\n\n`,
   );
-  if (!onlyProxy) await measureMemory(publicUrl, gatehouse.child);
+  if (!onlyProxy) await measureMemory(bench.publicUrl, bench.gatehouse.child);
   else process.stdout.write('memory: skipped (--only-proxy)\n\n');
-  await measureThroughput(targets);
+  await measureThroughput(bench.targets);
   await measureWebSocketThroughput(sockets.direct, sockets.gatehouse, socketOptions);
-}
-
-interface Target {
-  url: string;
-  headers: Record<string, string>;
 }
 
 /**
@@ -320,5 +203,5 @@ async function measureThroughput(targets: Array<[caller: string, target: Target]
 try {
   await main();
 } finally {
-  for (const child of children) child.kill();
+  stopBench();
 }

@@ -113,6 +113,33 @@ describe('the /api fast path on one instance', () => {
     );
   });
 
+  test('a known session has its grant read beside its session record, in one store round trip', async () => {
+    const browser = new CookieBrowser();
+    await signIn(gatehouse, browser, 'alice');
+    const cookie = browser.cookieHeader(new URL(gatehouse.url));
+    assert.equal((await api(cookie)).status, 200, 'the first call learns which grant the session has');
+    const store = gatehouse.gh.deps.store;
+    const get = store.get;
+    const reads: string[] = [];
+    store.get = async (key: string) => {
+      const kind = key.split(':')[0]!;
+      reads.push(`start ${kind}`);
+      const value = await get.call(store, key);
+      reads.push(`end ${kind}`);
+      return value;
+    };
+    try {
+      assert.equal((await api(cookie)).status, 200);
+    } finally {
+      store.get = get;
+    }
+    // With Redis, reads started together go out in one write and come back in one answer.
+    assert.ok(
+      reads.indexOf('start grant') < reads.indexOf('end session'),
+      `the grant read starts before the session read ends: ${reads.join(', ')}`,
+    );
+  });
+
   test('refusals on the fast path are the error handler’s JSON, with no-store and the request id', async () => {
     const browser = new CookieBrowser();
     await signIn(gatehouse, browser, 'alice');

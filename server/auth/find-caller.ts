@@ -97,7 +97,7 @@ export async function findCaller(request: CallerRequest, deps: CallerDeps): Prom
     return {};
   }
   if (!data.grantId) return {};
-  const grant = idle || tooOld ? undefined : await deps.grants.get(data.grantId);
+  const grant = idle || tooOld ? undefined : await (session.grant?.(data.grantId) ?? deps.grants.get(data.grantId));
   if (!grant) {
     // Ended without revoking its refresh token: this request may be the callback of a new
     // sign-in in the same IdP session, and revoking could end the IdP grant its code belongs to.

@@ -29,6 +29,12 @@ export interface BrowserSession {
   seen(now: number): void | Promise<void>;
   /** Tells the browser to drop the session cookie. */
   clearCookie(): void;
+  /**
+   * The grant `grantId`, read from the store for this request, when the loader already started
+   * that read beside the session's (one store round trip instead of two); otherwise undefined,
+   * and the caller lookup reads it.
+   */
+  grant?(grantId: string): Promise<Grant | undefined> | undefined;
 }
 
 /** The parts of a request the caller lookup reads. */

@@ -1,4 +1,5 @@
-import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { Span } from '@opentelemetry/api';
 import type { AppError } from '../errors.ts';
 import type { Store } from '../store/store.ts';
@@ -221,14 +222,14 @@ class UpstreamCall implements UpstreamCallObservation {
     private readonly span: Span | undefined,
   ) {}
 
-  answered(response: IncomingMessage): void {
-    this.observation.upstreamStatus = statusLabel(response.statusCode);
-    this.span?.setAttribute('http.response.status_code', response.statusCode ?? 0);
+  answered(statusCode: number, body: Readable): void {
+    this.observation.upstreamStatus = statusLabel(statusCode);
+    this.span?.setAttribute('http.response.status_code', statusCode);
     // 'end' comes before the relayed response finishes, so the request's end sees this time;
     // 'close' also covers a body cut short.
     const end = (): void => this.end(undefined);
-    response.once('end', end);
-    response.once('close', end);
+    body.once('end', end);
+    body.once('close', end);
   }
 
   failed(code: string): void {

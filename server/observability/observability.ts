@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { AppError } from '../errors.ts';
 import type { Store } from '../store/store.ts';
 
@@ -72,7 +73,7 @@ export interface RequestObservation {
 /** One call to an upstream, from sending it until its answer is complete. */
 export interface UpstreamCallObservation {
   /** The response headers arrived; the call lasts until its body has been read. */
-  answered(response: IncomingMessage): void;
+  answered(statusCode: number, body: Readable): void;
   /** No answer: `code` is Gatehouse's error (`upstream_timeout`, `upstream_unreachable`, …). */
   failed(code: string): void;
 }

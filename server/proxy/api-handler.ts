@@ -1,5 +1,4 @@
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import https from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AppDeps } from '../deps.ts';
 import { requireSignedIn } from '../auth/find-caller.ts';
 import { sendJsonError } from '../error-handler.ts';
@@ -14,7 +13,7 @@ import { apiTokenError } from '../grants/api-token-auth.ts';
 import { audienceCheck } from './audience-check.ts';
 import { upstreamRequestHeaders } from './proxy-headers.ts';
 import { relayResponse } from './relay-response.ts';
-import { sendUpstream, type UpstreamAddress } from './send-upstream.ts';
+import { sendUpstream, type UpstreamAddress, type UpstreamResponse, upstreamPool } from './send-upstream.ts';
 import { upstreamPath } from './upstream-path.ts';
 import type { Upstream } from '../upstream-registry.ts';
 
@@ -47,19 +46,9 @@ export function apiHandler(deps: AppDeps, options: ApiHandlerOptions): RequestLi
   const basePath = publicUrl.pathname.replace(/\/+$/, '');
   const registry = new Map(options.upstreams.map((upstream) => [upstream.name, upstream]));
   const addresses = new Map(options.upstreams.map((upstream) => [upstream.name, addressOf(upstream)]));
+  const pools = new Map([...addresses].map(([name, address]) => [name, upstreamPool(address)]));
   const checkAudience = audienceCheck(deps.idp.clientId, deps.idp, deps.clock);
   warnAboutUnboundTokens(options.upstreams, deps.logger);
-  // Keep-alive per upstream; idle sockets close before Node's default 5 s server keep-alive would.
-  const agents = new Map(
-    options.upstreams.map((upstream) => [
-      upstream.name,
-      new (upstream.url.startsWith('https:') ? https.Agent : http.Agent)({
-        keepAlive: true,
-        timeout: 4000,
-        maxSockets: 256,
-      }),
-    ]),
-  );
   async function proxy(request: GateRequest): Promise<void> {
     const { req, res, requestId } = request;
     const grant = requireSignedIn(admissionOf(req, logger).caller);
@@ -69,10 +58,9 @@ export function apiHandler(deps: AppDeps, options: ApiHandlerOptions): RequestLi
     const address = addresses.get(upstream.name)!;
     const deadline = startDeadline(upstream, res);
     const clientIp = request.address;
-    const send = (accessToken: string | undefined): Promise<IncomingMessage> =>
+    const send = (accessToken: string | undefined): Promise<UpstreamResponse> =>
       sendUpstream({
         upstreamName: upstream.name,
-        address,
         path: requestTarget(address.basePath, path),
         method: req.method ?? 'GET',
         headers: upstreamRequestHeaders(req.headers, {
@@ -86,12 +74,12 @@ export function apiHandler(deps: AppDeps, options: ApiHandlerOptions): RequestLi
         body: hasBody ? req : undefined,
         maxBodyBytes: config.proxy.maxBodyBytes,
         timeoutMs: upstream.timeoutMs,
-        agent: agents.get(upstream.name)!,
+        pool: pools.get(upstream.name)!,
         caller: res,
         ...(deadline ? { deadline: { signal: deadline, ms: upstream.deadlineMs! } } : {}),
       });
 
-    let response: IncomingMessage;
+    let response: UpstreamResponse;
     let accessToken: string | undefined;
     try {
       accessToken = await accessTokenFor(upstream, grant);
@@ -99,7 +87,7 @@ export function apiHandler(deps: AppDeps, options: ApiHandlerOptions): RequestLi
       if (accessToken !== undefined && !hasBody && response.statusCode === 401 && rejectsToken(response)) {
         // The upstream says the token is no good although it looked fresh (revoked, clock skew):
         // one forced refresh and one retry. A streamed body cannot be replayed, hence "no body".
-        response.resume();
+        response.body.resume();
         accessToken = await accessTokenFor(upstream, grant, accessToken);
         response = await send(accessToken);
       }
@@ -206,7 +194,7 @@ function upstreamNameOf(path: string): string {
   return nameEnd === -1 ? path.slice(5) : path.slice(5, nameEnd);
 }
 
-export function rejectsToken(response: IncomingMessage): boolean {
+export function rejectsToken(response: Pick<UpstreamResponse, 'headers'>): boolean {
   const challenge = response.headers['www-authenticate'];
   return (
     typeof challenge === 'string' && /^\s*bearer\b/i.test(challenge) && /error\s*=\s*"?invalid_token"?/i.test(challenge)

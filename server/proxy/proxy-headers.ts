@@ -109,12 +109,17 @@ export function browserResponseHeaders(
   const out: Array<[string, string | string[]]> = [];
   for (const [name, value] of Object.entries(incoming)) {
     if (value === undefined || notReturned.has(name) || named.has(name) || name.startsWith('access-control-')) continue;
-    if ((Array.isArray(value) ? value : [value]).some((v) => forms.some((form) => v.includes(form)))) continue;
+    if (forms.length > 0 && holdsToken(value, forms)) continue;
     // A Basic or Negotiate challenge would open the browser's own login dialog for Gatehouse's origin.
     if (name === 'www-authenticate' && !/^\s*bearer\b/i.test(String(value))) continue;
     out.push([name, value]);
   }
   return out;
+}
+
+function holdsToken(value: string | string[], forms: readonly string[]): boolean {
+  if (typeof value === 'string') return forms.some((form) => value.includes(form));
+  return value.some((v) => forms.some((form) => v.includes(form)));
 }
 
 // Directives that let a shared cache store or serve a response (RFC 9111 §5.2.2).
@@ -158,14 +163,26 @@ export function rewriteLocation(location: string, upstreamUrl: string, mountPath
   return `${mountPath}${target.pathname.slice(base.pathname.length - 1)}${target.search}${target.hash}`;
 }
 
+// The forms of the token used last: a caller's token is the same on call after call until it is
+// refreshed, so its percent-encoding (a scan and a copy of ~1 KB) is not redone per response.
+let lastForms: { accessToken: string; forms: string[] } | undefined;
+
 /** The ways an echoed token appears: as sent, and percent-encoded (as in an echoed URL). */
 export function tokenForms(accessToken: string): string[] {
+  if (lastForms?.accessToken === accessToken) return lastForms.forms;
   const encoded = encodeURIComponent(accessToken);
-  return encoded === accessToken ? [accessToken] : [accessToken, encoded];
+  const forms = encoded === accessToken ? [accessToken] : [accessToken, encoded];
+  lastForms = { accessToken, forms };
+  return forms;
 }
 
-function connectionNamed(connection: string | string[] | undefined): Set<string> {
-  const value = Array.isArray(connection) ? connection.join(',') : (connection ?? '');
+const noneNamed: ReadonlySet<string> = new Set();
+
+function connectionNamed(connection: string | string[] | undefined): ReadonlySet<string> {
+  // What nearly every client and upstream sends: it names no other field, so there is nothing
+  // to parse (and no Set to build) on the common path.
+  if (connection === undefined || connection === 'keep-alive' || connection === 'close') return noneNamed;
+  const value = Array.isArray(connection) ? connection.join(',') : connection;
   return new Set(
     value
       .split(',')

@@ -1,10 +1,10 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Transform } from 'node:stream';
+import type { ServerResponse } from 'node:http';
+import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { AppError } from '../errors.ts';
 import { browserResponseHeaders, privateCacheControl, rewriteLocation, tokenForms } from './proxy-headers.ts';
-import { deadlinePassed } from './send-upstream.ts';
+import { deadlinePassed, type UpstreamResponse } from './send-upstream.ts';
 import type { Upstream } from '../upstream-registry.ts';
 
 /** Error bodies up to this size are read whole and searched for the access token. */
@@ -45,16 +45,16 @@ export interface RelayOptions {
  * Gatehouse cannot read, is replaced by a JSON error keeping the status.
  */
 export async function relayResponse(
-  response: IncomingMessage,
+  response: UpstreamResponse,
   res: ServerResponse,
   options: RelayOptions,
 ): Promise<void> {
   const { upstream, accessToken } = options;
-  const status = response.statusCode ?? 502;
+  const status = response.statusCode;
   const declared =
     response.headers['content-length'] === undefined ? undefined : Number(response.headers['content-length']);
   if (upstream.maxResponseBytes !== undefined && declared !== undefined && declared > upstream.maxResponseBytes) {
-    response.destroy();
+    response.body.destroy();
     throw responseTooLarge(upstream);
   }
 
@@ -108,14 +108,14 @@ export async function relayResponse(
   // Headers are out: a broken or oversized stream can only be cut, never turned into an error page.
   // The common path, with no cap and no deadline, is a plain pipe: stream.pipeline would cost an
   // AbortController (and a DOMException when it is done) per response.
-  if (upstream.maxResponseBytes === undefined && options.deadline === undefined) return pipeBody(response, res);
+  if (upstream.maxResponseBytes === undefined && options.deadline === undefined) return pipeBody(response.body, res);
   try {
     const signal = options.deadline ? { signal: options.deadline } : {};
-    if (upstream.maxResponseBytes === undefined) await pipeline(response, res, signal);
-    else await pipeline(response, byteLimit(upstream.maxResponseBytes), res, signal);
+    if (upstream.maxResponseBytes === undefined) await pipeline(response.body, res, signal);
+    else await pipeline(response.body, byteLimit(upstream.maxResponseBytes), res, signal);
   } catch {
     res.destroy();
-    response.destroy();
+    response.body.destroy();
   }
 }
 
@@ -123,10 +123,10 @@ export async function relayResponse(
  * Streams the body with backpressure; resolves when the browser has it all or is gone. A body
  * the upstream breaks off cuts the browser's response, so it is never taken for a whole one.
  */
-function pipeBody(response: IncomingMessage, res: ServerResponse): Promise<void> {
+function pipeBody(response: Readable, res: ServerResponse): Promise<void> {
   return new Promise((resolve) => {
     response.once('close', () => {
-      if (!response.complete) res.destroy();
+      if (!response.readableEnded) res.destroy();
     });
     response.once('error', () => res.destroy());
     res.once('close', () => {
@@ -143,12 +143,12 @@ function pipeBody(response: IncomingMessage, res: ServerResponse): Promise<void>
  * it passes `maxResponseBytes`, 504 when the deadline passes, 502 when the upstream breaks off.
  */
 async function readErrorBody(
-  response: IncomingMessage,
+  { headers, body: response }: UpstreamResponse,
   declared: number | undefined,
   upstream: Upstream,
   deadline: AbortSignal | undefined,
 ): Promise<Buffer | undefined> {
-  const encoding = String(response.headers['content-encoding'] ?? 'identity')
+  const encoding = String(headers['content-encoding'] ?? 'identity')
     .trim()
     .toLowerCase();
   const decode = encoding === 'identity' ? (body: Buffer) => body : decoders[encoding];
@@ -185,7 +185,7 @@ async function readErrorBody(
     deadline?.removeEventListener('abort', onDeadline);
   }
   if (deadline?.aborted) throw deadlinePassed(upstream.name, upstream.deadlineMs ?? 0);
-  if (!response.complete)
+  if (!response.readableEnded)
     throw new AppError('upstream_unreachable', `The ${upstream.name} API broke off its answer.`, {
       details: { upstream: upstream.name },
     });

@@ -217,7 +217,8 @@ export function websocketUpgrade(deps: AppDeps, options: WebSocketUpgradeOptions
         }
         if ('refusal' in answer) {
           res.once('finish', () => socket.end());
-          await relayResponse(answer.refusal, res, {
+          const { statusCode = 502, headers } = answer.refusal;
+          await relayResponse({ statusCode, headers, body: answer.refusal }, res, {
             upstream,
             mountPath: `${publicUrl.pathname.replace(/\/+$/, '')}/api/${upstream.name}`,
             accessToken,
