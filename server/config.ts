@@ -40,7 +40,13 @@ export interface Config {
     userInfoRefreshMs: number;
   };
   session: {
+    /** The newest session secret: it signs cookies and seals tokens. */
     secret: string;
+    /**
+     * Every configured secret, newest first ({@link secret} is the first): each verifies cookies
+     * and opens sealed tokens, so an older one keeps working while it is rotated out.
+     */
+    secrets: readonly string[];
     /** True when no secret was configured and a random one was made for this process. */
     secretGenerated: boolean;
     /** Milliseconds without a request after which a session ends. */
@@ -200,7 +206,7 @@ export const variables: readonly Variable[] = [
   {
     group: 'Sessions',
     name: 'GATEHOUSE_SESSION_SECRET',
-    doc: 'at least 32 characters; signs cookies and encrypts tokens at rest; required in production (e.g. `openssl rand -base64 48`)',
+    doc: 'at least 32 characters; signs cookies and encrypts tokens at rest; required in production (e.g. `openssl rand -base64 48`). To rotate: a comma-separated list, newest first; the newest signs and seals, every one verifies and opens (docs/multi-instance.md, "Rotating the session secret")',
   },
   { name: 'GATEHOUSE_SESSION_IDLE', doc: 'seconds without a request after which a session ends', default: '1800' },
   {
@@ -432,9 +438,8 @@ export function loadConfig(env: Env = readEnvironment()): Config {
       );
     secret = randomBytes(32).toString('base64url');
     secretGenerated = true;
-  } else if (secret.length < 32) {
-    problems.push(`GATEHOUSE_SESSION_SECRET must be at least 32 characters (got ${secret.length})`);
   }
+  const secrets = secretGenerated ? [secret] : sessionSecrets(secret, problems);
 
   const store = oneOf('GATEHOUSE_STORE', get, problems, ['memory', 'redis'] as const);
   const redisUrl = get('GATEHOUSE_REDIS_URL');
@@ -494,7 +499,13 @@ export function loadConfig(env: Env = readEnvironment()): Config {
       userInfo,
       userInfoRefreshMs: userInfoRefreshSeconds * 1000,
     },
-    session: { secret, secretGenerated, idleMs: idleSeconds * 1000, maxMs: maxSeconds * 1000 },
+    session: {
+      secret: secrets[0] ?? secret,
+      secrets,
+      secretGenerated,
+      idleMs: idleSeconds * 1000,
+      maxMs: maxSeconds * 1000,
+    },
     store,
     redisUrl,
     workers,
@@ -733,4 +744,25 @@ function checkUrl(
   }
   if (raw.includes('#')) problems.push(`${name} must not have a fragment (got "${raw}")`);
   if (!allow.query && parsed.search) problems.push(`${name} must not have a query (got "${raw}")`);
+}
+
+/**
+ * GATEHOUSE_SESSION_SECRET as a list, newest first. One secret (the usual case) is a list of
+ * one; a comma separates secrets, which base64 and hex secrets never contain.
+ */
+function sessionSecrets(raw: string, problems: string[]): string[] {
+  const secrets = raw.split(',').map((part) => part.trim());
+  if (secrets.length === 1) {
+    if (raw.length < 32) problems.push(`GATEHOUSE_SESSION_SECRET must be at least 32 characters (got ${raw.length})`);
+    return [raw];
+  }
+  secrets.forEach((part, i) => {
+    if (part.length < 32)
+      problems.push(
+        `GATEHOUSE_SESSION_SECRET: secret ${i + 1} of ${secrets.length} must be at least 32 characters (got ${part.length}); the list is comma-separated, newest first`,
+      );
+  });
+  if (new Set(secrets).size !== secrets.length)
+    problems.push('GATEHOUSE_SESSION_SECRET lists the same secret twice; list each once, newest first');
+  return secrets;
 }

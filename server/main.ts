@@ -154,7 +154,7 @@ async function startOn(server: Server, configured: Config, options: StartOptions
     await Promise.all([devIdp?.close(), observability.close()]); // a start that fails leaves nothing listening
     throw error;
   });
-  const grants = new GrantStore(store, config.session.secret, clock);
+  const grants = new GrantStore(store, config.session.secrets, clock, logger);
   const idp = new IdpAdapter(
     // configured, or the embedded IdP's (withEmbeddedIdp)
     {

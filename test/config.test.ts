@@ -89,6 +89,19 @@ describe('configuration', () => {
     assert.match(problems.join('\n'), /GATEHOUSE_OIDC_SCOPES must include "openid"/);
   });
 
+  test('GATEHOUSE_SESSION_SECRET takes a comma-separated list, newest first, each at least 32 characters', () => {
+    const newest = 'n'.repeat(40);
+    const older = 'o'.repeat(32);
+    const config = loadConfig({ NODE_ENV: 'test', GATEHOUSE_SESSION_SECRET: `${newest}, ${older}` });
+    assert.deepEqual(config.session.secrets, [newest, older]);
+    assert.equal(config.session.secret, newest, 'the newest signs and seals');
+
+    const problems = problemsOf({ GATEHOUSE_SESSION_SECRET: `${newest},short,${newest}` }).join('\n');
+    assert.match(problems, /GATEHOUSE_SESSION_SECRET: secret 2 of 3 must be at least 32 characters \(got 5\)/);
+    assert.match(problems, /GATEHOUSE_SESSION_SECRET lists the same secret twice/);
+    assert.ok(!problems.includes(newest), 'no secret is echoed');
+  });
+
   test('production refuses http URLs, a missing issuer and a missing session secret', () => {
     const problems = problemsOf({ NODE_ENV: 'production', GATEHOUSE_PUBLIC_URL: 'http://gatehouse.example' }).join(
       '\n',

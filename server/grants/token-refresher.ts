@@ -8,7 +8,7 @@ import type { Logger } from '../log.ts';
 import { observed } from '../observability/observability.ts';
 import { hashHandle, randomHandle } from '../random.ts';
 import type { Store } from '../store/store.ts';
-import type { Grant, GrantStore, TokenSet } from './grant-store.ts';
+import { type Grant, type GrantStore, grantLockKey, type TokenSet } from './grant-store.ts';
 import { signOutGrant } from './sign-out-grant.ts';
 import { setBounded } from '../bounded-map.ts';
 
@@ -162,7 +162,7 @@ export class TokenRefresher {
   }
 
   private async refreshUnderLock(grantId: string, need: TokenNeed, rejected: string | undefined): Promise<string> {
-    const lockKey = `lock:refresh:${grantId}`;
+    const lockKey = grantLockKey(grantId);
     const owner = randomHandle(12);
     let waitedMs = 0;
     for (

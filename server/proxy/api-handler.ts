@@ -13,7 +13,7 @@ import { beginRequest } from '../http/request-context.ts';
 import type { RequestListener } from '../http/request-listener.ts';
 import { clientAddressOf, type TrustProxy } from '../http/trust-proxy.ts';
 import { type Logger, requestContext } from '../log.ts';
-import { sessionIdFromCookie } from '../session/session-cookie.ts';
+import { resignSessionCookie, verifySessionCookie } from '../session/session-cookie.ts';
 import { sessionStoreFor } from '../session/session-middleware.ts';
 import { apiTokenError } from '../tokens/api-token-auth.ts';
 import type { ApiTokenStore } from '../tokens/api-token-store.ts';
@@ -86,19 +86,24 @@ export function apiHandler(deps: AppDeps, options: ApiHandlerOptions): RequestLi
   // A browser sends the same cookie on every call: its signature is checked once (HMAC-SHA256),
   // not on every call. Only cookies with a valid signature are remembered.
   const verifiedCookies = new Map<string, string>();
-  function sessionIdOf(cookie: string | undefined): string | undefined {
+  function sessionIdOf(cookie: string | undefined, res: ServerResponse): string | undefined {
     if (cookie === undefined) return undefined;
     const known = verifiedCookies.get(cookie);
     if (known !== undefined) return known;
-    const id = sessionIdFromCookie(cookie, config.session.secret);
-    if (id !== undefined) setBounded(verifiedCookies, cookie, id, maxVerifiedCookies);
-    return id;
+    const verified = verifySessionCookie(cookie, config.session.secrets);
+    if (verified === undefined) return undefined;
+    // Signed with an older secret (a rotation): re-signed for the browser, and not remembered,
+    // so this costs a few HMACs until the browser sends the new cookie.
+    if (!verified.current)
+      resignSessionCookie(res, sessionCookie, verified.id, config.session.secrets, config.secureCookies);
+    else setBounded(verifiedCookies, cookie, verified.id, maxVerifiedCookies);
+    return verified.id;
   }
 
   /** The browser session the cookie reaches, read from the records express-session keeps. */
   async function browserSession(req: IncomingMessage, res: ServerResponse) {
     const cookie = readCookie(req, sessionCookie);
-    const id = sessionIdOf(cookie);
+    const id = sessionIdOf(cookie, res);
     const data =
       id === undefined
         ? undefined

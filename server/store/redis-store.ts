@@ -157,6 +157,15 @@ export class RedisStore implements Store {
     };
   }
 
+  /**
+   * Every key starting with `prefix`, read with SCAN a batch at a time (Redis keeps serving
+   * meanwhile). For maintenance commands (re-sealing after a secret rotation), not requests.
+   */
+  async *keysWithPrefix(prefix: string): AsyncGenerator<string> {
+    const match = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
+    for await (const keys of this.client.scanIterator({ MATCH: match, COUNT: 500 })) yield* keys;
+  }
+
   ping(): Promise<void> {
     return this.run(async () => {
       await this.client.ping();
