@@ -8,6 +8,25 @@ import { loadUpstreamRegistry, type Upstream } from './proxy/upstream-registry.t
 /** Where Gatehouse keeps its state: one process (`memory`) or several instances (`redis`). */
 export type StoreKind = 'memory' | 'redis';
 
+/** A Redis node's address, as listed in GATEHOUSE_REDIS_SENTINELS or GATEHOUSE_REDIS_CLUSTER. */
+export interface RedisNodeAddress {
+  host: string;
+  port: number;
+}
+
+/** How to reach the data nodes of a Sentinel or Cluster deployment (the URL says it for one server). */
+export interface RedisNodeAuth {
+  username?: string;
+  password?: string;
+  tls: boolean;
+}
+
+/** Which Redis deployment the store uses: one server, a Sentinel-watched master, or a Cluster. */
+export type RedisTopology =
+  | { kind: 'single'; url: string }
+  | ({ kind: 'sentinel'; sentinels: RedisNodeAddress[]; masterName: string; sentinelPassword?: string } & RedisNodeAuth)
+  | ({ kind: 'cluster'; nodes: RedisNodeAddress[] } & RedisNodeAuth);
+
 /** How Gatehouse authenticates to the IdP's token endpoint. */
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
 
@@ -56,6 +75,8 @@ export interface Config {
   };
   store: StoreKind;
   redisUrl: string | undefined;
+  /** The Redis deployment with GATEHOUSE_STORE=redis: one server (GATEHOUSE_REDIS_URL), Sentinel or Cluster. */
+  redis: RedisTopology | undefined;
   /** How many worker processes serve requests (node:cluster); 1 = this process alone. */
   workers: number;
   devIdpPort: number;
@@ -223,8 +244,40 @@ export const variables: readonly Variable[] = [
   },
   {
     name: 'GATEHOUSE_REDIS_URL',
-    doc: 'redis://host:port, required when GATEHOUSE_STORE=redis',
+    doc: 'redis://host:port (one Redis server); with GATEHOUSE_STORE=redis, this or GATEHOUSE_REDIS_SENTINELS or GATEHOUSE_REDIS_CLUSTER is required',
     example: 'redis://127.0.0.1:6379',
+  },
+  {
+    name: 'GATEHOUSE_REDIS_SENTINELS',
+    doc: 'Redis Sentinel: the sentinels as host:port,host:port,… (3 are enough); needs GATEHOUSE_REDIS_SENTINEL_MASTER',
+    example: 'sentinel-0.redis:26379,sentinel-1.redis:26379,sentinel-2.redis:26379',
+  },
+  {
+    name: 'GATEHOUSE_REDIS_SENTINEL_MASTER',
+    doc: "Redis Sentinel: the monitored master's name (`sentinel monitor <name> …`)",
+    example: 'mymaster',
+  },
+  {
+    name: 'GATEHOUSE_REDIS_SENTINEL_PASSWORD',
+    doc: "Redis Sentinel: the sentinels' own password (requirepass in sentinel.conf), when they have one",
+  },
+  {
+    name: 'GATEHOUSE_REDIS_CLUSTER',
+    doc: 'Redis Cluster: some of its nodes as host:port,host:port,… (the rest are discovered)',
+    example: 'redis-0:6379,redis-1:6379,redis-2:6379',
+  },
+  {
+    name: 'GATEHOUSE_REDIS_USERNAME',
+    doc: 'Sentinel or Cluster: ACL user name on the Redis nodes (with one server, put it in GATEHOUSE_REDIS_URL)',
+  },
+  {
+    name: 'GATEHOUSE_REDIS_PASSWORD',
+    doc: 'Sentinel or Cluster: password of the Redis nodes (with one server, put it in GATEHOUSE_REDIS_URL)',
+  },
+  {
+    name: 'GATEHOUSE_REDIS_TLS',
+    doc: 'Sentinel or Cluster: true to connect to every node (sentinels included) over TLS, as rediss:// does for one server',
+    default: 'false',
   },
   {
     name: 'GATEHOUSE_WORKERS',
@@ -443,14 +496,7 @@ export function loadConfig(env: Env = readEnvironment()): Config {
 
   const store = oneOf('GATEHOUSE_STORE', get, problems, ['memory', 'redis'] as const);
   const redisUrl = get('GATEHOUSE_REDIS_URL');
-  if (store === 'redis') {
-    if (!redisUrl)
-      problems.push('GATEHOUSE_REDIS_URL is required when GATEHOUSE_STORE=redis (e.g. redis://127.0.0.1:6379)');
-    else if (!/^rediss?:\/\//.test(redisUrl))
-      problems.push(
-        'GATEHOUSE_REDIS_URL must start with redis:// or rediss:// (e.g. redis://:password@host:6379; the value is not shown, it may hold a password)',
-      );
-  }
+  const redis = store === 'redis' ? redisTopology(get, problems) : undefined;
   const workers = workerCount(get, problems, { store, secretGenerated, issuer });
   const logLevel = oneOf('GATEHOUSE_LOG_LEVEL', get, problems, ['debug', 'info', 'warn', 'error', 'silent'] as const);
   const observability = observabilitySettings(get, problems, port);
@@ -508,6 +554,7 @@ export function loadConfig(env: Env = readEnvironment()): Config {
     },
     store,
     redisUrl,
+    redis,
     workers,
     devIdpPort,
     logLevel,
@@ -765,4 +812,77 @@ function sessionSecrets(raw: string, problems: string[]): string[] {
   if (new Set(secrets).size !== secrets.length)
     problems.push('GATEHOUSE_SESSION_SECRET lists the same secret twice; list each once, newest first');
   return secrets;
+}
+
+/**
+ * The Redis deployment: exactly one of GATEHOUSE_REDIS_URL (one server),
+ * GATEHOUSE_REDIS_SENTINELS with GATEHOUSE_REDIS_SENTINEL_MASTER, or GATEHOUSE_REDIS_CLUSTER.
+ */
+function redisTopology(get: Getter, problems: string[]): RedisTopology | undefined {
+  const url = get('GATEHOUSE_REDIS_URL');
+  const sentinels = get('GATEHOUSE_REDIS_SENTINELS');
+  const cluster = get('GATEHOUSE_REDIS_CLUSTER');
+  const given = [
+    url && 'GATEHOUSE_REDIS_URL',
+    sentinels && 'GATEHOUSE_REDIS_SENTINELS',
+    cluster && 'GATEHOUSE_REDIS_CLUSTER',
+  ];
+  const named = given.filter((name): name is string => Boolean(name));
+  if (named.length === 0) {
+    problems.push(
+      'GATEHOUSE_REDIS_URL is required when GATEHOUSE_STORE=redis (e.g. redis://127.0.0.1:6379), or GATEHOUSE_REDIS_SENTINELS or GATEHOUSE_REDIS_CLUSTER',
+    );
+    return undefined;
+  }
+  if (named.length > 1) {
+    problems.push(`${named.join(' and ')} are both set: set one of them, for the one Redis deployment to use`);
+    return undefined;
+  }
+  if (url) {
+    if (!/^rediss?:\/\//.test(url)) {
+      problems.push(
+        'GATEHOUSE_REDIS_URL must start with redis:// or rediss:// (e.g. redis://:password@host:6379; the value is not shown, it may hold a password)',
+      );
+      return undefined;
+    }
+    return { kind: 'single', url };
+  }
+  const tls = oneOf('GATEHOUSE_REDIS_TLS', get, problems, ['false', 'true'] as const) === 'true';
+  const username = get('GATEHOUSE_REDIS_USERNAME');
+  const password = get('GATEHOUSE_REDIS_PASSWORD');
+  const auth = { tls, ...(username ? { username } : {}), ...(password ? { password } : {}) };
+  if (cluster) return { kind: 'cluster', nodes: nodeAddresses('GATEHOUSE_REDIS_CLUSTER', cluster, problems), ...auth };
+  const masterName = get('GATEHOUSE_REDIS_SENTINEL_MASTER');
+  if (!masterName)
+    problems.push(
+      "GATEHOUSE_REDIS_SENTINEL_MASTER is required with GATEHOUSE_REDIS_SENTINELS: the master's name in `sentinel monitor <name> …` (e.g. mymaster)",
+    );
+  const sentinelPassword = get('GATEHOUSE_REDIS_SENTINEL_PASSWORD');
+  return {
+    kind: 'sentinel',
+    sentinels: nodeAddresses('GATEHOUSE_REDIS_SENTINELS', sentinels!, problems),
+    masterName: masterName ?? '',
+    ...(sentinelPassword ? { sentinelPassword } : {}),
+    ...auth,
+  };
+}
+
+/** `host:port,host:port` as addresses; each bad entry is a problem naming it. */
+function nodeAddresses(name: string, raw: string, problems: string[]): RedisNodeAddress[] {
+  const nodes: RedisNodeAddress[] = [];
+  for (const entry of raw
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean)) {
+    const match = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(entry);
+    const port = Number(match?.[2]);
+    if (!match || port < 1 || port > 65535) {
+      problems.push(`${name}: "${entry}" is not host:port (e.g. redis-0.redis:6379)`);
+      continue;
+    }
+    nodes.push({ host: match[1]!.replace(/^\[|\]$/g, ''), port });
+  }
+  if (nodes.length === 0 && !problems.some((problem) => problem.startsWith(name)))
+    problems.push(`${name} lists no node: give host:port,host:port,…`);
+  return nodes;
 }

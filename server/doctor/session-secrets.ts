@@ -38,7 +38,7 @@ export async function main(
     return 0;
   }
   const logger = createLogger('silent');
-  const store = await RedisStore.connect({ url: config.redisUrl!, logger });
+  const store = await RedisStore.connect({ topology: config.redis!, logger });
   try {
     const report = await resealRecords(
       {

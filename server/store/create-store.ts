@@ -26,6 +26,6 @@ async function connectStore(config: Config, clock: Clock, logger: Logger): Promi
       return new MemoryStore(clock);
     case 'redis':
       // Redis keeps its own time for TTLs; the injected clock only drives Gatehouse's checks.
-      return RedisStore.connect({ url: config.redisUrl!, logger });
+      return RedisStore.connect({ topology: config.redis!, logger });
   }
 }
