@@ -1,8 +1,10 @@
 // Gatehouse on Redis Cluster: three masters with a replica each, created by the test with
 // `redis-cli --cluster create`.
-import { after, before, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../server/config.ts';
+import { checkStore } from '../server/doctor/check-store.ts';
 import { createLogger } from '../server/log.ts';
 import { RedisStore } from '../server/store/redis-store.ts';
 import { redisSkipReason } from './helpers/redis-server.ts';
@@ -18,6 +20,15 @@ describe('Redis Cluster', { skip: redisSkipReason() }, () => {
   });
   after(async () => {
     await deployment?.close();
+  });
+
+  test('npm run doctor: cluster_state:ok, and noeviction on every master', async () => {
+    const checks = await checkStore(loadConfig({ NODE_ENV: 'test', ...deployment.env }));
+    const byId = new Map(checks.map((check) => [check.id, check]));
+    assert.equal(byId.get('store')?.status, 'ok', JSON.stringify(checks));
+    assert.match(byId.get('store')!.detail, /3 masters and 3 replicas: cluster_state:ok/);
+    assert.equal(byId.get('store_eviction')?.status, 'ok');
+    assert.match(byId.get('store_eviction')!.detail, /all 3 masters/);
   });
 
   describe('RedisStore keeps the store contract', () => {
