@@ -102,7 +102,7 @@ export class Authorizations {
     if (typeof browser !== 'string' || hashHandle(browser) !== transaction.browser) {
       throw callbackError('browser_mismatch', 'This sign-in was started in another browser.');
     }
-    const refused = idpErrorAtCallback(req);
+    const refused = idpErrorAtCallback(req, idp);
     if (refused) throw refused;
 
     const callbackUrl = new URL(this.redirectUri);
