@@ -261,7 +261,8 @@ describe('configuration', () => {
       cwd: dir,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, GATEHOUSE_STORE: 'memory' },
       encoding: 'utf8',
-      timeout: 30_000,
+      // A bound on a hang, not on speed: tsx compiling main.ts on a busy 2-core machine took over 30 s.
+      timeout: 120_000,
     });
     assert.equal(result.status, 1, result.stderr);
     assert.match(result.stderr, /invalid configuration:/);
