@@ -8,7 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startDevIdp } from '../server/dev/dev-idp.ts';
 import { createLogger } from '../server/log.ts';
-import { start } from '../server/main.ts';
+import { start } from '../server/start.ts';
 import { MemoryStore } from '../server/store/memory-store.ts';
 import { payload } from './bench-payload.ts';
 

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { parseEnv } from 'node:util';
-import { loadUpstreamRegistry, type Upstream } from './proxy/upstream-registry.ts';
+import { loadUpstreamRegistry, type Upstream } from './upstream-registry.ts';
 
 /** Where Gatehouse keeps its state: one process (`memory`) or several instances (`redis`). */
 export type StoreKind = 'memory' | 'redis';

@@ -8,8 +8,8 @@ import type { Caller, CallerRequest } from '../gate/caller.ts';
 
 export type { BrowserSession, Caller, CallerRequest } from '../gate/caller.ts';
 import type { RateLimits } from '../http/rate-limits.ts';
-import { authenticateApiToken } from '../tokens/api-token-auth.ts';
-import { apiTokenPrefix, type ApiTokenStore } from '../tokens/api-token-store.ts';
+import { authenticateApiToken } from '../grants/api-token-auth.ts';
+import { apiTokenPrefix, type ApiTokenStore } from '../grants/api-token-store.ts';
 
 /** The browser session's idle and absolute limits in milliseconds (`config.session`). */
 export type SessionLimits = Pick<Config['session'], 'idleMs' | 'maxMs'>;

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Clock } from '../clock.ts';
-import type { Upstream } from '../proxy/upstream-registry.ts';
+import type { Upstream } from '../upstream-registry.ts';
 import { dataverseApi } from './demo-dataverse-api.ts';
 import { type RenkuProjectSeed, renkuApi, renkuApiPath } from './demo-renku-api.ts';
 

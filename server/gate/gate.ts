@@ -44,6 +44,8 @@ export class GateRequest implements CallerRequest {
   credential: Credential = 'none';
   /** Set by the last step only: a handler serves the request only when it is true. */
   admitted = false;
+  /** Whether `100 Continue` was sent. */
+  bodyInvited = false;
 
   constructor(
     readonly req: IncomingMessage,
@@ -82,7 +84,10 @@ export interface GateOptions {
   rateLimits?: RateLimits | undefined;
   /** Who is calling (`findCaller` with its dependencies): the gate names the step, the auth feature owns the rule. */
   identify(request: CallerRequest): Promise<Caller>;
-  /** Notes forwarding headers from a peer that is not a trusted proxy (once-per-process warning). */
+  /**
+   * Notes forwarding headers a proxy got wrong: from a peer that is not a trusted proxy, or no
+   * `X-Forwarded-Proto: https` from one that is (once-per-process warnings).
+   */
   noteForwarding?: ((req: IncomingMessage) => void) | undefined;
 }
 
@@ -150,7 +155,13 @@ export const crossSiteRule: GateStep = (gate, request) => {
   const { req } = request;
   if (isSafeMethod(req.method ?? 'GET') || request.route.crossSite) return;
   const origin = req.headers.origin;
-  if (req.headers['sec-fetch-site'] === 'cross-site' || (origin !== undefined && origin !== gate.origin)) {
+  const site = req.headers['sec-fetch-site'];
+  // Sec-Fetch-Site, when sent, is the browser's own verdict. Origin is "null" on every form POST
+  // from a page with `Referrer-Policy: no-referrer` (helmet's default, so Gatehouse's own pages):
+  // it decides only for browsers that send no Sec-Fetch-Site.
+  const crossSite =
+    site !== undefined ? site !== 'same-origin' && site !== 'none' : origin !== undefined && origin !== gate.origin;
+  if (crossSite) {
     throw new AppError('cross_site_request', 'Gatehouse accepts changes only from its own pages.');
   }
 };
@@ -243,8 +254,20 @@ function missingProof(rule: Rule): AppError {
 export const admitStep: GateStep = (_gate, request) => {
   request.admitted = true;
   (request.req as Admitted)[admission] = request;
-  if (expectsContinue(request.req)) request.res.writeContinue();
+  inviteBody(request);
 };
+
+/**
+ * Sends `100 Continue` once to a client that waits for it before sending its body: when the
+ * request is admitted, or when the gate itself must read the body (a form's token, the last
+ * proof it checks).
+ */
+export function inviteBody(request: GateRequest): void {
+  if (!request.bodyInvited && expectsContinue(request.req)) {
+    request.bodyInvited = true;
+    request.res.writeContinue();
+  }
+}
 
 /**
  * The gate's steps, in order. A new security step goes here, and so reaches every path that

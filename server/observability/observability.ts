@@ -1,7 +1,17 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { AppError } from '../errors.ts';
-import { requestContext } from '../log.ts';
 import type { Store } from '../store/store.ts';
+
+/** What every log line made inside a request carries. */
+export interface RequestContext {
+  requestId: string;
+  /** The request's metrics and span, when observability is on. */
+  observation?: RequestObservation;
+}
+
+/** Carries the request id (and the request's observation) to everything done while serving that request. */
+export const requestContext = new AsyncLocalStorage<RequestContext>();
 
 /** The route families requests are counted by; a path maps to one in {@link routeFamily}. */
 export type RouteFamily = 'auth' | 'api' | 'soap' | 'external' | 'device' | 'page' | 'health';

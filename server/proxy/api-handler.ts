@@ -10,13 +10,13 @@ import type { Grant } from '../grants/grant-store.ts';
 import type { TokenRefresher } from '../grants/token-refresher.ts';
 import type { RequestListener } from '../http/request-listener.ts';
 import type { Logger } from '../log.ts';
-import { apiTokenError } from '../tokens/api-token-auth.ts';
+import { apiTokenError } from '../grants/api-token-auth.ts';
 import { audienceCheck } from './audience-check.ts';
 import { upstreamRequestHeaders } from './proxy-headers.ts';
 import { relayResponse } from './relay-response.ts';
 import { sendUpstream, type UpstreamAddress } from './send-upstream.ts';
 import { upstreamPath } from './upstream-path.ts';
-import type { Upstream } from './upstream-registry.ts';
+import type { Upstream } from '../upstream-registry.ts';
 
 /** What the `/api` handler needs besides the app's dependencies. */
 export interface ApiHandlerOptions {

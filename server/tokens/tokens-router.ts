@@ -6,7 +6,7 @@ import type { Grant } from '../grants/grant-store.ts';
 import { signOutGrant } from '../grants/sign-out-grant.ts';
 import { answersIn } from '../http/error-format.ts';
 import { noStore } from '../http/no-store.ts';
-import type { ApiToken, ApiTokenStore } from './api-token-store.ts';
+import type { ApiToken, ApiTokenStore } from '../grants/api-token-store.ts';
 import type { ApiTokenIssuer, PendingToken } from './token-issuer.ts';
 import { lifetimeChoices, parseTokenRequest } from './token-request.ts';
 import { observed } from '../observability/observability.ts';

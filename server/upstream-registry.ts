@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { reservedRequestHeaders } from './http/header-names.ts';
 
 /** Which access token Gatehouse sends to an upstream. */
 export type UpstreamTokenKind = 'user' | 'client' | 'none';
@@ -60,25 +61,16 @@ const knownKeys = new Set([
   'headers',
 ]);
 const knownMethods = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+// Gatehouse forwards only the methods above unless an upstream lists another (WebDAV's PROPFIND,
+// say; the gate's method rule). CONNECT asks for a tunnel, which a request proxy cannot give.
+const extensionMethod = /^[A-Z][A-Z0-9_-]{0,31}$/;
+
+function isDeclarableMethod(method: string): boolean {
+  return knownMethods.has(method) || (method !== 'CONNECT' && extensionMethod.test(method));
+}
 const headerName = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 // Headers Gatehouse sets or strips itself: a registry entry may not smuggle them in.
-const reservedHeaders = new Set([
-  'host',
-  'cookie',
-  'authorization',
-  'proxy-authorization',
-  'content-length',
-  'transfer-encoding',
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'upgrade',
-  'expect',
-  'forwarded',
-  'x-request-id',
-]);
+const reservedHeaders = reservedRequestHeaders;
 
 /**
  * Reads and validates the `GATEHOUSE_APIS` file. Problems are appended to `problems` (the
@@ -209,9 +201,9 @@ function validateUpstream(
     const list = Array.isArray(raw.methods)
       ? raw.methods.map((m) => (typeof m === 'string' ? m.toUpperCase() : m))
       : undefined;
-    if (!list || list.length === 0 || !list.every((m) => typeof m === 'string' && knownMethods.has(m))) {
+    if (!list || list.length === 0 || !list.every((m) => typeof m === 'string' && isDeclarableMethod(m))) {
       problem(
-        `"methods" must be a non-empty list of ${[...knownMethods].join(', ')} (got ${JSON.stringify(raw.methods)})`,
+        `"methods" must be a non-empty list of ${[...knownMethods].join(', ')} or other method names such as PROPFIND (not CONNECT) (got ${JSON.stringify(raw.methods)})`,
       );
     } else {
       methods = [...new Set(list as string[])];
