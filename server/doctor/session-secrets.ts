@@ -2,7 +2,7 @@ import { pathToFileURL } from 'node:url';
 import { systemClock } from '../clock.ts';
 import { loadConfig, readEnvironment } from '../config.ts';
 import { GrantStore } from '../grants/grant-store.ts';
-import { type ResealReport, resealRecords } from '../grants/reseal-records.ts';
+import { type ResealReport, resealRecords } from './reseal-records.ts';
 import { createLogger } from '../log.ts';
 import { sessionRecordTtlMs } from '../session/session-middleware.ts';
 import { RedisStore } from '../store/redis-store.ts';

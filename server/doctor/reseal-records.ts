@@ -2,8 +2,8 @@ import type { SessionData } from 'express-session';
 import type { Clock } from '../clock.ts';
 import { externalCredentialsContext } from '../external/external-credentials.ts';
 import type { Store } from '../store/store.ts';
-import type { Grant, GrantStore } from './grant-store.ts';
-import { TokenCipher, UnknownSecretError } from './token-cipher.ts';
+import type { Grant, GrantStore } from '../grants/grant-store.ts';
+import { TokenCipher, UnknownSecretError } from '../grants/token-cipher.ts';
 
 /** How many records of one kind each secret opens. */
 export interface SealingCount {
