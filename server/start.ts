@@ -8,6 +8,7 @@ import { type CallerDeps, findCaller } from './auth/find-caller.ts';
 import { connectorRouter } from './connector/connector-router.ts';
 import { type DemoApis, demoUpstreams, startDemoApis } from './dev/demo-apis.ts';
 import { demoLookupExamples } from './dev/demo-datasets.ts';
+import { liveSocketPage } from './dev/live-socket-page.ts';
 import { type DevIdp, type DevIdpOptions, startDevIdp } from './dev/dev-idp.ts';
 import { doctorRouter } from './doctor/doctor-router.ts';
 import { mountExternalLogin } from './external/mount-external-login.ts';
@@ -15,7 +16,7 @@ import { createGate, type GateStep } from './gate/gate.ts';
 import { GrantStore } from './grants/grant-store.ts';
 import { TokenRefresher } from './grants/token-refresher.ts';
 import { RateLimits } from './http/rate-limits.ts';
-import { requestListener } from './http/request-listener.ts';
+import { requestListener, upgradeListener } from './http/request-listener.ts';
 import { recordHeaders, securityHeaders } from './http/security-headers.ts';
 import { trustProxy } from './http/trust-proxy.ts';
 import { untrustedForwardingWarning } from './http/untrusted-forwarding.ts';
@@ -25,6 +26,7 @@ import { idpSettingsFor } from './idp/idp-settings.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createObservability, observeStore } from './observability/create-observability.ts';
 import { apiHandler } from './proxy/api-handler.ts';
+import { websocketUpgrade } from './proxy/websocket-upgrade.ts';
 import type { Upstream } from './upstream-registry.ts';
 import { randomHandle } from './random.ts';
 import { createStore } from './store/create-store.ts';
@@ -196,6 +198,10 @@ async function startOn(server: Server, configured: Config, options: StartOptions
   ]);
   extensions.routers.push(['/auth/doctor', doctorRouter(deps, { upstreams, tokens })]);
   (extensions.homeLinks ??= []).push({ href: '/connector', label: 'Link a Dataverse dataset to Renku' });
+  if (demoApis) {
+    extensions.routers.push(['/live', liveSocketPage()]);
+    extensions.homeLinks.push({ href: '/live', label: 'A live socket to the demo API' });
+  }
   mountApiTokens(
     extensions,
     deps,
@@ -232,8 +238,15 @@ async function startOn(server: Server, configured: Config, options: StartOptions
   );
   const app = createApp(deps, extensions, gate);
   const api = apiHandler(deps, { upstreams, tokens, gate });
+  const websockets = websocketUpgrade(deps, {
+    upstreams,
+    tokens,
+    gate,
+    ...(extensions.apiTokens ? { apiTokens: extensions.apiTokens } : {}),
+  });
   const listener = requestListener(app, api);
   server.on('request', listener);
+  server.on('upgrade', upgradeListener(listener, websockets.handle));
   // With a listener here Node no longer answers `Expect: 100-continue` itself: the gate sends
   // `100 Continue` only once it admitted the request.
   server.on('checkContinue', listener);
@@ -242,6 +255,8 @@ async function startOn(server: Server, configured: Config, options: StartOptions
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
+      // Upgraded sockets are no longer the server's connections: closed here (code 1001).
+      websockets.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();

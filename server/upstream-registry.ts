@@ -28,6 +28,16 @@ export interface Upstream {
   deadlineMs?: number;
   /** Static request headers, values already resolved (some come from environment variables). */
   headers: Record<string, string>;
+  /** Set when the upstream takes WebSockets at `/api/<name>/…` (`"websocket"` in the file). */
+  websocket?: UpstreamWebSocket;
+}
+
+/** What an upstream that opted in to WebSockets allows (see docs/apis.md, "WebSockets"). */
+export interface UpstreamWebSocket {
+  /** Read-only API tokens may open sockets too (a socket carries writes, so off unless declared). */
+  readOnlyTokens: boolean;
+  /** Sockets are closed after this long, so the client reconnects with a fresh token; undefined: no limit. */
+  maxLifetimeMs?: number;
 }
 
 /** The registry as written in the `GATEHOUSE_APIS` file (before validation). */
@@ -44,6 +54,8 @@ export interface UpstreamDefinition {
   deadlineMs?: number;
   /** A value is either the header value or `{ "env": "VARIABLE" }` to read it from the environment. */
   headers?: Record<string, string | { env: string }>;
+  /** `true`, or `{ "readOnlyTokens": true, "maxLifetimeMs": 3600000 }`. */
+  websocket?: boolean | { readOnlyTokens?: boolean; maxLifetimeMs?: number };
 }
 
 const defaultTimeoutMs = 30_000;
@@ -59,6 +71,7 @@ const knownKeys = new Set([
   'maxResponseBytes',
   'deadlineMs',
   'headers',
+  'websocket',
 ]);
 const knownMethods = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 // Gatehouse forwards only the methods above unless an upstream lists another (WebDAV's PROPFIND,
@@ -266,6 +279,8 @@ function validateUpstream(
     }
   }
 
+  const websocket = websocketOption(raw.websocket, problem);
+
   if (typeof name !== 'string' || !url || (token !== 'user' && token !== 'client' && token !== 'none'))
     return undefined;
   return {
@@ -280,6 +295,48 @@ function validateUpstream(
     ...(maxResponseBytes !== undefined ? { maxResponseBytes } : {}),
     ...(deadlineMs !== undefined ? { deadlineMs } : {}),
     headers,
+    ...(websocket ? { websocket } : {}),
+  };
+}
+
+const websocketKeys = new Set(['readOnlyTokens', 'maxLifetimeMs']);
+
+/** `"websocket"`: absent or false (no sockets), true, or an object of {@link UpstreamWebSocket} options. */
+function websocketOption(value: unknown, problem: (text: string) => void): UpstreamWebSocket | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return { readOnlyTokens: false };
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    problem(
+      `"websocket" must be true, false or an object such as {"readOnlyTokens": true, "maxLifetimeMs": 3600000} (got ${JSON.stringify(value)})`,
+    );
+    return undefined;
+  }
+  const raw = value as Record<string, unknown>;
+  let valid = true;
+  for (const key of Object.keys(raw)) {
+    if (!websocketKeys.has(key)) {
+      problem(`"websocket" has an unknown member "${key}" (known: ${[...websocketKeys].join(', ')})`);
+      valid = false;
+    }
+  }
+  if (raw.readOnlyTokens !== undefined && typeof raw.readOnlyTokens !== 'boolean') {
+    problem(`"websocket.readOnlyTokens" must be true or false (got ${JSON.stringify(raw.readOnlyTokens)})`);
+    valid = false;
+  }
+  const lifetime = raw.maxLifetimeMs;
+  if (
+    lifetime !== undefined &&
+    (typeof lifetime !== 'number' || !Number.isInteger(lifetime) || lifetime < 1000 || lifetime > 7 * 86_400_000)
+  ) {
+    problem(
+      `"websocket.maxLifetimeMs" must be a whole number from 1000 to 604800000 (got ${JSON.stringify(lifetime)})`,
+    );
+    valid = false;
+  }
+  if (!valid) return undefined;
+  return {
+    readOnlyTokens: raw.readOnlyTokens === true,
+    ...(typeof lifetime === 'number' ? { maxLifetimeMs: lifetime } : {}),
   };
 }
 

@@ -19,7 +19,8 @@ export type SessionLimits = Pick<Config['session'], 'idleMs' | 'maxMs'>;
 // of the idle limit: with a 20 s limit, a 15 s step would end a session used every 12 s.
 const lastSeenResolutionMs = 15_000;
 
-function lastSeenStepMs(limits: SessionLimits): number {
+/** How stale `lastSeenAt` may be before a request (or a socket's traffic) rewrites it. */
+export function lastSeenStepMs(limits: SessionLimits): number {
   return Math.min(lastSeenResolutionMs, limits.idleMs / 4);
 }
 

@@ -213,21 +213,22 @@ async function identify(gate: Gate, request: GateRequest): Promise<void> {
 }
 
 /** The policy for this route kind and credential (policy.ts): refused, or the proof it needs. */
-export const policyStep: GateStep = (_gate, request) => {
+export const policyStep: GateStep = (gate, request) => {
   const { req, route } = request;
   const rule = ruleFor(route.kind, route.audience, request.credential);
   if (rule.refused) throw refusal(rule);
   if (rule.proofs.length === 0 || (!rule.onReads && isSafeMethod(req.method ?? 'GET'))) return undefined;
   if (rule.proofs.includes('csrf_header') && req.headers['x-csrf'] === '1') return undefined;
-  if (!rule.proofs.includes('form_token')) throw missingProof(rule);
+  if (rule.proofs.includes('same_origin') && req.headers.origin === gate.origin) return undefined;
+  if (!rule.proofs.includes('form_token')) throw missingProof(rule, gate.origin);
   const tokens = request.host.formTokens(request);
-  if (tokens instanceof Promise) return tokens.then((sent) => checkFormToken(rule, sent));
-  checkFormToken(rule, tokens);
+  if (tokens instanceof Promise) return tokens.then((sent) => checkFormToken(rule, sent, gate.origin));
+  checkFormToken(rule, tokens, gate.origin);
   return undefined;
 };
 
-function checkFormToken(rule: Rule, tokens: FormTokens | undefined): void {
-  if (!tokens || !constantTimeEqual(tokens.expected, tokens.sent)) throw missingProof(rule);
+function checkFormToken(rule: Rule, tokens: FormTokens | undefined, origin: string): void {
+  if (!tokens || !constantTimeEqual(tokens.expected, tokens.sent)) throw missingProof(rule, origin);
 }
 
 function refusal(rule: Rule): AppError {
@@ -244,7 +245,14 @@ function refusal(rule: Rule): AppError {
   }
 }
 
-function missingProof(rule: Rule): AppError {
+function missingProof(rule: Rule, origin: string): AppError {
+  if (rule.missing === 'websocket_origin_refused') {
+    return new AppError(
+      'websocket_origin_refused',
+      `A browser's WebSocket must come from a page of ${origin} (the Origin header).`,
+      { details: { expectedOrigin: origin } },
+    );
+  }
   return rule.proofs.includes('form_token')
     ? new AppError('csrf_proof_missing', "Send this from Gatehouse's own page, or send the header X-CSRF: 1.")
     : new AppError(rule.missing ?? 'csrf_proof_missing', 'Calls from the browser must send the header X-CSRF: 1.');

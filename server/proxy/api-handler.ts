@@ -206,7 +206,7 @@ function upstreamNameOf(path: string): string {
   return nameEnd === -1 ? path.slice(5) : path.slice(5, nameEnd);
 }
 
-function rejectsToken(response: IncomingMessage): boolean {
+export function rejectsToken(response: IncomingMessage): boolean {
   const challenge = response.headers['www-authenticate'];
   return (
     typeof challenge === 'string' && /^\s*bearer\b/i.test(challenge) && /error\s*=\s*"?invalid_token"?/i.test(challenge)
@@ -226,13 +226,13 @@ function startDeadline(upstream: Upstream, res: ServerResponse): AbortSignal | u
  * The request-target below `/api`, as the old Express mount saw it: `/api/u/x?q` → `/u/x?q`,
  * `/api` → `/`. The listener sends only targets starting with `/api` (any case) here.
  */
-function mountRelative(url: string): string {
+export function mountRelative(url: string): string {
   const rest = url.slice('/api'.length);
   return rest.startsWith('/') ? rest : `/${rest}`;
 }
 
 /** The upstream's request-target: its base path and the caller's rest, always starting with `/`. */
-function requestTarget(basePath: string, path: string): string {
+export function requestTarget(basePath: string, path: string): string {
   const target = `${basePath}${path}`;
   return target.startsWith('/') ? target : `/${target}`;
 }
