@@ -13,8 +13,11 @@ export interface VerifiedSessionCookie {
  * GATEHOUSE_SESSION_SECRET, newest first; any of them verifies. Undefined for a missing,
  * unsigned or forged cookie.
  */
-export function sessionIdFromCookie(value: string | undefined, secrets: readonly string[]): string | undefined {
-  return verifySessionCookie(value, secrets)?.id;
+export function sessionIdFromCookie(
+  value: string | undefined,
+  secrets: string | readonly string[],
+): string | undefined {
+  return verifySessionCookie(value, typeof secrets === 'string' ? [secrets] : secrets)?.id;
 }
 
 /** Like {@link sessionIdFromCookie}, and says which secret signed it. */
