@@ -8,6 +8,25 @@ import { loadUpstreamRegistry, type Upstream } from './upstream-registry.ts';
 /** Where Gatehouse keeps its state: one process (`memory`) or several instances (`redis`). */
 export type StoreKind = 'memory' | 'redis';
 
+/** A Redis node's address, as listed in GATEHOUSE_REDIS_SENTINELS or GATEHOUSE_REDIS_CLUSTER. */
+export interface RedisNodeAddress {
+  host: string;
+  port: number;
+}
+
+/** How to reach the data nodes of a Sentinel or Cluster deployment (the URL says it for one server). */
+export interface RedisNodeAuth {
+  username?: string;
+  password?: string;
+  tls: boolean;
+}
+
+/** Which Redis deployment the store uses: one server, a Sentinel-watched master, or a Cluster. */
+export type RedisTopology =
+  | { kind: 'single'; url: string }
+  | ({ kind: 'sentinel'; sentinels: RedisNodeAddress[]; masterName: string; sentinelPassword?: string } & RedisNodeAuth)
+  | ({ kind: 'cluster'; nodes: RedisNodeAddress[] } & RedisNodeAuth);
+
 /** How Gatehouse authenticates to the IdP's token endpoint. */
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
 
@@ -40,7 +59,13 @@ export interface Config {
     userInfoRefreshMs: number;
   };
   session: {
+    /** The newest session secret: it signs cookies and seals tokens. */
     secret: string;
+    /**
+     * Every configured secret, newest first ({@link secret} is the first): each verifies cookies
+     * and opens sealed tokens, so an older one keeps working while it is rotated out.
+     */
+    secrets: readonly string[];
     /** True when no secret was configured and a random one was made for this process. */
     secretGenerated: boolean;
     /** Milliseconds without a request after which a session ends. */
@@ -50,6 +75,8 @@ export interface Config {
   };
   store: StoreKind;
   redisUrl: string | undefined;
+  /** The Redis deployment with GATEHOUSE_STORE=redis: one server (GATEHOUSE_REDIS_URL), Sentinel or Cluster. */
+  redis: RedisTopology | undefined;
   /** How many worker processes serve requests (node:cluster); 1 = this process alone. */
   workers: number;
   devIdpPort: number;
@@ -218,7 +245,7 @@ export const variables: readonly Variable[] = [
   {
     group: 'Sessions',
     name: 'GATEHOUSE_SESSION_SECRET',
-    doc: 'at least 32 characters; signs cookies and encrypts tokens at rest; required in production (e.g. `openssl rand -base64 48`)',
+    doc: 'at least 32 characters; signs cookies and encrypts tokens at rest; required in production (e.g. `openssl rand -base64 48`). To rotate: a comma-separated list, newest first; the newest signs and seals, every one verifies and opens (docs/multi-instance.md, "Rotating the session secret")',
   },
   { name: 'GATEHOUSE_SESSION_IDLE', doc: 'seconds without a request after which a session ends', default: '1800' },
   {
@@ -235,8 +262,40 @@ export const variables: readonly Variable[] = [
   },
   {
     name: 'GATEHOUSE_REDIS_URL',
-    doc: 'redis://host:port, required when GATEHOUSE_STORE=redis',
+    doc: 'redis://host:port (one Redis server); with GATEHOUSE_STORE=redis, this or GATEHOUSE_REDIS_SENTINELS or GATEHOUSE_REDIS_CLUSTER is required',
     example: 'redis://127.0.0.1:6379',
+  },
+  {
+    name: 'GATEHOUSE_REDIS_SENTINELS',
+    doc: 'Redis Sentinel: the sentinels as host:port,host:port,… (3 are enough); needs GATEHOUSE_REDIS_SENTINEL_MASTER',
+    example: 'sentinel-0.redis:26379,sentinel-1.redis:26379,sentinel-2.redis:26379',
+  },
+  {
+    name: 'GATEHOUSE_REDIS_SENTINEL_MASTER',
+    doc: "Redis Sentinel: the monitored master's name (`sentinel monitor <name> …`)",
+    example: 'mymaster',
+  },
+  {
+    name: 'GATEHOUSE_REDIS_SENTINEL_PASSWORD',
+    doc: "Redis Sentinel: the sentinels' own password (requirepass in sentinel.conf), when they have one",
+  },
+  {
+    name: 'GATEHOUSE_REDIS_CLUSTER',
+    doc: 'Redis Cluster: some of its nodes as host:port,host:port,… (the rest are discovered)',
+    example: 'redis-0:6379,redis-1:6379,redis-2:6379',
+  },
+  {
+    name: 'GATEHOUSE_REDIS_USERNAME',
+    doc: 'Sentinel or Cluster: ACL user name on the Redis nodes (with one server, put it in GATEHOUSE_REDIS_URL)',
+  },
+  {
+    name: 'GATEHOUSE_REDIS_PASSWORD',
+    doc: 'Sentinel or Cluster: password of the Redis nodes (with one server, put it in GATEHOUSE_REDIS_URL)',
+  },
+  {
+    name: 'GATEHOUSE_REDIS_TLS',
+    doc: 'Sentinel or Cluster: true to connect to every node (sentinels included) over TLS, as rediss:// does for one server',
+    default: 'false',
   },
   {
     name: 'GATEHOUSE_WORKERS',
@@ -482,20 +541,12 @@ export function loadConfig(env: Env = readEnvironment()): Config {
       );
     secret = randomBytes(32).toString('base64url');
     secretGenerated = true;
-  } else if (secret.length < 32) {
-    problems.push(`GATEHOUSE_SESSION_SECRET must be at least 32 characters (got ${secret.length})`);
   }
+  const secrets = secretGenerated ? [secret] : sessionSecrets(secret, problems);
 
   const store = oneOf('GATEHOUSE_STORE', get, problems, ['memory', 'redis'] as const);
   const redisUrl = get('GATEHOUSE_REDIS_URL');
-  if (store === 'redis') {
-    if (!redisUrl)
-      problems.push('GATEHOUSE_REDIS_URL is required when GATEHOUSE_STORE=redis (e.g. redis://127.0.0.1:6379)');
-    else if (!/^rediss?:\/\//.test(redisUrl))
-      problems.push(
-        'GATEHOUSE_REDIS_URL must start with redis:// or rediss:// (e.g. redis://:password@host:6379; the value is not shown, it may hold a password)',
-      );
-  }
+  const redis = store === 'redis' ? redisTopology(get, problems) : undefined;
   const workers = workerCount(get, problems, { store, secretGenerated, issuer });
   const logLevel = oneOf('GATEHOUSE_LOG_LEVEL', get, problems, ['debug', 'info', 'warn', 'error', 'silent'] as const);
   const observability = observabilitySettings(get, problems, port);
@@ -556,9 +607,16 @@ export function loadConfig(env: Env = readEnvironment()): Config {
       userInfo,
       userInfoRefreshMs: userInfoRefreshSeconds * 1000,
     },
-    session: { secret, secretGenerated, idleMs: idleSeconds * 1000, maxMs: maxSeconds * 1000 },
+    session: {
+      secret: secrets[0] ?? secret,
+      secrets,
+      secretGenerated,
+      idleMs: idleSeconds * 1000,
+      maxMs: maxSeconds * 1000,
+    },
     store,
     redisUrl,
+    redis,
     workers,
     devIdpPort,
     logLevel,
@@ -802,4 +860,98 @@ function checkUrl(
   }
   if (raw.includes('#')) problems.push(`${name} must not have a fragment (got "${raw}")`);
   if (!allow.query && parsed.search) problems.push(`${name} must not have a query (got "${raw}")`);
+}
+
+/**
+ * GATEHOUSE_SESSION_SECRET as a list, newest first. One secret (the usual case) is a list of
+ * one; a comma separates secrets, which base64 and hex secrets never contain.
+ */
+function sessionSecrets(raw: string, problems: string[]): string[] {
+  const secrets = raw.split(',').map((part) => part.trim());
+  if (secrets.length === 1) {
+    if (raw.length < 32) problems.push(`GATEHOUSE_SESSION_SECRET must be at least 32 characters (got ${raw.length})`);
+    return [raw];
+  }
+  secrets.forEach((part, i) => {
+    if (part.length < 32)
+      problems.push(
+        `GATEHOUSE_SESSION_SECRET: secret ${i + 1} of ${secrets.length} must be at least 32 characters (got ${part.length}); the list is comma-separated, newest first`,
+      );
+  });
+  if (new Set(secrets).size !== secrets.length)
+    problems.push('GATEHOUSE_SESSION_SECRET lists the same secret twice; list each once, newest first');
+  return secrets;
+}
+
+/**
+ * The Redis deployment: exactly one of GATEHOUSE_REDIS_URL (one server),
+ * GATEHOUSE_REDIS_SENTINELS with GATEHOUSE_REDIS_SENTINEL_MASTER, or GATEHOUSE_REDIS_CLUSTER.
+ */
+function redisTopology(get: Getter, problems: string[]): RedisTopology | undefined {
+  const url = get('GATEHOUSE_REDIS_URL');
+  const sentinels = get('GATEHOUSE_REDIS_SENTINELS');
+  const cluster = get('GATEHOUSE_REDIS_CLUSTER');
+  const given = [
+    url && 'GATEHOUSE_REDIS_URL',
+    sentinels && 'GATEHOUSE_REDIS_SENTINELS',
+    cluster && 'GATEHOUSE_REDIS_CLUSTER',
+  ];
+  const named = given.filter((name): name is string => Boolean(name));
+  if (named.length === 0) {
+    problems.push(
+      'GATEHOUSE_REDIS_URL is required when GATEHOUSE_STORE=redis (e.g. redis://127.0.0.1:6379), or GATEHOUSE_REDIS_SENTINELS or GATEHOUSE_REDIS_CLUSTER',
+    );
+    return undefined;
+  }
+  if (named.length > 1) {
+    problems.push(`${named.join(' and ')} are both set: set one of them, for the one Redis deployment to use`);
+    return undefined;
+  }
+  if (url) {
+    if (!/^rediss?:\/\//.test(url)) {
+      problems.push(
+        'GATEHOUSE_REDIS_URL must start with redis:// or rediss:// (e.g. redis://:password@host:6379; the value is not shown, it may hold a password)',
+      );
+      return undefined;
+    }
+    return { kind: 'single', url };
+  }
+  const tls = oneOf('GATEHOUSE_REDIS_TLS', get, problems, ['false', 'true'] as const) === 'true';
+  const username = get('GATEHOUSE_REDIS_USERNAME');
+  const password = get('GATEHOUSE_REDIS_PASSWORD');
+  const auth = { tls, ...(username ? { username } : {}), ...(password ? { password } : {}) };
+  if (cluster) return { kind: 'cluster', nodes: nodeAddresses('GATEHOUSE_REDIS_CLUSTER', cluster, problems), ...auth };
+  const masterName = get('GATEHOUSE_REDIS_SENTINEL_MASTER');
+  if (!masterName)
+    problems.push(
+      "GATEHOUSE_REDIS_SENTINEL_MASTER is required with GATEHOUSE_REDIS_SENTINELS: the master's name in `sentinel monitor <name> …` (e.g. mymaster)",
+    );
+  const sentinelPassword = get('GATEHOUSE_REDIS_SENTINEL_PASSWORD');
+  return {
+    kind: 'sentinel',
+    sentinels: nodeAddresses('GATEHOUSE_REDIS_SENTINELS', sentinels!, problems),
+    masterName: masterName ?? '',
+    ...(sentinelPassword ? { sentinelPassword } : {}),
+    ...auth,
+  };
+}
+
+/** `host:port,host:port` as addresses; each bad entry is a problem naming it. */
+function nodeAddresses(name: string, raw: string, problems: string[]): RedisNodeAddress[] {
+  const nodes: RedisNodeAddress[] = [];
+  for (const entry of raw
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean)) {
+    const match = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(entry);
+    const port = Number(match?.[2]);
+    if (!match || port < 1 || port > 65535) {
+      problems.push(`${name}: "${entry}" is not host:port (e.g. redis-0.redis:6379)`);
+      continue;
+    }
+    nodes.push({ host: match[1]!.replace(/^\[|\]$/g, ''), port });
+  }
+  if (nodes.length === 0 && !problems.some((problem) => problem.startsWith(name)))
+    problems.push(`${name} lists no node: give host:port,host:port,…`);
+  return nodes;
 }

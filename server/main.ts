@@ -16,7 +16,12 @@ async function main(): Promise<void> {
   try {
     const config = cluster.isPrimary ? loadConfig(readEnvironment()) : undefined;
     if (config && config.workers > 1) {
-      runWorkers(config.workers, createLogger(config.logLevel));
+      const { metricsPort, metricsHost } = config.observability;
+      await runWorkers(
+        config.workers,
+        createLogger(config.logLevel),
+        metricsPort === undefined ? undefined : { port: metricsPort, host: metricsHost },
+      );
       return;
     }
     gatehouse = await start();

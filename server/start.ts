@@ -172,7 +172,7 @@ async function startOn(server: Server, configured: Config, options: StartOptions
     }),
     observability,
   );
-  const grants = new GrantStore(store, config.session.secret, clock);
+  const grants = new GrantStore(store, config.session.secrets, clock, logger);
   const idp = new IdpAdapter(
     // configured, or the embedded IdP's (withEmbeddedIdp)
     {

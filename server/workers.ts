@@ -14,8 +14,20 @@ const stopGraceMs = 12_000;
  * and their state through Redis; so one host uses every core, as Apache's worker processes do.
  * A worker that dies is replaced (with a growing delay if it keeps dying); SIGTERM or SIGINT is
  * passed to every worker, which finish their requests and exit, and the primary exits after them.
+ * With `metrics`, the primary serves GATEHOUSE_METRICS_PORT itself: one scrape, every worker summed.
  */
-export function runWorkers(count: number, logger: Logger): void {
+export async function runWorkers(
+  count: number,
+  logger: Logger,
+  metrics?: { port: number; host: string },
+): Promise<void> {
+  // The primary owns the metrics port and sums the workers' metrics (loaded only when asked for).
+  if (metrics) {
+    const { serveWorkerMetrics } = await import('./observability/worker-metrics.ts');
+    const served = await serveWorkerMetrics(metrics.port, metrics.host);
+    logger.info('metrics served, summed over every worker', { url: served.url });
+  }
+
   let stopping = false;
   let restartDelayMs = firstRestartDelayMs;
   const startedAt = new Map<Worker, number>();

@@ -89,6 +89,53 @@ describe('configuration', () => {
     assert.match(problems.join('\n'), /GATEHOUSE_OIDC_SCOPES must include "openid"/);
   });
 
+  test('GATEHOUSE_SESSION_SECRET takes a comma-separated list, newest first, each at least 32 characters', () => {
+    const newest = 'n'.repeat(40);
+    const older = 'o'.repeat(32);
+    const config = loadConfig({ NODE_ENV: 'test', GATEHOUSE_SESSION_SECRET: `${newest}, ${older}` });
+    assert.deepEqual(config.session.secrets, [newest, older]);
+    assert.equal(config.session.secret, newest, 'the newest signs and seals');
+
+    const problems = problemsOf({ GATEHOUSE_SESSION_SECRET: `${newest},short,${newest}` }).join('\n');
+    assert.match(problems, /GATEHOUSE_SESSION_SECRET: secret 2 of 3 must be at least 32 characters \(got 5\)/);
+    assert.match(problems, /GATEHOUSE_SESSION_SECRET lists the same secret twice/);
+    assert.ok(!problems.includes(newest), 'no secret is echoed');
+  });
+
+  test('GATEHOUSE_REDIS_SENTINELS or GATEHOUSE_REDIS_CLUSTER take the place of GATEHOUSE_REDIS_URL, one at a time', () => {
+    const sentinel = loadConfig({
+      NODE_ENV: 'test',
+      GATEHOUSE_STORE: 'redis',
+      GATEHOUSE_REDIS_SENTINELS: 'sentinel-0:26379, sentinel-1:26379,[::1]:26380',
+      GATEHOUSE_REDIS_SENTINEL_MASTER: 'mymaster',
+      GATEHOUSE_REDIS_PASSWORD: 'pw',
+      GATEHOUSE_REDIS_TLS: 'true',
+    }).redis;
+    assert.deepEqual(sentinel, {
+      kind: 'sentinel',
+      sentinels: [
+        { host: 'sentinel-0', port: 26379 },
+        { host: 'sentinel-1', port: 26379 },
+        { host: '::1', port: 26380 },
+      ],
+      masterName: 'mymaster',
+      tls: true,
+      password: 'pw',
+    });
+    const cluster = loadConfig({ NODE_ENV: 'test', GATEHOUSE_STORE: 'redis', GATEHOUSE_REDIS_CLUSTER: 'redis-0:6379' });
+    assert.deepEqual(cluster.redis, { kind: 'cluster', nodes: [{ host: 'redis-0', port: 6379 }], tls: false });
+
+    const problems = (env: Record<string, string>) => problemsOf({ GATEHOUSE_STORE: 'redis', ...env }).join('\n');
+    assert.match(
+      problems({ GATEHOUSE_REDIS_URL: 'redis://r:6379', GATEHOUSE_REDIS_CLUSTER: 'redis-0:6379' }),
+      /GATEHOUSE_REDIS_URL and GATEHOUSE_REDIS_CLUSTER are both set/,
+    );
+    assert.match(problems({ GATEHOUSE_REDIS_SENTINELS: 's:26379' }), /GATEHOUSE_REDIS_SENTINEL_MASTER is required/);
+    const bad = problems({ GATEHOUSE_REDIS_CLUSTER: 'redis-0:6379,redis-1', GATEHOUSE_REDIS_TLS: 'yes' });
+    assert.match(bad, /GATEHOUSE_REDIS_CLUSTER: "redis-1" is not host:port/);
+    assert.match(bad, /GATEHOUSE_REDIS_TLS must be one of false, true/);
+  });
+
   test('production refuses http URLs, a missing issuer and a missing session secret', () => {
     const problems = problemsOf({ NODE_ENV: 'production', GATEHOUSE_PUBLIC_URL: 'http://gatehouse.example' }).join(
       '\n',
@@ -214,7 +261,8 @@ describe('configuration', () => {
       cwd: dir,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, GATEHOUSE_STORE: 'memory' },
       encoding: 'utf8',
-      timeout: 30_000,
+      // A bound on a hang, not on speed: tsx compiling main.ts on a busy 2-core machine took over 30 s.
+      timeout: 120_000,
     });
     assert.equal(result.status, 1, result.stderr);
     assert.match(result.stderr, /invalid configuration:/);

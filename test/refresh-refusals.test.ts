@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
 import type { StandInAnswer } from '../server/dev/dev-idp.ts';
-import { refreshFailureTtlMs, TokenRefresher } from '../server/grants/token-refresher.ts';
+import {
+  firstUnavailableBackoffMs,
+  maxUnavailableBackoffMs,
+  refreshFailureTtlMs,
+  TokenRefresher,
+} from '../server/grants/token-refresher.ts';
 import { aliceGrant, type ProxyFixture, startProxyFixture } from './helpers/proxy-fixture.ts';
 
 let f: ProxyFixture | undefined;
@@ -97,27 +102,28 @@ test('unauthorized_client at refresh is a 503 that keeps the session too', async
   assert.ok(await f.gatehouse.gh.deps.grants.get(grant.id));
 });
 
-test('a failed refresh is not retried for 30 s: two calls make one IdP request, the same error, and a call after 30 s tries again', async () => {
+test('a refresh the IdP refused (4xx) is not retried for 30 s: two calls make one IdP request, and a call after 30 s tries again', async () => {
   f = await startProxyFixture();
   const grant = (await aliceGrant(f))!;
-  const idp = standInTokenEndpoint(f, { status: 503, contentType: 'text/plain', body: 'down for maintenance' });
+  const idp = standInTokenEndpoint(f, {
+    status: 401,
+    contentType: 'application/json',
+    body: '{"error":"invalid_client"}',
+  });
 
   f.clock.advance(10 * minute);
   const first = await f.call('/api/echo/items');
   const second = await f.call('/api/echo/items');
   assert.equal(first.response.status, 503);
-  assert.equal(first.json.error, 'idp_unavailable');
-  assert.equal(second.response.status, 503);
-  assert.equal(second.json.error, 'idp_unavailable');
+  assert.equal(first.json.error, 'idp_client_refused');
+  assert.equal(second.json.error, 'idp_client_refused');
   assert.equal(idp.refreshes(), 1, 'one IdP request for two calls');
   assert.ok(await f.gatehouse.gh.deps.grants.get(grant.id));
 
   assert.equal(refreshFailureTtlMs, 30_000);
   f.clock.advance(refreshFailureTtlMs - 1);
-  const stillRemembered = await f.call('/api/echo/items');
-  assert.equal(stillRemembered.response.status, 503);
-  assert.equal(stillRemembered.json.error, 'idp_unavailable');
-  assert.equal(idp.refreshes(), 1, '1 ms before the 30 s are up the failure is still recalled, not retried');
+  assert.equal((await f.call('/api/echo/items')).json.error, 'idp_client_refused');
+  assert.equal(idp.refreshes(), 1, '1 ms before the 30 s are up the refusal is still recalled, not retried');
 
   f.clock.advance(1);
   f.gatehouse.gh.devIdp!.tokenEndpointStandIn = undefined;
@@ -126,6 +132,58 @@ test('a failed refresh is not retried for 30 s: two calls make one IdP request, 
     200,
     'after 30 s the refresh is tried again and works',
   );
+});
+
+test('while the IdP answers 5xx, refreshes back off 250 ms, 500 ms, 1 s, then every 2 s; once it is back, a call within 2 s works', async () => {
+  f = await startProxyFixture();
+  const grant = (await aliceGrant(f))!;
+  const idp = standInTokenEndpoint(f, { status: 503, contentType: 'text/plain', body: 'down for maintenance' });
+  f.clock.advance(10 * minute);
+
+  const call = async () => (await f!.call('/api/echo/items')).json.error;
+  assert.equal(await call(), 'idp_unavailable');
+  assert.equal(await call(), 'idp_unavailable');
+  assert.equal(idp.refreshes(), 1, 'the second call, at once, is answered from the store');
+  for (const [waitMs, attempts] of [
+    [firstUnavailableBackoffMs, 2],
+    [500, 3],
+    [1_000, 4],
+    [maxUnavailableBackoffMs, 5],
+    [maxUnavailableBackoffMs, 6],
+  ] as const) {
+    f.clock.advance(waitMs - 1);
+    assert.equal(await call(), 'idp_unavailable');
+    assert.equal(idp.refreshes(), attempts - 1, `not retried 1 ms before ${waitMs} ms`);
+    f.clock.advance(1);
+    assert.equal(await call(), 'idp_unavailable');
+    assert.equal(idp.refreshes(), attempts, `retried after ${waitMs} ms`);
+  }
+  assert.ok(await f.gatehouse.gh.deps.grants.get(grant.id), 'nobody is signed out');
+
+  f.gatehouse.gh.devIdp!.tokenEndpointStandIn = undefined;
+  f.clock.advance(maxUnavailableBackoffMs);
+  assert.equal((await f.call('/api/echo/items')).response.status, 200, 'the IdP is back: the next call refreshes');
+});
+
+test('an IdP stopped during a refresh and started again: the next call within 3 s of its return succeeds, with the same session', async () => {
+  f = await startProxyFixture();
+  const devIdp = f.gatehouse.gh.devIdp!;
+  f.clock.advance(10 * minute);
+  await devIdp.stopListening();
+  try {
+    for (let i = 0; i < 6; i++) {
+      const { response, json } = await f.call('/api/echo/items');
+      assert.equal(response.status, 503);
+      assert.equal(json.error, 'idp_unavailable');
+      f.clock.advance(1_000);
+    }
+  } finally {
+    await devIdp.listenAgain();
+  }
+  f.clock.advance(3_000);
+  const back = await f.call('/api/echo/items');
+  assert.equal(back.response.status, 200, 'the first call after the IdP is back works');
+  assert.equal((await f.call('/auth/user')).response.status, 200, 'still signed in');
 });
 
 test('the remembered failure is kept in the store, so another instance sharing it does not ask the IdP either', async () => {

@@ -12,6 +12,7 @@ import { EchoUpstream } from './helpers/echo-upstream.ts';
 import { eventually } from './helpers/eventually.ts';
 import { CookieBrowser, signIn, type TestGatehouse } from './helpers/harness.ts';
 import { sparePort } from './helpers/ports.ts';
+import { scrape } from './helpers/prometheus-text.ts';
 import { redisSkipReason, startTestRedis, type TestRedis } from './helpers/redis-server.ts';
 
 const secret = 'a-session-secret-shared-by-every-worker-0123456789';
@@ -70,6 +71,9 @@ describe('Gatehouse with GATEHOUSE_WORKERS=2', { skip: redisSkipReason() }, () =
   let exited: Promise<number | null>;
   const port = sparePort();
   const url = `http://localhost:${port}`;
+  let metricsPort = sparePort();
+  while (metricsPort === port) metricsPort = sparePort();
+  const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
 
   before(async () => {
     redis = await startTestRedis();
@@ -94,6 +98,7 @@ describe('Gatehouse with GATEHOUSE_WORKERS=2', { skip: redisSkipReason() }, () =
           PATH: process.env.PATH,
           GATEHOUSE_WORKERS: '2',
           GATEHOUSE_PORT: String(port),
+          GATEHOUSE_METRICS_PORT: String(metricsPort),
           GATEHOUSE_PUBLIC_URL: url,
           GATEHOUSE_OIDC_ISSUER: idp.issuer,
           GATEHOUSE_OIDC_CLIENT_ID: 'gatehouse',
@@ -135,6 +140,18 @@ describe('Gatehouse with GATEHOUSE_WORKERS=2', { skip: redisSkipReason() }, () =
     }
   }
 
+  /** How many request lines for `path` each worker logged. */
+  function workerRequestLines(path: string): Map<unknown, number> {
+    const counts = new Map<unknown, number>();
+    for (const line of output.split('\n')) {
+      if (!line.startsWith('{')) continue;
+      const parsed = JSON.parse(line) as Record<string, unknown>;
+      if (parsed.msg === 'request' && parsed.path === path)
+        counts.set(parsed.worker, (counts.get(parsed.worker) ?? 0) + 1);
+    }
+    return counts;
+  }
+
   /** Worker numbers that logged a request line for `path`. */
   function workersThatServed(path: string): Set<unknown> {
     return new Set(
@@ -165,6 +182,50 @@ describe('Gatehouse with GATEHOUSE_WORKERS=2', { skip: redisSkipReason() }, () =
     }
     await eventually(() => workersThatServed('/api/echo/items').size === 2, 'both workers logged /api calls');
     assert.equal(output.match(/Gatehouse is listening on/g)?.length, 1, 'one banner, not one per worker');
+  });
+
+  test('one scrape of the metrics port sums every worker: N calls, one scrape shows N more, and no counter goes backwards', async () => {
+    const apiCalls = 'gatehouse_requests_total{family="api",status_class="2xx"}';
+    const browser = new CookieBrowser();
+    await signIn({ url, issuer: idp.issuer } as TestGatehouse, browser, 'bob');
+    const cookie = browser.cookieHeader(new URL(url));
+    const before = (await scrape(metricsUrl)).get(apiCalls) ?? 0;
+    const servedBefore = workerRequestLines('/api/echo/items');
+
+    const n = 30;
+    for (let i = 0; i < n; i++) {
+      const status = await new Promise<number | undefined>((resolve, reject) =>
+        get(`${url}/api/echo/items`, { agent: false, headers: { cookie, 'x-csrf': '1' } }, (response) => {
+          response.resume();
+          response.on('end', () => resolve(response.statusCode));
+        }).on('error', reject),
+      );
+      assert.equal(status, 200);
+    }
+    // Counted when each response has finished: wait for the last count, never for a fixed time.
+    await eventually(
+      async () => (await scrape(metricsUrl)).get(apiCalls) === before + n,
+      `a scrape shows ${n} more calls`,
+    );
+    const byWorker = workerRequestLines('/api/echo/items');
+    const served = [...byWorker.entries()].map(([worker, count]) => count - (servedBefore.get(worker) ?? 0));
+    assert.equal(served.filter((count) => count > 0).length, 2, 'both workers served some of the calls');
+
+    let previous = 0;
+    for (let i = 0; i < 6; i++) {
+      const metrics = await scrape(metricsUrl);
+      const value = metrics.get(apiCalls)!;
+      assert.ok(value >= previous, `scrape ${i}: ${value} after ${previous}`);
+      previous = value;
+      assert.equal(metrics.get('gatehouse_workers'), 2, 'live workers');
+      assert.equal(metrics.get('gatehouse_workers_reporting'), 2);
+      assert.equal(metrics.get('gatehouse_store_up'), 1);
+      assert.equal(
+        metrics.get('gatehouse_request_duration_seconds_count{family="api"}'),
+        metrics.get('gatehouse_request_duration_seconds_bucket{le="+Inf",family="api"}'),
+        'histograms merged bucket by bucket',
+      );
+    }
   });
 
   test('a worker that dies is replaced, and SIGTERM stops the primary and every worker with exit 0', async () => {

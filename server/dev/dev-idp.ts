@@ -118,6 +118,13 @@ export interface DevIdp {
    * sign logout tokens with it to prove Gatehouse checks what the IdP would send.
    */
   signingJwk: JsonWebKey & { kid: string; alg: string };
+  /**
+   * For tests: stops listening, so every request to the IdP is refused (an outage), while its
+   * grants and sessions are kept for {@link listenAgain}, as a real IdP keeps them in its database.
+   */
+  stopListening(): Promise<void>;
+  /** For tests: listens again on the same port after {@link stopListening}. */
+  listenAgain(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -344,8 +351,22 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     signingJwk,
     tokenEndpointStandIn: undefined,
     userinfoStandIn: undefined,
+    stopListening: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+    listenAgain: () =>
+      new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(Number(new URL(issuer).port), '127.0.0.1', () => {
+          server.off('error', reject);
+          resolve();
+        });
+      }),
     close: () =>
       new Promise<void>((resolve) => {
+        if (!server.listening) return resolve();
         server.closeAllConnections();
         server.close(() => resolve());
       }),

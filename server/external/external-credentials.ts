@@ -9,8 +9,9 @@ export interface ExternalCredentials {
   signOutUrl: string;
 }
 
-// Bound as associated data: a sealed grant token can never be opened as these, nor the reverse.
-const context = 'external-session-credentials';
+/** Bound as associated data: a sealed grant token can never be opened as these, nor the reverse. */
+export const externalCredentialsContext = 'external-session-credentials';
+const context = externalCredentialsContext;
 
 /** Seals the credentials for the session record (AES-256-GCM, as tokens at rest). */
 export function sealExternalCredentials(cipher: TokenCipher, credentials: ExternalCredentials): string {

@@ -20,7 +20,7 @@ export function mountExternalLogin(extensions: AppExtensions, deps: AppDeps): vo
     sessionRouter(new SessionService(deps), `${config.publicUrl}/Session`),
   ]);
   // The session record keeps the IdentityToken and sign-out URL sealed, like tokens at rest.
-  const cipher = new TokenCipher(config.session.secret);
+  const cipher = new TokenCipher(config.session.secrets);
   (extensions.routers ??= []).push(['/external', externalRouter(deps, soap, cipher)]);
   extensions.renderFault = renderFault;
   extensions.externalLogin = config.soap.externalAuth;

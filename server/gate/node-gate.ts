@@ -5,7 +5,7 @@ import { storeUnavailable } from '../errors.ts';
 import { clearSessionCookie, readCookie } from '../http/cookies.ts';
 import type { RequestListener } from '../http/request-listener.ts';
 import { requestContext } from '../log.ts';
-import { sessionIdFromCookie } from '../session/session-cookie.ts';
+import { resignSessionCookie, verifySessionCookie } from '../session/session-cookie.ts';
 import { sessionStoreFor } from '../session/session-middleware.ts';
 import type { SessionStoreAdapter } from '../session/session-store.ts';
 import type { BrowserSession } from './caller.ts';
@@ -48,7 +48,7 @@ export class FastPathHost implements GateHost {
     const { secureCookies } = this.deps.config;
     const res = request.res;
     const cookie = readCookie(request.req, this.sessionCookie);
-    const id = this.sessionIdOf(cookie);
+    const id = this.sessionIdOf(cookie, res);
     const knownGrantId = id === undefined ? undefined : this.grantIds.get(id);
     const grantRead = knownGrantId === undefined ? undefined : this.deps.grants.get(knownGrantId);
     // Not left unhandled if the session read fails first; the lookup gets the rejection if it asks.
@@ -78,13 +78,19 @@ export class FastPathHost implements GateHost {
     };
   }
 
-  private sessionIdOf(cookie: string | undefined): string | undefined {
+  private sessionIdOf(cookie: string | undefined, res: GateRequest['res']): string | undefined {
     if (cookie === undefined) return undefined;
     const known = this.verifiedCookies.get(cookie);
     if (known !== undefined) return known;
-    const id = sessionIdFromCookie(cookie, this.deps.config.session.secret);
-    if (id !== undefined) setBounded(this.verifiedCookies, cookie, id, maxVerifiedCookies);
-    return id;
+    const { secrets } = this.deps.config.session;
+    const verified = verifySessionCookie(cookie, secrets);
+    if (verified === undefined) return undefined;
+    // Signed with an older secret (a rotation): re-signed for the browser, and not remembered,
+    // so this costs a few HMACs until the browser sends the new cookie.
+    if (!verified.current)
+      resignSessionCookie(res, this.sessionCookie, verified.id, secrets, this.deps.config.secureCookies);
+    else setBounded(this.verifiedCookies, cookie, verified.id, maxVerifiedCookies);
+    return verified.id;
   }
 
   declaredMethods(request: GateRequest): readonly string[] | undefined {

@@ -4,8 +4,9 @@ import type { TokenSet } from '../idp/token-set.ts';
 import { hashHandle, randomHandle } from '../random.ts';
 import type { Store } from '../store/store.ts';
 import { apiTokenPrefix } from './api-token-prefix.ts';
-import { TokenCipher } from './token-cipher.ts';
+import { TokenCipher, UnknownSecretError } from './token-cipher.ts';
 import { setBounded } from '../bounded-map.ts';
+import type { Logger } from '../log.ts';
 
 export type { TokenSet } from '../idp/token-set.ts';
 
@@ -67,6 +68,16 @@ const lastUsedResolutionMs = 60_000;
 const maxParsedGrants = 1_000;
 // Bounds the in-process note of recent last-used writes (a cache: losing it costs one write).
 const maxRememberedWrites = 10_000;
+// How long a re-seal waits for nobody: it takes the refresh lock only if free, else skips.
+const resealLockTtlMs = 5_000;
+
+/**
+ * The store lock under which a grant's sealed tokens are rewritten (a refresh, a re-seal), so
+ * two writers never overwrite each other's tokens (a rotated refresh token must never be lost).
+ */
+export function grantLockKey(grantId: string): string {
+  return `lock:refresh:${grantId}`;
+}
 
 const protocolClaims = new Set([
   'nonce',
@@ -98,12 +109,20 @@ export class GrantStore {
   /** When this instance last wrote each grant's `used:` key. */
   private readonly usedWrittenAt = new Map<string, number>();
 
+  /** Grants already logged as unreadable (their secret was removed), so each is logged once. */
+  private readonly unreadable = new Map<string, true>();
+
+  /**
+   * @param secrets GATEHOUSE_SESSION_SECRET, newest first: the newest seals, every one opens.
+   * @param logger where a grant that no configured secret opens is reported.
+   */
   constructor(
     private readonly store: Store,
-    secret: string,
+    secrets: string | readonly string[],
     private readonly clock: Clock,
+    private readonly logger?: Logger,
   ) {
-    this.cipher = new TokenCipher(secret);
+    this.cipher = new TokenCipher(secrets);
   }
 
   /** Stores a new grant with its tokens sealed, and indexes it by `sid` and `sub`. */
@@ -140,6 +159,10 @@ export class GrantStore {
    * The grant, or undefined when it ended or expired. Read from the store on every call, so an
    * end or a refresh on any instance is seen at once; only the JSON parse is saved while the
    * stored record is unchanged (the record itself is the version compared).
+   *
+   * Each new version is checked against the configured secrets once: one sealed with an older
+   * secret is sealed again with the newest (secret rotation), and one that no configured secret
+   * opens (its secret was removed) is as good as ended, with a log line, and left to expire.
    */
   async get(id: string): Promise<Grant | undefined> {
     const raw = await this.store.get(`grant:${id}`);
@@ -149,11 +172,61 @@ export class GrantStore {
     }
     let cached = this.parsed.get(id);
     if (cached?.raw !== raw) {
+      let grant = JSON.parse(raw) as Grant;
+      const sealing = this.sealingOf(grant);
+      if (sealing === 'unknown') return undefined;
+      if (sealing === 'older') grant = await this.reseal(grant, raw);
       // Frozen: the same object is handed to every request that reads this record.
-      cached = { raw, grant: Object.freeze(JSON.parse(raw) as Grant) };
+      cached = { raw: sealing === 'older' ? JSON.stringify(grant) : raw, grant: Object.freeze(grant) };
       setBounded(this.parsed, id, cached, maxParsedGrants);
     }
     return cached.grant.expiresAt > this.clock() ? cached.grant : undefined;
+  }
+
+  /**
+   * Which secret sealed the grant's tokens: the newest (`current`), an older one of the list
+   * (`older`), or none configured any more (`unknown`, logged once per grant and process).
+   */
+  sealingOf(grant: Grant): 'current' | 'older' | 'unknown' {
+    try {
+      return this.cipher.openVersioned(grant.sealedTokens, grant.id).current ? 'current' : 'older';
+    } catch (error) {
+      if (!(error instanceof UnknownSecretError)) throw error;
+      if (!this.unreadable.has(grant.id)) {
+        setBounded(this.unreadable, grant.id, true, maxParsedGrants);
+        this.logger?.warn('grant not usable: its tokens were sealed under a session secret no longer configured', {
+          sub: grant.sub,
+          ...(grant.purpose ? { purpose: grant.purpose } : {}),
+        });
+      }
+      return 'unknown';
+    }
+  }
+
+  /**
+   * Seals the grant's tokens again with the newest secret and stores it, under the grant's lock
+   * and only if the record is still the one read (a refresh meanwhile wrote newer tokens). A
+   * busy lock or a changed record skips the write: the next read tries again.
+   */
+  async reseal(grant: Grant, raw: string): Promise<Grant> {
+    const resealed: Grant = {
+      ...grant,
+      sealedTokens: this.cipher.seal(this.cipher.open(grant.sealedTokens, grant.id), grant.id),
+    };
+    const lock = grantLockKey(grant.id);
+    if (!(await this.store.setIfAbsent(lock, 'reseal', resealLockTtlMs))) return grant;
+    try {
+      const current = await this.store.get(`grant:${grant.id}`);
+      if (current !== raw) return grant;
+      await this.store.setIfPresent(
+        `grant:${grant.id}`,
+        JSON.stringify(resealed),
+        Math.max(1, grant.maxExpiresAt - this.clock()),
+      );
+      return resealed;
+    } finally {
+      await this.store.delete(lock).catch(() => undefined);
+    }
   }
 
   /** Opens the grant's sealed tokens. */

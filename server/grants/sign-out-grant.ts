@@ -1,5 +1,6 @@
 import type { IdpAdapter } from '../idp/idp-adapter.ts';
 import type { Grant, GrantStore } from './grant-store.ts';
+import { UnknownSecretError } from './token-cipher.ts';
 
 /**
  * Ends a grant and revokes its refresh token at the IdP. The token revoked is the one the
@@ -19,7 +20,7 @@ export async function signOutGrant(
   replacedBy?: Grant,
 ): Promise<Grant | undefined> {
   const ended = await grants.end(id);
-  const refreshToken = ended ? grants.tokens(ended).refreshToken : undefined;
+  const refreshToken = ended ? refreshTokenOf(grants, ended) : undefined;
   if (refreshToken && !(await sharesIdpSession(grants, ended!, replacedBy)))
     await idp.revoke(refreshToken, 'refresh_token');
   return ended;
@@ -31,4 +32,14 @@ async function sharesIdpSession(grants: GrantStore, ended: Grant, replacedBy: Gr
   // The ended grant has left the index already; any live member is another grant of that session.
   const others = await Promise.all((await grants.idsBySid(ended.sid)).map((other) => grants.get(other)));
   return others.some((grant) => grant !== undefined);
+}
+
+/** The grant's refresh token; none when its secret was rotated out (it is ended all the same). */
+function refreshTokenOf(grants: GrantStore, grant: Grant): string | undefined {
+  try {
+    return grants.tokens(grant).refreshToken;
+  } catch (error) {
+    if (error instanceof UnknownSecretError) return undefined;
+    throw error;
+  }
 }

@@ -8,7 +8,7 @@ import type { Logger } from '../log.ts';
 import { observed } from '../observability/observability.ts';
 import { hashHandle, randomHandle } from '../random.ts';
 import type { Store } from '../store/store.ts';
-import type { Grant, GrantStore, TokenSet } from './grant-store.ts';
+import { type Grant, type GrantStore, grantLockKey, type TokenSet } from './grant-store.ts';
 import { signOutGrant } from './sign-out-grant.ts';
 import { setBounded } from '../bounded-map.ts';
 
@@ -42,11 +42,24 @@ export interface TokenRefresherOptions {
 }
 
 /**
- * How long a failed refresh of one grant (and token need) is remembered: calls meanwhile get
- * the same error without asking the IdP, so a dead refresh token is not sent again on every
- * call (IdPs log each as an attack, and fail2ban bans the sender: Gatehouse).
+ * How long a refresh the IdP refused (a 4xx that does not end the grant, e.g. `invalid_client`
+ * or `invalid_target`) is remembered: calls meanwhile get the same error without asking the
+ * IdP, so a refused refresh token is not sent again on every call (IdPs log each as an attack,
+ * and fail2ban bans the sender: Gatehouse).
  */
 export const refreshFailureTtlMs = 30_000;
+
+/**
+ * After a refresh failed because the IdP was away (5xx, or no answer), the next attempt waits
+ * this long, doubling with each failure in a row up to {@link maxUnavailableBackoffMs}: an IdP
+ * that is back is noticed within about 2 s, and one that stays away gets at most one refresh
+ * per grant every 2 s from all instances together (the back-off is kept in the store).
+ */
+export const firstUnavailableBackoffMs = 250;
+/** The longest wait between refresh attempts while the IdP is away. */
+export const maxUnavailableBackoffMs = 2_000;
+/** How long a run of "IdP away" failures is remembered, so the back-off keeps growing across it. */
+const unavailableStreakTtlMs = 60_000;
 
 interface CachedToken {
   accessToken: string;
@@ -66,8 +79,9 @@ interface CachedToken {
  * A refresh token the IdP refuses (`invalid_grant`, or any 4xx that does not blame Gatehouse's
  * client) ends the grant (401 `session_expired`), and so does a refreshed id_token for another
  * sign-in (OpenID Connect Core §12.2); an IdP that is away, or that refuses Gatehouse's client,
- * is a 503 and the grant stays. A failure is remembered in the store for
- * {@link refreshFailureTtlMs}, across instances. Tokens for a resource or scope other than the grant's own, and
+ * is a 503 and the grant stays. A failure is remembered in the store, across instances: a
+ * refusal for {@link refreshFailureTtlMs}, the IdP being away for a short back-off that grows
+ * per failure in a row up to {@link maxUnavailableBackoffMs}. Tokens for a resource or scope other than the grant's own, and
  * client-credentials tokens, are cached in this process until they near expiry.
  */
 export class TokenRefresher {
@@ -162,7 +176,7 @@ export class TokenRefresher {
   }
 
   private async refreshUnderLock(grantId: string, need: TokenNeed, rejected: string | undefined): Promise<string> {
-    const lockKey = `lock:refresh:${grantId}`;
+    const lockKey = grantLockKey(grantId);
     const owner = randomHandle(12);
     let waitedMs = 0;
     for (
@@ -212,9 +226,13 @@ export class TokenRefresher {
     if (fresh) return fresh;
 
     const failureKey = refreshFailureKey(grantId, need);
-    const failed = await fromStore(this.options.store.get(failureKey));
-    if (failed !== undefined) {
-      logger.debug('refresh not retried: it failed less than 30 s ago', { sub: grant.sub, ...need });
+    const failed = parseFailure(await fromStore(this.options.store.get(failureKey)));
+    if (failed && failed.retryAt > this.options.clock()) {
+      logger.debug('refresh not retried yet: it failed moments ago', {
+        sub: grant.sub,
+        ...need,
+        retryInMs: failed.retryAt - this.options.clock(),
+      });
       throw recalledFailure(failed);
     }
 
@@ -260,10 +278,13 @@ export class TokenRefresher {
       }
       const refused = refusedOrUnavailable(error);
       observed().refresh('idp_unavailable', performance.now() - started);
+      const remembered = rememberedFailure(refused, failed, this.options.clock());
       // Best effort: a store that fails here fails the next call's read anyway.
-      await this.options.store.set(failureKey, rememberedFailure(refused), refreshFailureTtlMs).catch(() => undefined);
+      await this.options.store.set(failureKey, remembered.raw, remembered.ttlMs).catch(() => undefined);
       throw refused;
     }
+    // The IdP answered: a run of failures is over, and the next one starts from the shortest wait.
+    if (failed) await this.options.store.delete(failureKey).catch(() => undefined);
 
     // A resource token leaves the grant's own access token alone, but the refresh token may
     // have rotated: the new one must be stored before anyone refreshes again.
@@ -314,23 +335,54 @@ function refreshFailureKey(grantId: string, need: TokenNeed): string {
     : `refreshfail:${grantId}:${hashHandle(`${need.resource ?? ''}\n${need.scope ?? ''}`)}`;
 }
 
-function rememberedFailure(error: AppError): string {
-  return JSON.stringify({
+/** A failed refresh as kept in the store: the error to repeat, and when to ask the IdP again. */
+interface RememberedFailure {
+  status: number;
+  code: unknown;
+  message: string;
+  details: Record<string, unknown>;
+  expose: boolean;
+  /** When (injected clock) the next call may ask the IdP again. */
+  retryAt: number;
+  /** Failures in a row while the IdP was away (0 for a refusal). */
+  failures: number;
+}
+
+/**
+ * What to remember of a failed refresh: a refusal for {@link refreshFailureTtlMs}; the IdP
+ * being away (`idp_unavailable`) with a wait that doubles per failure in a row, from
+ * {@link firstUnavailableBackoffMs} to {@link maxUnavailableBackoffMs}.
+ */
+function rememberedFailure(
+  error: AppError,
+  previous: RememberedFailure | undefined,
+  now: number,
+): { raw: string; ttlMs: number } {
+  const away = error.code === 'idp_unavailable';
+  const failures = away ? (previous?.failures ?? 0) + 1 : 0;
+  const waitMs = away
+    ? Math.min(firstUnavailableBackoffMs * 2 ** (failures - 1), maxUnavailableBackoffMs)
+    : refreshFailureTtlMs;
+  const record: RememberedFailure = {
     status: error.status,
     code: error.code,
     message: error.message,
     details: error.details,
     expose: error.expose,
-  });
+    retryAt: now + waitMs,
+    failures,
+  };
+  return { raw: JSON.stringify(record), ttlMs: away ? unavailableStreakTtlMs : refreshFailureTtlMs };
 }
 
-function recalledFailure(raw: string): AppError {
-  const { code, message, details, expose } = JSON.parse(raw) as {
-    code: unknown;
-    message: string;
-    details: Record<string, unknown>;
-    expose: boolean;
-  };
+function parseFailure(raw: string | undefined): RememberedFailure | undefined {
+  if (raw === undefined) return undefined;
+  const parsed = JSON.parse(raw) as Partial<RememberedFailure>;
+  // Written before the back-off was kept: remembered for its TTL, as it was then.
+  return { failures: 0, retryAt: Number.POSITIVE_INFINITY, ...parsed } as RememberedFailure;
+}
+
+function recalledFailure({ code, message, details, expose }: RememberedFailure): AppError {
   return new AppError(isErrorCode(code) ? code : 'token_unavailable', message, { details, expose });
 }
 

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { Store } from '../store/store.ts';
@@ -17,7 +18,9 @@ export async function createObservability(config: Config, logger: Logger): Promi
     metricsPort === undefined ? undefined : import('./metrics.ts').then(({ Metrics }) => new Metrics()),
     otlpEndpoint === undefined ? undefined : import('./tracing.ts').then(({ Tracing }) => new Tracing(otlpEndpoint)),
   ]);
-  const metricsUrl = metrics ? await metrics.listen(metricsPort!, metricsHost) : undefined;
+  // A worker leaves the metrics port to the primary, which answers for all workers at once.
+  if (metrics && cluster.isWorker) await metrics.answerPrimary();
+  const metricsUrl = metrics && !cluster.isWorker ? await metrics.listen(metricsPort!, metricsHost) : undefined;
   if (metricsUrl) logger.info('metrics served', { url: metricsUrl });
   if (otlpEndpoint) logger.info('traces exported over OTLP/HTTP', { endpoint: otlpEndpoint });
   return new ObservabilityHub(metrics, tracing, metricsUrl);

@@ -196,6 +196,8 @@ export class Metrics {
       name: 'gatehouse_store_up',
       help: 'Whether the store answered a ping at this scrape (1) or not (0).',
       registers: [this.registry],
+      // With workers, the primary's sum would count workers: up only when every worker reaches it.
+      aggregator: 'min',
       async collect() {
         this.set((await metrics.storeAnswers()) ? 1 : 0);
       },
@@ -319,6 +321,15 @@ export class Metrics {
     const address = server.address() as AddressInfo;
     const hostPart = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     return `http://${hostPart}:${address.port}/metrics`;
+  }
+
+  /**
+   * In a worker (GATEHOUSE_WORKERS > 1): no listener of its own; the primary owns the metrics
+   * port and sums every worker's metrics at each scrape (worker-metrics.ts).
+   */
+  async answerPrimary(): Promise<void> {
+    const { answerPrimary } = await import('./worker-metrics.ts');
+    answerPrimary(this.registry);
   }
 
   async close(): Promise<void> {

@@ -92,7 +92,8 @@ export function websocketUpgrade(deps: AppDeps, options: WebSocketUpgradeOptions
   const host = new UpgradeHost(
     new FastPathHost(deps, gate.sessionCookie, () => undefined),
     gate.sessionCookie,
-    config.session.secret,
+    // Every listed secret verifies, as on the page and /api paths (secret rotation).
+    config.session.secrets,
   );
   const registry = new SocketRegistry({
     maxPerSession: config.websocket.maxPerSession,
@@ -426,7 +427,7 @@ class UpgradeHost implements GateHost {
   constructor(
     private readonly fastPath: FastPathHost,
     private readonly sessionCookie: string,
-    private readonly secret: string,
+    private readonly secret: readonly string[],
   ) {}
 
   loadSession(): undefined {

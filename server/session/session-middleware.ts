@@ -1,8 +1,9 @@
 import type { RequestHandler } from 'express';
-import session from 'express-session';
+import session, { type SessionData } from 'express-session';
 import type { AppDeps } from '../deps.ts';
 import { storeUnavailable } from '../errors.ts';
-import { cookieNames, cookieOptions } from '../http/cookies.ts';
+import { cookieNames, cookieOptions, readCookie } from '../http/cookies.ts';
+import { resignSessionCookie, verifySessionCookie } from './session-cookie.ts';
 import { SessionStoreAdapter } from './session-store.ts';
 
 /**
@@ -15,15 +16,28 @@ export function sessionMiddleware(deps: Pick<AppDeps, 'config' | 'store' | 'cloc
   const sessionStore = sessionStoreFor(deps);
   const middleware = session({
     name: cookieNames(config.secureCookies).session,
-    secret: config.session.secret,
+    // Newest first: it signs; every one verifies (secret rotation).
+    secret: [...config.session.secrets],
     store: sessionStore,
     resave: false,
     saveUninitialized: false,
     // Unset: express-session asks `trust proxy` whether the request came over https.
     cookie: cookieOptions(config.secureCookies),
   });
+  const name = cookieNames(config.secureCookies).session;
   // express-session reports store failures through next(err): make them 503s, not 500s.
-  return (req, res, next) => middleware(req, res, (err?: unknown) => next(err ? storeUnavailable(err) : undefined));
+  return (req, res, next) =>
+    middleware(req, res, (err?: unknown) => {
+      if (err) return next(storeUnavailable(err));
+      // express-session verifies with every secret but re-signs only a changed session: a
+      // browser whose cookie an older secret signed gets it re-signed here, once.
+      if (req.session && config.session.secrets.length > 1) {
+        const verified = verifySessionCookie(readCookie(req, name), config.session.secrets);
+        if (verified && !verified.current && verified.id === req.sessionID)
+          resignSessionCookie(res, name, verified.id, config.session.secrets, config.secureCookies);
+      }
+      next();
+    });
 }
 
 /**
@@ -32,8 +46,10 @@ export function sessionMiddleware(deps: Pick<AppDeps, 'config' | 'store' | 'cloc
  */
 export function sessionStoreFor(deps: Pick<AppDeps, 'config' | 'store' | 'clock'>): SessionStoreAdapter {
   const { config, store, clock } = deps;
-  const limits = config.session;
-  return new SessionStoreAdapter(store, (data) =>
-    data.createdAt === undefined ? limits.idleMs : Math.max(1000, data.createdAt + limits.maxMs - clock()),
-  );
+  return new SessionStoreAdapter(store, (data) => sessionRecordTtlMs(data, config.session, clock()));
+}
+
+/** How long a session record lives: until the session's absolute end (its idle limit before it starts). */
+export function sessionRecordTtlMs(data: SessionData, limits: { idleMs: number; maxMs: number }, now: number): number {
+  return data.createdAt === undefined ? limits.idleMs : Math.max(1000, data.createdAt + limits.maxMs - now);
 }

@@ -15,6 +15,6 @@ export async function createStore(config: Config, clock: Clock, logger: Logger):
       return new MemoryStore(clock);
     case 'redis':
       // Redis keeps its own time for TTLs; the injected clock only drives Gatehouse's checks.
-      return RedisStore.connect({ url: config.redisUrl!, logger });
+      return RedisStore.connect({ topology: config.redis!, logger });
   }
 }

@@ -1,5 +1,13 @@
 import { RateLimiterRedis } from 'rate-limiter-flexible';
-import { createClient, type RedisClientType } from 'redis';
+import {
+  createClient,
+  createCluster,
+  createSentinel,
+  type RedisClientType,
+  type RedisClusterType,
+  type RedisSentinelType,
+} from 'redis';
+import type { RedisTopology } from '../config.ts';
 import { storeUnavailable } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { flexibleRateLimiter, type LimitOptions, type RateLimiter } from './rate-limiter.ts';
@@ -7,8 +15,10 @@ import type { Store } from './store.ts';
 
 /** Options for {@link RedisStore.connect}. */
 export interface RedisStoreOptions {
-  /** `redis://` or `rediss://` URL, with credentials and database number when needed. */
-  url: string;
+  /** One Redis server: `redis://` or `rediss://` URL, with credentials and database number when needed. */
+  url?: string;
+  /** The deployment (one server, Sentinel or Cluster); takes the place of `url`. */
+  topology?: RedisTopology;
   logger: Logger;
   /**
    * Milliseconds a command may take before it fails as `store_unavailable`. Short: a hung
@@ -20,63 +30,67 @@ export interface RedisStoreOptions {
 const defaultCommandTimeoutMs = 2000;
 const maxReconnectDelayMs = 1000;
 
+/** Any of node-redis's three clients: they take the same commands (a Cluster routes each by its key). */
+type AnyRedis = RedisClientType | RedisSentinelType | RedisClusterType;
+
 /**
  * The store for several instances: every key lives in Redis with its TTL, so any instance
  * can serve any request. While Redis is unreachable every call rejects at once with
  * {@link storeUnavailable} (503), and the client reconnects by itself when Redis is back.
+ *
+ * Three deployments, one behaviour: one server (`createClient`); a master watched by Sentinel
+ * (`createSentinel`: asks the sentinels for the master and follows a failover); a Cluster
+ * (`createCluster`: routes each command to the master of its key's slot and follows slot
+ * moves and failovers). Every command Gatehouse sends names one key, except a DEL of several,
+ * which node-redis splits per slot on a Cluster (see docs/multi-instance.md, "Key layout").
  */
 export class RedisStore implements Store {
+  /** The commands, typed as the plain client's: Sentinel and Cluster take the same ones. */
+  private readonly client: RedisClientType;
+
   private constructor(
-    private readonly client: RedisClientType,
+    private readonly connection: AnyRedis,
+    private readonly topology: RedisTopology,
     private readonly commandTimeoutMs: number,
-  ) {}
+  ) {
+    this.client = connection as unknown as RedisClientType;
+  }
 
   /**
-   * Connects and checks the connection. Fails at once (naming the URL without its password)
-   * when Redis cannot be reached: a misconfigured URL is an operator error to see at start.
+   * Connects and checks the connection. Fails at once (naming where, without a password)
+   * when Redis cannot be reached: a misconfigured deployment is an operator error to see at start.
    */
   static async connect(options: RedisStoreOptions): Promise<RedisStore> {
-    const { url, logger } = options;
-    const where = redactRedisUrl(url);
-    let connected = false;
-    let reachable = true;
-    const client: RedisClientType = createClient({
-      url,
-      // Commands fail at once while disconnected instead of waiting in a queue: the caller
-      // gets a 503 now, and nothing replays stale writes when Redis comes back.
-      disableOfflineQueue: true,
-      socket: {
-        connectTimeout: 5000,
-        // Before the first connection, give up (start() reports it); afterwards retry forever,
-        // at least once a second, so service resumes by itself.
-        reconnectStrategy: (retries) => (connected ? Math.min(50 * 2 ** retries, maxReconnectDelayMs) : false),
-      },
-    });
+    const { logger } = options;
+    const topology: RedisTopology = options.topology ?? { kind: 'single', url: options.url! };
+    const where = describeTopology(topology);
+    const state = { connected: false, reachable: true };
+    const connection = createConnection(topology, state);
     // node-redis emits 'error' on every failed attempt; without a listener the process dies.
-    client.on('error', (error: unknown) => {
-      if (!connected || !reachable) return;
-      reachable = false;
+    connection.on('error', (error: unknown) => {
+      if (!state.connected || !state.reachable) return;
+      state.reachable = false;
       logger.warn('store unreachable; requests get 503 until it is back', {
         store: where,
         error: error instanceof Error ? error : String(error),
       });
     });
-    client.on('ready', () => {
-      if (!reachable) logger.info('store reachable again', { store: where });
-      reachable = true;
-    });
+    const back = (): void => {
+      if (!state.reachable) logger.info('store reachable again', { store: where });
+      state.reachable = true;
+    };
+    connection.on('ready', back);
     try {
-      await client.connect();
-      await client.ping();
+      await connection.connect();
+      const store = new RedisStore(connection, topology, options.commandTimeoutMs ?? defaultCommandTimeoutMs);
+      await store.pingAll();
+      state.connected = true;
+      return store;
     } catch (error) {
-      client.destroy();
+      await Promise.resolve(connection.destroy()).catch(() => undefined);
       const reason = error instanceof Error ? error.message : String(error);
-      throw new Error(`cannot reach Redis at ${where} (GATEHOUSE_REDIS_URL): ${reason || 'connection failed'}`, {
-        cause: error,
-      });
+      throw new Error(`cannot reach Redis at ${where}: ${reason || 'connection failed'}`, { cause: error });
     }
-    connected = true;
-    return new RedisStore(client, options.commandTimeoutMs ?? defaultCommandTimeoutMs);
   }
 
   get(key: string): Promise<string | undefined> {
@@ -115,6 +129,9 @@ export class RedisStore implements Store {
   delete(...keys: string[]): Promise<void> {
     if (keys.length === 0) return Promise.resolve();
     return this.run(async () => {
+      // On a Cluster, node-redis sends a DEL over keys of several slots as one DEL per slot
+      // (Redis's command tip `request_policy:multi_shard`), so no CROSSSLOT error: each key
+      // is deleted, though not all at once. No caller needs them to go at once.
       await this.client.del(keys);
     });
   }
@@ -157,15 +174,36 @@ export class RedisStore implements Store {
     };
   }
 
+  /**
+   * Every key starting with `prefix`, read with SCAN a batch at a time (Redis keeps serving
+   * meanwhile). For maintenance commands (re-sealing after a secret rotation), not requests.
+   */
+  async *keysWithPrefix(prefix: string): AsyncGenerator<string> {
+    const match = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
+    for (const node of await this.nodeClients())
+      for await (const keys of node.scanIterator({ MATCH: match, COUNT: 500 })) yield* keys;
+  }
+
+  /** Answers when the master answers; on a Cluster, when every master does (any could hold a key). */
   ping(): Promise<void> {
-    return this.run(async () => {
-      await this.client.ping();
-    });
+    return this.run(() => this.pingAll());
   }
 
   async close(): Promise<void> {
-    if (this.client.isReady) await this.client.close().catch(() => this.client.destroy());
-    else if (this.client.isOpen) this.client.destroy();
+    const connection = this.connection;
+    if (connection.isReady) await connection.close().catch(() => connection.destroy());
+    else if (connection.isOpen) await Promise.resolve(connection.destroy()).catch(() => undefined);
+  }
+
+  private async pingAll(): Promise<void> {
+    await Promise.all((await this.nodeClients()).map((node) => node.ping()));
+  }
+
+  /** A client per master: the one connection, or on a Cluster one per master node. */
+  private async nodeClients(): Promise<RedisClientType[]> {
+    if (this.topology.kind !== 'cluster') return [this.client];
+    const cluster = this.connection as RedisClusterType;
+    return (await Promise.all(cluster.masters.map((master) => cluster.nodeClient(master)))) as RedisClientType[];
   }
 
   /**
@@ -190,6 +228,60 @@ export class RedisStore implements Store {
     } finally {
       clearTimeout(timer);
     }
+  }
+}
+
+/**
+ * The node-redis client for a deployment. Commands fail at once while disconnected instead of
+ * waiting in a queue (`disableOfflineQueue`): the caller gets a 503 now, and nothing replays
+ * stale writes when Redis comes back. Before the first connection a failed attempt is final
+ * (connect() reports it); afterwards clients retry forever, at least once a second.
+ */
+function createConnection(topology: RedisTopology, state: { connected: boolean }): AnyRedis {
+  const reconnectStrategy = (retries: number): number | false =>
+    state.connected ? Math.min(50 * 2 ** retries, maxReconnectDelayMs) : false;
+  if (topology.kind === 'single') {
+    return createClient({
+      url: topology.url,
+      disableOfflineQueue: true,
+      socket: { connectTimeout: 5000, reconnectStrategy },
+    }) as unknown as AnyRedis;
+  }
+  const auth = {
+    ...(topology.username ? { username: topology.username } : {}),
+    ...(topology.password ? { password: topology.password } : {}),
+  };
+  const socket = { connectTimeout: 5000, ...(topology.tls ? { tls: true as const } : {}) };
+  if (topology.kind === 'sentinel') {
+    return createSentinel({
+      name: topology.masterName,
+      sentinelRootNodes: topology.sentinels,
+      // Follows a failover by itself; with a 2 s scan a missed switch-master message costs 2 s at most.
+      scanInterval: 2000,
+      nodeClientOptions: { ...auth, disableOfflineQueue: true, socket: { ...socket, reconnectStrategy } },
+      sentinelClientOptions: {
+        ...(topology.sentinelPassword ? { password: topology.sentinelPassword } : {}),
+        socket: { ...socket, reconnectStrategy },
+      },
+    }) as unknown as AnyRedis;
+  }
+  return createCluster({
+    rootNodes: topology.nodes.map((node) => ({ socket: { host: node.host, port: node.port, ...socket } })),
+    defaults: { ...auth, disableOfflineQueue: true, socket: { ...socket, reconnectStrategy } },
+  }) as unknown as AnyRedis;
+}
+
+/** Where the store is, for messages and logs: never a password. */
+export function describeTopology(topology: RedisTopology): string {
+  const list = (nodes: { host: string; port: number }[]): string =>
+    nodes.map((node) => `${node.host}:${node.port}`).join(',');
+  switch (topology.kind) {
+    case 'single':
+      return `${redactRedisUrl(topology.url)} (GATEHOUSE_REDIS_URL)`;
+    case 'sentinel':
+      return `master "${topology.masterName}" of sentinels ${list(topology.sentinels)} (GATEHOUSE_REDIS_SENTINELS)`;
+    case 'cluster':
+      return `cluster ${list(topology.nodes)} (GATEHOUSE_REDIS_CLUSTER)`;
   }
 }
 

@@ -4,7 +4,7 @@ import type { AppDeps } from '../deps.ts';
 import type { AuthorizationCompletion } from '../auth/auth-router.ts';
 import { type ErrorCode, errorStatus } from '../error-codes.ts';
 import { AppError, rateLimited } from '../errors.ts';
-import { TokenCipher } from '../grants/token-cipher.ts';
+import { TokenCipher, UnknownSecretError } from '../grants/token-cipher.ts';
 import { answersIn } from '../http/error-format.ts';
 import { noStore } from '../http/no-store.ts';
 import { hashHandle, randomHandle } from '../random.ts';
@@ -76,7 +76,7 @@ export function deviceRouters(
   options: DeviceRouterOptions,
 ): { endpoints: Router; page: Router; complete: AuthorizationCompletion } {
   const { config, store, clock, logger } = deps;
-  const cipher = new TokenCipher(config.session.secret);
+  const cipher = new TokenCipher(config.session.secrets);
   const form = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 20 });
   const verificationUri = `${config.publicUrl}/device`;
 
@@ -155,8 +155,17 @@ export function deviceRouters(
       const taken = await store.take(key);
       if (taken === undefined) return oauthError('invalid_grant', 'This device_code was already used.');
       const approved = JSON.parse(taken) as DeviceAuthorization;
+      let accessToken: string;
+      try {
+        accessToken = cipher.open(approved.sealedToken!, approved.id);
+      } catch (error) {
+        if (!(error instanceof UnknownSecretError)) throw error;
+        // Approved, then the secret that sealed it was rotated out before the device collected it.
+        logger.warn('device sign-in dropped: its token was sealed under a session secret no longer configured');
+        return oauthError('invalid_grant', 'This device_code can no longer be used; start again.');
+      }
       return res.json({
-        access_token: cipher.open(approved.sealedToken!, approved.id),
+        access_token: accessToken,
         token_type: 'Bearer',
         expires_in: Math.max(0, Math.floor((approved.tokenExpiresAt! - now) / 1000)),
       });

@@ -67,7 +67,7 @@ export function tokensRouters(
   const { config, grants, idp, logger } = deps;
   const { apiTokens, issuer } = options;
   const choices = lifetimeChoices(config.apiTokens.maxDays);
-  const cipher = new TokenCipher(config.session.secret);
+  const cipher = new TokenCipher(config.session.secrets);
   const upstreams = options.upstreamNames.map((name) => {
     const example = options.upstreamExamples?.[name];
     return example === undefined ? { name } : { name, example };

@@ -108,24 +108,29 @@ function hasRedisServer(): boolean {
 
 /** Spawns redis-server and resolves once it accepts connections (it says so on stdout). */
 function spawnRedis(port: number, dir: string): Promise<ChildProcess> {
-  const child = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--dir',
-      dir,
-      '--dbfilename',
-      'dump.rdb',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  return spawnRedisServer([
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dir,
+    '--dbfilename',
+    'dump.rdb',
+  ]);
+}
+
+/**
+ * Spawns `redis-server args` (a server, a replica, a cluster node or, with `--sentinel`, a
+ * sentinel) and resolves once it says it is ready. Rejects with `code: 'EADDRINUSE'` when its
+ * port is taken, for {@link bindSparePort}.
+ */
+export function spawnRedisServer(args: string[]): Promise<ChildProcess> {
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     let output = '';
     const timer = setTimeout(() => fail(new Error(`redis-server did not start within 10 s:\n${output}`)), 10_000);
@@ -136,7 +141,7 @@ function spawnRedis(port: number, dir: string): Promise<ChildProcess> {
     };
     const onData = (chunk: Buffer): void => {
       output += chunk.toString();
-      if (output.includes('Ready to accept connections')) {
+      if (output.includes('Ready to accept connections') || /Sentinel ID is|\+monitor master/.test(output)) {
         clearTimeout(timer);
         child.stdout!.off('data', onData);
         child.stdout!.resume();
