@@ -53,3 +53,31 @@ test('a wrong password stays at the IdP with a message, and Gatehouse keeps no s
   const cookies = await page.context().cookies(gatehouse.url);
   expect(cookies.find((c) => c.name === 'gatehouse')).toBeUndefined();
 });
+
+test('two sign-ins started in two tabs of one browser both complete, each with its own sealed transaction cookie', async ({
+  context,
+  gatehouse,
+}) => {
+  const [first, second] = [await context.newPage(), await context.newPage()];
+  // Both tabs are at the IdP before either signs in: two transactions pending at once.
+  await Promise.all([
+    first.goto(`${gatehouse.url}/auth/login?returnTo=${encodeURIComponent('/?tab=first')}`),
+    second.goto(`${gatehouse.url}/auth/login?returnTo=${encodeURIComponent('/?tab=second')}`),
+  ]);
+  const transactions = (await context.cookies(gatehouse.url)).filter((c) => c.name.startsWith('gatehouse-login-'));
+  expect(transactions).toHaveLength(2);
+  for (const cookie of transactions) {
+    expect(cookie.httpOnly).toBe(true);
+    expect(cookie.sameSite).toBe('Lax');
+  }
+
+  await signInAtIdp(second, 'alice');
+  await expect(second).toHaveURL(`${gatehouse.url}/?tab=second`);
+  await expect(second.locator('#user-name')).toHaveText('Alice Liddell');
+
+  await signInAtIdp(first, 'alice');
+  await expect(first).toHaveURL(`${gatehouse.url}/?tab=first`);
+  await expect(first.locator('#user-name')).toHaveText('Alice Liddell');
+  // Each callback took its own transaction: none is left.
+  expect((await context.cookies(gatehouse.url)).filter((c) => c.name.startsWith('gatehouse-login-'))).toEqual([]);
+});

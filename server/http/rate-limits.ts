@@ -19,6 +19,15 @@ export type FailedCredential =
   | 'state'
   | 'api_token';
 
+/** Options of {@link RateLimits.start}. */
+export interface StartOptions {
+  /**
+   * false for an endpoint that stores nothing (`/auth/login`): a budget shared by every address
+   * would only let a few addresses spend everyone's sign-ins.
+   */
+  global?: boolean;
+}
+
 const failedCredentialsLimit = 'failed_credentials';
 
 /**
@@ -41,22 +50,27 @@ export class RateLimits {
    * Middleware for an anonymous endpoint that creates state: `router.post('/device/code',
    * limits.start('device_code'), …)`. Counts one call from this address and one in total.
    */
-  start(endpoint: string, kind: StartKind = 'login'): RequestHandler {
+  start(endpoint: string, kind: StartKind = 'login', options: StartOptions = {}): RequestHandler {
     return async (req, _res, next) => {
-      await this.countStart(endpoint, clientAddress(req), kind);
+      await this.countStart(endpoint, clientAddress(req), kind, options);
       next();
     };
   }
 
   /** Counts one call of `endpoint` (for routes that learn late what they do, like SOAP); throws 429 over a limit. */
-  async countStart(endpoint: string, address: string, kind: StartKind = 'login'): Promise<void> {
+  async countStart(
+    endpoint: string,
+    address: string,
+    kind: StartKind = 'login',
+    options: StartOptions = {},
+  ): Promise<void> {
     const [perAddress, global] =
       kind === 'login'
         ? [this.config.login, this.config.loginGlobal]
         : [this.config.backchannelLogout, this.config.backchannelLogoutGlobal];
     // The address first: an address over its own limit then stops draining the shared budget.
     await this.consume(`${kind}:${endpoint}`, perAddress, addressKey(address), address);
-    await this.consume(`${kind}_global:${endpoint}`, global, 'all', address);
+    if (options.global !== false) await this.consume(`${kind}_global:${endpoint}`, global, 'all', address);
   }
 
   /**

@@ -4,13 +4,11 @@ import { flexibleRateLimiter, type LimitOptions, type RateLimiter } from './rate
 import type { Store } from './store.ts';
 
 /**
- * Most records of each pending kind the memory store keeps: login transactions (`tx:`), SOAP
- * login contexts (`soapctx:`) and their per-owner indexes. Anonymous callers create them; past
+ * Most records of each pending kind the memory store keeps: SOAP login contexts (`soapctx:`) and
+ * their per-owner indexes. (Browser login transactions travel sealed in a cookie, not here.) Anonymous callers create them; past
  * the bound the oldest is evicted (see docs/architecture.md, "Bounded pending state").
  */
 export const defaultPendingBounds: Readonly<Record<string, number>> = {
-  'tx:': 10_000,
-  'txb:': 10_000,
   'soapctx:': 10_000,
   'soapctxa:': 10_000,
 };

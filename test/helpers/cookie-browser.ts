@@ -8,13 +8,18 @@ export class CookieBrowser {
   /** Every response seen, for assertions that no token reached the browser. */
   readonly seen: Array<{ url: string; status: number; headers: Headers; body: string }> = [];
 
-  /** `userAgent` is sent on every request that does not set its own. */
-  constructor(private readonly options: { userAgent?: string } = {}) {}
+  /**
+   * `userAgent` is sent on every request that does not set its own; `forwardedFor` as
+   * `X-Forwarded-For` (a client behind a trusted proxy).
+   */
+  constructor(private readonly options: { userAgent?: string; forwardedFor?: string } = {}) {}
 
   async request(url: string, init: RequestInit = {}): Promise<Response> {
     const target = new URL(url);
     const headers = new Headers(init.headers);
     if (this.options.userAgent && !headers.has('user-agent')) headers.set('user-agent', this.options.userAgent);
+    if (this.options.forwardedFor && !headers.has('x-forwarded-for'))
+      headers.set('x-forwarded-for', this.options.forwardedFor);
     const cookie = this.cookieHeader(target);
     if (cookie) headers.set('cookie', cookie);
     const response = await fetch(target, { ...init, headers, redirect: 'manual' });
