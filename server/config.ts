@@ -104,6 +104,11 @@ export interface Config {
     scopes: string;
     /** The longest lifetime a user may choose. */
     maxDays: number;
+    /**
+     * The lifetime /device presets for a device sign-in, at most: what the requesting program
+     * asks for is only preselected within it (at most `maxDays`).
+     */
+    deviceDefaultDays: number;
     /** Send `prompt=consent` with that request (oidc-provider grants offline_access only with it). */
     consentPrompt: boolean;
   };
@@ -307,6 +312,11 @@ export const variables: readonly Variable[] = [
     default: '90',
   },
   {
+    name: 'GATEHOUSE_DEVICE_TOKEN_DEFAULT_DAYS',
+    doc: "the longest lifetime, in days, /device preselects for a device sign-in's token (with read-only access); the program's request is preselected only within it, and more takes the approver's own choice on the page",
+    default: '30',
+  },
+  {
     name: 'GATEHOUSE_API_TOKEN_CONSENT_PROMPT',
     doc: "enabled sends prompt=consent with an API token's authorization request (oidc-provider grants offline_access only with it; Keycloak does not need it)",
     default: 'enabled',
@@ -468,6 +478,7 @@ export function loadConfig(env: Env = readEnvironment()): Config {
     problems.push(`GATEHOUSE_API_TOKEN_SCOPES must include "openid" (got "${apiTokenScopes}")`);
   }
   const apiTokenMaxDays = integer('GATEHOUSE_API_TOKEN_MAX_DAYS', get, problems, 1, 3650);
+  const deviceDefaultDays = integer('GATEHOUSE_DEVICE_TOKEN_DEFAULT_DAYS', get, problems, 1, 3650);
   const apiTokenConsentPrompt =
     oneOf('GATEHOUSE_API_TOKEN_CONSENT_PROMPT', get, problems, ['enabled', 'disabled'] as const) === 'enabled';
 
@@ -505,7 +516,13 @@ export function loadConfig(env: Env = readEnvironment()): Config {
     proxy: { upstreams, maxBodyBytes, refreshSkewMs: refreshSkewSeconds * 1000 },
     trustProxy,
     rateLimits,
-    apiTokens: { scopes: apiTokenScopes, maxDays: apiTokenMaxDays, consentPrompt: apiTokenConsentPrompt },
+    apiTokens: {
+      scopes: apiTokenScopes,
+      maxDays: apiTokenMaxDays,
+      // A default above the maximum would only be refused later: the maximum wins.
+      deviceDefaultDays: Math.min(deviceDefaultDays, apiTokenMaxDays),
+      consentPrompt: apiTokenConsentPrompt,
+    },
   });
 }
 

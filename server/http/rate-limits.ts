@@ -120,6 +120,15 @@ function withoutPort(address: string): string {
 }
 
 /**
+ * An address as a person reads it: without port or brackets, and an IPv4-mapped IPv6 address
+ * (`::ffff:127.0.0.1`, how a dual-stack socket reports an IPv4 client) as the IPv4 address.
+ */
+export function plainAddress(address: string): string {
+  const bare = withoutPort(address.trim());
+  return /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(bare)?.[1] ?? bare;
+}
+
+/**
  * The counter key for an address: IPv4 as is (also when IPv4-mapped), IPv6 by its /64, the
  * block one host or subscriber is usually given, so rotating addresses inside it gains nothing.
  * A port (`1.2.3.4:5678`, `[2001:db8::1]:443`) and brackets are dropped first.
