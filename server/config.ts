@@ -88,10 +88,12 @@ export interface Config {
   trustProxy: number | string[];
   /** Rate limits; `undefined` turns one off. */
   rateLimits: {
-    /** Per client address, per endpoint: anonymous calls that start a sign-in (and store state). */
+    /**
+     * Per client address (IPv6: per /64), per endpoint: anonymous calls that start a sign-in.
+     * There is no budget for all addresses together: one that a few addresses could spend
+     * would turn sign-in off for everyone (what pending starts may store is bounded instead).
+     */
     login: RateLimit | undefined;
-    /** All addresses together, per endpoint. */
-    loginGlobal: RateLimit | undefined;
     /** Per client address: back-channel logout deliveries. */
     backchannelLogout: RateLimit | undefined;
     backchannelLogoutGlobal: RateLimit | undefined;
@@ -276,27 +278,22 @@ export const variables: readonly Variable[] = [
   },
   {
     name: 'GATEHOUSE_RATE_LIMIT_LOGIN',
-    doc: '`<count>/<seconds>` or `off`: sign-in starts per client address, for each of /auth/login, /external/login, GetExternalLoginRedirectURL and POST /auth/device/code',
+    doc: '`<count>/<seconds>` or `off`: sign-in starts per client address (IPv6: per /64), for each of /auth/login, /external/login, GetExternalLoginRedirectURL and POST /auth/device/code; keeps one address from starting sign-ins (and, for the last three, storing pending records) without end. There is no limit for all addresses together, which a few could spend for everyone',
     default: '30/60',
   },
   {
-    name: 'GATEHOUSE_RATE_LIMIT_LOGIN_GLOBAL',
-    doc: '`<count>/<seconds>` or `off`: sign-in starts from all addresses together, for each of those endpoints',
-    default: '600/60',
-  },
-  {
     name: 'GATEHOUSE_RATE_LIMIT_BACKCHANNEL_LOGOUT',
-    doc: '`<count>/<seconds>` or `off`: POST /auth/backchannel-logout per client address (the IdP)',
+    doc: '`<count>/<seconds>` or `off`: POST /auth/backchannel-logout per client address (the IdP); keeps a caller from making Gatehouse verify logout tokens and end sessions without end',
     default: '600/60',
   },
   {
     name: 'GATEHOUSE_RATE_LIMIT_BACKCHANNEL_LOGOUT_GLOBAL',
-    doc: '`<count>/<seconds>` or `off`: POST /auth/backchannel-logout from all addresses together',
+    doc: '`<count>/<seconds>` or `off`: POST /auth/backchannel-logout from all addresses together; bounds the work logout-token floods cause overall',
     default: '1200/60',
   },
   {
     name: 'GATEHOUSE_RATE_LIMIT_FAILED_CREDENTIALS',
-    doc: '`<count>/<seconds>` or `off`: unknown session cookies, bearer handles, IdentityTokens, ContextIDs or States per client address; past it every credential from that address is refused until the window ends',
+    doc: '`<count>/<seconds>` or `off`: unknown session cookies, bearer handles, IdentityTokens, ContextIDs or States per client address; protects against guessing: past it, credentials from that address that reach nothing get 429 until the window ends (valid ones still work)',
     default: '20/300',
   },
 
@@ -468,7 +465,6 @@ export function loadConfig(env: Env = readEnvironment()): Config {
   const trustProxy = trustedProxies(get, problems);
   const rateLimits: Config['rateLimits'] = {
     login: rateLimit('GATEHOUSE_RATE_LIMIT_LOGIN', get, problems),
-    loginGlobal: rateLimit('GATEHOUSE_RATE_LIMIT_LOGIN_GLOBAL', get, problems),
     backchannelLogout: rateLimit('GATEHOUSE_RATE_LIMIT_BACKCHANNEL_LOGOUT', get, problems),
     backchannelLogoutGlobal: rateLimit('GATEHOUSE_RATE_LIMIT_BACKCHANNEL_LOGOUT_GLOBAL', get, problems),
     failedCredentials: rateLimit('GATEHOUSE_RATE_LIMIT_FAILED_CREDENTIALS', get, problems),

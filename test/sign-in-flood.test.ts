@@ -1,8 +1,18 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createClient } from 'redis';
-import { CookieBrowser, isSignedIn, signIn, startGatehouse, type TestGatehouse } from './helpers/harness.ts';
+import { maxPendingContexts } from '../server/soap/session-service.ts';
+import { maxPendingDevices } from '../server/tokens/device-router.ts';
+import {
+  CookieBrowser,
+  callbackUrlFor,
+  isSignedIn,
+  signIn,
+  startGatehouse,
+  type TestGatehouse,
+} from './helpers/harness.ts';
 import { redisSkipReason, startTestRedis, type TestRedis } from './helpers/redis-server.ts';
+import { callSoap, decodeBase64, text } from './helpers/soap.ts';
 
 const floodRequests = 10_000;
 const floodAddresses = 200;
@@ -41,7 +51,7 @@ async function storedKeys(url: string): Promise<{ state: string[]; counters: str
   }
 }
 
-describe('a flood of GET /auth/login', { skip: redisSkipReason() }, () => {
+describe('a flood of sign-in starts', { skip: redisSkipReason() }, () => {
   let redis: TestRedis;
   let gatehouse: TestGatehouse;
 
@@ -64,7 +74,7 @@ describe('a flood of GET /auth/login', { skip: redisSkipReason() }, () => {
     await redis?.close();
   });
 
-  test('from 200 addresses through a trusted proxy stores nothing, and a bystander from a fresh address then signs in', async () => {
+  test('of GET /auth/login from 200 addresses through a trusted proxy stores nothing, and a bystander from a fresh address then signs in', async () => {
     const before = await storedKeys(redis.url);
     const statuses = await flood(floodRequests, async (i) => {
       const response = await fetch(`${gatehouse.url}/auth/login`, {
@@ -88,5 +98,94 @@ describe('a flood of GET /auth/login', { skip: redisSkipReason() }, () => {
     const page = await signIn(gatehouse, bystander, 'alice', '/after-the-flood');
     assert.equal(page.url, `${gatehouse.url}/after-the-flood`);
     assert.ok(await isSignedIn(gatehouse, bystander));
+  });
+
+  test('of SOAP GetExternalLoginRedirectURL from 200 addresses leaves a bystander room to complete an external login', async () => {
+    const requestUrl = `${gatehouse.gh.config.publicUrl}/external/callback`;
+    const statuses = await flood(floodRequests, async (i) => {
+      const answer = await callSoap(gatehouse.url, 'GetExternalLoginRedirectURL', [['RequestURL', requestUrl]], {
+        'x-forwarded-for': floodAddress(i),
+      });
+      return answer.status;
+    });
+    assert.deepEqual(Object.fromEntries(statuses), {
+      200: 30 * floodAddresses,
+      429: floodRequests - 30 * floodAddresses,
+    });
+    const stored = await storedKeys(redis.url);
+    assert.ok(stored.state.filter((k) => k.startsWith('soapctx:')).length <= maxPendingContexts);
+
+    const bystander = { 'x-forwarded-for': '198.51.100.8' };
+    const started = await callSoap(
+      gatehouse.url,
+      'GetExternalLoginRedirectURL',
+      [['RequestURL', requestUrl]],
+      bystander,
+    );
+    assert.equal(started.status, 200, started.body);
+    const back = new URL(
+      await callbackUrlFor(
+        gatehouse,
+        new CookieBrowser(),
+        'alice',
+        decodeBase64(text(started.body, 'RedirectURL')),
+        '/external/callback',
+      ),
+    );
+    const signedIn = await callSoap(
+      gatehouse.url,
+      'ExternalLogin',
+      [
+        ['Code', back.searchParams.get('code')!],
+        ['State', back.searchParams.get('state')!],
+        ['ContextID', text(started.body, 'ContextID')],
+      ],
+      bystander,
+    );
+    assert.equal(signedIn.status, 200, signedIn.body);
+    assert.ok(text(signedIn.body, 'IdentityToken'));
+  });
+
+  test('of POST /auth/device/code from 200 addresses leaves a bystander room to complete a device sign-in', async () => {
+    const statuses = await flood(floodRequests, async (i) => {
+      const response = await fetch(`${gatehouse.url}/auth/device/code`, {
+        method: 'POST',
+        body: new URLSearchParams({ client_name: 'flood' }),
+        headers: { 'x-forwarded-for': floodAddress(i) },
+      });
+      await response.arrayBuffer();
+      return response.status;
+    });
+    assert.deepEqual(Object.fromEntries(statuses), {
+      200: 30 * floodAddresses,
+      429: floodRequests - 30 * floodAddresses,
+    });
+    const stored = await storedKeys(redis.url);
+    assert.ok(stored.state.filter((k) => k.startsWith('device:')).length <= maxPendingDevices);
+
+    const asked = (await (
+      await fetch(`${gatehouse.url}/auth/device/code`, {
+        method: 'POST',
+        body: new URLSearchParams({ client_name: 'bystander', token_name: 'after the flood' }),
+        headers: { 'x-forwarded-for': '198.51.100.9' },
+      })
+    ).json()) as { device_code: string; verification_uri_complete: string };
+    assert.ok(asked.device_code, JSON.stringify(asked));
+    const browser = new CookieBrowser({ forwardedFor: '198.51.100.9' });
+    await signIn(gatehouse, browser);
+    const confirm = await browser.navigate(asked.verification_uri_complete);
+    assert.equal(confirm.response.status, 200, confirm.body);
+    const form = /<form method="post" action="\/device\/approve"[\s\S]*?<\/form>/.exec(confirm.body)![0];
+    assert.equal((await browser.submitForm(confirm.url, form, {})).response.status, 200);
+    const token = (await (
+      await fetch(`${gatehouse.url}/auth/device/token`, {
+        method: 'POST',
+        body: new URLSearchParams({
+          grant_type: 'urn:ietf:params:oauth:grant-type:device_code',
+          device_code: asked.device_code,
+        }),
+      })
+    ).json()) as { access_token?: string };
+    assert.match(token.access_token ?? '', /^gh_/);
   });
 });

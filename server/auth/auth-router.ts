@@ -33,7 +33,7 @@ export function authRouter(
   // Sign-in redirects, the user's claims, sign-out: nothing here may be cached.
   router.use(noStore);
 
-  router.get('/login', rateLimits.start('auth_login', 'login', { global: false }), async (req, res) => {
+  router.get('/login', rateLimits.start('auth_login'), async (req, res) => {
     const returnTo = safeReturnTo(req.query.returnTo);
     const url = await authorizations.start(req, res, { returnTo, scope: config.oidc.scopes });
     res.redirect(302, url);

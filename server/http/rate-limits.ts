@@ -19,20 +19,11 @@ export type FailedCredential =
   | 'state'
   | 'api_token';
 
-/** Options of {@link RateLimits.start}. */
-export interface StartOptions {
-  /**
-   * false for an endpoint that stores nothing (`/auth/login`): a budget shared by every address
-   * would only let a few addresses spend everyone's sign-ins.
-   */
-  global?: boolean;
-}
-
 const failedCredentialsLimit = 'failed_credentials';
 
 /**
- * The rate limits of issue 10: anonymous endpoints that store state (per client address and
- * in total, per endpoint) and failed credentials (per client address). Counters live in the
+ * The rate limits of issue 10: sign-in starts (per client address, per endpoint), back-channel
+ * logouts (per address and in total) and failed credentials (per client address). Counters live in the
  * store's backend, so instances sharing a Redis share them. A refusal is a 429 `rate_limited`
  * AppError with `Retry-After`, rendered by the one error handler in the route's form, and one
  * `rate limited` log line naming the limit and the address.
@@ -47,30 +38,27 @@ export class RateLimits {
   ) {}
 
   /**
-   * Middleware for an anonymous endpoint that creates state: `router.post('/device/code',
-   * limits.start('device_code'), …)`. Counts one call from this address and one in total.
+   * Middleware for an anonymous endpoint that starts a sign-in: `router.post('/device/code',
+   * limits.start('device_code'), …)`. Counts one call from this address.
    */
-  start(endpoint: string, kind: StartKind = 'login', options: StartOptions = {}): RequestHandler {
+  start(endpoint: string, kind: StartKind = 'login'): RequestHandler {
     return async (req, _res, next) => {
-      await this.countStart(endpoint, clientAddress(req), kind, options);
+      await this.countStart(endpoint, clientAddress(req), kind);
       next();
     };
   }
 
   /** Counts one call of `endpoint` (for routes that learn late what they do, like SOAP); throws 429 over a limit. */
-  async countStart(
-    endpoint: string,
-    address: string,
-    kind: StartKind = 'login',
-    options: StartOptions = {},
-  ): Promise<void> {
-    const [perAddress, global] =
-      kind === 'login'
-        ? [this.config.login, this.config.loginGlobal]
-        : [this.config.backchannelLogout, this.config.backchannelLogoutGlobal];
+  async countStart(endpoint: string, address: string, kind: StartKind = 'login'): Promise<void> {
+    if (kind === 'login') {
+      // Per address only: a shared budget would let a few addresses spend everyone's sign-ins.
+      // What the stateful starts store is bounded fairly instead (PendingQuota).
+      await this.consume(`${kind}:${endpoint}`, this.config.login, addressKey(address), address);
+      return;
+    }
     // The address first: an address over its own limit then stops draining the shared budget.
-    await this.consume(`${kind}:${endpoint}`, perAddress, addressKey(address), address);
-    if (options.global !== false) await this.consume(`${kind}_global:${endpoint}`, global, 'all', address);
+    await this.consume(`${kind}:${endpoint}`, this.config.backchannelLogout, addressKey(address), address);
+    await this.consume(`${kind}_global:${endpoint}`, this.config.backchannelLogoutGlobal, 'all', address);
   }
 
   /**

@@ -10,6 +10,7 @@ import { answersIn } from '../http/error-format.ts';
 import { noStore } from '../http/no-store.ts';
 import { addressKey, clientAddress, plainAddress } from '../http/rate-limits.ts';
 import { hashHandle, randomHandle } from '../random.ts';
+import { type PendingEntry, PendingQuota } from '../store/pending-quota.ts';
 import type { ApiTokenIssuer, PendingToken } from './token-issuer.ts';
 import { lifetimeChoices, parseTokenRequest, type TokenRequest } from './token-request.ts';
 
@@ -35,6 +36,14 @@ const maxUserCodeDraws = 5;
 const invisibleCharacters =
   /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g;
 
+/** Device authorizations one address (or IPv6 /64) may have pending; more ends its oldest. */
+export const maxPendingDevicesPerAddress = 20;
+/**
+ * Device authorizations kept altogether; past it the addresses holding the most lose their
+ * oldest (about 1 KB each with its user code and index entry: some 10 MB at the bound).
+ */
+export const maxPendingDevices = 10_000;
+
 /** Shown when a program gave no `client_name`. */
 const unnamedClient = 'an unnamed program';
 
@@ -55,6 +64,8 @@ interface DeviceAuthorization {
   /** The approved token's secret, sealed, until the device collects it (once). */
   sealedToken?: string;
   tokenExpiresAt?: number;
+  /** Where it is listed under the requester's address, to unlist it once answered. */
+  pending?: PendingEntry;
 }
 
 /**
@@ -89,6 +100,13 @@ export function deviceRouters(
 ): { endpoints: Router; page: Router; complete: AuthorizationCompletion } {
   const { config, store, clock, logger } = deps;
   const cipher = new TokenCipher(config.session.secret);
+  // Kept past its expiry (a late poll learns expired_token), so listed for twice that.
+  const pendingDevices = new PendingQuota(store, {
+    kind: 'device',
+    perOwner: maxPendingDevicesPerAddress,
+    total: maxPendingDevices,
+    ttlMs: 2 * expiresInSeconds * 1000,
+  });
   const form = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 20 });
   const verificationUri = `${config.publicUrl}/device`;
   const limits: ApprovalLimits = {
@@ -128,7 +146,13 @@ export function deviceRouters(
       userCode = newUserCode();
     }
     const now = clock();
+    const pending = pendingDevices.entry(
+      addressKey(clientAddress(req)),
+      [`device:${id}`, `device-user:${userCode}`],
+      now,
+    );
     const authorization: DeviceAuthorization = {
+      pending,
       id,
       userCode,
       clientName: clientName || unnamedClient,
@@ -141,6 +165,7 @@ export function deviceRouters(
     };
     // Kept past its expiry, so a late poll learns expired_token rather than invalid_grant.
     await store.set(`device:${authorization.id}`, JSON.stringify(authorization), 2 * expiresInSeconds * 1000);
+    await pendingDevices.add(pending, now);
     const shown = `${userCode.slice(0, 4)}-${userCode.slice(4)}`;
     res.json({
       device_code: deviceCode,
@@ -172,6 +197,7 @@ export function deviceRouters(
       const taken = await store.take(key);
       if (taken === undefined) return oauthError('invalid_grant', 'This device_code was already used.');
       const approved = JSON.parse(taken) as DeviceAuthorization;
+      if (approved.pending) await pendingDevices.release(approved.pending);
       return res.json({
         access_token: cipher.open(approved.sealedToken!, approved.id),
         token_type: 'Bearer',
@@ -179,11 +205,13 @@ export function deviceRouters(
       });
     }
     if (now >= authorization.expiresAt) {
-      await store.delete(key);
+      if ((await store.take(key)) !== undefined && authorization.pending)
+        await pendingDevices.release(authorization.pending);
       return oauthError('expired_token', 'The user did not approve in time; start again.');
     }
     if (authorization.status === 'denied') {
-      await store.delete(key);
+      if ((await store.take(key)) !== undefined && authorization.pending)
+        await pendingDevices.release(authorization.pending);
       return oauthError('access_denied', 'The user denied this request.');
     }
     const pollKey = `device-poll:${authorization.id}`;
