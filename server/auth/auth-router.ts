@@ -14,6 +14,8 @@ import { Authorizations } from './authorization.ts';
 import { hasCsrfProof } from './csrf.ts';
 import { safeReturnTo } from './return-to.ts';
 import { observed } from '../observability/observability.ts';
+import { activeApiTokenCount, revokeApiTokensOf } from '../tokens/revoke-api-token.ts';
+import { readSignedOut, writeSignedOut } from './signed-out.ts';
 
 export { cookieNames } from '../http/cookies.ts';
 export { maxPendingLoginsPerBrowser } from './authorization.ts';
@@ -24,7 +26,7 @@ export { maxPendingLoginsPerBrowser } from './authorization.ts';
  */
 export function authRouter(
   deps: AppDeps,
-  extensions: Pick<AppExtensions, 'signOutExternal' | 'authorizationPurposes'> = {},
+  extensions: Pick<AppExtensions, 'signOutExternal' | 'authorizationPurposes' | 'apiTokens'> = {},
 ): Router {
   const { config, grants, idp, logger, clock, limits: rateLimits } = deps;
   const authorizations = new Authorizations(deps);
@@ -66,8 +68,26 @@ export function authRouter(
     if (!hasCsrfProof(req)) {
       throw new AppError('csrf_proof_missing', "Sign out from Gatehouse's own page, or send the header X-CSRF: 1.");
     }
+    // API tokens have grants of their own, so a pipeline outlives the browser's sign-out: the
+    // user is told how many stay, or ends them too with "Sign out and revoke my API tokens".
+    const tokens = { remaining: 0, revoked: 0 };
+    const { apiTokens } = extensions;
+    if (req.grant && apiTokens) {
+      if ((req.body as Record<string, unknown> | undefined)?.revoke_api_tokens === '1')
+        tokens.revoked = await revokeApiTokensOf(deps, apiTokens, req.grant.sub);
+      else tokens.remaining = await activeApiTokenCount(apiTokens, req.grant.sub);
+    }
+    const signedIn = req.grant !== undefined || req.session?.external !== undefined;
     const endSessionUrl = await endBrowserSession(req, res);
-    res.redirect(302, endSessionUrl ?? '/');
+    if (signedIn) writeSignedOut(res, config.secureCookies, tokens);
+    res.redirect(302, endSessionUrl ?? (signedIn ? '/auth/signed-out' : '/'));
+  });
+
+  // Where a sign-out ends: the IdP's post-logout redirect lands on `/?state=…`, which sends
+  // the browser here, so the address bar is clean and the page says what stays.
+  router.get('/signed-out', (req, res) => {
+    if (req.grant || req.session?.external) return res.redirect(302, '/');
+    res.render('signed-out', { tokens: readSignedOut(req, config.secureCookies) });
   });
 
   /** Ends the grant and the session, and returns the IdP's end-session URL for the browser. */
