@@ -143,17 +143,18 @@ test("alice finds a DOI, picks from her projects across two pages, links it, see
   await expect(page.locator('#dataset-files tbody tr')).toHaveCount(3);
   await expect(page).toHaveURL(/\?q=doi%3A10\.5072%2FFK2%2FJ8SJZB$/);
 
-  // 103 projects: both pages of Renku's answer are there, the read-only one apart and marked.
-  const writable = page.locator('#project optgroup[label="Projects you can write to"] option');
-  await expect(writable).toHaveCount(102);
-  await expect(writable.first()).toHaveText('alice/climate-models');
-  await expect(writable.last()).toHaveText('alpine-lab/station-100');
-  await expect(page.locator('#project optgroup[label^="Read-only"] option')).toHaveText([
-    'bob/glacier-archive (read-only)',
-  ]);
+  // 103 projects: both pages of Renku's answer are there, in Renku's order.
+  await expect(page.locator('#project-count')).toHaveText('103 projects');
+  await expect(page.locator('#project-progress')).toHaveText('');
+  const projects = page.locator('#project option:not([value=""])');
+  await expect(projects).toHaveCount(103);
+  await expect(projects.first()).toHaveText('alice/climate-models');
+  await expect(projects.nth(101)).toHaveText('alpine-lab/station-100');
   expect(await fitsTheWindow(page)).toBe(true);
 
-  // Keyboard: Tab to the project list, pick the first project, Tab to Link, Enter.
+  // Keyboard: Tab past the filter to the project list, pick the first project, Tab to Link, Enter.
+  await page.keyboard.press('Tab');
+  await expect(page.getByLabel('Filter your projects by name, namespace or slug')).toBeFocused();
   await page.keyboard.press('Tab');
   await expect(projectSelect(page)).toBeFocused();
   await page.keyboard.press('ArrowDown');
@@ -217,16 +218,17 @@ test("alice finds a DOI, picks from her projects across two pages, links it, see
   expect(errors).toEqual([]);
 });
 
-test('a project alice may only read is marked so, and linking to it anyway gets the plain "cannot write" message', async ({
+test('a project alice may only read says so as soon as it is picked, and linking to it anyway gets the plain "cannot write" message', async ({
   page,
   connector,
 }) => {
   await openConnector(page, connector.gatehouse);
   await lookUp(page, wheat.doi, wheat.title);
-  await chooseProject(page, 'bob/glacier-archive (read-only)');
+  await chooseProject(page, 'bob/glacier-archive');
   await expect(page.locator('#project-note')).toHaveText(
     'You may only read bob/glacier-archive: Renku will not let you link data to it. Choose a project you own or edit.',
   );
+  await expect(page.locator('#project option:checked')).toHaveText('bob/glacier-archive (read-only)');
   await page.getByRole('button', { name: 'Link to the project' }).click();
   const problem = page.locator('#problem');
   await expect(problem).toBeFocused();
@@ -394,6 +396,7 @@ test('when Renku is down the page says so with "Try again", and trying again onc
   await expect(problem.getByRole('heading')).toHaveText('Renku is unavailable');
   await expect(problem).toContainText('Renku is not answering (HTTP 502).');
   await expect(projectSelect(page)).toHaveValue('');
+  await expect(page.locator('#project-progress')).toHaveText('Your projects could not be loaded.');
 
   renku.up = true;
   await page.getByRole('button', { name: 'Try again' }).click();

@@ -5,7 +5,6 @@ import './http/express-types.ts';
 import './session/session-data.ts';
 import { authRouter } from './auth/auth-router.ts';
 import { backchannelLogout } from './auth/backchannel-logout.ts';
-import { loadCaller } from './auth/load-caller.ts';
 import { sessionsRouter } from './auth/sessions-router.ts';
 import { userRouter } from './auth/user-router.ts';
 import type { AppDeps, AppExtensions } from './deps.ts';
@@ -13,11 +12,10 @@ import { AppError } from './errors.ts';
 import { errorHandler } from './error-handler.ts';
 import { healthRouter } from './health.ts';
 import { homePage } from './home-page.ts';
-import { cookieNames } from './http/cookies.ts';
 import { declaredErrorFormat, errorFormat } from './http/error-format.ts';
 import { noStore } from './http/no-store.ts';
-import { requestLogging } from './http/request-context.ts';
-import { securityHeaders } from './http/security-headers.ts';
+import { admittedOnly, expressGate } from './gate/express-gate.ts';
+import type { Gate } from './gate/gate.ts';
 import { trustProxy } from './http/trust-proxy.ts';
 import { sessionMiddleware } from './session/session-middleware.ts';
 
@@ -25,9 +23,12 @@ export type { AppDeps, AppExtensions } from './deps.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
-/** Builds the Express app: middleware order and routers, nothing else. */
-export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Express {
-  const { config, grants, logger, clock, limits: rateLimits } = deps;
+/**
+ * Builds the Express app: the gate (request id, security headers, client address, request
+ * rules, caller, policy: `gate/`) in front of every route, then the routers, nothing else.
+ */
+export function createApp(deps: AppDeps, extensions: AppExtensions, gate: Gate): Express {
+  const { config, logger, limits: rateLimits } = deps;
   const app = express();
   app.disable('x-powered-by');
   app.set('views', `${root}views`);
@@ -42,10 +43,6 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
   // X-Forwarded-Proto the Secure session cookie.
   app.set('trust proxy', trustProxy(config.trustProxy));
 
-  app.use(requestLogging(logger, clock, deps.observability));
-  app.use(securityHeaders(deps, extensions));
-  app.use('/public', express.static(`${root}public`, { index: false, maxAge: '1h' }));
-
   // Routers built here, mounted below; their declared error forms apply from the start.
   const backchannel = backchannelLogout(deps);
   const user = userRouter(deps);
@@ -56,32 +53,23 @@ export function createApp(deps: AppDeps, extensions: AppExtensions = {}): Expres
     ['/auth/sessions', sessions],
   ];
   // Each JSON (or SOAP) router declares its error form (answersIn). It is set here, before the
-  // session and the caller are loaded, so a failure on the router's paths (the store away, a
-  // rate limit, a locked-out credential) answers in that form too, whatever `Accept` says.
+  // gate, so a refusal on the router's paths (the store away, a rate limit, a locked-out
+  // credential, a cross-site write) answers in that form too, whatever `Accept` says.
   for (const [path, handler] of [...own, ...(extensions.sessionless ?? []), ...(extensions.routers ?? [])]) {
     const format = declaredErrorFormat(handler);
     if (format) app.use(path, errorFormat(format));
   }
 
+  // Every route below is reached only through the gate, and only once it admitted the request.
+  app.use(expressGate(gate, sessionMiddleware(deps)));
+  app.use(admittedOnly(logger));
+
+  app.use('/public', express.static(`${root}public`, { index: false, maxAge: '1h' }));
   app.use(healthRouter(deps));
   for (const [path, handler] of extensions.sessionless ?? []) app.use(path, handler);
   // Server-to-server from the IdP: no browser session, no CSRF check (the token is signed).
   app.post('/auth/backchannel-logout', rateLimits.start('backchannel_logout', 'backchannel_logout'));
   app.use('/auth/backchannel-logout', backchannel);
-
-  app.use(sessionMiddleware(deps));
-  app.use(
-    loadCaller(
-      {
-        grants,
-        clock,
-        limits: config.session,
-        rateLimits,
-        ...(extensions.apiTokens ? { apiTokens: extensions.apiTokens } : {}),
-      },
-      { name: cookieNames(config.secureCookies).session, secure: config.secureCookies },
-    ),
-  );
 
   app.get('/', noStore, homePage(deps, extensions));
   app.use('/auth', authRouter(deps, extensions));

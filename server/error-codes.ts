@@ -20,6 +20,8 @@ export const errorStatus = {
   entity_parse_failed: 400,
   request_aborted: 400,
   request_size_invalid: 400,
+  // Two session cookies on one request (one tossed from a sibling host): served as neither.
+  ambiguous_session: 400,
   // A sign-in callback that cannot complete (the browser is sent to start again).
   missing_state: 400,
   unknown_state: 400,
@@ -29,6 +31,8 @@ export const errorStatus = {
   external_login_refused: 400,
   // The IdP refused: its answer at a callback, or what the IdP adapter made of a refusal.
   idp_error: 400,
+  // An `?error=` at a callback without the IdP's own `iss` (RFC 9207) when the IdP sends one.
+  idp_error_untrusted: 400,
   invalid_grant: 400,
   id_token_missing: 400,
   id_token_refused: 400,
@@ -78,6 +82,8 @@ export const errorStatus = {
   browser_session_required: 403,
   csrf_header_missing: 403,
   csrf_proof_missing: 403,
+  // A write from another site (Sec-Fetch-Site: cross-site, or a foreign Origin).
+  cross_site_request: 403,
   external_auth_disabled: 403,
   token_scope: 403,
   entity_verify_failed: 403,

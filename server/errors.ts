@@ -44,6 +44,13 @@ export function unauthenticated(loginUrl = '/auth/login'): AppError {
   return new AppError('unauthenticated', 'Sign in first.', { details: { loginUrl } });
 }
 
+/** 413 for a body over `maxBytes`: a declared length before it is read, or a stream once it passes the limit. */
+export function payloadTooLarge(maxBytes: number): AppError {
+  return new AppError('payload_too_large', `The request body is larger than ${maxBytes} bytes.`, {
+    details: { maxBytes },
+  });
+}
+
 /** 401 when the IdP says the refresh token is gone: the grant has ended. */
 export function sessionExpired(loginUrl = '/auth/login'): AppError {
   return new AppError('session_expired', 'Your session has ended at the identity provider; sign in again.', {

@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { createApp, type AppDeps, type AppExtensions } from './app.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { type Config, ConfigError, loadConfig, readEnvironment, withEmbeddedIdp } from './config.ts';
+import { type CallerDeps, findCaller } from './auth/find-caller.ts';
 import { connectorRouter } from './connector/connector-router.ts';
 import { type DemoApis, demoUpstreams, startDemoApis } from './dev/demo-apis.ts';
 import { demoLookupExamples } from './dev/demo-datasets.ts';
@@ -13,6 +14,7 @@ import { doctorRouter } from './doctor/doctor-router.ts';
 import { renderSummaryLine } from './doctor/render-checklist.ts';
 import { runFastChecks } from './doctor/run-fast-checks.ts';
 import { mountExternalLogin } from './external/mount-external-login.ts';
+import { createGate, type GateStep } from './gate/gate.ts';
 import { GrantStore } from './grants/grant-store.ts';
 import { TokenRefresher } from './grants/token-refresher.ts';
 import { RateLimits } from './http/rate-limits.ts';
@@ -59,6 +61,8 @@ export interface StartOptions {
    * 0 first when they must know the URL before Gatehouse starts). Gatehouse closes it on stop.
    */
   server?: Server;
+  /** The gate's steps (gate/gate.ts `gateSteps` by default); tests take one out to see what it guards. */
+  gateSteps?: readonly GateStep[];
 }
 
 /** A running Gatehouse. */
@@ -197,16 +201,36 @@ async function startOn(server: Server, configured: Config, options: StartOptions
     upstreams.map((upstream) => upstream.name),
   );
 
-  const app = createApp(deps, extensions);
   const trust = trustProxy(config.trustProxy);
-  const api = apiHandler(deps, {
-    upstreams,
-    tokens,
+  const callerDeps: CallerDeps = {
+    grants,
+    clock,
+    limits: config.session,
+    rateLimits: limits,
     ...(extensions.apiTokens ? { apiTokens: extensions.apiTokens } : {}),
-    trust,
-    securityHeaders: recordHeaders(securityHeaders(deps, extensions)),
-  });
-  server.on('request', requestListener(app, api, untrustedForwardingWarning(logger, trust)));
+  };
+  // One gate for every path: the pages (createApp) and the `/api` fast path pass the same steps.
+  const gate = createGate(
+    {
+      config,
+      logger,
+      clock,
+      observability,
+      trust,
+      securityHeaders: recordHeaders(securityHeaders(deps, extensions)),
+      rateLimits: limits,
+      identify: (request) => findCaller(request, callerDeps),
+      noteForwarding: untrustedForwardingWarning(logger, trust),
+    },
+    options.gateSteps,
+  );
+  const app = createApp(deps, extensions, gate);
+  const api = apiHandler(deps, { upstreams, tokens, gate });
+  const listener = requestListener(app, api);
+  server.on('request', listener);
+  // With a listener here Node no longer answers `Expect: 100-continue` itself: the gate sends
+  // `100 Continue` only once it admitted the request.
+  server.on('checkContinue', listener);
   if (!server.listening) await listen(server, config.port);
 
   let stopping: Promise<void> | undefined;

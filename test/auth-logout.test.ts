@@ -18,11 +18,24 @@ describe('sign-out', () => {
     return (await browser.request(`${gatehouse.url}/auth/user`)).status === 200;
   }
 
-  test('a cross-site POST without CSRF proof is refused and changes nothing', async () => {
+  test('a cross-site POST is refused as cross_site_request and changes nothing', async () => {
     const { browser, grantId } = await signedIn();
     const response = await browser.request(`${gatehouse.url}/auth/logout`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://evil.example' },
+      body: '',
+    });
+    assert.equal(response.status, 403);
+    assert.match(await response.text(), /cross_site_request/);
+    assert.ok(await stillSignedIn(browser));
+    assert.ok(await gatehouse.gh.deps.grants.get(grantId));
+  });
+
+  test('a POST without CSRF proof is refused and changes nothing', async () => {
+    const { browser, grantId } = await signedIn();
+    const response = await browser.request(`${gatehouse.url}/auth/logout`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: '',
     });
     assert.equal(response.status, 403);

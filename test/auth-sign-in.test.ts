@@ -245,13 +245,29 @@ describe('sign-in with the authorization-code flow', () => {
     const browser = new CookieBrowser();
     const location = await startLogin(gatehouse, browser);
     const state = location.searchParams.get('state')!;
-    const denied = await browser.navigate(`${gatehouse.url}/auth/callback?error=access_denied&state=${state}`);
+    const iss = encodeURIComponent(gatehouse.issuer);
+    const denied = await browser.navigate(
+      `${gatehouse.url}/auth/callback?error=access_denied&state=${state}&iss=${iss}`,
+    );
     assert.equal(denied.response.status, 400);
-    assert.match(denied.body, /idp_error/);
+    assert.match(denied.body, /id="error-code">idp_error</);
     assert.match(denied.body, /access_denied/);
     const again = await browser.navigate(`${gatehouse.url}/auth/callback?code=x&state=${state}`);
     assert.match(again.body, /unknown_state/);
     assert.equal(browser.cookie('localhost', 'gatehouse'), undefined);
+  });
+
+  test("an error answer without the IdP's iss (RFC 9207) is idp_error_untrusted, and the transaction is gone", async () => {
+    for (const iss of ['', `&iss=${encodeURIComponent('https://other-idp.example')}`]) {
+      const browser = new CookieBrowser();
+      const location = await startLogin(gatehouse, browser);
+      const state = location.searchParams.get('state')!;
+      const denied = await browser.navigate(`${gatehouse.url}/auth/callback?error=access_denied&state=${state}${iss}`);
+      assert.equal(denied.response.status, 400);
+      assert.match(denied.body, /id="error-code">idp_error_untrusted</);
+      const again = await browser.navigate(`${gatehouse.url}/auth/callback?code=x&state=${state}`);
+      assert.match(again.body, /unknown_state/);
+    }
   });
 
   test('a callback from another browser than the one that started the sign-in is refused', async () => {

@@ -125,24 +125,17 @@ test('a keyword search lists the matching datasets with DOI, authors and date; n
   assert.deepEqual(await f.modules.dataverse.searchDatasets('no such words anywhere'), { total: 0, items: [] });
 });
 
-test("the project list follows Renku's paging headers across two pages of 100, and marks the project alice may only read", async () => {
+test("the project list follows Renku's paging headers across two pages of 100, without asking any project's permissions", async () => {
   assert.equal(projects.length, 103);
   assert.ok(
     projects.every((p) => ulid.test(p.id)),
     'Renku 2.x ids are ULIDs',
   );
-  const pages = f.page.calls.map((c) => c.path).filter((path) => path.startsWith('/api/renku/projects?'));
-  assert.deepEqual(pages.slice(0, 2), [
+  const renkuCalls = f.page.calls.map((c) => c.path).filter((path) => path.startsWith('/api/renku/'));
+  assert.deepEqual(renkuCalls, [
     '/api/renku/projects?direct_member=true&per_page=100&page=1',
     '/api/renku/projects?direct_member=true&per_page=100&page=2',
   ]);
-  // Page two holds the last stations and bob's project that alice may read.
-  assert.ok(project('alpine-lab/station-100').writable);
-  assert.equal(project('bob/glacier-archive').writable, false);
-  assert.deepEqual(
-    projects.filter((p) => !p.writable).map((p) => p.name),
-    ['Glacier archive'],
-  );
   assert.equal(
     projects.find((p) => p.slug === 'bridge-loads'),
     undefined,
@@ -150,7 +143,23 @@ test("the project list follows Renku's paging headers across two pages of 100, a
   );
   assert.deepEqual(
     { ...project('alice/climate-models'), id: 'ulid' },
-    { id: 'ulid', name: 'Climate models', namespace: 'alice', slug: 'climate-models', writable: true },
+    { id: 'ulid', name: 'Climate models', namespace: 'alice', slug: 'climate-models' },
+  );
+});
+
+test('write access is asked of Renku one project at a time, and says which project alice may only read', async () => {
+  const before = f.page.calls.length;
+  // Page two holds the last stations and bob's project that alice may read.
+  assert.equal(await f.modules.renku.canWrite(project('alpine-lab/station-100').id), true);
+  assert.equal(await f.modules.renku.canWrite(project('alice/climate-models').id), true);
+  assert.equal(await f.modules.renku.canWrite(project('bob/glacier-archive').id), false);
+  assert.deepEqual(
+    f.page.calls.slice(before).map((c) => c.path),
+    [
+      `/api/renku/projects/${project('alpine-lab/station-100').id}/permissions`,
+      `/api/renku/projects/${project('alice/climate-models').id}/permissions`,
+      `/api/renku/projects/${project('bob/glacier-archive').id}/permissions`,
+    ],
   );
 });
 

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { latestRequest } from '../public/js/latest-request.js';
 
-// The connector page's own module in Node: importing it must only define `startConnector`,
-// so tests (and other pages) can import it without a document; the page's entry, connector.js,
-// is what starts it. And the one "latest request wins" rule the page's lookups follow.
+// The connector page's own modules in Node: importing them must only define `startConnector`
+// (and the project picker's `startProjectPicker`), so tests (and other pages) can import them
+// without a document; the page's entry, connector.js, is what starts the page. And the one "latest request wins" rule the page's lookups follow.
 
 /** Browser globals; reading any of them is the module reaching for the page or the network. */
 const browserGlobals = [
@@ -32,9 +32,11 @@ test('importing the connector page module starts nothing: no document, location,
   }
   try {
     const page = await import('../public/js/connector-page.js');
+    const projects = await import('../public/js/connector-projects.js');
     assert.deepEqual(touched, []);
     assert.deepEqual(Object.keys(page), ['startConnector']);
     assert.equal(typeof page.startConnector, 'function');
+    assert.deepEqual(Object.keys(projects), ['startProjectPicker']);
   } finally {
     for (const [name, descriptor] of saved) {
       if (descriptor) Object.defineProperty(globalThis, name, descriptor);

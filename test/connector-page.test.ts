@@ -47,10 +47,20 @@ test('the signed-in page has labelled fields, a live status region, and only ext
   assert.doesNotMatch(body, /\son[a-z]+\s*=/i, 'no inline event handler');
   assert.doesNotMatch(body, /style\s*=/i, 'no inline style (style-src is self)');
 
-  for (const id of ['dataset-query', 'project']) {
+  for (const id of ['dataset-query', 'project-filter', 'project']) {
     assert.match(body, new RegExp(`<label for="${id}">`), `${id} has a label`);
   }
   assert.match(body, /<p id="status" class="status" role="status" aria-live="polite">/);
+  // The project filter's count ("12 of 240 projects") and the loading line are read out politely, whole.
+  assert.match(body, /<p id="project-count" class="meta" aria-live="polite" aria-atomic="true">/);
+  assert.match(
+    body,
+    /<p id="project-progress" class="meta" aria-live="polite" aria-atomic="true">Loading your projects…/,
+  );
+  assert.match(
+    body,
+    /<input id="project-filter" type="search"[^>]* aria-controls="project" aria-describedby="project-count">/,
+  );
   assert.match(body, /<button type="submit" id="lookup">Look up<\/button>/);
   assert.match(body, /<button type="submit" id="link-button">Link to the project<\/button>/);
   assert.match(body, /mounted read-only in your sessions/);
@@ -58,7 +68,7 @@ test('the signed-in page has labelled fields, a live status region, and only ext
   assert.match(body, /<link rel="stylesheet" href="\/public\/css\/connector.css">/);
 });
 
-test('every module the page loads is served as JavaScript, imports included', async () => {
+test('every module the page loads is served as JavaScript, imports included, and the page preloads each of them', async () => {
   const pending = ['/public/js/connector.js'];
   const served = new Set<string>();
   while (pending.length) {
@@ -76,16 +86,24 @@ test('every module the page loads is served as JavaScript, imports included', as
     '/public/js/api.js',
     '/public/js/connector-errors.js',
     '/public/js/connector-page.js',
+    '/public/js/connector-projects.js',
     '/public/js/connector-state.js',
+    '/public/js/connector-views.js',
     '/public/js/connector.js',
     '/public/js/dataset-reference.js',
     '/public/js/dataverse-client.js',
     '/public/js/dom.js',
     '/public/js/latest-request.js',
+    '/public/js/project-list.js',
     '/public/js/renku-client.js',
     '/public/js/unexpected-answer.js',
+    '/public/js/write-permissions.js',
   ]);
   assert.equal((await fetch(`${gatehouse.url}/public/css/connector.css`)).status, 200);
+  // All at once, rather than one import level (one round trip) at a time.
+  const { body } = await browser.navigate(`${gatehouse.url}/connector`);
+  const preloaded = [...body.matchAll(/<link rel="modulepreload" href="([^"]+)">/g)].map(([, href]) => href!);
+  assert.deepEqual(preloaded.sort(), [...served].filter((path) => path !== '/public/js/connector.js').sort());
 });
 
 test("the page knows where Renku's project pages are: the renku upstream without /api/data", async () => {

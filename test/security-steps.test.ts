@@ -8,7 +8,6 @@ import request from 'supertest';
 import '../server/http/express-types.ts';
 import '../server/session/session-data.ts';
 import { idpErrorAtCallback } from '../server/auth/callback-errors.ts';
-import { hasCsrfProof } from '../server/auth/csrf.ts';
 import { requireCaller, requireGrant } from '../server/auth/load-caller.ts';
 import { constantTimeEqual } from '../server/constant-time.ts';
 import type { ErrorCode } from '../server/error-codes.ts';
@@ -143,12 +142,33 @@ function fakeRequest(parts: {
 }
 
 describe('idpErrorAtCallback', () => {
+  const issuer = 'https://idp.example';
+  const silentIdp = { issuer, sendsIssInAuthorizationResponse: false };
+  const rfc9207Idp = { issuer, sendsIssInAuthorizationResponse: true };
+
   test('a callback without ?error= is no refusal', () => {
-    assert.equal(idpErrorAtCallback(fakeRequest({ query: { code: 'c', state: 's' } })), undefined);
+    assert.equal(idpErrorAtCallback(fakeRequest({ query: { code: 'c', state: 's' } }), rfc9207Idp), undefined);
+  });
+
+  test('an IdP that names itself (RFC 9207) must name itself in an error too: a wrong or missing iss is idp_error_untrusted', () => {
+    for (const query of [{ error: 'access_denied' }, { error: 'access_denied', iss: 'https://other.example' }]) {
+      const error = idpErrorAtCallback(fakeRequest({ query }), rfc9207Idp);
+      assert.equal(error?.code, 'idp_error_untrusted', JSON.stringify(query));
+      assert.equal(error?.status, 400);
+    }
+    assert.equal(
+      idpErrorAtCallback(fakeRequest({ query: { error: 'access_denied', iss: issuer } }), rfc9207Idp)?.code,
+      'idp_error',
+    );
+    // An IdP that does not say it sends iss is judged as before.
+    assert.equal(idpErrorAtCallback(fakeRequest({ query: { error: 'access_denied' } }), silentIdp)?.code, 'idp_error');
   });
 
   test("the IdP's ?error= becomes a 400 idp_error naming only the letters and underscores of its code", () => {
-    const error = idpErrorAtCallback(fakeRequest({ query: { error: 'access_denied<script>alert(1)</script>' } }));
+    const error = idpErrorAtCallback(
+      fakeRequest({ query: { error: 'access_denied<script>alert(1)</script>' } }),
+      silentIdp,
+    );
     assert.ok(error instanceof AppError);
     assert.equal(error.status, 400);
     assert.equal(error.code, 'idp_error');
@@ -156,7 +176,7 @@ describe('idpErrorAtCallback', () => {
   });
 
   test('a repeated ?error= (an array) is ignored like any malformed parameter', () => {
-    assert.equal(idpErrorAtCallback(fakeRequest({ query: { error: ['a', 'b'] } })), undefined);
+    assert.equal(idpErrorAtCallback(fakeRequest({ query: { error: ['a', 'b'] } }), rfc9207Idp), undefined);
   });
 });
 
@@ -213,30 +233,6 @@ describe('cookies', () => {
       cookie[0]!,
       /^__Host-gatehouse=; Path=\/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=Lax$/,
     );
-  });
-});
-
-describe('hasCsrfProof', () => {
-  const session = { csrfToken: 'the-session-csrf-token' };
-
-  test('the X-CSRF: 1 header is proof wherever a proof is asked for', () => {
-    assert.equal(hasCsrfProof(fakeRequest({ headers: { 'X-CSRF': '1' } })), true);
-    assert.equal(hasCsrfProof(fakeRequest({ headers: { 'X-CSRF': '1' } }), 'header'), true);
-    assert.equal(hasCsrfProof(fakeRequest({ headers: { 'X-CSRF': 'yes' } }), 'header'), false);
-  });
-
-  test("the session's form token is proof only where forms are accepted", () => {
-    const req = fakeRequest({ session, body: { csrf: 'the-session-csrf-token' } });
-    assert.equal(hasCsrfProof(req), true);
-    assert.equal(hasCsrfProof(req, 'header-or-form'), true);
-    assert.equal(hasCsrfProof(req, 'header'), false);
-  });
-
-  test('a wrong, missing or unexpected form token is no proof', () => {
-    assert.equal(hasCsrfProof(fakeRequest({ session, body: { csrf: 'the-session-csrf-tokeN' } })), false);
-    assert.equal(hasCsrfProof(fakeRequest({ session, body: {} })), false);
-    assert.equal(hasCsrfProof(fakeRequest({ session: {}, body: { csrf: '' } })), false);
-    assert.equal(hasCsrfProof(fakeRequest({ body: { csrf: 'undefined' } })), false);
   });
 });
 

@@ -157,7 +157,7 @@ const cases: HostileCase[] = [
   {
     name: 'a body over 64 KiB',
     body: (u) => redirectCall(`<RequestURL>${u}</RequestURL><SoapTransform>${'x'.repeat(64 * 1024)}</SoapTransform>`),
-    expected: { faultcode: 'Client', faultstring: 'The request body is too large.' },
+    expected: { faultcode: 'Client', faultstring: 'The request body is larger than 65536 bytes.' },
   },
   {
     name: 'a gzip-compressed body (which could expand past the limit)',

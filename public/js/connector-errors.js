@@ -4,7 +4,7 @@
 
 import { ApiError, SignInRequired } from './api.js';
 import { NotPublished } from './dataverse-client.js';
-import { renkuReason } from './renku-client.js';
+import { AnonymousAnswer, renkuReason } from './renku-client.js';
 import { UnexpectedAnswer } from './unexpected-answer.js';
 
 /** @import { ErrorContext, InvalidReference, Problem, ProblemAction } from './types.js' */
@@ -16,6 +16,10 @@ const apiOf = { lookup: 'dataverse', search: 'dataverse', projects: 'renku', con
 /** What the page says when Renku lists no projects: also what a token Renku treats as anonymous gets. */
 export const noProjectsHint =
   "no projects — if you have some, the IdP may not add the `renku` audience to Gatehouse's tokens";
+
+/** Why Renku's data service treats a caller as anonymous, and what to fix. */
+const anonymousHint =
+  "Renku treats a token without the `renku` audience (or without an `email` claim) as anonymous: the IdP may not add the `renku` audience to Gatehouse's tokens.";
 
 // Dataverse's 401/403 for a bearer token whose user has no Dataverse account yet
 // (the experimental api-bearer-auth checks the token at the IdP's UserInfo, then looks the user up).
@@ -108,6 +112,15 @@ export function describeError(error, context) {
       `${error.doi} has no published version in Dataverse, only a draft.`,
       'Renku links published datasets only (it resolves the DOI). Publish the dataset in Dataverse, or choose another one.',
       'none',
+    );
+  }
+  if (error instanceof AnonymousAnswer) {
+    return problem(
+      'Renku stopped listing your projects',
+      `Renku answered page ${error.page} of your projects with none at all, after the pages before it listed some: it answers so to a caller it treats as anonymous, so it did not accept the access token Gatehouse sent.`,
+      'The projects shown can still be chosen. Try again; if it keeps happening, the token settings at the identity provider need a fix: tell your administrator.',
+      'retry',
+      anonymousHint,
     );
   }
   if (error instanceof UnexpectedAnswer) {
@@ -225,9 +238,7 @@ export function describeError(error, context) {
         `${api} refused the access token Gatehouse sent: ${name === 'renku' ? renkuReason(error) || error.message : error.message}`,
         'Signing in again may help; if it does not, the token settings at the identity provider need a fix: tell your administrator.',
         'sign-in',
-        name === 'renku'
-          ? "Renku treats a token without the `renku` audience (or without an `email` claim) as anonymous: the IdP may not add the `renku` audience to Gatehouse's tokens."
-          : undefined,
+        name === 'renku' ? anonymousHint : undefined,
       ),
     );
   }

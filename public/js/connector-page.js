@@ -5,19 +5,23 @@
 //
 // Importing this module does nothing: connector.js, the page's entry, calls startConnector().
 
-import { describeError, describeInvalidReference, describeNoProjects } from './connector-errors.js';
+import { describeError, describeInvalidReference } from './connector-errors.js';
+import { startProjectPicker } from './connector-projects.js';
 import { formStateSearch, readFormState } from './connector-state.js';
+import { fillDataset, fillProblem, fillSearchResults } from './connector-views.js';
 import { parseDatasetReference } from './dataset-reference.js';
 import { fetchDataset, searchDatasets } from './dataverse-client.js';
 import { byId, element, hide, show } from './dom.js';
 import { latestRequest } from './latest-request.js';
-import { linkDataset, listProjectConnectors, listProjects, sameDoi } from './renku-client.js';
+import { projectLabel } from './project-list.js';
+import { linkDataset, listProjectConnectors, sameDoi } from './renku-client.js';
 
-/** @import { Dataset, LinkResult, LinkStep, Problem, Project, SearchResults } from './types.js' */
+/** @import { Dataset, LinkResult, LinkStep, Problem, SearchResults } from './types.js' */
 
 /**
  * Starts the connector page in the current document: finds its elements, wires the forms and
- * buttons, loads the user's projects, and looks up the query in the page URL, if any.
+ * buttons, starts the project picker (connector-projects.js), and looks up the query in the
+ * page URL, if any.
  */
 export function startConnector() {
   const ui = {
@@ -43,8 +47,6 @@ export function startConnector() {
     datasetAuthors: byId('dataset-authors', HTMLUListElement),
     datasetFiles: tableBody(byId('dataset-files', HTMLTableElement)),
     linkForm: byId('link-form', HTMLFormElement),
-    project: byId('project', HTMLSelectElement),
-    projectNote: byId('project-note', HTMLElement),
     linkButton: byId('link-button', HTMLButtonElement),
     projectConnectors: byId('project-connectors', HTMLElement),
     projectConnectorsHeading: byId('project-connectors-heading', HTMLElement),
@@ -61,13 +63,10 @@ export function startConnector() {
   const renkuWebUrl = ui.linkForm.dataset.renkuUrl ?? '';
 
   const initial = readFormState(location.search);
-  /** @type {{ dataset: Dataset | undefined, projects: Project[], projectsLoaded: boolean, retry: (() => unknown) | undefined }} */
+  /** @type {{ dataset: Dataset | undefined, retry: (() => unknown) | undefined }} */
   const state = {
     /** The dataset shown in the preview, the one "Link" sends. */
     dataset: undefined,
-    projects: [],
-    /** Until the projects are loaded, the project the URL asked for. */
-    projectsLoaded: false,
     /** What "Try again" does for the problem on show. */
     retry: undefined,
   };
@@ -89,11 +88,6 @@ export function startConnector() {
     event.preventDefault();
     void link();
   });
-  ui.project.addEventListener('change', () => {
-    saveFormState();
-    showProjectNote();
-    void showProjectConnectors(ui.project.value);
-  });
   ui.retry.addEventListener('click', () => {
     const retry = state.retry;
     clearProblem();
@@ -106,7 +100,14 @@ export function startConnector() {
 
   // Someone quick may have typed before this module ran: what they typed wins.
   if (initial.q && !ui.query.value) ui.query.value = initial.q;
-  void loadProjects(initial.project);
+  const projects = startProjectPicker({
+    preferred: initial.project,
+    onChoose(project) {
+      saveFormState();
+      void showProjectConnectors(project?.id ?? '');
+    },
+    onProblem: showProblem,
+  });
   if (initial.q) void lookUp({ fromUrl: true });
 
   /**
@@ -158,29 +159,10 @@ export function startConnector() {
    * @param {SearchResults} found
    */
   function showSearchResults(query, found) {
-    ui.searchList.replaceChildren();
-    ui.searchHeading.textContent = found.items.length
-      ? `Datasets matching “${query}”${found.total > found.items.length ? ` (first ${found.items.length} of ${found.total})` : ''}`
-      : `No dataset matches “${query}”`;
-    for (const item of found.items) {
-      const li = element('li');
-      const title = element('span', { className: 'result-title' }, item.title);
-      const meta = element(
-        'span',
-        { className: 'meta' },
-        [item.authors.join('; '), item.published, item.doi].filter(Boolean).join(' · '),
-      );
-      const choose = element('button', { type: 'button', className: 'secondary' }, 'Show this dataset');
-      choose.setAttribute('aria-label', `Show “${item.title}”`);
-      choose.addEventListener('click', () => {
-        ui.query.value = item.doi;
-        void lookUp();
-      });
-      li.append(title, element('br'), meta, element('br'), choose);
-      ui.searchList.append(li);
-    }
-    if (!found.items.length)
-      ui.searchList.append(element('li', {}, "Try fewer or other words, or paste the dataset's DOI."));
+    fillSearchResults({ heading: ui.searchHeading, list: ui.searchList }, query, found, (doi) => {
+      ui.query.value = doi;
+      void lookUp();
+    });
     setStatus(found.items.length ? `${found.items.length} datasets found.` : 'No dataset found.');
     show(ui.searchResults);
     ui.searchResults.focus();
@@ -189,99 +171,23 @@ export function startConnector() {
   /** @param {Dataset} dataset */
   function showDataset(dataset) {
     state.dataset = dataset;
-    ui.datasetTitle.textContent = dataset.title;
-    ui.datasetDoi.textContent = dataset.doi;
-    ui.datasetPublisher.textContent = dataset.publisher ? `· ${dataset.publisher}` : '';
-    ui.datasetDraft.hidden = !dataset.newerDraft;
-    ui.datasetAuthors.replaceChildren(
-      ...(dataset.authors.length
-        ? dataset.authors.map((author) =>
-            element('li', {}, author.affiliation ? `${author.name} (${author.affiliation})` : author.name),
-          )
-        : [element('li', {}, 'No authors listed.')]),
-    );
-    ui.datasetFiles.replaceChildren(
-      ...(dataset.files.length
-        ? dataset.files.map((file) => {
-            const row = element('tr');
-            row.append(
-              element('td', {}, file.name),
-              element('td', { className: 'number' }, formatSize(file.size)),
-              element('td', {}, file.contentType || '—'),
-            );
-            return row;
-          })
-        : [wideRow('This dataset has no files.')]),
+    fillDataset(
+      {
+        title: ui.datasetTitle,
+        doi: ui.datasetDoi,
+        publisher: ui.datasetPublisher,
+        draft: ui.datasetDraft,
+        authors: ui.datasetAuthors,
+        files: ui.datasetFiles,
+      },
+      dataset,
     );
     setStatus(`Found “${dataset.title}”.`);
     show(ui.dataset);
     ui.datasetTitle.focus();
     // The chosen project's list marks this dataset if it is already linked there.
-    if (ui.project.value) void showProjectConnectors(ui.project.value);
-  }
-
-  /** @param {string} preferred The project to choose once the list is there ('' for none). */
-  async function loadProjects(preferred) {
-    setOptions([['', 'Loading your projects…']]);
-    try {
-      state.projects = await listProjects();
-      state.projectsLoaded = true;
-    } catch (error) {
-      setOptions([['', 'Your projects could not be loaded']]);
-      showProblem(describeError(error, { action: 'projects' }), () => loadProjects(preferred || ui.project.value));
-      return;
-    }
-    if (!state.projects.length) {
-      // Renku answers an empty list to a token it treats as anonymous, too: say both.
-      setOptions([['', 'No projects']]);
-      showProblem(describeNoProjects());
-      return;
-    }
-    const writable = state.projects.filter((project) => project.writable);
-    const readOnly = state.projects.filter((project) => !project.writable);
-    ui.project.replaceChildren(
-      element('option', { value: '' }, writable.length ? 'Choose a project' : 'You can write to none of your projects'),
-      group('Projects you can write to', writable),
-      ...(readOnly.length ? [group('Read-only: you cannot link data to these', readOnly)] : []),
-    );
-    if (preferred && state.projects.some((project) => project.id === preferred)) {
-      ui.project.value = preferred;
-      showProjectNote();
-      void showProjectConnectors(preferred);
-    }
-  }
-
-  /**
-   * @param {string} label
-   * @param {Project[]} projects
-   */
-  function group(label, projects) {
-    const node = element('optgroup');
-    node.label = label;
-    node.append(
-      ...projects.map((project) =>
-        element(
-          'option',
-          { value: project.id },
-          project.writable ? projectLabel(project) : `${projectLabel(project)} (read-only)`,
-        ),
-      ),
-    );
-    return node;
-  }
-
-  /** @param {Array<[value: string, label: string]>} options */
-  function setOptions(options) {
-    ui.project.replaceChildren(...options.map(([value, label]) => element('option', { value }, label)));
-  }
-
-  function showProjectNote() {
-    const project = state.projects.find((p) => p.id === ui.project.value);
-    ui.projectNote.hidden = !project || project.writable;
-    ui.projectNote.textContent =
-      project && !project.writable
-        ? `You may only read ${projectLabel(project)}: Renku will not let you link data to it. Choose a project you own or edit.`
-        : '';
+    const project = projects.chosen();
+    if (project) void showProjectConnectors(project.id);
   }
 
   /**
@@ -304,8 +210,8 @@ export function startConnector() {
       return;
     }
     if (!isLatest()) return;
-    const project = state.projects.find((p) => p.id === projectId);
-    ui.projectConnectorsHeading.textContent = `Data connectors of ${project ? projectLabel(project) : `project ${projectId}`}`;
+    const project = projects.chosen();
+    ui.projectConnectorsHeading.textContent = `Data connectors of ${project?.id === projectId ? projectLabel(project) : `project ${projectId}`}`;
     ui.projectConnectorList.replaceChildren(
       ...(connectors.length
         ? connectors.map((connector) => {
@@ -328,7 +234,7 @@ export function startConnector() {
   async function link() {
     clearProblem();
     const dataset = state.dataset;
-    let project = state.projects.find((p) => p.id === ui.project.value);
+    let project = projects.chosen();
     if (!dataset) {
       showProblem({
         title: 'No dataset chosen yet',
@@ -338,11 +244,11 @@ export function startConnector() {
       });
       return;
     }
-    if (!project && !state.projectsLoaded) {
+    if (!project && projects.failedEmpty()) {
       // The project list failed to load earlier: try again, which says why if it fails again.
-      await loadProjects(initial.project);
-      if (!state.projectsLoaded) return;
-      project = state.projects.find((p) => p.id === ui.project.value);
+      await projects.load();
+      if (projects.failedEmpty()) return;
+      project = projects.chosen();
     }
     if (!project) {
       showProblem({
@@ -418,13 +324,16 @@ export function startConnector() {
    */
   function showProblem(described, retry) {
     state.retry = described.action === 'retry' ? retry : undefined;
-    ui.problemTitle.textContent = described.title;
-    ui.problemMessage.textContent = described.message;
-    ui.problemNext.textContent = described.next;
-    ui.problemHint.textContent = described.hint ?? '';
-    ui.problemHint.hidden = !described.hint;
-    ui.problemReference.textContent = described.reference ? `Request id: ${described.reference}` : '';
-    ui.problemReference.hidden = !described.reference;
+    fillProblem(
+      {
+        title: ui.problemTitle,
+        message: ui.problemMessage,
+        next: ui.problemNext,
+        hint: ui.problemHint,
+        reference: ui.problemReference,
+      },
+      described,
+    );
     ui.retry.hidden = !state.retry;
     ui.signInAgain.hidden = described.action !== 'sign-in';
     show(ui.problem);
@@ -443,38 +352,9 @@ export function startConnector() {
 
   /** Writes the form into the page URL, where signing in again, a reload or a bookmark finds it. */
   function saveFormState() {
-    const project = state.projectsLoaded ? ui.project.value : initial.project;
-    const search = formStateSearch({ q: ui.query.value, project });
+    const search = formStateSearch({ q: ui.query.value, project: projects.chosenId() });
     history.replaceState(null, '', `${location.pathname}${search}`);
   }
-}
-
-/** @param {Project} project */
-function projectLabel(project) {
-  return project.namespace ? `${project.namespace}/${project.slug || project.name}` : project.name;
-}
-
-/** @param {number | undefined} bytes */
-function formatSize(bytes) {
-  if (bytes === undefined) return '—';
-  if (bytes < 1000) return `${bytes} B`;
-  const units = ['kB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = -1;
-  do {
-    value /= 1000;
-    unit += 1;
-  } while (value >= 1000 && unit < units.length - 1);
-  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
-}
-
-/** @param {string} text */
-function wideRow(text) {
-  const row = element('tr');
-  const cell = element('td', {}, text);
-  cell.colSpan = 3;
-  row.append(cell);
-  return row;
 }
 
 /**

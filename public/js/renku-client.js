@@ -12,7 +12,7 @@
 import { ApiError, api } from './api.js';
 import { UnexpectedAnswer } from './unexpected-answer.js';
 
-/** @import { ApiInit, DataConnector, LinkResult, LinkStep, Project } from './types.js' */
+/** @import { ApiInit, DataConnector, LinkResult, LinkStep, Project, ProjectPage } from './types.js' */
 
 const base = '/api/renku';
 // The connector offers its own "Sign in again", keeping the user's place.
@@ -21,42 +21,104 @@ const init = { signIn: 'manual' };
 // Renku's largest page (base_api/pagination.py refuses more than 100).
 const perPage = 100;
 // A bound on pages followed, so a misbehaving upstream cannot keep the page fetching forever.
-const maxPages = 50;
-// Permission checks run a few at a time: one call per project.
-const parallelChecks = 6;
+export const maxPages = 50;
+// Pages read at once once Renku has said how many there are: later pages arrive in about one
+// round trip instead of one each, without a burst of 49 calls at a hosted Renku.
+const pagesInFlight = 3;
+// Data connector reads run a few at a time: one call per connector.
+const parallelReads = 6;
 
 /**
- * The projects the signed-in user is a direct member of, every page of them:
- * `[{ id, name, namespace, slug, writable }]`. `writable` comes from
- * `GET /projects/{id}/permissions` (`write`). An empty list is what Renku also answers to a
- * token it treats as anonymous (one without the `renku` audience).
+ * Renku answered a later page of the project list with nothing at all (`200 []`, `total: 0`)
+ * after an earlier page listed projects: what its data service answers to a token it treats
+ * as anonymous (one without the `renku` audience, or expired in between).
+ */
+export class AnonymousAnswer extends Error {
+  /** @param {number} page */
+  constructor(page) {
+    super(`Renku answered page ${page} of your projects as it answers an anonymous caller.`);
+    this.name = 'AnonymousAnswer';
+    this.page = page;
+  }
+}
+
+/**
+ * The projects the signed-in user is a direct member of, page by page as they arrive (100 a
+ * page, Renku's largest), from page `from` on: `{ page, projects, total, totalPages, last,
+ * truncated }`. Once the first page has given Renku's `total-pages`, the next ones are asked
+ * for a few at a time and still yielded in order. At most {@link maxPages} pages are read
+ * (`truncated` says Renku had more). A failed page rejects the iteration; the pages before it
+ * were yielded already, and `projectPages(failedPage)` carries on from there.
+ * @param {number} [from]
+ * @returns {AsyncGenerator<ProjectPage, void, void>}
+ */
+export async function* projectPages(from = 1) {
+  const first = await readProjectPage(from);
+  yield first;
+  if (first.last) return;
+  if (first.totalPages === undefined) {
+    // Without paging headers the only end is a short page: one page at a time.
+    for (let page = from + 1; ; page++) {
+      const read = await readProjectPage(page);
+      yield read;
+      if (read.last) return;
+    }
+  }
+  const lastPage = Math.min(first.totalPages, maxPages);
+  /** @type {Map<number, Promise<ProjectPage>>} */
+  const started = new Map();
+  let next = from + 1;
+  for (let page = from + 1; page <= lastPage; page++) {
+    for (; next <= lastPage && next < page + pagesInFlight; next++) {
+      const reading = readProjectPage(next);
+      // Awaited in turn below; until then a failure must not count as unhandled.
+      reading.catch(() => {});
+      started.set(next, reading);
+    }
+    const read = /** @type {ProjectPage} */ (await started.get(page));
+    started.delete(page);
+    yield read;
+    if (read.last) return;
+  }
+}
+
+/**
+ * Every project the signed-in user is a direct member of (see {@link projectPages}), once the
+ * last page is read. An empty list is what Renku also answers to a token it treats as
+ * anonymous (one without the `renku` audience).
  * @returns {Promise<Project[]>}
  */
 export async function listProjects() {
   /** @type {Project[]} */
   const projects = [];
-  for (let page = 1; page <= maxPages; page++) {
-    const { body, headers } = await renkuGet(`/projects?direct_member=true&per_page=${perPage}&page=${page}`);
-    if (!Array.isArray(body)) throw new UnexpectedAnswer('Renku', 'a list of projects');
-    for (const project of body) {
-      if (typeof project?.id !== 'string' || project.id === '') continue;
-      // `writable` is settled below, once every page is read.
-      projects.push({
-        id: project.id,
-        name: text(project.name) || project.id,
-        namespace: text(project.namespace),
-        slug: text(project.slug),
-        writable: false,
-      });
-    }
-    const totalPages = Number(headers.get('total-pages'));
-    // Without paging headers (not Renku's data service, or a proxy that drops them) a short page is the last.
-    if (Number.isInteger(totalPages) ? page >= totalPages : body.length < perPage) break;
-  }
-  await eachLimited(projects, parallelChecks, async (project) => {
-    project.writable = await canWrite(project.id);
-  });
+  for await (const read of projectPages()) projects.push(...read.projects);
   return projects;
+}
+
+/**
+ * @param {number} page
+ * @returns {Promise<ProjectPage>}
+ */
+async function readProjectPage(page) {
+  const { body, headers } = await renkuGet(`/projects?direct_member=true&per_page=${perPage}&page=${page}`);
+  if (!Array.isArray(body)) throw new UnexpectedAnswer('Renku', 'a list of projects');
+  /** @type {Project[]} */
+  const projects = [];
+  for (const project of body) {
+    if (typeof project?.id !== 'string' || project.id === '') continue;
+    projects.push({
+      id: project.id,
+      name: text(project.name) || project.id,
+      namespace: text(project.namespace),
+      slug: text(project.slug),
+    });
+  }
+  const total = wholeNumber(headers.get('total'));
+  const totalPages = wholeNumber(headers.get('total-pages'));
+  if (page > 1 && body.length === 0 && total === 0) throw new AnonymousAnswer(page);
+  // Without paging headers (not Renku's data service, or a proxy that drops them) a short page is the last.
+  const end = totalPages !== undefined ? page >= totalPages : body.length < perPage;
+  return { page, projects, total, totalPages, last: end || page >= maxPages, truncated: !end && page >= maxPages };
 }
 
 /**
@@ -83,7 +145,7 @@ export async function listProjectConnectors(projectId) {
   const ids = linkList.map((link) => link?.data_connector_id).filter((id) => typeof id === 'string' && id !== '');
   /** @type {DataConnector[]} */
   const connectors = [];
-  await eachLimited(ids, parallelChecks, async (id) => {
+  await eachLimited(ids, parallelReads, async (id) => {
     const { body } = await renkuGet(`/data_connectors/${encodeURIComponent(id)}`);
     connectors.push({
       id,
@@ -241,6 +303,16 @@ async function eachLimited(items, limit, work) {
     while (next < items.length) await work(/** @type {T} */ (items[next++]));
   });
   await Promise.all(workers);
+}
+
+/**
+ * A header's whole number, or undefined when it is missing or something else.
+ * @param {string | null} value
+ * @returns {number | undefined}
+ */
+function wholeNumber(value) {
+  const number = value === null || value.trim() === '' ? Number.NaN : Number(value);
+  return Number.isInteger(number) && number >= 0 ? number : undefined;
 }
 
 /**

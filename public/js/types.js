@@ -72,7 +72,23 @@
  * @property {string} name
  * @property {string} namespace
  * @property {string} slug
- * @property {boolean} writable The user may link data to it (Renku's `write` permission).
+ */
+
+/**
+ * One page of the user's Renku projects, as it arrives (`projectPages` in renku-client.js).
+ * @typedef {object} ProjectPage
+ * @property {number} page From 1.
+ * @property {Project[]} projects
+ * @property {number | undefined} total Renku's `total` header: all the user's projects; undefined without paging headers.
+ * @property {number | undefined} totalPages Renku's `total-pages` header.
+ * @property {boolean} last No page follows this one.
+ * @property {boolean} truncated Renku has more pages than the connector reads (its 50-page bound).
+ */
+
+/**
+ * What the connector knows of the user's write access to a project: asked only once the
+ * project is picked (`GET /projects/{id}/permissions`), then remembered for the page.
+ * @typedef {'unknown' | 'checking' | 'writable' | 'read-only'} WriteAccess
  */
 
 /**

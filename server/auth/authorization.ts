@@ -129,7 +129,7 @@ export class Authorizations {
         'This sign-in link was already used, has expired, or was started in another browser.',
       );
     }
-    const refused = idpErrorAtCallback(req);
+    const refused = idpErrorAtCallback(req, idp);
     if (refused) throw refused;
 
     const callbackUrl = new URL(this.redirectUri);

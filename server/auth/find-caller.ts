@@ -1,13 +1,15 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SessionData } from 'express-session';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { AppError, unauthenticated } from '../errors.ts';
 import { observed } from '../observability/observability.ts';
 import type { Grant, GrantStore } from '../grants/grant-store.ts';
+import type { Caller, CallerRequest } from '../gate/caller.ts';
+
+export type { BrowserSession, Caller, CallerRequest } from '../gate/caller.ts';
 import type { RateLimits } from '../http/rate-limits.ts';
 import { authenticateApiToken } from '../tokens/api-token-auth.ts';
-import { type ApiToken, apiTokenPrefix, type ApiTokenStore } from '../tokens/api-token-store.ts';
+import { apiTokenPrefix, type ApiTokenStore } from '../tokens/api-token-store.ts';
 
 /** The browser session's idle and absolute limits in milliseconds (`config.session`). */
 export type SessionLimits = Pick<Config['session'], 'idleMs' | 'maxMs'>;
@@ -21,33 +23,6 @@ function lastSeenStepMs(limits: SessionLimits): number {
   return Math.min(lastSeenResolutionMs, limits.idleMs / 4);
 }
 
-/** Who is calling: a grant and how it was reached, or nobody. */
-export interface Caller {
-  grant?: Grant;
-  /** How the request proved who it is: the browser session cookie or a bearer handle. */
-  credential?: 'cookie' | 'bearer';
-  /** The Gatehouse API token the request came with. */
-  apiToken?: ApiToken;
-}
-
-/**
- * The browser session as {@link findCaller} sees it, whoever loaded it: express-session for the
- * pages, the `/api` fast path for proxied calls. Both keep the record in the same place, in the
- * same format (session/session-store.ts).
- */
-export interface BrowserSession {
-  /** The session cookie's value, if the request sent one. */
-  cookie: string | undefined;
-  /** The stored session the cookie reaches; undefined when it reaches none. */
-  data: SessionData | undefined;
-  /** Deletes the session record (the request goes on without a session). */
-  end(): Promise<void>;
-  /** Records that the session was seen at `now` (stored when the response is written, or now). */
-  seen(now: number): void | Promise<void>;
-  /** Tells the browser to drop the session cookie. */
-  clearCookie(): void;
-}
-
 /** What {@link findCaller} needs; built once per app. */
 export interface CallerDeps {
   grants: GrantStore;
@@ -55,18 +30,6 @@ export interface CallerDeps {
   limits: SessionLimits;
   rateLimits?: RateLimits;
   apiTokens?: ApiTokenStore;
-}
-
-/** The parts of a request {@link findCaller} reads. */
-export interface CallerRequest {
-  req: IncomingMessage;
-  res: ServerResponse;
-  /** The request path without its query (for an API token's scope). */
-  path: string;
-  /** The client's address as the trusted proxies report it (for the failed-credential limit). */
-  clientAddress(): string;
-  /** The browser session, loaded only when the request has no bearer credential. */
-  session(): BrowserSession | Promise<BrowserSession>;
 }
 
 /**

@@ -6,7 +6,6 @@ import { clearSessionCookie } from '../http/cookies.ts';
 import { answersIn, errorFormat } from '../http/error-format.ts';
 import { noStore } from '../http/no-store.ts';
 import { destroySession } from '../session/session-lifecycle.ts';
-import { hasCsrfProof } from './csrf.ts';
 import { listSessions } from './list-sessions.ts';
 import { requireGrant } from './load-caller.ts';
 import { observed } from '../observability/observability.ts';
@@ -46,9 +45,6 @@ export function sessionsRouter(deps: AppDeps): Router {
 
   /** Ends one of the caller's own grants; anyone else's is "not found", like one that never was. */
   async function endOwnSession(req: Request, res: Response): Promise<void> {
-    if (!hasCsrfProof(req)) {
-      throw new AppError('csrf_proof_missing', "End sessions from Gatehouse's own page, or send the header X-CSRF: 1.");
-    }
     const id = String(req.params.id);
     if (!grantIdPattern.test(id)) throw new AppError('invalid_session_id', 'That is not a session id.');
     const caller = req.grant!;

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Clock } from '../clock.ts';
 import type { Upstream } from '../proxy/upstream-registry.ts';
 import { dataverseApi } from './demo-dataverse-api.ts';
-import { renkuApi, renkuApiPath } from './demo-renku-api.ts';
+import { type RenkuProjectSeed, renkuApi, renkuApiPath } from './demo-renku-api.ts';
 
 /** The running demo upstream APIs. */
 export interface DemoApis {
@@ -20,14 +20,18 @@ export interface DemoApis {
  * Starts the Renku-like and Dataverse-like demo APIs on free ports of 127.0.0.1 (development
  * only, with the embedded IdP). Both verify the JWT access tokens `issuer` signs.
  * `dataverseAccounts` lists the users the demo Dataverse has an account for (default: anyone);
- * the others get its 403 for a bearer token without a linked account.
+ * the others get its 403 for a bearer token without a linked account. `renkuProjects` replaces
+ * the demo Renku's projects (tests that need many).
  */
 export async function startDemoApis(options: {
   issuer: string;
   clock: Clock;
   dataverseAccounts?: readonly string[];
+  renkuProjects?: readonly RenkuProjectSeed[];
 }): Promise<DemoApis> {
-  const servers = await Promise.all([listen(renkuApi(options)), listen(dataverseApi(options))]);
+  const { renkuProjects, ...common } = options;
+  const renkuApp = renkuApi({ ...common, ...(renkuProjects ? { projects: renkuProjects } : {}) });
+  const servers = await Promise.all([listen(renkuApp), listen(dataverseApi(common))]);
   const [renku, dataverse] = servers.map(({ url }) => url) as [string, string];
   return {
     renkuUrl: `${renku}${renkuApiPath}`,

@@ -67,16 +67,25 @@ type Caller = { sub: string; why?: undefined } | { sub?: undefined; why: string 
 /** How many projects the demo gives alice: more than one page of 100, so the connector must page. */
 export const aliceProjectCount = 103;
 
+/** A project for `renkuApi`'s `projects` option (tests): its members and their roles. */
+export interface RenkuProjectSeed {
+  namespace: string;
+  slug: string;
+  name: string;
+  members: Record<string, Role>;
+  visibility?: 'public' | 'private';
+}
+
 /**
  * A Renku-like data service for development and tests (see the sources above). Every id is a
  * ULID; the demo's own deviations: DOIs resolve against the demo catalog, {@link failingDoi}
  * never passes Renku's storage test, and {@link flakyDoi} fails it once (a retry works).
  * Serves `GET /p/<namespace>/<slug>` too, a stand-in for the project page of Renku's UI.
  */
-export function renkuApi(options: { issuer: string; clock: Clock }): Express {
+export function renkuApi(options: { issuer: string; clock: Clock; projects?: readonly RenkuProjectSeed[] }): Express {
   const { clock } = options;
   const ids = ulids(clock);
-  const projects = seedProjects();
+  const projects = options.projects ? options.projects.map(seededProject) : seedProjects();
   const connectors = new Map<string, DataConnector>();
   const links: Link[] = [];
   let flakyFailed = false;
@@ -416,6 +425,21 @@ function ulids(clock: Clock): () => string {
 /** A fixed ULID for seed data, so project ids are stable across runs. */
 function seedId(n: number): string {
   return encode(1_705_312_800_000n, 10) + encode(BigInt(n) + (1n << 60n), 16);
+}
+
+/** A test's project, its id a fixed ULID (numbered from 10 000, clear of the demo's own). */
+function seededProject(seed: RenkuProjectSeed, index: number): Project {
+  return {
+    id: seedId(10_000 + index),
+    name: seed.name,
+    namespace: seed.namespace,
+    slug: seed.slug,
+    description: '',
+    visibility: seed.visibility ?? 'private',
+    creation_date: '2024-01-15T10:00:00.000Z',
+    created_by: Object.keys(seed.members)[0]!,
+    members: seed.members,
+  };
 }
 
 function seedProjects(): Project[] {

@@ -48,7 +48,7 @@ export function externalRouter(deps: AppDeps, soap: SoapClient, cipher: TokenCip
         'external_context_missing',
         'This sign-in expired or was started in another browser; start again.',
       );
-    const refused = idpErrorAtCallback(req);
+    const refused = idpErrorAtCallback(req, idp);
     if (refused) throw refused;
     const code = queryString(req, 'code');
     const state = queryString(req, 'state');

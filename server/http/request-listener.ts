@@ -8,18 +8,12 @@ const apiTarget = /^\/api(?:[/?]|$)/i;
 
 /**
  * Gatehouse's one request listener: `/api/…` goes to the proxy's fast path (plain node:http,
- * no Express), everything else to the Express app. It also notes forwarding headers from peers
- * that are not trusted proxies (see untrusted-forwarding.ts). A proxied call is most of the traffic, and
- * Express's routing and middleware chain cost more than the proxying itself.
+ * no Express), everything else to the Express app. Both start with the same gate (gate/). A
+ * proxied call is most of the traffic, and Express's routing and middleware chain cost more
+ * than the proxying itself.
  */
-export function requestListener(
-  app: RequestListener,
-  api: RequestListener,
-  noteForwarding: (req: IncomingMessage) => void,
-): RequestListener {
+export function requestListener(app: RequestListener, api: RequestListener): RequestListener {
   return (req, res) => {
-    // Here, where every request passes once, so the warning is given once per process.
-    noteForwarding(req);
     if (apiTarget.test(req.url ?? '')) api(req, res);
     else app(req, res);
   };

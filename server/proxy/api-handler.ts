@@ -1,42 +1,29 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
-import { setBounded } from '../bounded-map.ts';
 import type { AppDeps } from '../deps.ts';
-import { findCaller, requireSignedIn, type Caller, type CallerDeps } from '../auth/find-caller.ts';
-import { hasCsrfHeader } from '../auth/csrf.ts';
+import { requireSignedIn } from '../auth/find-caller.ts';
 import { sendJsonError } from '../error-handler.ts';
-import { AppError, storeUnavailable } from '../errors.ts';
+import { AppError } from '../errors.ts';
+import { admissionOf, type Gate, type GateRequest } from '../gate/gate.ts';
+import { nodeGate } from '../gate/node-gate.ts';
 import type { Grant } from '../grants/grant-store.ts';
 import type { TokenRefresher } from '../grants/token-refresher.ts';
-import { clearSessionCookie, cookieNames, readCookie } from '../http/cookies.ts';
-import { beginRequest } from '../http/request-context.ts';
 import type { RequestListener } from '../http/request-listener.ts';
-import { clientAddressOf, type TrustProxy } from '../http/trust-proxy.ts';
-import { type Logger, requestContext } from '../log.ts';
-import { sessionIdFromCookie } from '../session/session-cookie.ts';
-import { sessionStoreFor } from '../session/session-middleware.ts';
+import type { Logger } from '../log.ts';
 import { apiTokenError } from '../tokens/api-token-auth.ts';
-import type { ApiTokenStore } from '../tokens/api-token-store.ts';
 import { audienceCheck } from './audience-check.ts';
 import { upstreamRequestHeaders } from './proxy-headers.ts';
 import { relayResponse } from './relay-response.ts';
-import { payloadTooLarge, sendUpstream, type UpstreamAddress } from './send-upstream.ts';
+import { sendUpstream, type UpstreamAddress } from './send-upstream.ts';
 import { upstreamPath } from './upstream-path.ts';
 import type { Upstream } from './upstream-registry.ts';
-
-/** How many verified session cookies the fast path remembers (about 100 bytes each). */
-const maxVerifiedCookies = 10_000;
 
 /** What the `/api` handler needs besides the app's dependencies. */
 export interface ApiHandlerOptions {
   upstreams: readonly Upstream[];
   tokens: TokenRefresher;
-  /** Gatehouse API tokens, when they are on. */
-  apiTokens?: ApiTokenStore;
-  /** Who may say who the client is (GATEHOUSE_TRUST_PROXY, compiled). */
-  trust: TrustProxy;
-  /** The security headers every response carries (helmet's, recorded once). */
-  securityHeaders: ReadonlyArray<readonly [string, string]>;
+  /** The gate every request passes first (the same one the pages pass). */
+  gate: Gate;
 }
 
 /**
@@ -55,7 +42,7 @@ export interface ApiHandlerOptions {
  * express-session keeps), {@link sendJsonError} (the error handler's JSON form).
  */
 export function apiHandler(deps: AppDeps, options: ApiHandlerOptions): RequestListener {
-  const { config, logger, clock } = deps;
+  const { config, logger } = deps;
   const publicUrl = new URL(config.publicUrl);
   const basePath = publicUrl.pathname.replace(/\/+$/, '');
   const registry = new Map(options.upstreams.map((upstream) => [upstream.name, upstream]));
@@ -73,66 +60,15 @@ export function apiHandler(deps: AppDeps, options: ApiHandlerOptions): RequestLi
       }),
     ]),
   );
-  const callerDeps: CallerDeps = {
-    grants: deps.grants,
-    clock,
-    limits: config.session,
-    rateLimits: deps.limits,
-    ...(options.apiTokens ? { apiTokens: options.apiTokens } : {}),
-  };
-  const sessions = sessionStoreFor(deps);
-  const sessionCookie = cookieNames(config.secureCookies).session;
-
-  // A browser sends the same cookie on every call: its signature is checked once (HMAC-SHA256),
-  // not on every call. Only cookies with a valid signature are remembered.
-  const verifiedCookies = new Map<string, string>();
-  function sessionIdOf(cookie: string | undefined): string | undefined {
-    if (cookie === undefined) return undefined;
-    const known = verifiedCookies.get(cookie);
-    if (known !== undefined) return known;
-    const id = sessionIdFromCookie(cookie, config.session.secret);
-    if (id !== undefined) setBounded(verifiedCookies, cookie, id, maxVerifiedCookies);
-    return id;
-  }
-
-  /** The browser session the cookie reaches, read from the records express-session keeps. */
-  async function browserSession(req: IncomingMessage, res: ServerResponse) {
-    const cookie = readCookie(req, sessionCookie);
-    const id = sessionIdOf(cookie);
-    const data =
-      id === undefined
-        ? undefined
-        : await sessions.read(id).catch((error: unknown) => {
-            throw storeUnavailable(error);
-          });
-    return {
-      cookie,
-      data: data?.createdAt ? data : undefined,
-      end: async () => {
-        if (id !== undefined) await sessions.remove(id);
-      },
-      // Only while the record exists: a logout meanwhile must not be undone by this write.
-      seen: async (now: number) => {
-        if (id !== undefined && data) await sessions.writeIfPresent(id, { ...data, lastSeenAt: now });
-      },
-      clearCookie: () => clearSessionCookie(res, config.secureCookies),
-    };
-  }
-
-  async function proxy(req: IncomingMessage, res: ServerResponse, requestId: string, caller: Caller): Promise<void> {
-    const grant = requireSignedIn(caller);
-    if (caller.credential === 'cookie' && !hasCsrfHeader(req)) {
-      // A page on another site can make the browser send Gatehouse's cookie, but not a custom
-      // header without a CORS preflight, which Gatehouse never grants. Bearer callers (scripts,
-      // SOAP handles) carry no ambient credential and need no such proof.
-      throw new AppError('csrf_header_missing', 'API calls from the browser must send the header X-CSRF: 1.');
-    }
+  async function proxy(request: GateRequest): Promise<void> {
+    const { req, res, requestId } = request;
+    const grant = requireSignedIn(admissionOf(req, logger).caller);
     const { upstream, path } = resolveTarget(mountRelative(req.url ?? '/'), req.method ?? 'GET', res, registry);
-    const hasBody = refuseLargeBody(req, res, config.proxy.maxBodyBytes);
+    const hasBody = declaresBody(req);
 
     const address = addresses.get(upstream.name)!;
     const deadline = startDeadline(upstream, res);
-    const clientIp = clientAddressOf(req, options.trust);
+    const clientIp = request.address;
     const send = (accessToken: string | undefined): Promise<IncomingMessage> =>
       sendUpstream({
         upstreamName: upstream.name,
@@ -181,24 +117,14 @@ export function apiHandler(deps: AppDeps, options: ApiHandlerOptions): RequestLi
     });
   }
 
-  async function handle(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
-    for (const [name, value] of options.securityHeaders) res.setHeader(name, value);
-    let caller: Caller = {};
+  /** Serves a request the gate admitted; every refusal is the error handler's JSON form. */
+  async function serveAdmitted(request: GateRequest): Promise<void> {
     try {
-      caller = await findCaller(
-        {
-          req,
-          res,
-          path: pathOf(req.url ?? '/'),
-          clientAddress: () => clientAddressOf(req, options.trust),
-          session: () => browserSession(req, res),
-        },
-        callerDeps,
-      );
-      await proxy(req, res, requestId, caller);
+      await proxy(request);
     } catch (error) {
-      if (req.socket.destroyed) return; // the browser went away; nobody to answer
-      sendJsonError(res, caller.apiToken ? apiTokenError(error, res) : error, requestId, logger);
+      if (request.req.socket.destroyed) return; // the browser went away; nobody to answer
+      const { res } = request;
+      sendJsonError(res, request.caller.apiToken ? apiTokenError(error, res) : error, request.requestId, logger);
     }
   }
 
@@ -216,10 +142,7 @@ export function apiHandler(deps: AppDeps, options: ApiHandlerOptions): RequestLi
     return accessToken;
   }
 
-  return (req, res) => {
-    const context = beginRequest(req, res, logger, clock, deps.observability);
-    requestContext.run(context, () => void handle(req, res, context.requestId));
-  };
+  return nodeGate(options.gate, deps, (path) => registry.get(upstreamNameOf(path))?.methods, serveAdmitted);
 }
 
 /**
@@ -271,15 +194,16 @@ function resolveTarget(
   return { upstream, path: `${path}${query}` };
 }
 
-/** True when the request has a body; refuses a declared length over the limit before anything is sent. */
-function refuseLargeBody(req: IncomingMessage, res: ServerResponse, maxBodyBytes: number): boolean {
+/** True when the request has a body. (A declared length over the limit was refused by the gate.) */
+function declaresBody(req: IncomingMessage): boolean {
   const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > maxBodyBytes) {
-    // The unread body is still on its way: close the connection rather than read it all.
-    res.setHeader('Connection', 'close');
-    throw payloadTooLarge(maxBodyBytes);
-  }
   return req.headers['transfer-encoding'] !== undefined || (declared !== undefined && Number(declared) > 0);
+}
+
+/** The upstream name in a path below the site root: `/api/<name>/…` → `<name>`. */
+function upstreamNameOf(path: string): string {
+  const nameEnd = path.indexOf('/', 5);
+  return nameEnd === -1 ? path.slice(5) : path.slice(5, nameEnd);
 }
 
 function rejectsToken(response: IncomingMessage): boolean {
@@ -305,12 +229,6 @@ function startDeadline(upstream: Upstream, res: ServerResponse): AbortSignal | u
 function mountRelative(url: string): string {
   const rest = url.slice('/api'.length);
   return rest.startsWith('/') ? rest : `/${rest}`;
-}
-
-/** The path of a request-target, without its query. */
-function pathOf(url: string): string {
-  const queryAt = url.indexOf('?');
-  return queryAt === -1 ? url : url.slice(0, queryAt);
 }
 
 /** The upstream's request-target: its base path and the caller's rest, always starting with `/`. */

@@ -2,7 +2,6 @@ import { randomInt } from 'node:crypto';
 import express, { type Request, type RequestHandler, type Response, Router } from 'express';
 import type { AppDeps } from '../deps.ts';
 import type { AuthorizationCompletion } from '../auth/auth-router.ts';
-import { hasCsrfProof } from '../auth/csrf.ts';
 import { type ErrorCode, errorStatus } from '../error-codes.ts';
 import { AppError, rateLimited } from '../errors.ts';
 import { TokenCipher } from '../grants/token-cipher.ts';
@@ -233,7 +232,7 @@ export function deviceRouters(
 
   page.get('/', async (req, res) => {
     const typed = typeof req.query.user_code === 'string' ? req.query.user_code.slice(0, 40) : '';
-    if (!req.grant || req.credential !== 'cookie') {
+    if (!req.grant) {
       const returnTo = typed ? `/device?user_code=${encodeURIComponent(typed)}` : '/device';
       return res.redirect(302, `/auth/login?returnTo=${encodeURIComponent(returnTo)}`);
     }
@@ -384,12 +383,8 @@ export function deviceRouters(
 
   /** The authorization an Approve or Deny form names; only from a signed-in browser with the page's CSRF token. */
   async function decided(req: Request): Promise<DeviceAuthorization> {
-    if (!req.grant || req.credential !== 'cookie')
-      throw new AppError('unauthenticated', 'Sign in first.', {
-        details: { loginUrl: '/auth/login?returnTo=%2Fdevice' },
-      });
-    if (!hasCsrfProof(req))
-      throw new AppError('csrf_proof_missing', "Answer device requests from Gatehouse's own page at /device.");
+    // The gate let only a signed-in browser with the page's form token (or X-CSRF: 1) through.
+    if (!req.grant) throw new AppError('unauthenticated', 'Sign in first.');
     const typed = (req.body as Record<string, unknown>).user_code;
     const found = typeof typed === 'string' ? await lookUp(req, typed.slice(0, 40)) : undefined;
     if (!found) throw new AppError('invalid_user_code', 'That code is not valid (or has expired).');
