@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createClient } from 'redis';
-import { maxPendingContexts } from '../server/soap/session-service.ts';
-import { maxPendingDevices } from '../server/tokens/device-router.ts';
+import { maxPendingContexts } from '../../server/soap/session-service.ts';
+import { maxPendingDevices } from '../../server/tokens/device-router.ts';
 import {
   CookieBrowser,
   callbackUrlFor,
@@ -10,10 +10,13 @@ import {
   signIn,
   startGatehouse,
   type TestGatehouse,
-} from './helpers/harness.ts';
-import { redisSkipReason, startTestRedis, type TestRedis } from './helpers/redis-server.ts';
-import { callSoap, decodeBase64, text } from './helpers/soap.ts';
+} from '../helpers/harness.ts';
+import { redisSkipReason, startTestRedis, type TestRedis } from '../helpers/redis-server.ts';
+import { callSoap, decodeBase64, text } from '../helpers/soap.ts';
 
+// Run alone (`npm run test:flood`, part of `npm run check`), not in `npm test`: 30,000 requests
+// keep both cores of a CI machine busy for minutes, and the tests that wait on a child process
+// in parallel would then outwait their bounds.
 const floodRequests = 10_000;
 const floodAddresses = 200;
 /** Requests in flight at once: the flood's size, not its speed, is what is tested. */
