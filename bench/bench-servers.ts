@@ -1,14 +1,15 @@
 // One server per child process, so the proxies under test each have their own event loop:
-//   upstream  an echo API answering a ~200-byte JSON document
+//   upstream  an echo API answering a ~200-byte JSON document; WebSockets at any path echo each message
 //   bare      a plain node:http pass-through proxy (no authentication) in front of it
 //   idp       the embedded development IdP (kept out of Gatehouse's process and memory)
 //   gatehouse Gatehouse itself, configured with an issuer and a GATEHOUSE_APIS file
 // Each reports `{ ready: … }` over IPC; Gatehouse also answers `{ type: 'memory' }`.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { WebSocketServer } from 'ws';
 import { startDevIdp } from '../server/dev/dev-idp.ts';
 import { createLogger } from '../server/log.ts';
-import { start } from '../server/main.ts';
+import { start } from '../server/start.ts';
 import { MemoryStore } from '../server/store/memory-store.ts';
 import { payload } from './bench-payload.ts';
 
@@ -34,6 +35,10 @@ async function upstream(): Promise<void> {
     });
   });
   server.keepAliveTimeout = 60_000;
+  // The WebSocket benchmark's upstream: echoes every message (no token check, so a direct
+  // connection and one through Gatehouse cost the upstream the same).
+  const sockets = new WebSocketServer({ server, perMessageDeflate: false });
+  sockets.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
   send({ ready: await listen(server) });
 }
 

@@ -20,6 +20,7 @@
 //   --sessions=N      extra signed-in sessions for the memory figure
 //   --log-level=L     Gatehouse's GATEHOUSE_LOG_LEVEL (info writes one JSON line per request)
 //   --only-proxy      skip the memory part (its thousands of sign-ins): throughput only
+//   --only-websocket  only the WebSocket figure: messages/s through Gatehouse against direct (issue 25)
 //   --profile         write a CPU profile of Gatehouse to .tmp/profile/
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -35,6 +36,7 @@ import { sparePort } from '../test/helpers/ports.ts';
 import { callSoap, decodeBase64, text } from '../test/helpers/soap.ts';
 import { payload } from './bench-payload.ts';
 import { measureSoapParse } from './soap-parse-bench.ts';
+import { measureWebSocketThroughput } from './websocket-bench.ts';
 
 const options = Object.fromEntries(
   process.argv
@@ -49,6 +51,7 @@ const connections = Number(options.connections ?? 32);
 const sessions = Number(options.sessions ?? 10_000);
 const logLevel = options['log-level'] ?? 'info';
 const onlyProxy = options['only-proxy'] !== undefined;
+const onlyWebSocket = options['only-websocket'] !== undefined;
 const serversFile = fileURLToPath(new URL('./bench-servers.ts', import.meta.url));
 const children: ChildProcess[] = [];
 
@@ -139,6 +142,7 @@ async function main(): Promise<void> {
   const idp = await launch<string>('idp', [String(idpPort), publicUrl, clientSecret]);
   const apis = writeApisFile([
     { name: 'echo', url: `http://127.0.0.1:${upstream.ready}`, token: 'user', audience: 'renku' },
+    { name: 'live', url: `http://127.0.0.1:${upstream.ready}`, token: 'user', audience: 'renku', websocket: true },
   ]);
   const gatehouse = await launch<string>(
     'gatehouse',
@@ -185,12 +189,26 @@ async function main(): Promise<void> {
       throw new Error(`${caller}: ${target.url} answered ${response.status}: ${body.slice(0, 200)}`);
   }
 
+  const sockets = {
+    direct: { url: `ws://127.0.0.1:${upstream.ready}/feed`, headers: {} },
+    gatehouse: {
+      url: `ws://localhost:${gatehousePort}/api/live/feed`,
+      headers: { cookie: browser.cookieHeader(new URL(publicUrl)), origin: publicUrl },
+    },
+  };
+  const socketOptions = { rounds, seconds: duration, sockets: 8, window: 16 };
+  if (onlyWebSocket) {
+    await measureWebSocketThroughput(sockets.direct, sockets.gatehouse, socketOptions);
+    return;
+  }
+
   process.stdout.write(
     `\nGatehouse proxy benchmark: GET of a ${payload.length}-byte JSON, ${connections} connections, ${rounds} × ${duration} s per caller, alternating; Gatehouse log level ${logLevel}\n\n`,
   );
   if (!onlyProxy) await measureMemory(publicUrl, gatehouse.child);
   else process.stdout.write('memory: skipped (--only-proxy)\n\n');
   await measureThroughput(targets);
+  await measureWebSocketThroughput(sockets.direct, sockets.gatehouse, socketOptions);
 }
 
 interface Target {

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { parseEnv } from 'node:util';
-import { loadUpstreamRegistry, type Upstream } from './proxy/upstream-registry.ts';
+import { loadUpstreamRegistry, type Upstream } from './upstream-registry.ts';
 
 /** Where Gatehouse keeps its state: one process (`memory`) or several instances (`redis`). */
 export type StoreKind = 'memory' | 'redis';
@@ -113,6 +113,19 @@ export interface Config {
     deviceDefaultDays: number;
     /** Send `prompt=consent` with that request (oidc-provider grants offline_access only with it). */
     consentPrompt: boolean;
+  };
+  /** WebSockets through `/api` (upstreams with `"websocket"`; see docs/apis.md). */
+  websocket: {
+    /** Open sockets one session (or API token, or handle) may hold on one instance. */
+    maxPerSession: number;
+    /** Open sockets one instance holds at most. */
+    maxPerInstance: number;
+    /** A socket that carries no message either way for this long is closed. */
+    idleMs: number;
+    /** How often each open socket's session and grant are checked in the store. */
+    sessionCheckMs: number;
+    /** The largest message relayed either way; a larger one closes the socket with 1009. */
+    maxMessageBytes: number;
   };
 }
 
@@ -320,6 +333,33 @@ export const variables: readonly Variable[] = [
   },
 
   {
+    group: 'WebSockets through /api (upstreams with "websocket": true; see docs/apis.md)',
+    name: 'GATEHOUSE_WS_MAX_PER_SESSION',
+    doc: 'open WebSockets one browser session, API token or handle may hold on one instance (more: 429)',
+    default: '10',
+  },
+  {
+    name: 'GATEHOUSE_WS_MAX_PER_INSTANCE',
+    doc: 'open WebSockets one Gatehouse process holds at most (more: 503)',
+    default: '1000',
+  },
+  {
+    name: 'GATEHOUSE_WS_IDLE',
+    doc: 'seconds without a message either way after which a WebSocket is closed (code 4408)',
+    default: '300',
+  },
+  {
+    name: 'GATEHOUSE_WS_MAX_MESSAGE',
+    doc: 'largest WebSocket message, in bytes, relayed either way; a larger one closes the socket (code 1009)',
+    default: '1048576',
+  },
+  {
+    name: 'GATEHOUSE_WS_SESSION_CHECK_MS',
+    doc: "milliseconds between checks of each open WebSocket's session and grant in the store; a sign-out, revocation or expiry anywhere closes the socket within this much plus a store round trip",
+    default: '1000',
+  },
+
+  {
     group: 'Development and operations',
     name: 'GATEHOUSE_DEV_IDP_PORT',
     doc: 'port of the embedded development IdP',
@@ -475,6 +515,14 @@ export function loadConfig(env: Env = readEnvironment()): Config {
   }
   const apiTokenMaxDays = integer('GATEHOUSE_API_TOKEN_MAX_DAYS', get, problems, 1, 3650);
   const deviceDefaultDays = integer('GATEHOUSE_DEVICE_TOKEN_DEFAULT_DAYS', get, problems, 1, 3650);
+  const websocket: Config['websocket'] = {
+    maxPerSession: integer('GATEHOUSE_WS_MAX_PER_SESSION', get, problems, 1, 1000),
+    maxPerInstance: integer('GATEHOUSE_WS_MAX_PER_INSTANCE', get, problems, 1, 1_000_000),
+    idleMs: integer('GATEHOUSE_WS_IDLE', get, problems, 1, 86_400) * 1000,
+    // At most 1.5 s: a sign-out must close sockets everywhere within 2 s (issue 25).
+    sessionCheckMs: integer('GATEHOUSE_WS_SESSION_CHECK_MS', get, problems, 100, 1500),
+    maxMessageBytes: integer('GATEHOUSE_WS_MAX_MESSAGE', get, problems, 1, 2 ** 30),
+  };
   const apiTokenConsentPrompt =
     oneOf('GATEHOUSE_API_TOKEN_CONSENT_PROMPT', get, problems, ['enabled', 'disabled'] as const) === 'enabled';
 
@@ -519,6 +567,7 @@ export function loadConfig(env: Env = readEnvironment()): Config {
       deviceDefaultDays: Math.min(deviceDefaultDays, apiTokenMaxDays),
       consentPrompt: apiTokenConsentPrompt,
     },
+    websocket,
   });
 }
 

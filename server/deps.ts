@@ -9,7 +9,7 @@ import type { IdpAdapter, SignIn } from './idp/idp-adapter.ts';
 import type { Logger } from './log.ts';
 import type { Observability } from './observability/observability.ts';
 import type { Store } from './store/store.ts';
-import type { ApiTokenStore } from './tokens/api-token-store.ts';
+import type { ApiTokenStore } from './grants/api-token-store.ts';
 
 // The types feature modules and createApp share. They live here, not in app.ts, so a module
 // that app.ts mounts never imports app.ts back.

@@ -20,6 +20,7 @@ export const errorStatus = {
   entity_parse_failed: 400,
   request_aborted: 400,
   request_size_invalid: 400,
+  websocket_not_allowed: 400,
   // Two session cookies on one request (one tossed from a sibling host): served as neither.
   ambiguous_session: 400,
   // A sign-in callback that cannot complete (the browser is sent to start again).
@@ -86,6 +87,7 @@ export const errorStatus = {
   cross_site_request: 403,
   external_auth_disabled: 403,
   token_scope: 403,
+  websocket_origin_refused: 403,
   entity_verify_failed: 403,
   // Nothing there.
   not_found: 404,
@@ -97,6 +99,7 @@ export const errorStatus = {
   charset_unsupported: 415,
   encoding_unsupported: 415,
   rate_limited: 429,
+  websocket_limit: 429,
   // Ours, or someone we depend on.
   internal_error: 500,
   audience_unverifiable: 502,
@@ -104,12 +107,14 @@ export const errorStatus = {
   token_unavailable: 502,
   upstream_response_too_large: 502,
   upstream_unreachable: 502,
+  websocket_upstream_failed: 502,
   idp_client_refused: 503,
   idp_unavailable: 503,
   not_ready: 503,
   soap_server_unavailable: 503,
   store_unavailable: 503,
   token_refresh_busy: 503,
+  websocket_capacity: 503,
   upstream_timeout: 504,
 } as const satisfies Record<string, number>;
 

@@ -3,7 +3,7 @@ import { listSessions } from './auth/list-sessions.ts';
 import { sessionExpiresAt } from './auth/load-caller.ts';
 import { readSignedOut } from './auth/signed-out.ts';
 import type { AppDeps, AppExtensions } from './deps.ts';
-import { activeApiTokenCount } from './tokens/revoke-api-token.ts';
+import { activeApiTokenCount } from './grants/revoke-api-token.ts';
 
 /**
  * `GET /`: the signed-in user's page (who, how, until when, their sessions and the features'

@@ -1,21 +1,14 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { writeSync } from 'node:fs';
-import type { RequestObservation } from './observability/observability.ts';
+import { requestContext } from './observability/observability.ts';
+
+// The request context lives with the observability facade, which reads it on every hook; the
+// log reads its request id. One direction only: observability never imports the log.
+export { type RequestContext, requestContext } from './observability/observability.ts';
 
 /** Severity of a log line, lowest first. */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 const order: Record<LogLevel | 'silent', number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
-
-/** What every log line made inside a request carries. */
-export interface RequestContext {
-  requestId: string;
-  /** The request's metrics and span, when observability is on (see server/observability/). */
-  observation?: RequestObservation;
-}
-
-/** Carries the request id to every log line written while serving that request. */
-export const requestContext = new AsyncLocalStorage<RequestContext>();
 
 /** Members whose values are never written, whatever a caller passes in. */
 const secretKeys = /token|secret|password|cookie|authorization|code_verifier|verifier|^code$|assertion|identitytoken/i;

@@ -31,6 +31,38 @@ describe('sign-out', () => {
     assert.ok(await gatehouse.gh.deps.grants.get(grantId));
   });
 
+  test('a same-origin sign-out form says Origin: null (Referrer-Policy: no-referrer) and Sec-Fetch-Site: same-origin, as Chromium sends it, and is accepted', async () => {
+    const { browser, csrf, grantId } = await signedIn();
+    const response = await browser.request(`${gatehouse.url}/auth/logout`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        origin: 'null',
+        'sec-fetch-site': 'same-origin',
+      },
+      body: `csrf=${csrf}`,
+    });
+    assert.equal(response.status, 302, 'on to the IdP end-session endpoint');
+    assert.equal(await gatehouse.gh.deps.grants.get(grantId), undefined);
+  });
+
+  test('Sec-Fetch-Site decides over Origin: cross-site or same-site is refused even with Origin: null or a matching Origin', async () => {
+    for (const [site, origin] of [
+      ['cross-site', 'null'],
+      ['same-site', new URL(gatehouse.url).origin],
+    ] as const) {
+      const { browser, csrf, grantId } = await signedIn();
+      const response = await browser.request(`${gatehouse.url}/auth/logout`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin, 'sec-fetch-site': site },
+        body: `csrf=${csrf}`,
+      });
+      assert.equal(response.status, 403, site);
+      assert.match(await response.text(), /cross_site_request/);
+      assert.ok(await gatehouse.gh.deps.grants.get(grantId));
+    }
+  });
+
   test('a POST without CSRF proof is refused and changes nothing', async () => {
     const { browser, grantId } = await signedIn();
     const response = await browser.request(`${gatehouse.url}/auth/logout`, {

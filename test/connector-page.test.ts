@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { demoDatasets } from '../server/dev/demo-datasets.ts';
-import { loadUpstreamRegistry } from '../server/proxy/upstream-registry.ts';
+import { loadUpstreamRegistry } from '../server/upstream-registry.ts';
 import { writeApisFile } from './helpers/apis-file.ts';
 import { CookieBrowser, signIn, startGatehouse, type TestGatehouse } from './helpers/harness.ts';
 

@@ -64,6 +64,7 @@ describe('the policy table', () => {
       'page',
       'page_form',
       'proxied_api',
+      'proxied_socket',
       'soap',
       'static',
     ]);
@@ -80,6 +81,17 @@ describe('the policy table', () => {
     assert.deepEqual(ruleFor('proxied_api', 'any', 'identity_token').proofs, []);
     assert.deepEqual(ruleFor('proxied_api', 'any', 'api_token').proofs, []);
     assert.equal(ruleFor('proxied_api', 'any', 'none').refused, 'unauthenticated');
+  });
+
+  test("asks a cookie caller's WebSocket handshake for Gatehouse's own Origin (it cannot carry X-CSRF), and a bearer caller for nothing", () => {
+    assert.deepEqual(ruleFor('proxied_socket', 'any', 'session_cookie'), {
+      proofs: ['same_origin'],
+      onReads: true,
+      missing: 'websocket_origin_refused',
+    });
+    assert.deepEqual(ruleFor('proxied_socket', 'any', 'identity_token').proofs, []);
+    assert.deepEqual(ruleFor('proxied_socket', 'any', 'api_token').proofs, []);
+    assert.equal(ruleFor('proxied_socket', 'any', 'none').refused, 'unauthenticated');
   });
 
   test("accepts the form's token or the header on a page form, and refuses API tokens on pages", () => {

@@ -271,6 +271,7 @@ describe('process lifecycle', () => {
       assert.match(output, new RegExp(`Gatehouse is listening on http://localhost:${port}`));
       assert.match(output, /identity provider: http:\/\/127\.0\.0\.1:\d+ /);
       assert.match(output, /alice \/ alice-dev-password/);
+      assert.match(output, /trusted proxies \(GATEHOUSE_TRUST_PROXY\): loopback\n/);
       assert.equal((await fetch(`http://localhost:${port}/healthz`)).status, 200);
     } catch (error) {
       child.kill('SIGKILL'); // a failed check must not leave the server running

@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { decodeJwt } from 'jose';
 import type { AppError } from '../server/errors.ts';
 import { audienceCheck } from '../server/proxy/audience-check.ts';
-import { validateUpstreams } from '../server/proxy/upstream-registry.ts';
+import { validateUpstreams } from '../server/upstream-registry.ts';
 import { EchoUpstream } from './helpers/echo-upstream.ts';
 import { knownTokens, type ProxyFixture, startProxyFixture } from './helpers/proxy-fixture.ts';
 

@@ -29,7 +29,13 @@ test('a registry with several mistakes reports every one of them at once, with t
     },
     { name: 'dup', url: 'http://127.0.0.1:1', token: 'user' },
     { name: 'dup', url: 'http://127.0.0.1:2', token: 'user' },
-    { name: 'query', url: 'http://user:pw@127.0.0.1:1/x?y=1', token: 'user', methods: ['GET', 'BREW'], timeoutMs: 5 },
+    {
+      name: 'query',
+      url: 'http://user:pw@127.0.0.1:1/x?y=1',
+      token: 'user',
+      methods: ['GET', 'CONNECT'],
+      timeoutMs: 5,
+    },
     { name: 'noneaud', url: 'http://127.0.0.1:1', token: 'none', audience: 'renku' },
     { name: 'res', url: 'http://127.0.0.1:1', token: 'user', resource: 'not a uri' },
   ]);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
-import type { StartOptions } from '../server/main.ts';
+import type { StartOptions } from '../server/start.ts';
 import {
   callbackUrlFor,
   CookieBrowser,

@@ -13,7 +13,7 @@ import { startBrowserSession } from '../session/start-browser-session.ts';
 import { Authorizations } from './authorization.ts';
 import { safeReturnTo } from './return-to.ts';
 import { observed } from '../observability/observability.ts';
-import { activeApiTokenCount, revokeApiTokensOf } from '../tokens/revoke-api-token.ts';
+import { activeApiTokenCount, revokeApiTokensOf } from '../grants/revoke-api-token.ts';
 import { readSignedOut, writeSignedOut } from './signed-out.ts';
 
 export { cookieNames } from '../http/cookies.ts';

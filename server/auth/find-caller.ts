@@ -8,8 +8,8 @@ import type { Caller, CallerRequest } from '../gate/caller.ts';
 
 export type { BrowserSession, Caller, CallerRequest } from '../gate/caller.ts';
 import type { RateLimits } from '../http/rate-limits.ts';
-import { authenticateApiToken } from '../tokens/api-token-auth.ts';
-import { apiTokenPrefix, type ApiTokenStore } from '../tokens/api-token-store.ts';
+import { authenticateApiToken } from '../grants/api-token-auth.ts';
+import { apiTokenPrefix, type ApiTokenStore } from '../grants/api-token-store.ts';
 
 /** The browser session's idle and absolute limits in milliseconds (`config.session`). */
 export type SessionLimits = Pick<Config['session'], 'idleMs' | 'maxMs'>;
@@ -19,7 +19,8 @@ export type SessionLimits = Pick<Config['session'], 'idleMs' | 'maxMs'>;
 // of the idle limit: with a 20 s limit, a 15 s step would end a session used every 12 s.
 const lastSeenResolutionMs = 15_000;
 
-function lastSeenStepMs(limits: SessionLimits): number {
+/** How stale `lastSeenAt` may be before a request (or a socket's traffic) rewrites it. */
+export function lastSeenStepMs(limits: SessionLimits): number {
   return Math.min(lastSeenResolutionMs, limits.idleMs / 4);
 }
 

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { safeReturnTo } from '../auth/return-to.ts';
 import { noStore } from '../http/no-store.ts';
-import type { Upstream } from '../proxy/upstream-registry.ts';
+import type { Upstream } from '../upstream-registry.ts';
 
 /** Something the connector page offers to look up (the demo DOIs, in development). */
 export interface LookupExample {

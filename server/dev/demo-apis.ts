@@ -1,8 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Clock } from '../clock.ts';
-import type { Upstream } from '../proxy/upstream-registry.ts';
+import type { Upstream } from '../upstream-registry.ts';
 import { dataverseApi } from './demo-dataverse-api.ts';
+import { demoEchoSocket, demoEchoSocketPath } from './demo-echo-socket.ts';
 import { type RenkuProjectSeed, renkuApi, renkuApiPath } from './demo-renku-api.ts';
 
 /** The running demo upstream APIs. */
@@ -33,11 +34,18 @@ export async function startDemoApis(options: {
   const renkuApp = renkuApi({ ...common, ...(renkuProjects ? { projects: renkuProjects } : {}) });
   const servers = await Promise.all([listen(renkuApp), listen(dataverseApi(common))]);
   const [renku, dataverse] = servers.map(({ url }) => url) as [string, string];
+  const echoSocket = demoEchoSocket({
+    issuer: options.issuer,
+    audience: 'renku',
+    path: `${renkuApiPath}${demoEchoSocketPath}`,
+  });
+  servers[0]!.server.on('upgrade', echoSocket.upgrade);
   return {
     renkuUrl: `${renku}${renkuApiPath}`,
     renkuWebUrl: renku,
     dataverseUrl: dataverse,
     close: async () => {
+      echoSocket.close();
       await Promise.all(
         servers.map(
           ({ server }) =>
@@ -54,7 +62,16 @@ export async function startDemoApis(options: {
 /** The registry entries for the demo APIs, as Gatehouse uses them when `GATEHOUSE_APIS` is not set. */
 export function demoUpstreams(apis: DemoApis): Upstream[] {
   return [
-    { name: 'renku', url: apis.renkuUrl, token: 'user', audience: 'renku', timeoutMs: 10_000, headers: {} },
+    {
+      name: 'renku',
+      url: apis.renkuUrl,
+      token: 'user',
+      audience: 'renku',
+      timeoutMs: 10_000,
+      headers: {},
+      // Its /live endpoint is a WebSocket (demo-echo-socket.ts), shown on the home page.
+      websocket: { readOnlyTokens: false },
+    },
     { name: 'dataverse', url: apis.dataverseUrl, token: 'user', audience: 'dataverse', timeoutMs: 10_000, headers: {} },
   ];
 }

@@ -10,6 +10,37 @@ export type TokenErrorBody = (code: 'unauthenticated' | 'invalid_token', message
  * On success `res.locals.claims` holds the payload; otherwise a 401 with a Bearer challenge.
  */
 export function bearerTokenCheck(issuer: string, audience: string, errorBody: TokenErrorBody): RequestHandler {
+  const verify = demoTokenVerifier(issuer, audience);
+  return async (req, res, next) => {
+    const match = /^Bearer ([\w.~+/-]+=*)$/.exec(req.get('authorization') ?? '');
+    if (!match) {
+      res.setHeader('WWW-Authenticate', `Bearer realm="${audience}"`);
+      res.status(401).json(errorBody('unauthenticated', 'A bearer token is required.'));
+      return;
+    }
+    const verified = await verify(match[1]!);
+    if ('reason' in verified) {
+      res.setHeader(
+        'WWW-Authenticate',
+        `Bearer realm="${audience}", error="invalid_token", error_description="${verified.reason.replace(/"/g, "'")}"`,
+      );
+      res.status(401).json(errorBody('invalid_token', `Invalid access token: ${verified.reason}.`));
+      return;
+    }
+    res.locals.claims = verified.claims;
+    next();
+  };
+}
+
+/**
+ * Verifies a bearer JWT as a resource server must: the signature against the IdP's JWKS (found
+ * through discovery), the issuer, the audience and the expiry. Resolves with its claims, or
+ * with why it is refused (the token itself is never echoed).
+ */
+export function demoTokenVerifier(
+  issuer: string,
+  audience: string,
+): (token: string) => Promise<{ claims: JWTPayload } | { reason: string }> {
   let keys: ReturnType<typeof createRemoteJWKSet> | undefined;
   const jwks = async (): Promise<ReturnType<typeof createRemoteJWKSet>> => {
     if (!keys) {
@@ -20,39 +51,25 @@ export function bearerTokenCheck(issuer: string, audience: string, errorBody: To
     }
     return keys;
   };
-
-  return async (req, res, next) => {
-    const match = /^Bearer ([\w.~+/-]+=*)$/.exec(req.get('authorization') ?? '');
-    if (!match) {
-      res.setHeader('WWW-Authenticate', `Bearer realm="${audience}"`);
-      res.status(401).json(errorBody('unauthenticated', 'A bearer token is required.'));
-      return;
-    }
-    let claims: JWTPayload;
+  return async (token) => {
     try {
-      ({ payload: claims } = await jwtVerify(match[1]!, await jwks(), {
+      const { payload } = await jwtVerify(token, await jwks(), {
         issuer,
         audience,
         algorithms: ['RS256', 'PS256', 'ES256', 'EdDSA'],
         requiredClaims: ['exp', 'sub'],
-      }));
+      });
+      return { claims: payload };
     } catch (error) {
       // Say why (audience, expiry, signature), as a resource server should: seed 004 shows
-      // what an unexplained 401 costs. The token itself is never echoed.
+      // what an unexplained 401 costs.
       const reason =
         (error as { code?: string }).code === 'ERR_JWT_CLAIM_VALIDATION_FAILED'
           ? `the token's "${(error as { claim?: string }).claim}" claim is not accepted`
           : (error as { code?: string }).code === 'ERR_JWT_EXPIRED'
             ? 'the token has expired'
             : 'the token could not be verified';
-      res.setHeader(
-        'WWW-Authenticate',
-        `Bearer realm="${audience}", error="invalid_token", error_description="${reason.replace(/"/g, "'")}"`,
-      );
-      res.status(401).json(errorBody('invalid_token', `Invalid access token: ${reason}.`));
-      return;
+      return { reason };
     }
-    res.locals.claims = claims;
-    next();
   };
 }

@@ -1,5 +1,5 @@
 import type { Config } from '../config.ts';
-import type { Upstream } from '../proxy/upstream-registry.ts';
+import type { Upstream } from '../upstream-registry.ts';
 import type { CheckResult } from './check-result.ts';
 import type { IdpMetadata } from './check-discovery.ts';
 

@@ -1,5 +1,5 @@
 import type { Config } from '../config.ts';
-import type { Upstream } from '../proxy/upstream-registry.ts';
+import type { Upstream } from '../upstream-registry.ts';
 import { type CheckResult, elapsedMs, fetchFailure } from './check-result.ts';
 
 /** The longest doctor waits for one upstream, whatever its own `timeoutMs`. */

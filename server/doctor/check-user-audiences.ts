@@ -3,7 +3,7 @@ import { AppError } from '../errors.ts';
 import type { Grant } from '../grants/grant-store.ts';
 import type { TokenRefresher } from '../grants/token-refresher.ts';
 import { audienceCheck, type Introspector, tokenAudiences } from '../proxy/audience-check.ts';
-import type { Upstream } from '../proxy/upstream-registry.ts';
+import type { Upstream } from '../upstream-registry.ts';
 import type { CheckResult } from './check-result.ts';
 
 /** What {@link checkUserAudiences} needs. */

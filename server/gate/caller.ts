@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SessionData } from 'express-session';
 import type { Grant } from '../grants/grant-store.ts';
-import type { ApiToken } from '../tokens/api-token-store.ts';
+import type { ApiToken } from '../grants/api-token-store.ts';
 import type { Credential } from './policy.ts';
 
 /** Who is calling: a grant and how it was reached, or nobody. */

@@ -4,7 +4,16 @@ import { requestContext } from '../log.ts';
 import { clearSessionCookie, readCookie } from '../http/cookies.ts';
 import { destroySession } from '../session/session-lifecycle.ts';
 import type { BrowserSession } from './caller.ts';
-import { admissionOf, type FormTokens, type Gate, type GateHost, GateRequest, passGate, refused } from './gate.ts';
+import {
+  admissionOf,
+  type FormTokens,
+  type Gate,
+  type GateHost,
+  GateRequest,
+  inviteBody,
+  passGate,
+  refused,
+} from './gate.ts';
 import { routeOf } from './routes.ts';
 
 // Gatehouse's own forms are a few fields; each route's parser may be tighter still (it then
@@ -49,6 +58,7 @@ class ExpressHost implements GateHost {
   formTokens(request: GateRequest): Promise<FormTokens | undefined> {
     const req = request.req as Request;
     const res = request.res as Response;
+    inviteBody(request);
     return new Promise((resolve, reject) =>
       formBody(req, res, (error?: unknown) => {
         if (error) return reject(error);

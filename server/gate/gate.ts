@@ -44,6 +44,8 @@ export class GateRequest implements CallerRequest {
   credential: Credential = 'none';
   /** Set by the last step only: a handler serves the request only when it is true. */
   admitted = false;
+  /** Whether `100 Continue` was sent. */
+  bodyInvited = false;
 
   constructor(
     readonly req: IncomingMessage,
@@ -82,7 +84,10 @@ export interface GateOptions {
   rateLimits?: RateLimits | undefined;
   /** Who is calling (`findCaller` with its dependencies): the gate names the step, the auth feature owns the rule. */
   identify(request: CallerRequest): Promise<Caller>;
-  /** Notes forwarding headers from a peer that is not a trusted proxy (once-per-process warning). */
+  /**
+   * Notes forwarding headers a proxy got wrong: from a peer that is not a trusted proxy, or no
+   * `X-Forwarded-Proto: https` from one that is (once-per-process warnings).
+   */
   noteForwarding?: ((req: IncomingMessage) => void) | undefined;
 }
 
@@ -150,7 +155,13 @@ export const crossSiteRule: GateStep = (gate, request) => {
   const { req } = request;
   if (isSafeMethod(req.method ?? 'GET') || request.route.crossSite) return;
   const origin = req.headers.origin;
-  if (req.headers['sec-fetch-site'] === 'cross-site' || (origin !== undefined && origin !== gate.origin)) {
+  const site = req.headers['sec-fetch-site'];
+  // Sec-Fetch-Site, when sent, is the browser's own verdict. Origin is "null" on every form POST
+  // from a page with `Referrer-Policy: no-referrer` (helmet's default, so Gatehouse's own pages):
+  // it decides only for browsers that send no Sec-Fetch-Site.
+  const crossSite =
+    site !== undefined ? site !== 'same-origin' && site !== 'none' : origin !== undefined && origin !== gate.origin;
+  if (crossSite) {
     throw new AppError('cross_site_request', 'Gatehouse accepts changes only from its own pages.');
   }
 };
@@ -202,21 +213,22 @@ async function identify(gate: Gate, request: GateRequest): Promise<void> {
 }
 
 /** The policy for this route kind and credential (policy.ts): refused, or the proof it needs. */
-export const policyStep: GateStep = (_gate, request) => {
+export const policyStep: GateStep = (gate, request) => {
   const { req, route } = request;
   const rule = ruleFor(route.kind, route.audience, request.credential);
   if (rule.refused) throw refusal(rule);
   if (rule.proofs.length === 0 || (!rule.onReads && isSafeMethod(req.method ?? 'GET'))) return undefined;
   if (rule.proofs.includes('csrf_header') && req.headers['x-csrf'] === '1') return undefined;
-  if (!rule.proofs.includes('form_token')) throw missingProof(rule);
+  if (rule.proofs.includes('same_origin') && req.headers.origin === gate.origin) return undefined;
+  if (!rule.proofs.includes('form_token')) throw missingProof(rule, gate.origin);
   const tokens = request.host.formTokens(request);
-  if (tokens instanceof Promise) return tokens.then((sent) => checkFormToken(rule, sent));
-  checkFormToken(rule, tokens);
+  if (tokens instanceof Promise) return tokens.then((sent) => checkFormToken(rule, sent, gate.origin));
+  checkFormToken(rule, tokens, gate.origin);
   return undefined;
 };
 
-function checkFormToken(rule: Rule, tokens: FormTokens | undefined): void {
-  if (!tokens || !constantTimeEqual(tokens.expected, tokens.sent)) throw missingProof(rule);
+function checkFormToken(rule: Rule, tokens: FormTokens | undefined, origin: string): void {
+  if (!tokens || !constantTimeEqual(tokens.expected, tokens.sent)) throw missingProof(rule, origin);
 }
 
 function refusal(rule: Rule): AppError {
@@ -233,7 +245,14 @@ function refusal(rule: Rule): AppError {
   }
 }
 
-function missingProof(rule: Rule): AppError {
+function missingProof(rule: Rule, origin: string): AppError {
+  if (rule.missing === 'websocket_origin_refused') {
+    return new AppError(
+      'websocket_origin_refused',
+      `A browser's WebSocket must come from a page of ${origin} (the Origin header).`,
+      { details: { expectedOrigin: origin } },
+    );
+  }
   return rule.proofs.includes('form_token')
     ? new AppError('csrf_proof_missing', "Send this from Gatehouse's own page, or send the header X-CSRF: 1.")
     : new AppError(rule.missing ?? 'csrf_proof_missing', 'Calls from the browser must send the header X-CSRF: 1.');
@@ -243,8 +262,20 @@ function missingProof(rule: Rule): AppError {
 export const admitStep: GateStep = (_gate, request) => {
   request.admitted = true;
   (request.req as Admitted)[admission] = request;
-  if (expectsContinue(request.req)) request.res.writeContinue();
+  inviteBody(request);
 };
+
+/**
+ * Sends `100 Continue` once to a client that waits for it before sending its body: when the
+ * request is admitted, or when the gate itself must read the body (a form's token, the last
+ * proof it checks).
+ */
+export function inviteBody(request: GateRequest): void {
+  if (!request.bodyInvited && expectsContinue(request.req)) {
+    request.bodyInvited = true;
+    request.res.writeContinue();
+  }
+}
 
 /**
  * The gate's steps, in order. A new security step goes here, and so reaches every path that

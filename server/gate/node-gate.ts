@@ -16,7 +16,7 @@ import { proxiedApiRoute } from './routes.ts';
 const maxVerifiedCookies = 10_000;
 
 /** The fast path's side of the gate's host: the session record read straight from the store. */
-class FastPathHost implements GateHost {
+export class FastPathHost implements GateHost {
   // A browser sends the same cookie on every call: its signature is checked once (HMAC-SHA256),
   // not on every call. Only cookies with a valid signature are remembered.
   private readonly verifiedCookies = new Map<string, string>();

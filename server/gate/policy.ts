@@ -4,7 +4,16 @@ import type { ErrorCode } from '../error-codes.ts';
  * What kind of route a request is for. The gate decides from this (and the credential) who may
  * call and what proof the call must bring; {@link routeOf} names the kind of every path.
  */
-export type RouteKind = 'page' | 'page_form' | 'own_api' | 'proxied_api' | 'soap' | 'idp_facing' | 'health' | 'static';
+export type RouteKind =
+  | 'page'
+  | 'page_form'
+  | 'own_api'
+  | 'proxied_api'
+  | 'proxied_socket'
+  | 'soap'
+  | 'idp_facing'
+  | 'health'
+  | 'static';
 
 /** How the caller proved who it is (after the gate looked): the browser's session cookie, a SOAP IdentityToken, a `gh_` API token, or nothing that reached a grant. */
 export type Credential = 'session_cookie' | 'identity_token' | 'api_token' | 'none';
@@ -13,10 +22,11 @@ export type Credential = 'session_cookie' | 'identity_token' | 'api_token' | 'no
  * What a caller with an ambient credential (the session cookie, which a browser sends whoever
  * asks) must show that the request comes from Gatehouse's own pages: the `X-CSRF: 1` header
  * (a cross-site page cannot send a custom header without a CORS preflight, which Gatehouse never
- * grants), or the per-session token of Gatehouse's own HTML forms. A WebSocket handshake, which
- * cannot carry a custom header, will add its own kind here (its `Origin` equal to Gatehouse's).
+ * grants), or the per-session token of Gatehouse's own HTML forms. A WebSocket handshake cannot
+ * carry a custom header, but a browser always names the page's origin on it: `same_origin` is an
+ * `Origin` equal to Gatehouse's own.
  */
-export type Proof = 'csrf_header' | 'form_token';
+export type Proof = 'csrf_header' | 'form_token' | 'same_origin';
 
 /** One cell of the policy: refused (with this code), or allowed with any one of `proofs`. */
 export interface Rule {
@@ -27,7 +37,7 @@ export interface Rule {
   /** Whether reads (GET, HEAD, OPTIONS) must bring the proof too, not only writes. */
   readonly onReads?: boolean;
   /** The code of a missing proof, when not `csrf_proof_missing`. */
-  readonly missing?: Extract<ErrorCode, 'csrf_header_missing'>;
+  readonly missing?: Extract<ErrorCode, 'csrf_header_missing' | 'websocket_origin_refused'>;
 }
 
 const open: Rule = { proofs: [] };
@@ -57,6 +67,14 @@ export const policy: Readonly<Record<RouteKind, Readonly<Record<Credential, Rule
   proxied_api: {
     // Every call, reads too: an upstream's GET may change state, and its answer is the user's data.
     session_cookie: { proofs: ['csrf_header'], onReads: true, missing: 'csrf_header_missing' },
+    identity_token: open,
+    api_token: open,
+    none: signInFirst,
+  },
+  // A WebSocket handshake to `/api/<name>/…` (a GET that opens a channel for writes): a cookie
+  // caller's must come from Gatehouse's own page; bearer callers as on `/api`.
+  proxied_socket: {
+    session_cookie: { proofs: ['same_origin'], onReads: true, missing: 'websocket_origin_refused' },
     identity_token: open,
     api_token: open,
     none: signInFirst,

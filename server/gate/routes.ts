@@ -30,6 +30,8 @@ const idpServerToServer = route('idp_facing', 'any', false);
 const callback = route('idp_facing');
 /** `/api/<name>/…`: the `/api` fast path. */
 export const proxiedApiRoute = route('proxied_api');
+/** `/api/<name>/…` with `Upgrade: websocket` (proxy/websocket-upgrade.ts): Node's `'upgrade'` event, never `routeOf`. */
+export const proxiedSocketRoute = route('proxied_socket');
 const ownApi = route('own_api');
 const signedInApi = route('own_api', 'signed_in');
 const ownApiForBrowsers = route('own_api', 'browser');

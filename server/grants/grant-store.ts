@@ -1,22 +1,13 @@
 import type { Clock } from '../clock.ts';
 import type { OriginalIdToken } from '../idp/check-id-token.ts';
+import type { TokenSet } from '../idp/token-set.ts';
 import { hashHandle, randomHandle } from '../random.ts';
 import type { Store } from '../store/store.ts';
-import { apiTokenPrefix } from '../tokens/api-token-store.ts';
+import { apiTokenPrefix } from './api-token-prefix.ts';
 import { TokenCipher } from './token-cipher.ts';
 import { setBounded } from '../bounded-map.ts';
 
-/** The tokens one login at the IdP gave us. Never leaves the server. */
-export interface TokenSet {
-  accessToken: string;
-  refreshToken?: string;
-  idToken?: string;
-  /** Milliseconds since the epoch; undefined when the IdP did not say. */
-  expiresAt?: number;
-  /** When the refresh token ends, when the IdP says so (Keycloak's `refresh_expires_in`). */
-  refreshExpiresAt?: number;
-  scope?: string;
-}
+export type { TokenSet } from '../idp/token-set.ts';
 
 /** How the user signed in. */
 export type GrantVia = 'oidc' | 'external';

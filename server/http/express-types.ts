@@ -1,5 +1,5 @@
 import type { Grant } from '../grants/grant-store.ts';
-import type { ApiToken } from '../tokens/api-token-store.ts';
+import type { ApiToken } from '../grants/api-token-store.ts';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace

@@ -18,3 +18,10 @@ export function trustProxy(setting: number | readonly string[]): TrustProxy {
 export function clientAddressOf(req: IncomingMessage, trust: TrustProxy): string {
   return proxyaddr(req, trust);
 }
+
+/** GATEHOUSE_TRUST_PROXY in words, for the start banner: which peers may speak for the client. */
+export function describeTrustProxy(setting: number | readonly string[]): string {
+  if (typeof setting !== 'number') return setting.join(', ');
+  if (setting === 0) return 'none (0: X-Forwarded-For and -Proto are ignored from every peer)';
+  return `the ${setting === 1 ? 'nearest hop' : `${setting} nearest hops`}, whatever their address`;
+}

@@ -4,7 +4,7 @@ import * as client from 'openid-client';
 import { type Clock, systemClock } from '../clock.ts';
 import type { ErrorCode } from '../error-codes.ts';
 import { AppError, idpUnavailable } from '../errors.ts';
-import type { TokenSet } from '../grants/grant-store.ts';
+import type { TokenSet } from './token-set.ts';
 import type { Logger } from '../log.ts';
 import type { IdpEndpoint, Observability } from '../observability/observability.ts';
 import {

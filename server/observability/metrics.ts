@@ -3,7 +3,14 @@ import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Store } from '../store/store.ts';
 import { FastCounter, type FastCounterChild, FastHistogram, type FastHistogramChild } from './fast-metrics.ts';
-import type { IdpEndpoint, RefreshOutcome, RouteFamily, SessionEndCause, SignInVia } from './observability.ts';
+import type {
+  IdpEndpoint,
+  RefreshOutcome,
+  RouteFamily,
+  SessionEndCause,
+  SignInVia,
+  SocketCloseCause,
+} from './observability.ts';
 
 // This module is imported only when GATEHOUSE_METRICS_PORT is set (see create-observability.ts):
 // prom-client is never loaded otherwise.
@@ -150,6 +157,19 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  private readonly openSockets = new Gauge({
+    name: 'gatehouse_websockets_open',
+    help: 'WebSockets open through /api on this process, by upstream.',
+    labelNames: ['upstream'],
+    registers: [this.registry],
+  });
+  private readonly socketCloses = new Counter({
+    name: 'gatehouse_websocket_closes_total',
+    help: 'WebSockets through /api closed, by upstream and cause (session_ended, grant_ended, token_revoked, idle, max_lifetime, client_closed, …).',
+    labelNames: ['upstream', 'cause'],
+    registers: [this.registry],
+  });
+
   private readonly requestChildren = new Map(
     families.map((family) => [family, statusClasses.map((status) => this.requests.labels(family, status))]),
   );
@@ -262,6 +282,15 @@ export class Metrics {
 
   apiToken(event: 'issued' | 'revoked'): void {
     this.apiTokens.labels(event).inc();
+  }
+
+  socketOpened(upstream: string): void {
+    this.openSockets.labels(upstream).inc();
+  }
+
+  socketClosed(upstream: string, cause: SocketCloseCause): void {
+    this.openSockets.labels(upstream).dec();
+    this.socketCloses.labels(upstream, cause).inc();
   }
 
   /**

@@ -12,6 +12,7 @@ import {
   routeFamily,
   type SessionEndCause,
   type SignInVia,
+  type SocketCloseCause,
   type UpstreamCallObservation,
 } from './observability.ts';
 import type { Tracing } from './tracing.ts';
@@ -190,6 +191,14 @@ export class ObservabilityHub implements Observability {
 
   apiToken(event: 'issued' | 'revoked'): void {
     this.metrics?.apiToken(event);
+  }
+
+  socketOpened(upstream: string): void {
+    this.metrics?.socketOpened(upstream);
+  }
+
+  socketClosed(upstream: string, cause: SocketCloseCause): void {
+    this.metrics?.socketClosed(upstream, cause);
   }
 
   async flush(): Promise<void> {

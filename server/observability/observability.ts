@@ -1,7 +1,17 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { AppError } from '../errors.ts';
-import { requestContext } from '../log.ts';
 import type { Store } from '../store/store.ts';
+
+/** What every log line made inside a request carries. */
+export interface RequestContext {
+  requestId: string;
+  /** The request's metrics and span, when observability is on. */
+  observation?: RequestObservation;
+}
+
+/** Carries the request id (and the request's observation) to everything done while serving that request. */
+export const requestContext = new AsyncLocalStorage<RequestContext>();
 
 /** The route families requests are counted by; a path maps to one in {@link routeFamily}. */
 export type RouteFamily = 'auth' | 'api' | 'soap' | 'external' | 'device' | 'page' | 'health';
@@ -14,6 +24,24 @@ export type RefreshOutcome = 'ok' | 'rotated' | 'invalid_grant' | 'id_token_refu
 
 /** Why a session ended (sign-outs are counted as `signed_out` too). */
 export type SessionEndCause = 'idle' | 'absolute' | 'revoked' | 'refresh_refused' | 'signed_out';
+
+/**
+ * Why a WebSocket through `/api` closed: its session, grant or API token ended (`session_ended`,
+ * `session_idle`, `session_expired`, `grant_ended`, `token_revoked`), it carried nothing for
+ * GATEHOUSE_WS_IDLE (`idle`), it reached its upstream's `maxLifetimeMs` (`max_lifetime`), one side
+ * closed it (`client_closed`, `upstream_closed`), or Gatehouse stopped (`shutdown`).
+ */
+export type SocketCloseCause =
+  | 'session_ended'
+  | 'session_idle'
+  | 'session_expired'
+  | 'grant_ended'
+  | 'token_revoked'
+  | 'idle'
+  | 'max_lifetime'
+  | 'client_closed'
+  | 'upstream_closed'
+  | 'shutdown';
 
 /** Where a sign-in was completed. */
 export type SignInVia = 'oidc' | 'external' | 'soap';
@@ -94,6 +122,10 @@ export interface Observability {
   failed(error: AppError): void;
   rateLimited(rule: string): void;
   apiToken(event: 'issued' | 'revoked'): void;
+  /** A WebSocket to `upstream` was opened (counted in the open sockets by upstream). */
+  socketOpened(upstream: string): void;
+  /** A WebSocket to `upstream` closed, and why. */
+  socketClosed(upstream: string, cause: SocketCloseCause): void;
   /** Reports `store` in `gatehouse_store_up` (a ping at each scrape). */
   watchStore(store: Store): void;
   /** Sends the spans not yet exported. */
@@ -122,6 +154,8 @@ export const noObservability: Observability = {
   failed: nothing,
   rateLimited: nothing,
   apiToken: nothing,
+  socketOpened: nothing,
+  socketClosed: nothing,
   watchStore: nothing,
   flush: async () => undefined,
   close: async () => undefined,

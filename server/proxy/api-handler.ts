@@ -10,13 +10,13 @@ import type { Grant } from '../grants/grant-store.ts';
 import type { TokenRefresher } from '../grants/token-refresher.ts';
 import type { RequestListener } from '../http/request-listener.ts';
 import type { Logger } from '../log.ts';
-import { apiTokenError } from '../tokens/api-token-auth.ts';
+import { apiTokenError } from '../grants/api-token-auth.ts';
 import { audienceCheck } from './audience-check.ts';
 import { upstreamRequestHeaders } from './proxy-headers.ts';
 import { relayResponse } from './relay-response.ts';
 import { sendUpstream, type UpstreamAddress } from './send-upstream.ts';
 import { upstreamPath } from './upstream-path.ts';
-import type { Upstream } from './upstream-registry.ts';
+import type { Upstream } from '../upstream-registry.ts';
 
 /** What the `/api` handler needs besides the app's dependencies. */
 export interface ApiHandlerOptions {
@@ -206,7 +206,7 @@ function upstreamNameOf(path: string): string {
   return nameEnd === -1 ? path.slice(5) : path.slice(5, nameEnd);
 }
 
-function rejectsToken(response: IncomingMessage): boolean {
+export function rejectsToken(response: IncomingMessage): boolean {
   const challenge = response.headers['www-authenticate'];
   return (
     typeof challenge === 'string' && /^\s*bearer\b/i.test(challenge) && /error\s*=\s*"?invalid_token"?/i.test(challenge)
@@ -226,13 +226,13 @@ function startDeadline(upstream: Upstream, res: ServerResponse): AbortSignal | u
  * The request-target below `/api`, as the old Express mount saw it: `/api/u/x?q` → `/u/x?q`,
  * `/api` → `/`. The listener sends only targets starting with `/api` (any case) here.
  */
-function mountRelative(url: string): string {
+export function mountRelative(url: string): string {
   const rest = url.slice('/api'.length);
   return rest.startsWith('/') ? rest : `/${rest}`;
 }
 
 /** The upstream's request-target: its base path and the caller's rest, always starting with `/`. */
-function requestTarget(basePath: string, path: string): string {
+export function requestTarget(basePath: string, path: string): string {
   const target = `${basePath}${path}`;
   return target.startsWith('/') ? target : `/${target}`;
 }

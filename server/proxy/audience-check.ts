@@ -3,7 +3,7 @@ import type { Clock } from '../clock.ts';
 import { AppError } from '../errors.ts';
 import { hashHandle } from '../random.ts';
 import type { TokenIntrospection } from '../idp/idp-adapter.ts';
-import type { Upstream } from './upstream-registry.ts';
+import type { Upstream } from '../upstream-registry.ts';
 import { setBounded } from '../bounded-map.ts';
 
 /** Checks an access token against an upstream's audience; rejects with 403 `audience_mismatch`. */

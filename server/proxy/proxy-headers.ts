@@ -1,18 +1,5 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-
-// RFC 9110 §7.6.1 connection-specific fields, plus the non-standard ones proxies still meet.
-const hopByHop = [
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'http2-settings',
-];
+import { hopByHopHeaders as hopByHop } from '../http/header-names.ts';
 
 // Never forwarded upstream: the browser's credentials for Gatehouse, spoofable forwarding
 // information (Gatehouse sets its own), and Gatehouse's own protocol headers.

@@ -5,7 +5,7 @@ import zlib from 'node:zlib';
 import { AppError } from '../errors.ts';
 import { browserResponseHeaders, privateCacheControl, rewriteLocation, tokenForms } from './proxy-headers.ts';
 import { deadlinePassed } from './send-upstream.ts';
-import type { Upstream } from './upstream-registry.ts';
+import type { Upstream } from '../upstream-registry.ts';
 
 /** Error bodies up to this size are read whole and searched for the access token. */
 export const maxRedactedErrorBytes = 64 * 1024;

@@ -1,5 +1,5 @@
 import type { AppDeps, AppExtensions } from '../deps.ts';
-import { ApiTokenStore } from './api-token-store.ts';
+import { ApiTokenStore } from '../grants/api-token-store.ts';
 import { ApiTokenIssuer } from './token-issuer.ts';
 import { apiTokenPurpose, tokensRouters } from './tokens-router.ts';
 import { deviceApprovalPurpose, deviceRouters } from './device-router.ts';

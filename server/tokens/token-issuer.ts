@@ -4,7 +4,7 @@ import { Authorizations } from '../auth/authorization.ts';
 import { AppError } from '../errors.ts';
 import type { Grant, TokenSet } from '../grants/grant-store.ts';
 import type { SignIn } from '../idp/idp-adapter.ts';
-import type { ApiToken, ApiTokenStore } from './api-token-store.ts';
+import type { ApiToken, ApiTokenStore } from '../grants/api-token-store.ts';
 import type { TokenRequest } from './token-request.ts';
 import { observed } from '../observability/observability.ts';
 

@@ -5,9 +5,9 @@ import { AppError, unauthenticated } from '../errors.ts';
 import type { Grant } from '../grants/grant-store.ts';
 import { answersIn } from '../http/error-format.ts';
 import { noStore } from '../http/no-store.ts';
-import type { ApiToken, ApiTokenStore } from './api-token-store.ts';
+import type { ApiToken, ApiTokenStore } from '../grants/api-token-store.ts';
 import type { ApiTokenIssuer, PendingToken } from './token-issuer.ts';
-import { revokeApiToken } from './revoke-api-token.ts';
+import { revokeApiToken } from '../grants/revoke-api-token.ts';
 import { lifetimeChoices, parseTokenRequest } from './token-request.ts';
 
 /** What the token routes need besides the app's dependencies. */

@@ -1,5 +1,5 @@
 import { type DemoApis, startDemoApis } from '../../server/dev/demo-apis.ts';
-import type { StartOptions } from '../../server/main.ts';
+import type { StartOptions } from '../../server/start.ts';
 import { startGatehouse, type TestGatehouse } from './harness.ts';
 import { bindSparePort } from './ports.ts';
 

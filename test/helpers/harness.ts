@@ -1,7 +1,7 @@
 import type { Clock } from '../../server/clock.ts';
 import { type DevIdp, type DevIdpOptions, devUsers, startDevIdp } from '../../server/dev/dev-idp.ts';
 import { createLogger } from '../../server/log.ts';
-import { type Gatehouse, type StartOptions, start } from '../../server/main.ts';
+import { type Gatehouse, type StartOptions, start } from '../../server/start.ts';
 import { randomHandle } from '../../server/random.ts';
 import { CookieBrowser } from './cookie-browser.ts';
 import { boundServer } from './ports.ts';

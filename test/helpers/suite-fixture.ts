@@ -1,5 +1,5 @@
 import { after, before } from 'node:test';
-import type { StartOptions } from '../../server/main.ts';
+import type { StartOptions } from '../../server/start.ts';
 import { startGatehouse, type TestGatehouse } from './harness.ts';
 
 /**

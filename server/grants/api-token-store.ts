@@ -1,10 +1,11 @@
 import type { Clock } from '../clock.ts';
-import type { Grant, GrantStore } from '../grants/grant-store.ts';
+import type { Grant, GrantStore } from './grant-store.ts';
 import { hashHandle, randomHandle } from '../random.ts';
 import type { Store } from '../store/store.ts';
 
-/** Every API token starts with this, so secret scanners can recognise a leaked one. */
-export const apiTokenPrefix = 'gh_';
+import { apiTokenPrefix } from './api-token-prefix.ts';
+
+export { apiTokenPrefix };
 
 /** A Gatehouse API token as stored: never its secret, only the secret's hash. */
 export interface ApiToken {

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { reservedRequestHeaders } from './http/header-names.ts';
 
 /** Which access token Gatehouse sends to an upstream. */
 export type UpstreamTokenKind = 'user' | 'client' | 'none';
@@ -27,6 +28,16 @@ export interface Upstream {
   deadlineMs?: number;
   /** Static request headers, values already resolved (some come from environment variables). */
   headers: Record<string, string>;
+  /** Set when the upstream takes WebSockets at `/api/<name>/…` (`"websocket"` in the file). */
+  websocket?: UpstreamWebSocket;
+}
+
+/** What an upstream that opted in to WebSockets allows (see docs/apis.md, "WebSockets"). */
+export interface UpstreamWebSocket {
+  /** Read-only API tokens may open sockets too (a socket carries writes, so off unless declared). */
+  readOnlyTokens: boolean;
+  /** Sockets are closed after this long, so the client reconnects with a fresh token; undefined: no limit. */
+  maxLifetimeMs?: number;
 }
 
 /** The registry as written in the `GATEHOUSE_APIS` file (before validation). */
@@ -43,6 +54,8 @@ export interface UpstreamDefinition {
   deadlineMs?: number;
   /** A value is either the header value or `{ "env": "VARIABLE" }` to read it from the environment. */
   headers?: Record<string, string | { env: string }>;
+  /** `true`, or `{ "readOnlyTokens": true, "maxLifetimeMs": 3600000 }`. */
+  websocket?: boolean | { readOnlyTokens?: boolean; maxLifetimeMs?: number };
 }
 
 const defaultTimeoutMs = 30_000;
@@ -58,27 +71,19 @@ const knownKeys = new Set([
   'maxResponseBytes',
   'deadlineMs',
   'headers',
+  'websocket',
 ]);
 const knownMethods = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+// Gatehouse forwards only the methods above unless an upstream lists another (WebDAV's PROPFIND,
+// say; the gate's method rule). CONNECT asks for a tunnel, which a request proxy cannot give.
+const extensionMethod = /^[A-Z][A-Z0-9_-]{0,31}$/;
+
+function isDeclarableMethod(method: string): boolean {
+  return knownMethods.has(method) || (method !== 'CONNECT' && extensionMethod.test(method));
+}
 const headerName = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 // Headers Gatehouse sets or strips itself: a registry entry may not smuggle them in.
-const reservedHeaders = new Set([
-  'host',
-  'cookie',
-  'authorization',
-  'proxy-authorization',
-  'content-length',
-  'transfer-encoding',
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'upgrade',
-  'expect',
-  'forwarded',
-  'x-request-id',
-]);
+const reservedHeaders = reservedRequestHeaders;
 
 /**
  * Reads and validates the `GATEHOUSE_APIS` file. Problems are appended to `problems` (the
@@ -209,9 +214,9 @@ function validateUpstream(
     const list = Array.isArray(raw.methods)
       ? raw.methods.map((m) => (typeof m === 'string' ? m.toUpperCase() : m))
       : undefined;
-    if (!list || list.length === 0 || !list.every((m) => typeof m === 'string' && knownMethods.has(m))) {
+    if (!list || list.length === 0 || !list.every((m) => typeof m === 'string' && isDeclarableMethod(m))) {
       problem(
-        `"methods" must be a non-empty list of ${[...knownMethods].join(', ')} (got ${JSON.stringify(raw.methods)})`,
+        `"methods" must be a non-empty list of ${[...knownMethods].join(', ')} or other method names such as PROPFIND (not CONNECT) (got ${JSON.stringify(raw.methods)})`,
       );
     } else {
       methods = [...new Set(list as string[])];
@@ -274,6 +279,8 @@ function validateUpstream(
     }
   }
 
+  const websocket = websocketOption(raw.websocket, problem);
+
   if (typeof name !== 'string' || !url || (token !== 'user' && token !== 'client' && token !== 'none'))
     return undefined;
   return {
@@ -288,6 +295,48 @@ function validateUpstream(
     ...(maxResponseBytes !== undefined ? { maxResponseBytes } : {}),
     ...(deadlineMs !== undefined ? { deadlineMs } : {}),
     headers,
+    ...(websocket ? { websocket } : {}),
+  };
+}
+
+const websocketKeys = new Set(['readOnlyTokens', 'maxLifetimeMs']);
+
+/** `"websocket"`: absent or false (no sockets), true, or an object of {@link UpstreamWebSocket} options. */
+function websocketOption(value: unknown, problem: (text: string) => void): UpstreamWebSocket | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return { readOnlyTokens: false };
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    problem(
+      `"websocket" must be true, false or an object such as {"readOnlyTokens": true, "maxLifetimeMs": 3600000} (got ${JSON.stringify(value)})`,
+    );
+    return undefined;
+  }
+  const raw = value as Record<string, unknown>;
+  let valid = true;
+  for (const key of Object.keys(raw)) {
+    if (!websocketKeys.has(key)) {
+      problem(`"websocket" has an unknown member "${key}" (known: ${[...websocketKeys].join(', ')})`);
+      valid = false;
+    }
+  }
+  if (raw.readOnlyTokens !== undefined && typeof raw.readOnlyTokens !== 'boolean') {
+    problem(`"websocket.readOnlyTokens" must be true or false (got ${JSON.stringify(raw.readOnlyTokens)})`);
+    valid = false;
+  }
+  const lifetime = raw.maxLifetimeMs;
+  if (
+    lifetime !== undefined &&
+    (typeof lifetime !== 'number' || !Number.isInteger(lifetime) || lifetime < 1000 || lifetime > 7 * 86_400_000)
+  ) {
+    problem(
+      `"websocket.maxLifetimeMs" must be a whole number from 1000 to 604800000 (got ${JSON.stringify(lifetime)})`,
+    );
+    valid = false;
+  }
+  if (!valid) return undefined;
+  return {
+    readOnlyTokens: raw.readOnlyTokens === true,
+    ...(typeof lifetime === 'number' ? { maxLifetimeMs: lifetime } : {}),
   };
 }
 

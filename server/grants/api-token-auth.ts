@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { AppError } from '../errors.ts';
-import type { Grant, GrantStore } from '../grants/grant-store.ts';
+import type { Grant, GrantStore } from './grant-store.ts';
 import type { ApiToken, ApiTokenStore } from './api-token-store.ts';
 
 /** Where users create and revoke tokens. */

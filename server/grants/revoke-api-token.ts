@@ -1,5 +1,5 @@
 import type { AppDeps } from '../deps.ts';
-import { signOutGrant } from '../grants/sign-out-grant.ts';
+import { signOutGrant } from './sign-out-grant.ts';
 import { observed } from '../observability/observability.ts';
 import type { ApiToken, ApiTokenStore } from './api-token-store.ts';
 
