@@ -94,3 +94,34 @@ test('bob approves a device code on /device and the polling script gets its toke
   });
   expect(((await me.json()) as { sub: string }).sub).toBe('bob');
 });
+
+test('reloading "Token created" shows no error and makes no second token; the address is the token\'s own page', async ({
+  page,
+  gatehouse,
+}) => {
+  const failures: string[] = [];
+  page.on('response', (response) => {
+    if (response.status() >= 400) failures.push(`${response.status()} ${response.url()}`);
+  });
+  await page.goto(`${gatehouse.url}/tokens`);
+  await signInAtIdp(page, 'bob');
+  await expect(page).toHaveURL(`${gatehouse.url}/tokens`);
+  const before = await page.locator('li.token').count();
+
+  await page.getByLabel('Name').fill('reload me');
+  await page.getByRole('button', { name: 'Create token' }).click();
+  await expect(page.getByRole('heading', { name: 'Token created' })).toBeVisible();
+  await expect(page).toHaveURL(new RegExp(`^${gatehouse.url}/tokens/[\\w-]{16}/created$`));
+  const secret = await page.locator('#token-secret').inputValue();
+
+  await page.reload();
+  await expect(page.getByRole('heading', { name: 'Token already shown' })).toBeVisible();
+  await expect(page.locator('#token-shown-once')).toContainText('was shown once');
+  await expect(page.locator('body')).not.toContainText(secret);
+  await expect(page.locator('body')).not.toContainText('unknown_state');
+
+  await page.locator('#token-shown-once').getByRole('link', { name: '/tokens' }).click();
+  await expect(page.locator('li.token', { hasText: 'reload me' })).toHaveCount(1);
+  await expect(page.locator('li.token')).toHaveCount(before + 1);
+  expect(failures).toEqual([]);
+});

@@ -113,6 +113,11 @@ export interface Config {
     deviceDefaultDays: number;
     /** Send `prompt=consent` with that request (oidc-provider grants offline_access only with it). */
     consentPrompt: boolean;
+    /**
+     * True in production on the memory store, unless GATEHOUSE_API_TOKENS_ON_MEMORY_STORE=accept:
+     * creating a token is refused, since a restart would end it without a word.
+     */
+    refusedOnMemoryStore: boolean;
   };
   /** WebSockets through `/api` (upstreams with `"websocket"`; see docs/apis.md). */
   websocket: {
@@ -331,6 +336,11 @@ export const variables: readonly Variable[] = [
     doc: "enabled sends prompt=consent with an API token's authorization request (oidc-provider grants offline_access only with it; Keycloak does not need it)",
     default: 'enabled',
   },
+  {
+    name: 'GATEHOUSE_API_TOKENS_ON_MEMORY_STORE',
+    doc: 'refuse or accept: in production with GATEHOUSE_STORE=memory, creating an API token is refused, since a restart ends every token without a word to its scripts; accept allows it anyway',
+    default: 'refuse',
+  },
 
   {
     group: 'WebSockets through /api (upstreams with "websocket": true; see docs/apis.md)',
@@ -525,6 +535,10 @@ export function loadConfig(env: Env = readEnvironment()): Config {
   };
   const apiTokenConsentPrompt =
     oneOf('GATEHOUSE_API_TOKEN_CONSENT_PROMPT', get, problems, ['enabled', 'disabled'] as const) === 'enabled';
+  const apiTokensOnMemoryStore = oneOf('GATEHOUSE_API_TOKENS_ON_MEMORY_STORE', get, problems, [
+    'refuse',
+    'accept',
+  ] as const);
 
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -566,6 +580,8 @@ export function loadConfig(env: Env = readEnvironment()): Config {
       // A default above the maximum would only be refused later: the maximum wins.
       deviceDefaultDays: Math.min(deviceDefaultDays, apiTokenMaxDays),
       consentPrompt: apiTokenConsentPrompt,
+      // Development restarts are expected to lose state; production must not lose tokens unannounced.
+      refusedOnMemoryStore: production && store === 'memory' && apiTokensOnMemoryStore === 'refuse',
     },
     websocket,
   });

@@ -111,6 +111,7 @@ export const errorStatus = {
   idp_client_refused: 503,
   idp_unavailable: 503,
   not_ready: 503,
+  api_tokens_need_persistent_store: 503,
   soap_server_unavailable: 503,
   store_unavailable: 503,
   token_refresh_busy: 503,

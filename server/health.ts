@@ -2,10 +2,13 @@ import { Router } from 'express';
 import type { AppDeps } from './deps.ts';
 import { errorFormat } from './http/error-format.ts';
 import { noStore } from './http/no-store.ts';
+import { gatehouseVersion } from './version.ts';
 
 /**
  * `GET /healthz` (the process answers) and `GET /readyz` (it can serve: the store answers within
  * 2 s and the IdP's key set is reachable), both JSON. A 503 `not_ready` names each reason.
+ * `/readyz` also says which Gatehouse answers: its version and the seconds its process has run
+ * (what `npm run doctor` reports about a running Gatehouse; nothing about users or settings).
  */
 export function healthRouter(deps: Pick<AppDeps, 'store' | 'idp'>): Router {
   const { store, idp } = deps;
@@ -25,8 +28,10 @@ export function healthRouter(deps: Pick<AppDeps, 'store' | 'idp'>): Router {
     }
     const idpProblem = await idp.readinessProblem();
     if (idpProblem) problems.push(idpProblem);
-    if (problems.length) res.status(503).json({ status: 'unavailable', error: 'not_ready', reasons: problems });
-    else res.json({ status: 'ready' });
+    const about = { version: gatehouseVersion, uptimeSeconds: Math.floor(process.uptime()) };
+    if (problems.length)
+      res.status(503).json({ status: 'unavailable', error: 'not_ready', reasons: problems, ...about });
+    else res.json({ status: 'ready', ...about });
   });
 
   return router;

@@ -4,6 +4,7 @@ import { sessionExpiresAt } from './auth/load-caller.ts';
 import { readSignedOut } from './auth/signed-out.ts';
 import type { AppDeps, AppExtensions } from './deps.ts';
 import { activeApiTokenCount } from './grants/revoke-api-token.ts';
+import { readableTime } from './readable-time.ts';
 
 /**
  * `GET /`: the signed-in user's page (who, how, until when, their sessions and the features'
@@ -29,7 +30,9 @@ export function homePage(
           viaLabel: 'via external login',
           workspaceId: external.workspaceId,
           expiresAt: new Date(Math.min(createdAt + limits.maxMs, lastSeenAt + limits.idleMs)).toISOString(),
+          ...sessionEnds(createdAt + limits.maxMs, limits.idleMs),
         },
+        readableTime,
         sessions: [],
         csrfToken,
         links: [],
@@ -55,7 +58,13 @@ export function homePage(
         viaLabel: grant.via === 'external' ? 'via external login' : 'via OpenID Connect',
         workspaceId: req.session?.external?.workspaceId,
         expiresAt: new Date(sessionExpiresAt(req, grant, limits)).toISOString(),
+        // The idle deadline moves with every request: say the rule, and the date only for the hard limit.
+        ...sessionEnds(
+          Math.min(grant.expiresAt, (req.session?.createdAt ?? grant.createdAt) + limits.maxMs),
+          limits.idleMs,
+        ),
       },
+      readableTime,
       sessions: await listSessions(grants, grant),
       csrfToken: req.session?.csrfToken ?? '',
       apiTokensActive: extensions.apiTokens ? await activeApiTokenCount(extensions.apiTokens, grant.sub) : 0,
@@ -65,6 +74,13 @@ export function homePage(
       ],
     });
   };
+}
+
+/** "Session ends after 30 min without activity, at the latest <date>", as the home page says it. */
+function sessionEnds(latestEndAt: number, idleMs: number): { idleLabel: string; latestEndAt: string } {
+  const minutes = Math.round(idleMs / 60_000);
+  const idleLabel = minutes >= 120 && minutes % 60 === 0 ? `${minutes / 60} h` : `${minutes} min`;
+  return { idleLabel, latestEndAt: new Date(latestEndAt).toISOString() };
 }
 
 function idpDisplayName(issuer: string): string {

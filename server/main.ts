@@ -1,32 +1,15 @@
 import cluster from 'node:cluster';
 import { pathToFileURL } from 'node:url';
+import { banner } from './banner.ts';
 import { ConfigError, loadConfig, readEnvironment } from './config.ts';
-import { devUsers } from './dev/dev-idp.ts';
 import { renderSummaryLine } from './doctor/render-checklist.ts';
 import { runFastChecks } from './doctor/run-fast-checks.ts';
-import { describeTrustProxy } from './http/trust-proxy.ts';
 import { createLogger } from './log.ts';
 import { type Gatehouse, start } from './start.ts';
 import { printsBanner, runWorkers } from './workers.ts';
 
 // The entry point of `npm start`: starts Gatehouse (start.ts wires it) or its workers, prints
 // the banner and handles signals. Nothing imports this file.
-
-function banner(gatehouse: Gatehouse): string {
-  const lines = [
-    '',
-    `  Gatehouse is listening on ${gatehouse.config.publicUrl}`,
-    `  identity provider: ${gatehouse.config.oidc.issuer}${gatehouse.devIdp ? ' (embedded, development only)' : ''}`,
-    `  trusted proxies (GATEHOUSE_TRUST_PROXY): ${describeTrustProxy(gatehouse.config.trustProxy)}`,
-  ];
-  if (gatehouse.devIdp) {
-    lines.push('  demo users:');
-    for (const user of devUsers) lines.push(`    ${user.username} / ${user.password}`);
-  }
-  if (gatehouse.upstreams.length) lines.push('  APIs:');
-  for (const upstream of gatehouse.upstreams) lines.push(`    /api/${upstream.name}/ → ${upstream.url}`);
-  return `${lines.join('\n')}\n\n`;
-}
 
 async function main(): Promise<void> {
   let gatehouse: Gatehouse;
@@ -53,8 +36,14 @@ async function main(): Promise<void> {
       (error: unknown) => gatehouse.deps.logger.warn("doctor's start checks could not run", { error }),
     );
   }
+  let shuttingDown = false;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
+    // `on`, not `once`: a second signal while stopping (Ctrl-C pressed twice, or a signal to the
+    // whole process group that npm also forwards) must not kill the process mid-shutdown; the
+    // stop already has its deadline.
+    process.on(signal, () => {
+      if (shuttingDown) return;
+      shuttingDown = true;
       gatehouse.deps.logger.info('shutting down', { signal });
       // Requests in flight get a few seconds to finish.
       setTimeout(() => process.exit(0), 10_000).unref();

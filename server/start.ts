@@ -105,9 +105,18 @@ export async function start(options: StartOptions = {}): Promise<Gatehouse> {
 
 function listen(server: Server, port: number): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const fail = (error: NodeJS.ErrnoException): void =>
+      reject(
+        error.code === 'EADDRINUSE'
+          ? new Error(
+              `Gatehouse cannot listen on port ${port}: another program holds it (a Gatehouse already running?). Stop that program, or set GATEHOUSE_PORT to a free port`,
+              { cause: error },
+            )
+          : error,
+      );
+    server.once('error', fail);
     server.listen(port, () => {
-      server.off('error', reject);
+      server.off('error', fail);
       resolve();
     });
   });
@@ -119,7 +128,9 @@ async function startOn(server: Server, configured: Config, options: StartOptions
     options.logger ??
     createLogger(configured.logLevel, undefined, cluster.worker ? { worker: cluster.worker.id } : undefined);
   if (configured.session.secretGenerated) {
-    logger.warn('GATEHOUSE_SESSION_SECRET is not set: using a random one, so sessions end when Gatehouse restarts');
+    logger.warn(
+      'GATEHOUSE_SESSION_SECRET is not set: using a random one, so sessions and API tokens end when Gatehouse restarts',
+    );
   }
 
   let devIdp: DevIdp | undefined;
@@ -206,6 +217,7 @@ async function startOn(server: Server, configured: Config, options: StartOptions
     extensions,
     deps,
     upstreams.map((upstream) => upstream.name),
+    Object.fromEntries(upstreams.flatMap((upstream) => (upstream.example ? [[upstream.name, upstream.example]] : []))),
   );
 
   const trust = trustProxy(config.trustProxy);
@@ -250,7 +262,6 @@ async function startOn(server: Server, configured: Config, options: StartOptions
   // With a listener here Node no longer answers `Expect: 100-continue` itself: the gate sends
   // `100 Continue` only once it admitted the request.
   server.on('checkContinue', listener);
-  if (!server.listening) await listen(server, config.port);
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
@@ -272,6 +283,13 @@ async function startOn(server: Server, configured: Config, options: StartOptions
     })();
     return stopping;
   };
+  if (!server.listening) {
+    // A port held by another program: what started (embedded IdP, demo APIs, store) stops again.
+    await listen(server, config.port).catch(async (error: unknown) => {
+      await stop();
+      throw error;
+    });
+  }
 
   return {
     url: config.publicUrl,

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { describeJsonError } from './describe-json-error.ts';
 import { reservedRequestHeaders } from './http/header-names.ts';
 
 /** Which access token Gatehouse sends to an upstream. */
@@ -28,6 +29,8 @@ export interface Upstream {
   deadlineMs?: number;
   /** Static request headers, values already resolved (some come from environment variables). */
   headers: Record<string, string>;
+  /** A path (with query) that answers 200 for a signed-in user, e.g. `/user`: the snippets Gatehouse shows call it. */
+  example?: string;
   /** Set when the upstream takes WebSockets at `/api/<name>/…` (`"websocket"` in the file). */
   websocket?: UpstreamWebSocket;
 }
@@ -54,6 +57,8 @@ export interface UpstreamDefinition {
   deadlineMs?: number;
   /** A value is either the header value or `{ "env": "VARIABLE" }` to read it from the environment. */
   headers?: Record<string, string | { env: string }>;
+  /** A path below `url` that answers 200 for a signed-in user (`"/user"`), used in the snippets Gatehouse shows. */
+  example?: string;
   /** `true`, or `{ "readOnlyTokens": true, "maxLifetimeMs": 3600000 }`. */
   websocket?: boolean | { readOnlyTokens?: boolean; maxLifetimeMs?: number };
 }
@@ -71,6 +76,7 @@ const knownKeys = new Set([
   'maxResponseBytes',
   'deadlineMs',
   'headers',
+  'example',
   'websocket',
 ]);
 const knownMethods = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
@@ -101,10 +107,11 @@ export function loadUpstreamRegistry(
     return [];
   }
   let parsed: unknown;
+  const text = readFileSync(file, 'utf8');
   try {
-    parsed = JSON.parse(readFileSync(file, 'utf8'));
+    parsed = JSON.parse(text);
   } catch (error) {
-    problems.push(`${where}: not valid JSON (${error instanceof Error ? error.message : String(error)})`);
+    problems.push(`${where}: not valid JSON (${describeJsonError(text, error)})`);
     return [];
   }
   const entries = (parsed as { upstreams?: unknown } | null)?.upstreams;
@@ -279,6 +286,7 @@ function validateUpstream(
     }
   }
 
+  const example = examplePath(raw.example, problem);
   const websocket = websocketOption(raw.websocket, problem);
 
   if (typeof name !== 'string' || !url || (token !== 'user' && token !== 'client' && token !== 'none'))
@@ -295,6 +303,7 @@ function validateUpstream(
     ...(maxResponseBytes !== undefined ? { maxResponseBytes } : {}),
     ...(deadlineMs !== undefined ? { deadlineMs } : {}),
     headers,
+    ...(example !== undefined ? { example } : {}),
     ...(websocket ? { websocket } : {}),
   };
 }
@@ -338,6 +347,31 @@ function websocketOption(value: unknown, problem: (text: string) => void): Upstr
     readOnlyTokens: raw.readOnlyTokens === true,
     ...(typeof lifetime === 'number' ? { maxLifetimeMs: lifetime } : {}),
   };
+}
+
+/**
+ * `"example"`: a path below the upstream's `url`, with an optional query, that answers 200 for a
+ * signed-in user. It is pasted into snippets as `/api/<name><example>`, so it must be a plain
+ * path that the proxy would accept: no scheme or host, no `..`, no fragment, no spaces.
+ */
+function examplePath(value: unknown, problem: (text: string) => void): string | undefined {
+  if (value === undefined) return undefined;
+  const valid =
+    typeof value === 'string' &&
+    // URL characters that need no quoting in a shell, Python or R string literal.
+    /^\/[A-Za-z0-9\-._~%!*+,;=:@/?&]*$/.test(value) &&
+    !value.startsWith('//') &&
+    !value
+      .split('?')[0]!
+      .split('/')
+      .some((segment) => segment === '..' || segment === '.');
+  if (!valid) {
+    problem(
+      `"example" must be a path starting with "/" (a query may follow; no spaces, quotes, "..", "#" or host), e.g. "/user" (got ${JSON.stringify(value)})`,
+    );
+    return undefined;
+  }
+  return value;
 }
 
 function headerValue(

@@ -147,7 +147,11 @@ describe('API tokens', () => {
     const browser = await signedInBrowser('bob');
     const { secret } = await createApiToken(gatehouse, browser, { name: 'used later' });
     const before = (await listTokens(browser)).find((t) => t.name === 'used later');
-    assert.equal(before.lastUsedAt, before.createdAt);
+    assert.equal(before.lastUsedAt, null, 'never used yet: not its creation time');
+    const row = (await browser.navigate(`${gatehouse.url}/tokens`)).body
+      .split('data-token-id')
+      .find((li) => li.includes('used later'));
+    assert.match(row!, /<span class="token-last-used">never used<\/span>/);
     clock.advance(2 * 60_000);
     await withToken(`${gatehouse.url}/auth/user`, secret);
     const after = (await listTokens(browser)).find((t) => t.name === 'used later');

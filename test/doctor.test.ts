@@ -65,7 +65,13 @@ function runCli(
 }
 
 describe('npm run doctor against the embedded IdP', () => {
-  const env = { NODE_ENV: 'test', GATEHOUSE_SESSION_SECRET: sessionSecret, GATEHOUSE_LOG_LEVEL: 'silent' };
+  const env = {
+    NODE_ENV: 'test',
+    GATEHOUSE_SESSION_SECRET: sessionSecret,
+    GATEHOUSE_LOG_LEVEL: 'silent',
+    // Where no Gatehouse runs: not 3000, where a developer's npm start may answer.
+    GATEHOUSE_PORT: String(closedPort),
+  };
 
   test('with no issuer configured it starts the embedded IdP and demo APIs, and every line is ✓', async () => {
     const report = await runDoctor({ env, logger: silent });
@@ -92,6 +98,23 @@ describe('npm run doctor against the embedded IdP', () => {
     ])
       check(report, id);
     assert.match(check(report, 'store').detail, /one Gatehouse instance only/);
+  });
+
+  test('it says it checks the embedded IdP npm start runs, and names no port of the copy it starts to do so', async () => {
+    const report = await runDoctor({ env: { ...env, GATEHOUSE_DEV_IDP_PORT: '3001' }, logger: silent });
+    assert.match(
+      check(report, 'embedded_idp').detail,
+      /checking the embedded development IdP that npm start runs at http:\/\/127\.0\.0\.1:3001, and the demo APIs/,
+    );
+    assert.equal(
+      check(report, 'redirect_uri:/auth/callback').title,
+      `redirect URI http://localhost:${closedPort}/auth/callback`,
+    );
+    assert.match(check(report, 'discovery').detail, /^\[embedded IdP\]\/\.well-known\/openid-configuration answered/);
+    // Every port a line names is one the configuration names.
+    const ports = new Set(renderChecklist(report).match(/:\d+\b/g));
+    assert.deepEqual([...ports].sort(), [':3001', `:${closedPort}`].sort(), renderChecklist(report));
+    assert.equal(check(report, 'idp_https').title, 'IdP endpoints over http', 'not "over https" for http endpoints');
   });
 
   test('the CLI exits 0 and --json prints the same checklist as a JSON object', async () => {
@@ -501,7 +524,7 @@ describe('the start banner', () => {
       });
       assert.match(
         line,
-        /doctor: ✓ discovery \d+ ms, ✓ issuer, ✓ IdP endpoints over https, ✓ signing keys \(JWKS\), ✓ clock skew, ✓ client credentials$/,
+        /doctor: ✓ discovery \d+ ms, ✓ issuer, ✓ IdP endpoints over http, ✓ signing keys \(JWKS\), ✓ clock skew, ✓ client credentials$/,
       );
       assert.ok(output.indexOf('demo users') < output.indexOf('doctor:'), 'after the banner');
     } finally {

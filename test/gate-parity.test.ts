@@ -107,6 +107,16 @@ const cases: Case[] = [
   row('GET /auth/tokens', 'none', {}, 401, 'unauthenticated'),
   row('DELETE /auth/sessions/x', 'cookie', {}, 403, 'csrf_proof_missing'),
   row('DELETE /auth/sessions/x', 'cookie', csrf, 400, 'invalid_session_id'),
+  // A real browser's own form post: Origin hidden (Referrer-Policy no-referrer), Sec-Fetch-Site same-origin.
+  row(
+    'DELETE /auth/sessions/x',
+    'cookie',
+    { ...csrf, origin: 'null', 'sec-fetch-site': 'same-origin' },
+    400,
+    'invalid_session_id',
+  ),
+  row('DELETE /auth/sessions/x', 'cookie', { ...csrf, origin: 'null' }, 403, 'cross_site_request'),
+  row('DELETE /auth/sessions/x', 'cookie', { ...csrf, 'sec-fetch-site': 'same-site' }, 403, 'cross_site_request'),
   row('POST /auth/logout', 'cookie', {}, 403, 'csrf_proof_missing'),
   row('POST /auth/logout', 'cookie', { ...csrf, ...evil }, 403, 'cross_site_request'),
   row('POST /auth/logout', 'cookie', { ...csrf, ...crossSite }, 403, 'cross_site_request'),

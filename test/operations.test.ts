@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { startDevIdp } from '../server/dev/dev-idp.ts';
 import { CookieBrowser, signIn, startGatehouse, TestClock } from './helpers/harness.ts';
@@ -13,7 +14,11 @@ describe('health, readiness, request ids and logs', () => {
     assert.equal((await fetch(`${gatehouse.url}/healthz`)).status, 200);
     const ready = await fetch(`${gatehouse.url}/readyz`);
     assert.equal(ready.status, 200);
-    assert.deepEqual(await ready.json(), { status: 'ready' });
+    const body = (await ready.json()) as { status: string; version: string; uptimeSeconds: number };
+    assert.deepEqual(Object.keys(body).sort(), ['status', 'uptimeSeconds', 'version'], 'nothing else: it is public');
+    assert.equal(body.status, 'ready');
+    assert.equal(body.version, JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version);
+    assert.ok(Number.isInteger(body.uptimeSeconds) && body.uptimeSeconds >= 0, String(body.uptimeSeconds));
   });
 
   test('every response carries an X-Request-Id, errors included', async () => {
@@ -189,7 +194,9 @@ describe('an IdP that goes down after start', () => {
     );
     const readyz = async (): Promise<{ status: number; body: { status: string; reasons?: string[] } }> => {
       const response = await fetch(`${gatehouse.url}/readyz`);
-      return { status: response.status, body: (await response.json()) as { status: string; reasons?: string[] } };
+      // Without version and uptime, which the first test of this file checks.
+      const { status, reasons } = (await response.json()) as { status: string; reasons?: string[] };
+      return { status: response.status, body: reasons ? { status, reasons } : { status } };
     };
     try {
       assert.deepEqual(await readyz(), { status: 200, body: { status: 'ready' } });

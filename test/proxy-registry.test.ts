@@ -136,3 +136,29 @@ test('a missing file, invalid JSON or the wrong shape are configuration errors n
 test('without GATEHOUSE_APIS the registry is left to start(): undefined, not empty', () => {
   assert.equal(loadConfig(base).proxy.upstreams, undefined);
 });
+
+test('invalid JSON in the APIs file is placed by line and column, not by character position', () => {
+  const broken = writeApisFile([]);
+  writeFileSync(broken, '{\n  "upstreams": [\n    { "name": "renku" "url": "https://renku.example" }\n  ]\n}\n');
+  const problem = registryProblems({ GATEHOUSE_APIS: broken }).join('\n');
+  assert.match(problem, /not valid JSON \(Expected ',' or '}' after property value at line 3, column 23\)/);
+  assert.doesNotMatch(problem, /position/);
+  writeFileSync(broken, '{"upstreams": [\n');
+  assert.match(
+    registryProblems({ GATEHOUSE_APIS: broken }).join('\n'),
+    /not valid JSON \(Unexpected end of input at line 2, column 1\)/,
+  );
+});
+
+test('"example" names a path that answers for a signed-in user; anything that is not a plain path is refused', () => {
+  const upstream = { name: 'renku', url: 'https://renku.example/api/data', token: 'user', audience: 'renku' };
+  const config = loadConfig({ ...base, GATEHOUSE_APIS: writeApisFile([{ ...upstream, example: '/projects?page=1' }]) });
+  assert.equal(config.proxy.upstreams?.[0]?.example, '/projects?page=1');
+  for (const example of ['user', '//evil.example/x', '/a/../b', '/a b', "/it's", '/x#y', 'https://x/', 7]) {
+    assert.match(
+      registryProblems({ GATEHOUSE_APIS: writeApisFile([{ ...upstream, example }]) }).join('\n'),
+      /upstream "renku" "example" must be a path starting with "\/"/,
+      JSON.stringify(example),
+    );
+  }
+});

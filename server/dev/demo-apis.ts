@@ -62,6 +62,7 @@ export async function startDemoApis(options: {
 /** The registry entries for the demo APIs, as Gatehouse uses them when `GATEHOUSE_APIS` is not set. */
 export function demoUpstreams(apis: DemoApis): Upstream[] {
   return [
+    // The examples answer 200 for any signed-in user: the snippets on the Token created page call them.
     {
       name: 'renku',
       url: apis.renkuUrl,
@@ -69,10 +70,19 @@ export function demoUpstreams(apis: DemoApis): Upstream[] {
       audience: 'renku',
       timeoutMs: 10_000,
       headers: {},
+      example: '/user',
       // Its /live endpoint is a WebSocket (demo-echo-socket.ts), shown on the home page.
       websocket: { readOnlyTokens: false },
     },
-    { name: 'dataverse', url: apis.dataverseUrl, token: 'user', audience: 'dataverse', timeoutMs: 10_000, headers: {} },
+    {
+      name: 'dataverse',
+      url: apis.dataverseUrl,
+      token: 'user',
+      audience: 'dataverse',
+      timeoutMs: 10_000,
+      headers: {},
+      example: '/api/info/version',
+    },
   ];
 }
 

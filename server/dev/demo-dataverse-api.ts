@@ -13,7 +13,7 @@ import { bearerTokenCheck } from './demo-token-check.ts';
  * (`{ "status": "OK", "data": … }`, errors `{ "status": "ERROR", "message" }`):
  * `GET /api/datasets/:persistentId/?persistentId=doi:…`,
  * `GET /api/datasets/:persistentId/versions/:latest-published?persistentId=doi:…` and
- * `GET /api/search?q=`. Unlike Dataverse (API keys, or bearer tokens checked at the IdP's
+ * `GET /api/search?q=` and `GET /api/info/version`. Unlike Dataverse (API keys, or bearer tokens checked at the IdP's
  * UserInfo), every call needs a JWT access token with audience `dataverse`. When
  * `dataverseAccounts` is given, a user not in it gets the 403 Dataverse gives a bearer token
  * without a linked Dataverse account.
@@ -30,6 +30,11 @@ export function dataverseApi(options: { issuer: string; dataverseAccounts?: read
       403,
       'Bearer token detected, but no linked user account was found: register your account in this Dataverse first.',
     );
+  });
+
+  // Dataverse's own version call; the demo's declared `example`, so the token snippets answer 200.
+  app.get('/api/info/version', (_req, res) => {
+    res.json({ status: 'OK', data: { version: '6.5', build: 'gatehouse-demo' } });
   });
 
   // `:persistentId` is a literal path segment in Dataverse's API, not a route parameter.

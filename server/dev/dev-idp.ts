@@ -1,7 +1,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import Provider, { errors, type ClientMetadata, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { ClientMetadata, Configuration, default as Provider, KoaContextWithOIDC } from 'oidc-provider';
 import { constantTimeEqual } from '../constant-time.ts';
 
 /** A demo user of the embedded IdP. */
@@ -121,6 +121,29 @@ export interface DevIdp {
   close(): Promise<void>;
 }
 
+let oidcProvider: Promise<typeof import('oidc-provider')> | undefined;
+
+/**
+ * oidc-provider, imported when the embedded IdP first starts (production never loads it). Its
+ * import warns "Unsupported runtime" on any Node before 22, though every flow Gatehouse uses
+ * works on Node 20, which the README supports: that one line is left out, nothing else.
+ */
+function loadOidcProvider(): Promise<typeof import('oidc-provider')> {
+  oidcProvider ??= (async () => {
+    const warn = console.warn;
+    console.warn = (...args: unknown[]) => {
+      if (typeof args[0] === 'string' && args[0].includes('WARNING: Unsupported runtime')) return;
+      warn.apply(console, args);
+    };
+    try {
+      return await import('oidc-provider');
+    } finally {
+      console.warn = warn;
+    }
+  })();
+  return oidcProvider;
+}
+
 /**
  * Starts oidc-provider as a development IdP on 127.0.0.1: confidential client for Gatehouse,
  * users alice and bob, its own login page (no external resources), no consent for the
@@ -128,9 +151,19 @@ export interface DevIdp {
  * flow, client credentials, and JWT access tokens with audiences for the demo APIs.
  */
 export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
+  const { default: Provider, errors } = await loadOidcProvider();
   const server = createServer();
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        error.code === 'EADDRINUSE'
+          ? new Error(
+              `the embedded development IdP cannot listen on port ${options.port}: another program holds it (a Gatehouse already running?). Stop that program, or set GATEHOUSE_DEV_IDP_PORT to a free port`,
+              { cause: error },
+            )
+          : error,
+      ),
+    );
     server.listen(options.port, '127.0.0.1', () => resolve());
   });
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -10,7 +10,7 @@ import { type CheckResult, elapsedMs } from './check-result.ts';
  */
 export async function checkStore(config: Config): Promise<CheckResult[]> {
   if (config.store === 'memory') {
-    const detail = 'memory: one Gatehouse instance only, and a restart ends every session';
+    const detail = `memory: one Gatehouse instance only, and a restart ends every session and every API token${config.production ? (config.apiTokens.refusedOnMemoryStore ? ' (so creating API tokens is refused)' : ' (GATEHOUSE_API_TOKENS_ON_MEMORY_STORE=accept allows them anyway)') : ''}`;
     return [
       config.production
         ? {
@@ -18,9 +18,9 @@ export async function checkStore(config: Config): Promise<CheckResult[]> {
             title: 'store',
             status: 'warn',
             detail,
-            fix: 'for more than one instance, or sessions that survive a restart, set GATEHOUSE_STORE=redis and GATEHOUSE_REDIS_URL',
+            fix: 'for more than one instance, or sessions and API tokens that survive a restart, set GATEHOUSE_STORE=redis and GATEHOUSE_REDIS_URL',
           }
-        : { id: 'store', title: 'store', status: 'ok', detail },
+        : { id: 'store', title: 'store', status: 'ok', detail: `${detail} (set GATEHOUSE_STORE=redis to keep them)` },
     ];
   }
   const timeoutMs = 2000;

@@ -9,9 +9,34 @@ import { checkClientCredentials, checkRedirectUris } from './check-client.ts';
 import { checkConfiguration } from './check-configuration.ts';
 import { checkDiscovery } from './check-discovery.ts';
 import { checkIdpFeatures } from './check-idp-features.ts';
-import { type DoctorReport, doctorReport } from './check-result.ts';
+import { type CheckResult, type DoctorReport, doctorReport } from './check-result.ts';
 import { checkStore } from './check-store.ts';
+import { checkRunningGatehouse } from './check-running.ts';
 import { checkUpstreams } from './check-upstreams.ts';
+
+/** How the lines name the copy of the embedded IdP and demo APIs doctor starts. */
+const copyLabels = { idp: '[embedded IdP]', renku: '[demo Renku API]', dataverse: '[demo Dataverse API]' };
+
+/**
+ * The checks with the copy's addresses (random ports nobody configured, gone once doctor ends)
+ * replaced by what they are, so no line sends anyone looking for them.
+ */
+function withoutCopyAddresses(checks: CheckResult[], copy: Gatehouse): CheckResult[] {
+  const replacements: Array<[string, string]> = [[copy.config.oidc.issuer!, copyLabels.idp]];
+  if (copy.demoApis) {
+    replacements.push(
+      [copy.demoApis.renkuWebUrl, copyLabels.renku],
+      [copy.demoApis.dataverseUrl, copyLabels.dataverse],
+    );
+  }
+  const scrub = (text: string): string =>
+    replacements.reduce((result, [address, label]) => result.split(address).join(label), text);
+  return checks.map((check) => ({
+    ...check,
+    detail: scrub(check.detail),
+    ...(check.fix === undefined ? {} : { fix: scrub(check.fix) }),
+  }));
+}
 
 /** Options for {@link runDoctor}. */
 export interface DoctorOptions {
@@ -24,15 +49,19 @@ export interface DoctorOptions {
 
 /**
  * Runs every check against the deployment the environment describes and returns the checklist.
- * Reads the configuration as `npm start` does; with no issuer configured, starts the embedded IdP
- * and the demo APIs through `start()`, as `npm start` does (Gatehouse and its IdP on ports of
- * their own, so a running `npm start` is not in the way), checks those, and stops them.
+ * Reads the configuration as `npm start` does, and first asks the Gatehouse running at its public
+ * URL, if any, whether it is ready. With no issuer configured, the embedded IdP `npm start` runs
+ * cannot be checked from outside (its client secret lives in that process only), so doctor starts
+ * a copy through `start()`, registered for the configured public URL (on ports of its own, so the
+ * running one is not in the way), checks it, and stops it; its throwaway addresses are named by
+ * what they are, never by port.
  */
 export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger('warn', (line) => process.stderr.write(line));
   const { config: configured, checks } = checkConfiguration(options.env);
   if (!configured) return doctorReport(checks);
+  checks.push(await checkRunningGatehouse(configured));
 
   let gatehouse: Gatehouse | undefined;
   let ownIdp: IdpAdapter | undefined;
@@ -43,7 +72,13 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     if (configured.oidc.issuer === undefined) {
       try {
         gatehouse = await start({
-          env: { ...options.env, GATEHOUSE_PORT: '0', GATEHOUSE_DEV_IDP_PORT: '0' },
+          // The redirect URIs are registered and checked for the configured public URL, as npm start registers them.
+          env: {
+            ...options.env,
+            GATEHOUSE_PORT: '0',
+            GATEHOUSE_DEV_IDP_PORT: '0',
+            GATEHOUSE_PUBLIC_URL: configured.publicUrl,
+          },
           clock,
           logger,
         });
@@ -61,11 +96,12 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
       config = gatehouse.config;
       idp = gatehouse.deps.idp;
       upstreams = gatehouse.upstreams;
+      const where = configured.devIdpPort ? `http://127.0.0.1:${configured.devIdpPort}` : 'a free port';
       checks.push({
         id: 'embedded_idp',
         title: 'embedded IdP',
         status: 'ok',
-        detail: `no GATEHOUSE_OIDC_ISSUER: started the embedded development IdP (${config.oidc.issuer}) and the demo APIs as npm start does, on ports of their own, and checked those`,
+        detail: `no GATEHOUSE_OIDC_ISSUER: checking the embedded development IdP that npm start runs at ${where}, and the demo APIs. Its client secret lives only in that process, so doctor checks a copy started the same way (named ${copyLabels.idp} below)`,
       });
     } else {
       ownIdp = new IdpAdapter(idpSettingsFor(configured), logger, clock);
@@ -84,7 +120,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     }
     checks.push(...(await checkStore(config)));
     checks.push(...(await checkUpstreams(config, upstreams)));
-    return doctorReport(checks);
+    return doctorReport(gatehouse ? withoutCopyAddresses(checks, gatehouse) : checks);
   } finally {
     ownIdp?.stop();
     await gatehouse?.stop();

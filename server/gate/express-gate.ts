@@ -1,6 +1,7 @@
 import express, { type Request, type RequestHandler, type Response } from 'express';
 import type { Logger } from '../log.ts';
 import { requestContext } from '../log.ts';
+import { apiTokenPrefix } from '../grants/api-token-prefix.ts';
 import { clearSessionCookie, readCookie } from '../http/cookies.ts';
 import { destroySession } from '../session/session-lifecycle.ts';
 import type { BrowserSession } from './caller.ts';
@@ -15,6 +16,8 @@ import {
   refused,
 } from './gate.ts';
 import { routeOf } from './routes.ts';
+
+const bearerPrefix = /^\s*bearer\s+(\S+)/i;
 
 // Gatehouse's own forms are a few fields; each route's parser may be tighter still (it then
 // finds the body read and skips).
@@ -96,7 +99,8 @@ export function expressGate(gate: Gate, sessionMiddleware: RequestHandler): Requ
           req.requestId = request.requestId;
           refused(request);
           // An API token's refusals are JSON whatever the path: a script is calling.
-          if (/^\s*bearer\s+gh_/i.test(req.headers.authorization ?? '')) res.locals.errorFormat = 'json';
+          if (bearerPrefix.exec(req.headers.authorization ?? '')?.[1]?.startsWith(apiTokenPrefix))
+            res.locals.errorFormat = 'json';
           next(error);
         },
       );

@@ -150,12 +150,17 @@ export const methodRule: GateStep = (_gate, request) => {
  * sibling site may be allowed to send it by a misconfigured CORS proxy in front). A request
  * without these headers (scripts, SOAP clients, the IdP's back-channel call) is judged by the
  * policy as before.
+ *
+ * `Sec-Fetch-Site`, when sent, decides (as Go's CrossOriginProtection does): Gatehouse's own
+ * form posts carry `Origin: null`, because its `Referrer-Policy: no-referrer` tells the browser
+ * to hide the origin of navigations, but `Sec-Fetch-Site: same-origin`. Only without it does
+ * `Origin` decide.
  */
 export const crossSiteRule: GateStep = (gate, request) => {
   const { req } = request;
   if (isSafeMethod(req.method ?? 'GET') || request.route.crossSite) return;
-  const origin = req.headers.origin;
   const site = req.headers['sec-fetch-site'];
+  const origin = req.headers.origin;
   // Sec-Fetch-Site, when sent, is the browser's own verdict. Origin is "null" on every form POST
   // from a page with `Referrer-Policy: no-referrer` (helmet's default, so Gatehouse's own pages):
   // it decides only for browsers that send no Sec-Fetch-Site.

@@ -56,6 +56,8 @@ export function routeOf(method: string, rawPath: string): Route {
   const path = rawPath.toLowerCase();
   if (under(path, '/api')) return proxiedApiRoute;
   if (under(path, '/public')) return staticFiles;
+  // The scripts guide and its examples, as plain text (tokens/mount-api-tokens.ts).
+  if (under(path, '/docs')) return staticFiles;
   if (path === '/healthz' || path === '/readyz') return health;
   if (under(path, '/session')) return soap;
   if (under(path, '/auth/backchannel-logout') || under(path, '/auth/device')) return idpServerToServer;

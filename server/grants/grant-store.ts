@@ -218,9 +218,14 @@ export class GrantStore {
 
   /** When the grant was last used, to within a minute (its creation time until then). */
   async lastUsedAt(grant: Grant): Promise<number> {
+    return (await this.usedAt(grant)) ?? grant.createdAt;
+  }
+
+  /** When the grant was last used, to within a minute; undefined when it never was (an API token not yet used). */
+  async usedAt(grant: Grant): Promise<number | undefined> {
     const raw = await this.store.get(`used:${grant.id}`);
     const at = Number(raw);
-    return raw !== undefined && Number.isFinite(at) ? at : grant.createdAt;
+    return raw !== undefined && Number.isFinite(at) ? at : undefined;
   }
 
   /** The live grants of one user; ids of grants that expired meanwhile are dropped from the index. */

@@ -13,5 +13,10 @@ declare module 'express-session' {
      * URL sealed (see external/external-credentials.ts).
      */
     external?: { workspaceId: string; sealedCredentials: string };
+    /**
+     * The API token just created, until its one-time page (`/tokens/<id>/created`) has shown
+     * it: its id and its secret, sealed. Taken, so a reload shows it no more.
+     */
+    createdApiToken?: { id: string; sealedSecret: string };
   }
 }

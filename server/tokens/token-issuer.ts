@@ -33,9 +33,14 @@ export class ApiTokenIssuer {
     this.authorizations = new Authorizations(deps);
   }
 
-  /** Starts the token's authorization request; returns the IdP URL to redirect the browser to. */
+  /**
+   * Starts the token's authorization request; returns the IdP URL to redirect the browser to.
+   * Refused before anything is asked of the IdP when this Gatehouse could not keep the token
+   * across a restart (production on the memory store, not accepted by the operator).
+   */
   start(req: Request, res: Response, kind: string, pending: PendingToken, returnTo: string): Promise<string> {
     const { apiTokens: settings } = this.deps.config;
+    if (settings.refusedOnMemoryStore) return Promise.reject(memoryStoreRefusal());
     return this.authorizations.start(req, res, {
       returnTo,
       scope: settings.scopes,
@@ -104,6 +109,14 @@ export class ApiTokenIssuer {
     });
     return { ...created, grant };
   }
+}
+
+/** Why no API token is made on the memory store in production, with both ways out for the operator. */
+export function memoryStoreRefusal(): AppError {
+  return new AppError(
+    'api_tokens_need_persistent_store',
+    'This Gatehouse keeps its state in memory (GATEHOUSE_STORE=memory): a restart would end every session and API token without a word, so no API token is created. Its operator can set GATEHOUSE_STORE=redis, or GATEHOUSE_API_TOKENS_ON_MEMORY_STORE=accept to allow tokens a restart ends.',
+  );
 }
 
 /**

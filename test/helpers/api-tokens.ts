@@ -10,13 +10,14 @@ export interface TokenFields {
 
 /**
  * Creates an API token as a user does on /tokens: reads the page's CSRF token, posts the form,
- * follows Gatehouse → IdP → callback, and returns the secret shown once on the last page.
+ * follows Gatehouse → IdP → callback → the token's one-time page, and returns the secret shown
+ * there, the page, and its address.
  */
 export async function createApiToken(
   gatehouse: Pick<TestGatehouse, 'url'>,
   browser: CookieBrowser,
   fields: TokenFields = {},
-): Promise<{ secret: string; page: string }> {
+): Promise<{ secret: string; page: string; url: string }> {
   const list = await browser.navigate(`${gatehouse.url}/tokens`);
   const csrf = /name="csrf" value="([^"]+)"/.exec(list.body)?.[1];
   if (!csrf) throw new Error(`no CSRF token on /tokens (${list.response.status}: ${list.url})`);
@@ -32,7 +33,7 @@ export async function createApiToken(
   const secret = /id="token-secret" readonly value="([^"]+)"/.exec(created.body)?.[1];
   if (!secret)
     throw new Error(`no token shown (${created.response.status} at ${created.url}): ${created.body.slice(0, 400)}`);
-  return { secret, page: created.body };
+  return { secret, page: created.body, url: created.url };
 }
 
 /** A request with `Authorization: Bearer <secret>` and nothing else (no cookie, no X-CSRF). */
