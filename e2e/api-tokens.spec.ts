@@ -79,8 +79,10 @@ test('bob approves a device code on /device and the polling script gets its toke
   await expect(page).toHaveURL(`${gatehouse.url}/device`);
   await page.getByLabel('Code').fill(start.user_code.toLowerCase());
   await page.getByRole('button', { name: 'Continue' }).click();
-  await expect(page.locator('#device-client')).toHaveText('hardpy-cli');
-  await expect(page.locator('#device-token-name')).toHaveText('test bench');
+  await expect(page.locator('#device-client')).toContainText('calls itself “hardpy-cli”');
+  await expect(page.locator('#device-approve-form')).toContainText('test bench');
+  // Read-only is preselected, whatever the program asked for.
+  await expect(page.getByLabel('Read-only (GET and HEAD only)')).toBeChecked();
   await page.getByRole('button', { name: 'Approve' }).click();
   await expect(page.locator('#device-approved')).toContainText('You may close this page');
 

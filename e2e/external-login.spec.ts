@@ -32,7 +32,7 @@ test('alice signs in through the SOAP external login, sees the workspace, signs 
   ).toBeUndefined();
 
   // The form posts to Gatehouse, which calls SOAP Logout and redirects to the IdP's sign-out.
-  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click();
   await expect(page).toHaveURL(new RegExp(`^${gatehouse.url}/(\\?.*)?$`));
   await expect(page.getByRole('link', { name: 'Sign in with external login' })).toBeVisible();
   expect((await page.request.get(`${gatehouse.url}/auth/user`)).status()).toBe(401);
@@ -61,7 +61,7 @@ test("against another LiveScore server, sign-out reaches that server's IdP altho
     await expect(page.locator('#user-via')).toHaveText('via external login');
     await expect(page.locator('#user-workspace')).toHaveText(guid);
 
-    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
     // Through /external/signed-out to the other IdP, which sends the browser back to its own
     // post-logout page (the other server's home).
     await expect(page).toHaveURL(new RegExp(`^${livescore.url}/(\\?.*)?$`));

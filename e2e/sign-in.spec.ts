@@ -28,8 +28,11 @@ test('alice signs in in a real browser, sees her profile, signs out, and the IdP
   expect(await page.evaluate(() => document.cookie)).not.toContain('gatehouse=');
 
   // The form posts to Gatehouse, which redirects to the IdP: the CSP must allow that hop.
-  await page.getByRole('button', { name: 'Sign out' }).click();
-  await expect(page).toHaveURL(new RegExp(`^${gatehouse.url}/(\\?.*)?$`));
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+  // Back from the IdP's end-session endpoint: a page that says so, and no ?state=… in the address bar.
+  await expect(page).toHaveURL(`${gatehouse.url}/auth/signed-out`);
+  await expect(page.locator('#signed-out')).toHaveText('You are signed out of Gatehouse in this browser.');
+  await page.getByRole('link', { name: 'Sign in again' }).click();
   await expect(signInWithIdp).toBeVisible();
   const user = await page.request.get(`${gatehouse.url}/auth/user`);
   expect(user.status()).toBe(401);
@@ -52,4 +55,32 @@ test('a wrong password stays at the IdP with a message, and Gatehouse keeps no s
   await expect(page.getByRole('alert')).toHaveText('Wrong username or password.');
   const cookies = await page.context().cookies(gatehouse.url);
   expect(cookies.find((c) => c.name === 'gatehouse')).toBeUndefined();
+});
+
+test('two sign-ins started in two tabs of one browser both complete, each with its own sealed transaction cookie', async ({
+  context,
+  gatehouse,
+}) => {
+  const [first, second] = [await context.newPage(), await context.newPage()];
+  // Both tabs are at the IdP before either signs in: two transactions pending at once.
+  await Promise.all([
+    first.goto(`${gatehouse.url}/auth/login?returnTo=${encodeURIComponent('/?tab=first')}`),
+    second.goto(`${gatehouse.url}/auth/login?returnTo=${encodeURIComponent('/?tab=second')}`),
+  ]);
+  const transactions = (await context.cookies(gatehouse.url)).filter((c) => c.name.startsWith('gatehouse-login-'));
+  expect(transactions).toHaveLength(2);
+  for (const cookie of transactions) {
+    expect(cookie.httpOnly).toBe(true);
+    expect(cookie.sameSite).toBe('Lax');
+  }
+
+  await signInAtIdp(second, 'alice');
+  await expect(second).toHaveURL(`${gatehouse.url}/?tab=second`);
+  await expect(second.locator('#user-name')).toHaveText('Alice Liddell');
+
+  await signInAtIdp(first, 'alice');
+  await expect(first).toHaveURL(`${gatehouse.url}/?tab=first`);
+  await expect(first.locator('#user-name')).toHaveText('Alice Liddell');
+  // Each callback took its own transaction: none is left.
+  expect((await context.cookies(gatehouse.url)).filter((c) => c.name.startsWith('gatehouse-login-'))).toEqual([]);
 });

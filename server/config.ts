@@ -115,10 +115,12 @@ export interface Config {
   trustProxy: number | string[];
   /** Rate limits; `undefined` turns one off. */
   rateLimits: {
-    /** Per client address, per endpoint: anonymous calls that start a sign-in (and store state). */
+    /**
+     * Per client address (IPv6: per /64), per endpoint: anonymous calls that start a sign-in.
+     * There is no budget for all addresses together: one that a few addresses could spend
+     * would turn sign-in off for everyone (what pending starts may store is bounded instead).
+     */
     login: RateLimit | undefined;
-    /** All addresses together, per endpoint. */
-    loginGlobal: RateLimit | undefined;
     /** Per client address: back-channel logout deliveries. */
     backchannelLogout: RateLimit | undefined;
     backchannelLogoutGlobal: RateLimit | undefined;
@@ -131,6 +133,11 @@ export interface Config {
     scopes: string;
     /** The longest lifetime a user may choose. */
     maxDays: number;
+    /**
+     * The lifetime /device presets for a device sign-in, at most: what the requesting program
+     * asks for is only preselected within it (at most `maxDays`).
+     */
+    deviceDefaultDays: number;
     /** Send `prompt=consent` with that request (oidc-provider grants offline_access only with it). */
     consentPrompt: boolean;
     /**
@@ -348,27 +355,22 @@ export const variables: readonly Variable[] = [
   },
   {
     name: 'GATEHOUSE_RATE_LIMIT_LOGIN',
-    doc: '`<count>/<seconds>` or `off`: sign-in starts per client address, for each of /auth/login, /external/login, GetExternalLoginRedirectURL and POST /auth/device/code',
+    doc: '`<count>/<seconds>` or `off`: sign-in starts per client address (IPv6: per /64), for each of /auth/login, /external/login, GetExternalLoginRedirectURL and POST /auth/device/code; keeps one address from starting sign-ins (and, for the last three, storing pending records) without end. There is no limit for all addresses together, which a few could spend for everyone',
     default: '30/60',
   },
   {
-    name: 'GATEHOUSE_RATE_LIMIT_LOGIN_GLOBAL',
-    doc: '`<count>/<seconds>` or `off`: sign-in starts from all addresses together, for each of those endpoints',
-    default: '600/60',
-  },
-  {
     name: 'GATEHOUSE_RATE_LIMIT_BACKCHANNEL_LOGOUT',
-    doc: '`<count>/<seconds>` or `off`: POST /auth/backchannel-logout per client address (the IdP)',
+    doc: '`<count>/<seconds>` or `off`: POST /auth/backchannel-logout per client address (the IdP); keeps a caller from making Gatehouse verify logout tokens and end sessions without end',
     default: '600/60',
   },
   {
     name: 'GATEHOUSE_RATE_LIMIT_BACKCHANNEL_LOGOUT_GLOBAL',
-    doc: '`<count>/<seconds>` or `off`: POST /auth/backchannel-logout from all addresses together',
+    doc: '`<count>/<seconds>` or `off`: POST /auth/backchannel-logout from all addresses together; bounds the work logout-token floods cause overall',
     default: '1200/60',
   },
   {
     name: 'GATEHOUSE_RATE_LIMIT_FAILED_CREDENTIALS',
-    doc: '`<count>/<seconds>` or `off`: unknown session cookies, bearer handles, IdentityTokens, ContextIDs or States per client address; past it every credential from that address is refused until the window ends',
+    doc: '`<count>/<seconds>` or `off`: unknown session cookies, bearer handles, IdentityTokens, ContextIDs or States per client address; protects against guessing: past it, credentials from that address that reach nothing get 429 until the window ends (valid ones still work)',
     default: '20/300',
   },
 
@@ -382,6 +384,11 @@ export const variables: readonly Variable[] = [
     name: 'GATEHOUSE_API_TOKEN_MAX_DAYS',
     doc: 'longest lifetime, in days, a user may choose for an API token',
     default: '90',
+  },
+  {
+    name: 'GATEHOUSE_DEVICE_TOKEN_DEFAULT_DAYS',
+    doc: "the longest lifetime, in days, /device preselects for a device sign-in's token (with read-only access); the program's request is preselected only within it, and more takes the approver's own choice on the page",
+    default: '30',
   },
   {
     name: 'GATEHOUSE_API_TOKEN_CONSENT_PROMPT',
@@ -559,7 +566,6 @@ export function loadConfig(env: Env = readEnvironment()): Config {
   const trustProxy = trustedProxies(get, problems);
   const rateLimits: Config['rateLimits'] = {
     login: rateLimit('GATEHOUSE_RATE_LIMIT_LOGIN', get, problems),
-    loginGlobal: rateLimit('GATEHOUSE_RATE_LIMIT_LOGIN_GLOBAL', get, problems),
     backchannelLogout: rateLimit('GATEHOUSE_RATE_LIMIT_BACKCHANNEL_LOGOUT', get, problems),
     backchannelLogoutGlobal: rateLimit('GATEHOUSE_RATE_LIMIT_BACKCHANNEL_LOGOUT_GLOBAL', get, problems),
     failedCredentials: rateLimit('GATEHOUSE_RATE_LIMIT_FAILED_CREDENTIALS', get, problems),
@@ -569,6 +575,7 @@ export function loadConfig(env: Env = readEnvironment()): Config {
     problems.push(`GATEHOUSE_API_TOKEN_SCOPES must include "openid" (got "${apiTokenScopes}")`);
   }
   const apiTokenMaxDays = integer('GATEHOUSE_API_TOKEN_MAX_DAYS', get, problems, 1, 3650);
+  const deviceDefaultDays = integer('GATEHOUSE_DEVICE_TOKEN_DEFAULT_DAYS', get, problems, 1, 3650);
   const websocket: Config['websocket'] = {
     maxPerSession: integer('GATEHOUSE_WS_MAX_PER_SESSION', get, problems, 1, 1000),
     maxPerInstance: integer('GATEHOUSE_WS_MAX_PER_INSTANCE', get, problems, 1, 1_000_000),
@@ -628,6 +635,8 @@ export function loadConfig(env: Env = readEnvironment()): Config {
     apiTokens: {
       scopes: apiTokenScopes,
       maxDays: apiTokenMaxDays,
+      // A default above the maximum would only be refused later: the maximum wins.
+      deviceDefaultDays: Math.min(deviceDefaultDays, apiTokenMaxDays),
       consentPrompt: apiTokenConsentPrompt,
       // Development restarts are expected to lose state; production must not lose tokens unannounced.
       refusedOnMemoryStore: production && store === 'memory' && apiTokensOnMemoryStore === 'refuse',

@@ -1,7 +1,9 @@
 import type { RequestHandler } from 'express';
 import { listSessions } from './auth/list-sessions.ts';
 import { sessionExpiresAt } from './auth/load-caller.ts';
+import { readSignedOut } from './auth/signed-out.ts';
 import type { AppDeps, AppExtensions } from './deps.ts';
+import { activeApiTokenCount } from './grants/revoke-api-token.ts';
 import { readableTime } from './readable-time.ts';
 
 /**
@@ -10,7 +12,7 @@ import { readableTime } from './readable-time.ts';
  */
 export function homePage(
   deps: Pick<AppDeps, 'config' | 'grants' | 'idp'>,
-  extensions: Pick<AppExtensions, 'bypassLoginPage' | 'externalLogin' | 'homeLinks' | 'homeLinksFor'>,
+  extensions: Pick<AppExtensions, 'bypassLoginPage' | 'externalLogin' | 'homeLinks' | 'homeLinksFor' | 'apiTokens'>,
 ): RequestHandler {
   const { grants, idp } = deps;
   const limits = deps.config.session;
@@ -34,9 +36,14 @@ export function homePage(
         sessions: [],
         csrfToken,
         links: [],
+        apiTokensActive: 0,
       });
     }
     if (!grant) {
+      // The IdP's post-logout redirect (`/?state=…`): on to the page that says what stays, and
+      // the state leaves the address bar.
+      if (typeof req.query.state === 'string')
+        return res.redirect(302, readSignedOut(req, deps.config.secureCookies) ? '/auth/signed-out' : '/');
       if (extensions.bypassLoginPage) return res.redirect(302, '/external/login');
       return res.render('login', {
         idpName: idpDisplayName(idp.issuer),
@@ -60,6 +67,7 @@ export function homePage(
       readableTime,
       sessions: await listSessions(grants, grant),
       csrfToken: req.session?.csrfToken ?? '',
+      apiTokensActive: extensions.apiTokens ? await activeApiTokenCount(extensions.apiTokens, grant.sub) : 0,
       links: [
         ...(extensions.homeLinks ?? []),
         ...(await Promise.all((extensions.homeLinksFor ?? []).map((linkFor) => linkFor(grant)))),

@@ -158,8 +158,9 @@ describe('sign-out', () => {
     // The IdP's logout page submits its form by script; submit it as the browser would.
     assert.ok(atIdp.url.startsWith(gatehouse.issuer));
     const back = await browser.submitForm(atIdp.url, atIdp.body, { logout: 'yes' });
-    assert.equal(back.url.split('?')[0], `${gatehouse.url}/`);
-    assert.match(back.body, /Sign in/);
+    // Back at the post-logout redirect URI (`/?state=…`), and on to the signed-out page.
+    assert.equal(back.url, `${gatehouse.url}/auth/signed-out`);
+    assert.match(back.body, /You are signed out/);
 
     const again = await browser.navigate(`${gatehouse.url}/auth/login`);
     assert.ok(again.url.startsWith(`${gatehouse.issuer}/interaction/`), 'the IdP asks for credentials again');

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { CookieBrowser, callbackUrlFor, signIn, startGatehouse, type TestGatehouse } from './helpers/harness.ts';
+import { hashHandle } from '../server/random.ts';
 import { gatehouseForSuite } from './helpers/suite-fixture.ts';
 
 /** Starts a sign-in and returns the IdP URL Gatehouse redirected to (not followed). */
@@ -181,6 +182,50 @@ describe('sign-in with the authorization-code flow', () => {
     assert.equal(await grantCount(gatehouse), before);
   });
 
+  test('a replayed callback carrying a copy of the spent transaction cookie creates no session', async () => {
+    const browser = new CookieBrowser();
+    const callback = await callbackUrlFor(gatehouse, browser);
+    const copied = browser.cookieHeader(new URL(callback));
+    assert.match(copied, /gatehouse-login-/);
+    const first = await browser.request(callback);
+    assert.equal(first.status, 302);
+    assert.doesNotMatch(browser.cookieHeader(new URL(callback)), /gatehouse-login-/, 'the callback cleared it');
+    const before = await grantCount(gatehouse);
+    // An attacker who saw both the callback URL and the cookie sends them again.
+    const replayed = await fetch(callback, { redirect: 'manual', headers: { cookie: copied, accept: 'text/html' } });
+    assert.equal(replayed.status, 400);
+    assert.match(await replayed.text(), /unknown_state|invalid_grant/);
+    assert.equal(replayed.headers.getSetCookie().filter((c) => c.startsWith('gatehouse=')).length, 0);
+    assert.equal(await grantCount(gatehouse), before);
+  });
+
+  test('a login transaction cookie that was altered, or moved to another state, is refused', async () => {
+    const browser = new CookieBrowser();
+    const tabs = [await startLogin(gatehouse, browser), await startLogin(gatehouse, browser)];
+    const sealed = browser
+      .cookieHeader(new URL(gatehouse.url))
+      .split('; ')
+      .filter((c) => c.startsWith('gatehouse-login-'))
+      .map((c) => c.split('=') as [string, string]);
+    assert.equal(sealed.length, 2);
+    const [[nameA, valueA], [nameB]] = sealed as [[string, string], [string, string]];
+    const stateOf = (name: string) =>
+      tabs.map((tab) => tab.searchParams.get('state')!).find((state) => name.endsWith(hashHandle(state).slice(0, 22)))!;
+    const flipped = `${valueA.slice(0, -2)}${valueA.endsWith('AA') ? 'BB' : 'AA'}`;
+    for (const [state, cookie] of [
+      [stateOf(nameA), `${nameA}=${flipped}`],
+      // Tab A's sealed value under tab B's name: sealed for its own name, it does not open there.
+      [stateOf(nameB), `${nameB}=${valueA}`],
+    ]) {
+      const page = await fetch(`${gatehouse.url}/auth/callback?code=x&state=${state}`, {
+        redirect: 'manual',
+        headers: { cookie: cookie!, accept: 'text/html' },
+      });
+      assert.equal(page.status, 400);
+      assert.match(await page.text(), /unknown_state/);
+    }
+  });
+
   test('callback without a transaction (unknown state) is a 400 page, and sets no session cookie', async () => {
     const browser = new CookieBrowser();
     const page = await browser.navigate(`${gatehouse.url}/auth/callback?code=abc&state=never-issued`);
@@ -233,7 +278,8 @@ describe('sign-in with the authorization-code flow', () => {
     const attacker = new CookieBrowser();
     const page = await attacker.navigate(callback);
     assert.equal(page.response.status, 400);
-    assert.match(page.body, /browser_mismatch/);
+    // The transaction travels in the victim's cookie: the attacker's browser has none for this state.
+    assert.match(page.body, /unknown_state/);
     assert.equal(await grantCount(gatehouse), before);
     assert.equal(attacker.cookie('localhost', 'gatehouse'), undefined);
   });
@@ -301,8 +347,11 @@ describe('https deployments', () => {
         redirect: 'manual',
         headers: { 'x-forwarded-proto': 'https' },
       });
-      const cookie = response.headers.getSetCookie().find((c) => c.startsWith('__Host-gatehouse-login='));
-      assert.ok(cookie, 'the login cookie has the __Host- prefix');
+      const cookie = response.headers.getSetCookie().find((c) => c.startsWith('__Host-gatehouse-login-'));
+      assert.ok(cookie, 'the login transaction cookie has the __Host- prefix');
+      assert.match(cookie, /HttpOnly/);
+      assert.match(cookie, /SameSite=Lax/);
+      assert.match(cookie, /Max-Age=600/);
       assert.match(cookie, /Secure/);
       assert.match(cookie, /Path=\//);
       assert.doesNotMatch(cookie, /Domain=/i);

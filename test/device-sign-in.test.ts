@@ -69,11 +69,14 @@ describe('device sign-in (RFC 8628)', () => {
     // Typed as a person might: lower case, a space instead of the dash.
     const typed = start.json.user_code.toLowerCase().replace('-', ' ');
     const confirm = await browser.navigate(`${gatehouse.url}/device?user_code=${encodeURIComponent(typed)}`);
-    assert.match(confirm.body, /id="device-client">hardpy-cli</);
-    assert.match(confirm.body, /id="device-token-name">test bench</);
-    assert.match(confirm.body, /id="device-days">30 days</);
-    assert.match(confirm.body, /id="device-upstreams">renku</);
-    assert.match(confirm.body, /id="device-ip">[^<]+</);
+    assert.match(confirm.body, /id="device-client">calls itself “hardpy-cli”/);
+    assert.match(confirm.body, /<strong>test bench<\/strong>/);
+    assert.match(confirm.body, /id="device-asked">30 days, renku, read-write</);
+    assert.match(
+      confirm.body,
+      /id="device-ip">127\.0\.0\.1</,
+      'the address as a person reads it, not ::ffff:127.0.0.1',
+    );
     const done = await answer(browser, typed, 'approve');
     assert.match(done, /You may close this page/);
 
@@ -172,7 +175,7 @@ describe('device sign-in (RFC 8628)', () => {
     );
   });
 
-  test('after 5 wrong codes in a minute a session gets 429 with Retry-After, even for a right code; another session does not', async () => {
+  test('after 5 wrong codes in a minute a user gets 429 with Retry-After, even for a right code; another user does not', async () => {
     clock.advance(60_000 - (clock.now % 60_000) + 1_000); // the start of a fresh minute
     const start = await post('/auth/device/code', { client_name: 'guessed' });
     const guesser = await signedInBrowser();

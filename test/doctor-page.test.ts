@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { DoctorReport } from '../server/doctor/check-result.ts';
 import { writeApisFile } from './helpers/apis-file.ts';
-import { CookieBrowser, signIn } from './helpers/harness.ts';
+import { CookieBrowser, signIn, TestClock } from './helpers/harness.ts';
 import { closedPort } from './helpers/ports.ts';
 import { gatehouseForSuite } from './helpers/suite-fixture.ts';
 
@@ -71,5 +71,30 @@ describe('GET /auth/doctor', () => {
     assert.match(page.body, /✗ audience for wrongaud/);
     assert.match(page.body, /Included Client Audience = stats/);
     assert.match(page.body, /✓ audience for renku/);
+  });
+});
+
+describe('GET /auth/doctor is limited per user', () => {
+  const clock = new TestClock();
+  const gatehouse = gatehouseForSuite({ GATEHOUSE_APIS: apis }, { clock: clock.read });
+  const doctor = (browser: CookieBrowser) =>
+    browser.request(`${gatehouse.url}/auth/doctor`, { headers: { accept: 'application/json' } });
+
+  test('10 runs a minute per user across sessions, then 429 with Retry-After; another user is not limited', async () => {
+    clock.advance(60_000 - (clock.now % 60_000) + 1_000); // the start of a fresh minute
+    const first = new CookieBrowser();
+    await signIn(gatehouse, first, 'alice');
+    for (let i = 0; i < 10; i++) assert.equal((await doctor(first)).status, 200, `run ${i + 1}`);
+    const second = new CookieBrowser();
+    await signIn(gatehouse, second, 'alice');
+    const limited = await doctor(second);
+    assert.equal(limited.status, 429, 'a second session of the same user shares the limit');
+    assert.equal(((await limited.json()) as { error: string }).error, 'rate_limited');
+    assert.equal(limited.headers.get('retry-after'), '59');
+    const bob = new CookieBrowser();
+    await signIn(gatehouse, bob, 'bob');
+    assert.equal((await doctor(bob)).status, 200);
+    clock.advance(60_000);
+    assert.equal((await doctor(first)).status, 200, 'a minute later');
   });
 });

@@ -208,19 +208,6 @@ describe('rate limits on anonymous calls that start a sign-in', () => {
   });
 });
 
-describe('the global limit on sign-in starts', () => {
-  const gh = gatehouseForSuite({ GATEHOUSE_RATE_LIMIT_LOGIN: '100/60', GATEHOUSE_RATE_LIMIT_LOGIN_GLOBAL: '4/60' });
-
-  test('counts every address together: a fresh address is refused once all of them used the budget', async () => {
-    for (let i = 0; i < 2; i++) assert.equal((await loginFrom(gh, loopback)).status, 302);
-    for (let i = 0; i < 2; i++) assert.equal((await loginFrom(gh, otherClient)).status, 302);
-    const refused = await loginFrom(gh, thirdClient);
-    assert.equal(refused.status, 429);
-    assertRetryAfter(refused, 60);
-    assert.equal(refusals(gh).at(-1)?.limit, 'login_global:auth_login');
-  });
-});
-
 describe('the limit on failed credentials', () => {
   const gh = gatehouseForSuite({ GATEHOUSE_RATE_LIMIT_FAILED_CREDENTIALS: '3/300' });
 

@@ -301,8 +301,9 @@ describe('hostile XML at POST /Session', () => {
     const keysBefore = store.size;
     const answer = await postSoap(gh.url, redirectCall(`<RequestURL>${requestUrl}</RequestURL>`));
     assert.equal(answer.status, 200, answer.body);
-    // The context, and the first entry of this caller address's list of pending contexts.
-    assert.equal(store.size, keysBefore + 2);
+    // The context, this caller address's list of pending contexts, and (first start here) the
+    // per-address counts and the total that bound pending contexts (PendingQuota).
+    assert.equal(store.size, keysBefore + 4);
   });
 
   test('ordinary XML declarations (quotes of either kind, standalone, a BOM) are accepted', async () => {

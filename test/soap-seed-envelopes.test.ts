@@ -50,7 +50,8 @@ describe('the seed 002 envelopes', () => {
       /^\{[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}\}$/,
     );
     // The context, and the first entry of this caller address's list of pending contexts.
-    assert.equal(store.size, keysBefore + 2, 'the context is stored server-side');
+    // The context, its address's list, and (first start here) the counts and total of PendingQuota.
+    assert.equal(store.size, keysBefore + 4, 'the context is stored server-side');
   });
 
   test('two GetExternalLoginRedirectURL calls get different ContextIDs and states', async () => {

@@ -13,6 +13,8 @@ import { startBrowserSession } from '../session/start-browser-session.ts';
 import { Authorizations } from './authorization.ts';
 import { safeReturnTo } from './return-to.ts';
 import { observed } from '../observability/observability.ts';
+import { activeApiTokenCount, revokeApiTokensOf } from '../grants/revoke-api-token.ts';
+import { readSignedOut, writeSignedOut } from './signed-out.ts';
 
 export { cookieNames } from '../http/cookies.ts';
 export { maxPendingLoginsPerBrowser } from './authorization.ts';
@@ -23,7 +25,7 @@ export { maxPendingLoginsPerBrowser } from './authorization.ts';
  */
 export function authRouter(
   deps: AppDeps,
-  extensions: Pick<AppExtensions, 'signOutExternal' | 'authorizationPurposes'> = {},
+  extensions: Pick<AppExtensions, 'signOutExternal' | 'authorizationPurposes' | 'apiTokens'> = {},
 ): Router {
   const { config, grants, idp, logger, clock, limits: rateLimits } = deps;
   const authorizations = new Authorizations(deps);
@@ -40,7 +42,7 @@ export function authRouter(
 
   router.get('/callback', async (req, res) => {
     observed().signInAttempt('oidc');
-    const { signIn, transaction } = await authorizations.complete(req);
+    const { signIn, transaction } = await authorizations.complete(req, res);
     if (transaction.purpose) {
       const complete = extensions.authorizationPurposes?.[transaction.purpose.kind];
       if (!complete)
@@ -63,8 +65,26 @@ export function authRouter(
 
   // The gate asked for the form's token or X-CSRF: 1 (a page form POST, gate/policy.ts).
   router.post('/logout', express.urlencoded({ extended: false, limit: '2kb' }), async (req, res) => {
+    // API tokens have grants of their own, so a pipeline outlives the browser's sign-out: the
+    // user is told how many stay, or ends them too with "Sign out and revoke my API tokens".
+    const tokens = { remaining: 0, revoked: 0 };
+    const { apiTokens } = extensions;
+    if (req.grant && apiTokens) {
+      if ((req.body as Record<string, unknown> | undefined)?.revoke_api_tokens === '1')
+        tokens.revoked = await revokeApiTokensOf(deps, apiTokens, req.grant.sub);
+      else tokens.remaining = await activeApiTokenCount(apiTokens, req.grant.sub);
+    }
+    const signedIn = req.grant !== undefined || req.session?.external !== undefined;
     const endSessionUrl = await endBrowserSession(req, res);
-    res.redirect(302, endSessionUrl ?? '/');
+    if (signedIn) writeSignedOut(res, config.secureCookies, tokens);
+    res.redirect(302, endSessionUrl ?? (signedIn ? '/auth/signed-out' : '/'));
+  });
+
+  // Where a sign-out ends: the IdP's post-logout redirect lands on `/?state=…`, which sends
+  // the browser here, so the address bar is clean and the page says what stays.
+  router.get('/signed-out', (req, res) => {
+    if (req.grant || req.session?.external) return res.redirect(302, '/');
+    res.render('signed-out', { tokens: readSignedOut(req, config.secureCookies) });
   });
 
   /** Ends the grant and the session, and returns the IdP's end-session URL for the browser. */

@@ -18,6 +18,22 @@ export function readCookie(req: IncomingMessage, name: string): string | undefin
   return undefined;
 }
 
+/** Every cookie whose name starts with `prefix`, as `[name, value]` (the login transactions, one per tab). */
+export function readCookiesStartingWith(req: IncomingMessage, prefix: string): Array<[string, string]> {
+  const found: Array<[string, string]> = [];
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    const name = eq === -1 ? '' : part.slice(0, eq).trim();
+    if (!name.startsWith(prefix)) continue;
+    try {
+      found.push([name, decodeURIComponent(part.slice(eq + 1).trim())]);
+    } catch {
+      // A value that does not decode is no transaction of ours.
+    }
+  }
+  return found;
+}
+
 /** Names of Gatehouse's cookies; `__Host-` when served over https. */
 export function cookieNames(secure: boolean): { session: string; login: string } {
   return secure

@@ -22,8 +22,8 @@ export type FailedCredential =
 const failedCredentialsLimit = 'failed_credentials';
 
 /**
- * The rate limits of issue 10: anonymous endpoints that store state (per client address and
- * in total, per endpoint) and failed credentials (per client address). Counters live in the
+ * The rate limits of issue 10: sign-in starts (per client address, per endpoint), back-channel
+ * logouts (per address and in total) and failed credentials (per client address). Counters live in the
  * store's backend, so instances sharing a Redis share them. A refusal is a 429 `rate_limited`
  * AppError with `Retry-After`, rendered by the one error handler in the route's form, and one
  * `rate limited` log line naming the limit and the address.
@@ -38,8 +38,8 @@ export class RateLimits {
   ) {}
 
   /**
-   * Middleware for an anonymous endpoint that creates state: `router.post('/device/code',
-   * limits.start('device_code'), …)`. Counts one call from this address and one in total.
+   * Middleware for an anonymous endpoint that starts a sign-in: `router.post('/device/code',
+   * limits.start('device_code'), …)`. Counts one call from this address.
    */
   start(endpoint: string, kind: StartKind = 'login'): RequestHandler {
     return async (req, _res, next) => {
@@ -50,13 +50,15 @@ export class RateLimits {
 
   /** Counts one call of `endpoint` (for routes that learn late what they do, like SOAP); throws 429 over a limit. */
   async countStart(endpoint: string, address: string, kind: StartKind = 'login'): Promise<void> {
-    const [perAddress, global] =
-      kind === 'login'
-        ? [this.config.login, this.config.loginGlobal]
-        : [this.config.backchannelLogout, this.config.backchannelLogoutGlobal];
+    if (kind === 'login') {
+      // Per address only: a shared budget would let a few addresses spend everyone's sign-ins.
+      // What the stateful starts store is bounded fairly instead (PendingQuota).
+      await this.consume(`${kind}:${endpoint}`, this.config.login, addressKey(address), address);
+      return;
+    }
     // The address first: an address over its own limit then stops draining the shared budget.
-    await this.consume(`${kind}:${endpoint}`, perAddress, addressKey(address), address);
-    await this.consume(`${kind}_global:${endpoint}`, global, 'all', address);
+    await this.consume(`${kind}:${endpoint}`, this.config.backchannelLogout, addressKey(address), address);
+    await this.consume(`${kind}_global:${endpoint}`, this.config.backchannelLogoutGlobal, 'all', address);
   }
 
   /**
@@ -103,6 +105,15 @@ function withoutPort(address: string): string {
   if (bracketed) return bracketed[1]!;
   const ipv4 = /^(\d{1,3}(?:\.\d{1,3}){3}):\d+$/.exec(address);
   return ipv4 ? ipv4[1]! : address;
+}
+
+/**
+ * An address as a person reads it: without port or brackets, and an IPv4-mapped IPv6 address
+ * (`::ffff:127.0.0.1`, how a dual-stack socket reports an IPv4 client) as the IPv4 address.
+ */
+export function plainAddress(address: string): string {
+  const bare = withoutPort(address.trim());
+  return /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(bare)?.[1] ?? bare;
 }
 
 /**

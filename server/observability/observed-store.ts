@@ -48,6 +48,14 @@ export class ObservedStore implements Store {
     return this.observability.storeCall('members', this.inner.members(key));
   }
 
+  addToScore(key: string, member: string, by: number, ttlMs: number): Promise<number> {
+    return this.observability.storeCall('add_to_score', this.inner.addToScore(key, member, by, ttlMs));
+  }
+
+  highestScores(key: string, count: number): Promise<Array<{ member: string; score: number }>> {
+    return this.observability.storeCall('highest_scores', this.inner.highestScores(key, count));
+  }
+
   rateLimiter(name: string, options: LimitOptions): RateLimiter {
     const limiter = this.inner.rateLimiter(name, options);
     const { observability } = this;

@@ -5,7 +5,7 @@ import { exchangeFailure } from '../idp/exchange-failure.ts';
 import type { SignIn } from '../idp/idp-adapter.ts';
 import { addressKey } from '../http/rate-limits.ts';
 import { hashHandle } from '../random.ts';
-import { boundPending } from '../store/bound-pending.ts';
+import { type PendingEntry, PendingQuota } from '../store/pending-quota.ts';
 import type { SoapField } from './build-envelope.ts';
 import { guidPattern, randomGuid } from './guid.ts';
 import { requiredParam, type SoapCall } from './read-call.ts';
@@ -18,6 +18,8 @@ interface LoginContext {
   nonce: string;
   codeVerifier: string;
   requestUrl: string;
+  /** Where it is listed under its caller's address, to unlist it when ExternalLogin uses it. */
+  pending?: PendingEntry;
 }
 
 /** Seed 002: "It's lifetime is about 15 minutes." */
@@ -28,6 +30,12 @@ export const contextTtlMs = 15 * 60 * 1000;
  * browser: a SOAP caller has no cookie. Generous, because many browsers may share an address.
  */
 export const maxPendingContextsPerAddress = 50;
+
+/**
+ * Contexts kept altogether; past it the addresses holding the most lose their oldest (about
+ * 0.5 KB each with its index entry: some 5 MB at the bound).
+ */
+export const maxPendingContexts = 10_000;
 
 /** Who made the call, for rate limits and bounds. */
 export interface SoapCaller {
@@ -41,7 +49,16 @@ export interface SoapCaller {
  * returns the response's fields in the seed's order; refusals are AppErrors (Client faults).
  */
 export class SessionService {
-  constructor(private readonly deps: AppDeps) {}
+  private readonly pending: PendingQuota;
+
+  constructor(private readonly deps: AppDeps) {
+    this.pending = new PendingQuota(deps.store, {
+      kind: 'soapctx',
+      perOwner: maxPendingContextsPerAddress,
+      total: maxPendingContexts,
+      ttlMs: contextTtlMs,
+    });
+  }
 
   /** Runs one call. */
   async call(call: SoapCall, caller: SoapCaller): Promise<SoapField[]> {
@@ -81,18 +98,18 @@ export class SessionService {
     }
     const request = await idp.authorizationRequest(requestUrl, config.oidc.scopes);
     const contextId = randomGuid();
+    const key = contextKey(contextId);
+    const now = clock();
+    const pending = this.pending.entry(addressKey(caller.address), [key], now);
     const context: LoginContext = {
       state: request.state,
       nonce: request.nonce,
       codeVerifier: request.codeVerifier,
       requestUrl,
+      pending,
     };
-    await store.set(contextKey(contextId), JSON.stringify(context), contextTtlMs);
-    await boundPending(store, `soapctxa:${addressKey(caller.address)}`, contextKey(contextId), {
-      max: maxPendingContextsPerAddress,
-      ttlMs: contextTtlMs,
-      now: clock(),
-    });
+    await store.set(key, JSON.stringify(context), contextTtlMs);
+    await this.pending.add(pending, now);
     return [['RedirectURL', base64(request.url)], ['ContextID', contextId], variables(call)];
   }
 
@@ -114,6 +131,7 @@ export class SessionService {
       throw soapClientError('soap_invalid_context', `Invalid context ID: ${contextId.slice(0, 64)}`.trimEnd());
     }
     const context = JSON.parse(raw) as LoginContext;
+    if (context.pending) await this.pending.release(context.pending);
     const code = requiredParam(call, 'Code');
     const state = requiredParam(call, 'State');
     if (!constantTimeEqual(state, context.state)) {

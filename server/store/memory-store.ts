@@ -4,15 +4,13 @@ import { flexibleRateLimiter, type LimitOptions, type RateLimiter } from './rate
 import type { Store } from './store.ts';
 
 /**
- * Most records of each pending kind the memory store keeps: login transactions (`tx:`), SOAP
- * login contexts (`soapctx:`) and their per-owner indexes. Anonymous callers create them; past
- * the bound the oldest is evicted (see docs/architecture.md, "Bounded pending state").
+ * A backstop for the records anonymous callers create (SOAP login contexts, device
+ * authorizations): past it the oldest of the kind is evicted. `PendingQuota` keeps each kind
+ * at half of this, fairly; the backstop only matters if its counts ever drift far.
  */
 export const defaultPendingBounds: Readonly<Record<string, number>> = {
-  'tx:': 10_000,
-  'txb:': 10_000,
-  'soapctx:': 10_000,
-  'soapctxa:': 10_000,
+  'soapctx:': 20_000,
+  'device:': 20_000,
 };
 
 interface Entry<T> {
@@ -28,6 +26,7 @@ interface Entry<T> {
 export class MemoryStore implements Store {
   private readonly values = new Map<string, Entry<string>>();
   private readonly sets = new Map<string, Entry<Set<string>>>();
+  private readonly scores = new Map<string, Entry<Map<string, number>>>();
   /** Keys of each bounded prefix, oldest first (a Set keeps insertion order). */
   private readonly pending = new Map<string, Set<string>>();
   private readonly sweeper: NodeJS.Timeout;
@@ -98,6 +97,25 @@ export class MemoryStore implements Store {
     return [...(this.live(this.sets, key)?.value ?? [])];
   }
 
+  async addToScore(key: string, member: string, by: number, ttlMs: number): Promise<number> {
+    const entry = this.live(this.scores, key) ?? { value: new Map<string, number>(), expiresAt: this.expiry(ttlMs) };
+    const score = (entry.value.get(member) ?? 0) + by;
+    if (score > 0) entry.value.set(member, score);
+    else entry.value.delete(member);
+    entry.expiresAt = Math.max(entry.expiresAt, this.expiry(ttlMs));
+    if (entry.value.size === 0) this.scores.delete(key);
+    else this.scores.set(key, entry);
+    return score;
+  }
+
+  async highestScores(key: string, count: number): Promise<Array<{ member: string; score: number }>> {
+    const entry = this.live(this.scores, key);
+    return [...(entry?.value ?? [])]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, count)
+      .map(([member, score]) => ({ member, score }));
+  }
+
   rateLimiter(name: string, options: LimitOptions): RateLimiter {
     return flexibleRateLimiter(
       new RateLimiterMemory({ keyPrefix: `rl:${name}`, points: options.points, duration: options.durationSeconds }),
@@ -113,7 +131,7 @@ export class MemoryStore implements Store {
 
   /** Number of live keys; for tests and the memory benchmark. */
   get size(): number {
-    return this.values.size + this.sets.size;
+    return this.values.size + this.sets.size + this.scores.size;
   }
 
   private expiry(ttlMs: number | undefined): number {
@@ -132,7 +150,7 @@ export class MemoryStore implements Store {
 
   private sweep(): void {
     const now = this.clock();
-    for (const map of [this.values, this.sets] as Map<string, Entry<unknown>>[]) {
+    for (const map of [this.values, this.sets, this.scores] as Map<string, Entry<unknown>>[]) {
       for (const [key, entry] of map) {
         if (entry.expiresAt > now) continue;
         map.delete(key);
@@ -163,6 +181,7 @@ export class MemoryStore implements Store {
   private dropKey(key: string): void {
     this.values.delete(key);
     this.sets.delete(key);
+    this.scores.delete(key);
     this.untrack(key);
   }
 

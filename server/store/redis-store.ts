@@ -157,6 +157,29 @@ export class RedisStore implements Store {
     return this.run(() => this.client.sMembers(key));
   }
 
+  addToScore(key: string, member: string, by: number, ttlMs: number): Promise<number> {
+    return this.run(async () => {
+      const [score] = (await this.client
+        .multi()
+        .zIncrBy(key, by, member)
+        .pExpire(key, px(ttlMs), 'NX')
+        .pExpire(key, px(ttlMs), 'GT')
+        .exec()) as unknown as [number | string];
+      const value = Number(score);
+      if (value <= 0) await this.client.zRem(key, member);
+      return value;
+    });
+  }
+
+  highestScores(key: string, count: number): Promise<Array<{ member: string; score: number }>> {
+    return this.run(async () =>
+      (await this.client.zRangeWithScores(key, 0, count - 1, { REV: true })).map(({ value, score }) => ({
+        member: value,
+        score: Number(score),
+      })),
+    );
+  }
+
   rateLimiter(name: string, options: LimitOptions): RateLimiter {
     const limiter = new RateLimiterRedis({
       storeClient: this.client,

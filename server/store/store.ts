@@ -30,6 +30,14 @@ export interface Store {
   removeFromSet(key: string, member: string): Promise<void>;
   members(key: string): Promise<string[]>;
   /**
+   * Adds `by` to a member's score in a scored set (a count per owner) and returns the new score;
+   * a member whose score falls to 0 or below is removed. The TTL is given and lengthened as
+   * {@link addToSet} does.
+   */
+  addToScore(key: string, member: string, by: number, ttlMs: number): Promise<number>;
+  /** The `count` members with the highest scores, highest first. */
+  highestScores(key: string, count: number): Promise<Array<{ member: string; score: number }>>;
+  /**
    * A rate limiter whose counters live in this store's backend (`rl:<name>:<key>`), so a limit
    * holds across every instance that shares the store. Build one per limit, at start.
    */

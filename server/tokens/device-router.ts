@@ -7,17 +7,26 @@ import { AppError, rateLimited } from '../errors.ts';
 import { TokenCipher, UnknownSecretError } from '../grants/token-cipher.ts';
 import { answersIn } from '../http/error-format.ts';
 import { noStore } from '../http/no-store.ts';
+import { addressKey, clientAddress, plainAddress } from '../http/rate-limits.ts';
 import { hashHandle, randomHandle } from '../random.ts';
+import { type PendingEntry, PendingQuota } from '../store/pending-quota.ts';
 import type { ApiTokenIssuer, PendingToken } from './token-issuer.ts';
-import { parseTokenRequest, type TokenRequest } from './token-request.ts';
+import { lifetimeChoices, parseTokenRequest, type TokenRequest } from './token-request.ts';
 
 /** RFC 8628 §6.1: consonants only, so no word is spelled and no letter is mistaken for another. */
 const userCodeAlphabet = 'BCDFGHJKLMNPQRSTVWXZ';
 const deviceCodeGrantType = 'urn:ietf:params:oauth:grant-type:device_code';
 const expiresInSeconds = 600;
 const intervalSeconds = 5;
-/** RFC 8628 §5.1: wrong user codes per browser session and minute. */
-const maxWrongCodesPerMinute = 5;
+/**
+ * RFC 8628 §5.1: wrong user codes are limited per user (all their sessions, every instance: a
+ * new sign-in must not reset the count) and per address (many users behind one guesser). Windows
+ * follow the injected clock and the counts live in the store.
+ */
+const wrongCodeLimits = [
+  { counts: 'user', max: 5, windowMs: 60_000 },
+  { counts: 'address', max: 20, windowMs: 3_600_000 },
+] as const;
 /** Draws of a user code before giving up: each collides with a pending one at most 1 in 20^8/pending. */
 const maxUserCodeDraws = 5;
 
@@ -25,6 +34,17 @@ const maxUserCodeDraws = 5;
 // name itself so /device shows the user something else than it says (a reversed or hidden word).
 const invisibleCharacters =
   /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g;
+
+/** Device authorizations one address (or IPv6 /64) may have pending; more ends its oldest. */
+export const maxPendingDevicesPerAddress = 20;
+/**
+ * Device authorizations kept altogether; past it the addresses holding the most lose their
+ * oldest (about 1 KB each with its user code and index entry: some 10 MB at the bound).
+ */
+export const maxPendingDevices = 10_000;
+
+/** Shown when a program gave no `client_name`. */
+const unnamedClient = 'an unnamed program';
 
 /** The purpose kind of a device approval's authorization at the IdP. */
 export const deviceApprovalPurpose = 'device_approval';
@@ -43,6 +63,8 @@ interface DeviceAuthorization {
   /** The approved token's secret, sealed, until the device collects it (once). */
   sealedToken?: string;
   tokenExpiresAt?: number;
+  /** Where it is listed under the requester's address, to unlist it once answered. */
+  pending?: PendingEntry;
 }
 
 /**
@@ -77,8 +99,20 @@ export function deviceRouters(
 ): { endpoints: Router; page: Router; complete: AuthorizationCompletion } {
   const { config, store, clock, logger } = deps;
   const cipher = new TokenCipher(config.session.secrets);
+  // Kept past its expiry (a late poll learns expired_token), so listed for twice that.
+  const pendingDevices = new PendingQuota(store, {
+    kind: 'device',
+    perOwner: maxPendingDevicesPerAddress,
+    total: maxPendingDevices,
+    ttlMs: 2 * expiresInSeconds * 1000,
+  });
   const form = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 20 });
   const verificationUri = `${config.publicUrl}/device`;
+  const limits: ApprovalLimits = {
+    defaultDays: config.apiTokens.deviceDefaultDays,
+    maxDays: config.apiTokens.maxDays,
+    upstreams: options.upstreamNames,
+  };
 
   const endpoints = answersIn('json', Router());
   endpoints.use(noStore);
@@ -111,12 +145,18 @@ export function deviceRouters(
       userCode = newUserCode();
     }
     const now = clock();
+    const pending = pendingDevices.entry(
+      addressKey(clientAddress(req)),
+      [`device:${id}`, `device-user:${userCode}`],
+      now,
+    );
     const authorization: DeviceAuthorization = {
+      pending,
       id,
       userCode,
-      clientName: clientName || 'an unnamed program',
+      clientName: clientName || unnamedClient,
       request,
-      ip: req.ip ?? 'unknown',
+      ip: plainAddress(clientAddress(req)),
       requestedAt: now,
       expiresAt: now + expiresInSeconds * 1000,
       interval: intervalSeconds,
@@ -124,6 +164,7 @@ export function deviceRouters(
     };
     // Kept past its expiry, so a late poll learns expired_token rather than invalid_grant.
     await store.set(`device:${authorization.id}`, JSON.stringify(authorization), 2 * expiresInSeconds * 1000);
+    await pendingDevices.add(pending, now);
     const shown = `${userCode.slice(0, 4)}-${userCode.slice(4)}`;
     res.json({
       device_code: deviceCode,
@@ -155,6 +196,7 @@ export function deviceRouters(
       const taken = await store.take(key);
       if (taken === undefined) return oauthError('invalid_grant', 'This device_code was already used.');
       const approved = JSON.parse(taken) as DeviceAuthorization;
+      if (approved.pending) await pendingDevices.release(approved.pending);
       let accessToken: string;
       try {
         accessToken = cipher.open(approved.sealedToken!, approved.id);
@@ -171,11 +213,13 @@ export function deviceRouters(
       });
     }
     if (now >= authorization.expiresAt) {
-      await store.delete(key);
+      if ((await store.take(key)) !== undefined && authorization.pending)
+        await pendingDevices.release(authorization.pending);
       return oauthError('expired_token', 'The user did not approve in time; start again.');
     }
     if (authorization.status === 'denied') {
-      await store.delete(key);
+      if ((await store.take(key)) !== undefined && authorization.pending)
+        await pendingDevices.release(authorization.pending);
       return oauthError('access_denied', 'The user denied this request.');
     }
     const pollKey = `device-poll:${authorization.id}`;
@@ -215,19 +259,25 @@ export function deviceRouters(
         request: undefined,
       });
     }
+    const approverAddress = plainAddress(clientAddress(req));
     res.render('device', {
       step: 'confirm',
       csrfToken,
       userCode: shownCode(found.userCode),
       error: undefined,
       request: describeRequest(found),
+      choices: pageChoices(presetFor(found.request, limits), limits),
+      approverAddress,
+      // The same host or /64 is no warning: a laptop's two addresses, one NAT.
+      addressDiffers: addressKey(approverAddress) !== addressKey(found.ip),
     });
   });
 
   page.post('/approve', form, async (req, res) => {
     const found = await decided(req);
     const pending: PendingToken = {
-      request: found.request,
+      // What the approver chose on the page, never the request's wishes as such.
+      request: chosenRequest(found.request, req.body as Record<string, unknown>, limits),
       sub: req.grant!.sub,
       clientName: found.clientName,
       deviceId: found.id,
@@ -304,13 +354,28 @@ export function deviceRouters(
     });
   };
 
-  /** The pending authorization a typed code names, counting wrong codes (429 + Retry-After past the limit). */
+  /**
+   * The pending authorization a typed code names. Wrong codes are counted per user and per
+   * address; while either is over its limit every code is refused (429 with Retry-After), the
+   * right one too, so a guesser learns nothing from a lucky guess.
+   */
   async function lookUp(req: Request, typed: string): Promise<DeviceAuthorization | undefined> {
     const now = clock();
-    const window = Math.floor(now / 60_000);
-    const guessKey = `device-guesses:${hashHandle(req.sessionID ?? req.grant!.id)}:${window}`;
-    if ((await store.members(guessKey)).length >= maxWrongCodesPerMinute) {
-      throw rateLimited(((window + 1) * 60_000 - now) / 1000);
+    const address = clientAddress(req);
+    const counters = wrongCodeLimits.map((limit) => {
+      const window = Math.floor(now / limit.windowMs);
+      const owner = limit.counts === 'user' ? hashHandle(req.grant!.sub) : addressKey(address);
+      return {
+        ...limit,
+        key: `device-guesses:${limit.counts}:${owner}:${window}`,
+        resetAt: (window + 1) * limit.windowMs,
+      };
+    });
+    const locked = [];
+    for (const counter of counters) if ((await store.members(counter.key)).length >= counter.max) locked.push(counter);
+    if (locked.length > 0) {
+      logger.warn('device codes locked', { sub: req.grant!.sub, clientIp: address, by: locked.map((c) => c.counts) });
+      throw rateLimited(Math.max(...locked.map((counter) => counter.resetAt - now)) / 1000);
     }
     const code = typed.toUpperCase().replace(/[\s-]/g, '');
     const id =
@@ -320,8 +385,8 @@ export function deviceRouters(
     const raw = id === undefined ? undefined : await store.get(`device:${id}`);
     const found = raw === undefined ? undefined : (JSON.parse(raw) as DeviceAuthorization);
     if (found && found.status === 'pending' && now < found.expiresAt) return found;
-    // Counted in the store, so the limit holds across instances.
-    await store.addToSet(guessKey, randomHandle(9), 120_000);
+    // Sets in the store (one random member per wrong code), so every instance counts.
+    for (const counter of counters) await store.addToSet(counter.key, randomHandle(9), 2 * counter.windowMs);
     return undefined;
   }
 
@@ -346,15 +411,87 @@ function shownCode(code: string): string {
   return `${code.slice(0, 4)}-${code.slice(4)}`;
 }
 
+/** What bounds the token a device approval makes. */
+interface ApprovalLimits {
+  /** `GATEHOUSE_DEVICE_TOKEN_DEFAULT_DAYS` (never above the maximum). */
+  defaultDays: number;
+  maxDays: number;
+  upstreams: readonly string[];
+}
+
+/**
+ * What /device preselects: the request's wishes only within the defaults (its lifetime up to
+ * the default, its APIs or all, and always read-only). An Approve click on a link a stranger
+ * sent never gives more; more is the approver's own choice on the page.
+ */
+export function presetFor(wished: TokenRequest, limits: ApprovalLimits): TokenRequest {
+  return {
+    name: wished.name,
+    days: Math.min(wished.days, limits.defaultDays),
+    upstreams: wished.upstreams ?? [...limits.upstreams],
+    readOnly: true,
+  };
+}
+
+/** The form fields /device renders from a preset. */
+function pageChoices(preset: TokenRequest, limits: ApprovalLimits): Record<string, unknown> {
+  return {
+    days: preset.days,
+    lifetimes: lifetimeChoices(limits.maxDays)
+      .concat(preset.days)
+      .filter((d, i, all) => all.indexOf(d) === i)
+      .sort((a, b) => a - b),
+    upstreams: limits.upstreams.map((name) => ({ name, checked: preset.upstreams?.includes(name) ?? true })),
+    readOnly: preset.readOnly,
+  };
+}
+
+/**
+ * The token the approver chose: the page's fields, each falling back to the preset when absent
+ * (`access` absent is read-only; an unchecked box sends nothing, so read-write is a radio of its
+ * own). `choices` marks a post from the page, where no API ticked means none, which is refused.
+ */
+export function chosenRequest(
+  wished: TokenRequest,
+  body: Record<string, unknown>,
+  limits: ApprovalLimits,
+): TokenRequest {
+  const preset = presetFor(wished, limits);
+  const fromPage = body.choices !== undefined;
+  const upstreams = fromPage ? (body.upstreams ?? []) : preset.upstreams!;
+  if (
+    fromPage &&
+    limits.upstreams.length > 0 &&
+    (Array.isArray(upstreams) ? upstreams.length === 0 : upstreams === '')
+  ) {
+    throw new AppError('invalid_request', 'Choose at least one API the token may call.', {
+      details: { field: 'upstreams' },
+    });
+  }
+  if (body.access !== undefined && body.access !== 'read-only' && body.access !== 'read-write') {
+    throw new AppError('invalid_request', 'Choose read-only or read-write.', { details: { field: 'access' } });
+  }
+  return parseTokenRequest(
+    {
+      name: wished.name,
+      expiresInDays: body.expires_in_days ?? String(preset.days),
+      upstreams,
+      readOnly: body.access === 'read-write' ? '' : 'on',
+    },
+    { maxDays: limits.maxDays, upstreams: limits.upstreams },
+  );
+}
+
 /** What the page shows about a request: what asks, for what, from where and when. */
 function describeRequest(found: DeviceAuthorization): Record<string, unknown> {
   return {
     clientName: found.clientName,
+    named: found.clientName !== unnamedClient,
     tokenName: found.request.name,
     days: found.request.days,
     upstreams: found.request.upstreams?.join(', ') ?? 'all',
     readOnly: found.request.readOnly,
-    ip: found.ip,
+    ip: plainAddress(found.ip),
     requestedAt: new Date(found.requestedAt).toISOString(),
   };
 }

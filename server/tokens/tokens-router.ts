@@ -3,7 +3,6 @@ import type { AppDeps } from '../deps.ts';
 import type { AuthorizationCompletion } from '../auth/auth-router.ts';
 import { AppError, unauthenticated } from '../errors.ts';
 import type { Grant } from '../grants/grant-store.ts';
-import { signOutGrant } from '../grants/sign-out-grant.ts';
 import { answersIn } from '../http/error-format.ts';
 import { noStore } from '../http/no-store.ts';
 import { TokenCipher } from '../grants/token-cipher.ts';
@@ -11,8 +10,8 @@ import { exampleCall } from './example-call.ts';
 import { readableTime } from '../readable-time.ts';
 import type { ApiToken, ApiTokenStore } from '../grants/api-token-store.ts';
 import type { ApiTokenIssuer, PendingToken } from './token-issuer.ts';
+import { revokeApiToken } from '../grants/revoke-api-token.ts';
 import { lifetimeChoices, parseTokenRequest } from './token-request.ts';
-import { observed } from '../observability/observability.ts';
 
 /** What the token routes need besides the app's dependencies. */
 export interface TokensRouterOptions {
@@ -64,7 +63,7 @@ export function tokensRouters(
   deps: AppDeps,
   options: TokensRouterOptions,
 ): { page: Router; json: Router; complete: AuthorizationCompletion } {
-  const { config, grants, idp, logger } = deps;
+  const { config, grants } = deps;
   const { apiTokens, issuer } = options;
   const choices = lifetimeChoices(config.apiTokens.maxDays);
   const cipher = new TokenCipher(config.session.secrets);
@@ -155,11 +154,8 @@ export function tokensRouters(
     const token = tokenIdPattern.test(id) ? await apiTokens.get(id) : undefined;
     if (!token || token.sub !== caller.sub)
       throw new AppError('token_not_found', 'You have no such token; it may have been revoked or expired.');
-    await apiTokens.remove(id);
     // Its own grant: revoking its refresh token ends only that grant at the IdP.
-    await signOutGrant(grants, idp, token.grantId);
-    logger.info('api token revoked', { sub: caller.sub, apiCredentialId: id });
-    observed().apiToken('revoked');
+    await revokeApiToken(deps, apiTokens, token);
   }
 
   async function summaries(caller: Grant): Promise<TokenSummary[]> {

@@ -8,13 +8,18 @@ export class CookieBrowser {
   /** Every response seen, for assertions that no token reached the browser. */
   readonly seen: Array<{ url: string; status: number; headers: Headers; body: string }> = [];
 
-  /** `userAgent` is sent on every request that does not set its own. */
-  constructor(private readonly options: { userAgent?: string } = {}) {}
+  /**
+   * `userAgent` is sent on every request that does not set its own; `forwardedFor` as
+   * `X-Forwarded-For` (a client behind a trusted proxy).
+   */
+  constructor(private readonly options: { userAgent?: string; forwardedFor?: string } = {}) {}
 
   async request(url: string, init: RequestInit = {}): Promise<Response> {
     const target = new URL(url);
     const headers = new Headers(init.headers);
     if (this.options.userAgent && !headers.has('user-agent')) headers.set('user-agent', this.options.userAgent);
+    if (this.options.forwardedFor && !headers.has('x-forwarded-for'))
+      headers.set('x-forwarded-for', this.options.forwardedFor);
     const cookie = this.cookieHeader(target);
     if (cookie) headers.set('cookie', cookie);
     const response = await fetch(target, { ...init, headers, redirect: 'manual' });
@@ -53,10 +58,21 @@ export class CookieBrowser {
   ): Promise<{ response: Response; url: string; body: string }> {
     const form = /<form[^>]*action="([^"]*)"[^>]*>([\s\S]*?)<\/form>/i.exec(html);
     if (!form) throw new Error(`no form on ${pageUrl}`);
+    // What a browser sends for the form as it stands: inputs, checked boxes and radios only,
+    // and each select's selected option (or its first).
     const data = new URLSearchParams();
     for (const [tag] of form[2]!.matchAll(/<input\b[^>]*>/gi)) {
       const name = /\bname="([^"]*)"/.exec(tag)?.[1];
-      if (name) data.set(name, decodeEntities(/\bvalue="([^"]*)"/.exec(tag)?.[1] ?? ''));
+      const type = /\btype="([^"]*)"/i.exec(tag)?.[1]?.toLowerCase();
+      if ((type === 'checkbox' || type === 'radio') && !/\bchecked\b/i.test(tag)) continue;
+      const value = /\bvalue="([^"]*)"/.exec(tag)?.[1] ?? (type === 'checkbox' || type === 'radio' ? 'on' : '');
+      if (name) data.append(name, decodeEntities(value));
+    }
+    for (const [, attributes, options] of form[2]!.matchAll(/<select\b([^>]*)>([\s\S]*?)<\/select>/gi)) {
+      const name = /\bname="([^"]*)"/.exec(attributes!)?.[1];
+      const all = [...options!.matchAll(/<option\b([^>]*)>/gi)].map((o) => o[1]!);
+      const chosen = all.find((o) => /\bselected\b/i.test(o)) ?? all[0];
+      if (name && chosen !== undefined) data.append(name, decodeEntities(/\bvalue="([^"]*)"/.exec(chosen)?.[1] ?? ''));
     }
     for (const [k, v] of Object.entries(fields)) data.set(k, v);
     return this.navigate(new URL(decodeEntities(form[1]!), pageUrl).href, {

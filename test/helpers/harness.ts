@@ -41,7 +41,6 @@ export async function startGatehouse(
       GATEHOUSE_LOG_LEVEL: 'debug',
       // Test files sign in many times from 127.0.0.1; test/rate-limits.test.ts sets low limits.
       GATEHOUSE_RATE_LIMIT_LOGIN: '100000/60',
-      GATEHOUSE_RATE_LIMIT_LOGIN_GLOBAL: '100000/60',
       GATEHOUSE_RATE_LIMIT_FAILED_CREDENTIALS: '100000/300',
       ...env,
     },

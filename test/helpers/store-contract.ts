@@ -185,6 +185,35 @@ export function storeContract(subject: () => Subject): void {
     assert.deepEqual((await store.members(k)).sort(), ['first', 'second']);
   });
 
+  test('a scored set counts per member, drops a member at 0 and lists the highest first', async () => {
+    const { store } = subject();
+    const k = key('scores');
+    assert.equal(await store.addToScore(k, 'a', 3, 60_000), 3);
+    assert.equal(await store.addToScore(k, 'b', 5, 60_000), 5);
+    assert.equal(await store.addToScore(k, 'c', 1, 60_000), 1);
+    assert.equal(await store.addToScore(k, 'a', -1, 60_000), 2);
+    assert.equal(await store.addToScore(k, 'absent', 0, 60_000), 0, 'adding 0 reads a score');
+    assert.deepEqual(await store.highestScores(k, 2), [
+      { member: 'b', score: 5 },
+      { member: 'a', score: 2 },
+    ]);
+    assert.equal(await store.addToScore(k, 'b', -5, 60_000), 0);
+    assert.deepEqual(
+      (await store.highestScores(k, 10)).map((entry) => entry.member),
+      ['a', 'c'],
+      'a member at 0 is gone',
+    );
+    assert.deepEqual(await store.highestScores(key('no-such-scores'), 3), []);
+  });
+
+  test('a scored set given a TTL is gone once it has passed', async () => {
+    const { store, shortTtlMs, elapse } = subject();
+    const k = key('scores-ttl');
+    await store.addToScore(k, 'a', 1, shortTtlMs);
+    await elapse(shortTtlMs);
+    await eventually(async () => (await store.highestScores(k, 1)).length === 0, 'the scored set expired');
+  });
+
   test('ping resolves while the store is reachable', async () => {
     await subject().store.ping();
   });
