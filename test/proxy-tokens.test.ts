@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
 import { TokenRefresher } from '../server/grants/token-refresher.ts';
+import { createApiToken } from './helpers/api-tokens.ts';
 import { aliceGrant, type ProxyFixture, startProxyFixture, tokenRequests } from './helpers/proxy-fixture.ts';
 
 let f: ProxyFixture | undefined;
@@ -232,4 +233,19 @@ test("a client-credentials upstream gets Gatehouse's own token, cached until it 
   f.clock.advance(241_000); // 300 s tokens, 60 s skew
   assert.equal((await f.call('/api/service/jobs')).response.status, 200);
   assert.equal(tokenRequests(f, 'client_credentials'), before + 2);
+});
+
+test("creating an API token leaves the browser's own grant able to refresh", async () => {
+  // The token's authorization runs in the same IdP session (prompt=consent). At oidc-provider,
+  // whose session keeps one grant per client, the token's grant once took the browser's place,
+  // and the browser's next refresh was refused (invalid_grant), signing the user out.
+  f = await startProxyFixture({ accessTokenTtlSeconds: 120 });
+  assert.equal((await f.call('/api/echo/items')).response.status, 200);
+  const { secret } = await createApiToken(f.gatehouse, f.browser);
+  const refreshes = tokenRequests(f, 'refresh_token');
+  f.clock.advance(65_000); // about 55 s left: inside the refresh skew
+  const after = await f.call('/api/echo/items');
+  assert.equal(after.response.status, 200, 'the browser is still signed in');
+  assert.equal(tokenRequests(f, 'refresh_token'), refreshes + 1, 'its grant was refreshed');
+  assert.ok(secret.startsWith('gh_'));
 });

@@ -178,6 +178,8 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
 
   // Grants made by a consent interaction (an API token's): each belongs to one authorization only.
   const dedicatedGrants = new Set<string>();
+  // The browser's own grant, while an API token's authorization runs in the same IdP session.
+  const grantBeforeConsent = new WeakMap<object, string>();
   const signingJwk = {
     ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }),
     kid: 'dev-idp-rs256',
@@ -290,6 +292,8 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       // A later sign-in must not reuse a grant dedicated to an API token: revoking one would end the other.
       const reusable = ctx.oidc.result?.consent?.grantId !== undefined || !dedicatedGrants.has(grantId ?? '');
       const existing = grantId && reusable ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
+      const before = ctx.oidc.session!.grantIdFor(ctx.oidc.client!.clientId);
+      if (ctx.oidc.result?.consent?.grantId !== undefined && before) grantBeforeConsent.set(ctx, before);
       // A grant revoked since (with its refresh token) leaves its id in the IdP session: without
       // a fresh grant, every sign-in would end in another login prompt.
       if (existing) return existing;
@@ -330,6 +334,14 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
 
   const provider = new Provider(issuer, configuration);
   provider.on('grant.success', (ctx: KoaContextWithOIDC) => count(stats, ctx));
+  // oidc-provider's session keeps one grant per client, and a refresh token that expires with
+  // the session is refused once that grant is another. An API token's grant is an offline one
+  // of its own (as at Keycloak): once its code is issued, the session's grant is the browser's
+  // again, so creating a token does not sign the browser out at its next refresh.
+  provider.on('authorization.success', (ctx: KoaContextWithOIDC) => {
+    const before = grantBeforeConsent.get(ctx);
+    if (before !== undefined) ctx.oidc.session?.grantIdFor(ctx.oidc.client!.clientId, before);
+  });
   provider.on('grant.error', (ctx: KoaContextWithOIDC) => count(stats, ctx));
   provider.on('backchannel.success', () => stats.backchannelLogouts++);
   provider.on('server_error', () => {}); // shown to the client; keep test output quiet
