@@ -131,9 +131,13 @@ describe('Gatehouse with GATEHOUSE_WORKERS=2', { skip: redisSkipReason() }, () =
   /** The pids of the primary's worker processes. */
   function workerPids(): number[] {
     try {
-      return execFileSync('ps', ['-o', 'pid=', '--ppid', String(child.pid)], { encoding: 'utf8' })
+      // Only node processes: tsx's esbuild service is a child of the primary too (started when a
+      // file is not in tsx's cache, as on a fresh clone), and killing it replaces no worker.
+      return execFileSync('ps', ['-o', 'pid=,comm=', '--ppid', String(child.pid)], { encoding: 'utf8' })
         .split('\n')
-        .map((line) => Number(line.trim()))
+        .map((line) => line.trim().split(/\s+/))
+        .filter(([, command]) => command === 'node')
+        .map(([pid]) => Number(pid))
         .filter((pid) => pid > 0);
     } catch {
       return []; // ps exits 1 when there is no such process
