@@ -4,6 +4,7 @@ import { describeError } from '../public/js/connector-errors.js';
 import { AnonymousAnswer, listProjects, maxPages, projectPages } from '../public/js/renku-client.js';
 import type { ProjectPage } from '../public/js/types.js';
 import { ConnectorPageContext, rejection } from './helpers/connector-page-context.ts';
+import { eventually } from './helpers/eventually.ts';
 import { CookieBrowser, signIn } from './helpers/harness.ts';
 import { type RenkuStandIn, standInProjects, startGatehouseWithRenkuStandIn } from './helpers/renku-stand-in.ts';
 
@@ -43,8 +44,20 @@ describe('240 projects on three pages', () => {
     const reading = (async () => {
       for (let next = await pages.next(); !next.done; next = await pages.next()) rest.push(next.value);
     })();
-    // Pages 2 and 3 are asked for together once page 1 has said there are three.
-    while (renku.heldPages < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+    // Pages 2 and 3 are asked for together once page 1 has said there are three. Bounded, and a
+    // failed read ends the wait with its own error, so a broken page fails rather than hangs.
+    let failed: unknown;
+    reading.catch((error: unknown) => {
+      failed = error;
+    });
+    await eventually(
+      () => {
+        if (failed) throw failed;
+        return renku.heldPages >= 2;
+      },
+      'pages 2 and 3 are asked for while held',
+      { timeoutMs: 30_000 },
+    );
     assert.equal(rest.length, 0, 'no later page is given while it is held');
     renku.releasePages();
     await reading;
