@@ -133,7 +133,10 @@ for (const kind of ['nginx', 'apache'] as const satisfies readonly ProxyKind[]) 
       expect(gatehouse.logs.filter((line) => line.includes('without X-Forwarded-Proto'))).toEqual([]);
 
       await page.getByRole('button', { name: 'Sign out' }).click();
-      await expect(page).toHaveURL(new RegExp(`^${proxy.publicUrl}/(\\?.*)?$`));
+      // Sign-out ends on its own page, with a clean https URL (issue 21), and leads back to sign-in.
+      await expect(page).toHaveURL(`${proxy.publicUrl}/auth/signed-out`);
+      await expect(page.locator('#signed-out')).toBeVisible();
+      await page.getByRole('link', { name: 'Sign in again' }).click();
       await expect(signInWithIdp).toBeVisible();
       // (From the page: Playwright's own request client would try 127.0.0.1, where the proxy does not listen.)
       expect(await page.evaluate(async () => (await fetch('/auth/user')).status)).toBe(401);

@@ -26,7 +26,7 @@ test('a page holds a socket through Gatehouse in Chromium, and it closes when th
   const other = await context.newPage();
   await other.goto(`${gatehouse.url}/`);
   await other.getByRole('button', { name: 'Sign out' }).click();
-  await expect(other.locator('#sign-in')).toBeVisible();
+  await expect(other.locator('#signed-out')).toBeVisible();
 
   await expect(page.locator('#socket-status')).toHaveText(/^closed \(4401 (session_ended|grant_ended)\)$/);
   expect(errors.filter((e) => /Content Security Policy|Refused/.test(e))).toEqual([]);
