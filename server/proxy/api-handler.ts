@@ -5,12 +5,12 @@ import { sendJsonError } from '../error-handler.ts';
 import { AppError } from '../errors.ts';
 import { admissionOf, type Gate, type GateRequest } from '../gate/gate.ts';
 import { nodeGate } from '../gate/node-gate.ts';
-import type { Grant } from '../grants/grant-store.ts';
 import type { TokenRefresher } from '../grants/token-refresher.ts';
 import type { RequestListener } from '../http/request-listener.ts';
 import type { Logger } from '../log.ts';
 import { apiTokenError } from '../grants/api-token-auth.ts';
 import { audienceCheck } from './audience-check.ts';
+import { upstreamAccessToken } from './upstream-access-token.ts';
 import { upstreamRequestHeaders } from './proxy-headers.ts';
 import { relayResponse } from './relay-response.ts';
 import { sendUpstream, type UpstreamAddress, type UpstreamResponse, upstreamPool } from './send-upstream.ts';
@@ -47,7 +47,7 @@ export function apiHandler(deps: AppDeps, options: ApiHandlerOptions): RequestLi
   const registry = new Map(options.upstreams.map((upstream) => [upstream.name, upstream]));
   const addresses = new Map(options.upstreams.map((upstream) => [upstream.name, addressOf(upstream)]));
   const pools = new Map([...addresses].map(([name, address]) => [name, upstreamPool(address)]));
-  const checkAudience = audienceCheck(deps.idp.clientId, deps.idp, deps.clock);
+  const accessTokenFor = upstreamAccessToken(options.tokens, audienceCheck(deps.idp.clientId, deps.idp, deps.clock));
   warnAboutUnboundTokens(options.upstreams, deps.logger);
   async function proxy(request: GateRequest): Promise<void> {
     const { req, res, requestId } = request;
@@ -114,20 +114,6 @@ export function apiHandler(deps: AppDeps, options: ApiHandlerOptions): RequestLi
       const { res } = request;
       sendJsonError(res, request.caller.apiToken ? apiTokenError(error, res) : error, request.requestId, logger);
     }
-  }
-
-  async function accessTokenFor(upstream: Upstream, grant: Grant, rejected?: string): Promise<string | undefined> {
-    if (upstream.token === 'none') return undefined;
-    const need = {
-      ...(upstream.resource !== undefined ? { resource: upstream.resource } : {}),
-      ...(upstream.scope !== undefined ? { scope: upstream.scope } : {}),
-    };
-    const accessToken =
-      upstream.token === 'user'
-        ? await options.tokens.userAccessToken(grant, need, rejected)
-        : await options.tokens.clientAccessToken(need, rejected);
-    await checkAudience(accessToken, upstream);
-    return accessToken;
   }
 
   return nodeGate(options.gate, deps, (path) => registry.get(upstreamNameOf(path))?.methods, serveAdmitted);

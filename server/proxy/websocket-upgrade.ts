@@ -22,6 +22,7 @@ import { apiTokenError } from '../grants/api-token-auth.ts';
 import type { ApiTokenStore } from '../grants/api-token-store.ts';
 import { mountRelative, rejectsToken, requestTarget } from './api-handler.ts';
 import { audienceCheck } from './audience-check.ts';
+import { upstreamAccessToken } from './upstream-access-token.ts';
 import { upstreamRequestHeaders } from './proxy-headers.ts';
 import { relayResponse } from './relay-response.ts';
 import { bridgeSockets } from './socket-bridge.ts';
@@ -86,7 +87,7 @@ export function websocketUpgrade(deps: AppDeps, options: WebSocketUpgradeOptions
   const observability = deps.observability ?? noObservability;
   const publicUrl = new URL(config.publicUrl);
   const registryByName = new Map(options.upstreams.map((upstream) => [upstream.name, upstream]));
-  const checkAudience = audienceCheck(deps.idp.clientId, deps.idp, clock);
+  const accessTokenFor = upstreamAccessToken(options.tokens, audienceCheck(deps.idp.clientId, deps.idp, clock));
   const sessions = sessionStoreFor(deps);
   const { gate } = options;
   const host = new UpgradeHost(
@@ -164,20 +165,6 @@ export function websocketUpgrade(deps: AppDeps, options: WebSocketUpgradeOptions
         return undefined;
       },
     } satisfies WatchedCredential;
-  }
-
-  async function accessTokenFor(upstream: Upstream, grant: Grant, rejected?: string): Promise<string | undefined> {
-    if (upstream.token === 'none') return undefined;
-    const need = {
-      ...(upstream.resource !== undefined ? { resource: upstream.resource } : {}),
-      ...(upstream.scope !== undefined ? { scope: upstream.scope } : {}),
-    };
-    const accessToken =
-      upstream.token === 'user'
-        ? await options.tokens.userAccessToken(grant, need, rejected)
-        : await options.tokens.clientAccessToken(need, rejected);
-    await checkAudience(accessToken, upstream);
-    return accessToken;
   }
 
   /** Serves a handshake the gate admitted (a caller, and a cookie caller's Origin checked). */
